@@ -1,0 +1,23 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup run test bench clean-venv
+
+$(VENV)/.prosemix-setup: pyproject.toml packaging/setup_env.sh
+	VENV=$(VENV) bash packaging/setup_env.sh
+
+setup: $(VENV)/.prosemix-setup
+
+run: setup
+	$(PY) main.py
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/engine.py
+
+clean-venv:
+	rm -rf $(VENV)

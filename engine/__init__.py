@@ -1,0 +1,4 @@
+"""Prosemix engine: weights, anchors, merging, backends. Never imports Qt."""
+from __future__ import annotations
+
+__version__ = "0.1.0"

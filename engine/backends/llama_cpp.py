@@ -1,0 +1,158 @@
+"""llama.cpp backend: a GGUF base (possibly quantized) with runtime LoRA scales.
+
+A weight change sets the adapters' scales on the context (no reload) and resets the
+prompt/KV cache: llama.cpp does not invalidate it when scales change, so without the reset
+the next text would silently reflect the old weights. Anchors at weight 0 are left out of
+the active set, so they cost nothing while decoding.
+"""
+from __future__ import annotations
+
+import codecs
+import collections
+import ctypes
+import logging
+import os
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import AnchorError, BackendUnavailable, ModelError
+from ..gguf_lora import gguf_for
+from ..models import cache_dir
+from ..sampling import SamplingConfig
+from .base import DEFAULT_N_CTX, Backend, Progress
+
+log = logging.getLogger(__name__)
+_recent_log: collections.deque[str] = collections.deque(maxlen=40)
+_log_callback = None  # kept alive for as long as llama.cpp may call it
+
+
+def _install_log_capture(llama_cpp: object) -> None:
+    """Route llama.cpp's log into Python logging and keep the last lines, so that an
+    error can quote llama.cpp's own reason."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+
+    @llama_cpp.llama_log_callback  # type: ignore[attr-defined,misc]
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        line = text.decode("utf-8", errors="replace")
+        _recent_log.append(line)
+        if level in (2, 3):
+            log.debug("llama.cpp: %s", line.rstrip())
+
+    _log_callback = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))  # type: ignore[attr-defined]
+
+
+def _llama_reason() -> str:
+    lines = [l.strip() for l in _recent_log if l.strip()]
+    errors = [l for l in lines if "error" in l.lower() or "fail" in l.lower() or "invalid" in l.lower()]
+    return (errors or lines or ["no reason given"])[-1]
+
+
+class LlamaCppBackend(Backend):
+    name = "llama"
+
+    def __init__(self, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
+                 n_gpu_layers: int = 0) -> None:
+        super().__init__(n_ctx)
+        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.n_gpu_layers = n_gpu_layers
+        self._llm = None
+        self._adapters: list[object] = []
+        self._vocab = None
+
+    def _load_model(self, path: Path, progress: Progress) -> None:
+        try:
+            import llama_cpp
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise BackendUnavailable(f"the llama backend needs llama-cpp-python: {exc}") from None
+        _install_log_capture(llama_cpp)
+        if path.is_dir():
+            raise ModelError(f"the llama backend needs a GGUF file, not the folder {path}")
+        progress(f"loading {path.name}", 0.1)
+        _recent_log.clear()
+        try:
+            self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                              n_gpu_layers=self.n_gpu_layers, verbose=False, seed=0)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"llama.cpp cannot load {path}: {_llama_reason()} ({exc})") from None
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+
+    def _is_loaded(self) -> bool:
+        return self._llm is not None
+
+    def _close_model(self) -> None:
+        if self._llm is not None:
+            import llama_cpp
+
+            llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, None, 0, None)
+            for adapter in self._adapters:
+                llama_cpp.llama_adapter_lora_free(adapter)
+            self._llm.close()
+        self._llm, self._adapters, self._vocab = None, [], None
+
+    def _attach_anchors(self) -> None:
+        import llama_cpp
+
+        assert self._llm is not None and self.base is not None
+        for anchor in self.anchors:
+            path = gguf_for(anchor, self.base, cache_dir() / "gguf-lora")
+            _recent_log.clear()
+            adapter = llama_cpp.llama_adapter_lora_init(self._llm.model, str(path).encode())
+            # llama-cpp-python's own check is `is None`, but a failed init returns a NULL
+            # pointer object, which is not None: test its truth value instead.
+            if not adapter:
+                raise AnchorError(f"llama.cpp refused the LoRA {path} of anchor "
+                                  f"{anchor.name!r}: {_llama_reason()}")
+            self._adapters.append(adapter)
+
+    def _apply_weights(self, values: tuple[float, ...]) -> None:
+        import llama_cpp
+
+        assert self._llm is not None
+        active = [(a, w) for a, w in zip(self._adapters, values) if w != 0.0]
+        n = len(active)
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * max(n, 1))(*[a for a, _ in active])
+        scales = (ctypes.c_float * max(n, 1))(*[w for _, w in active])
+        if llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, adapters if n else None, n,
+                                             scales if n else None):
+            raise AnchorError(f"llama.cpp could not set the adapter scales: {_llama_reason()}")
+        self._llm.reset()  # the KV cache was computed with the old weights
+
+    def _tokenize(self, text: str) -> list[int]:
+        assert self._llm is not None
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
+    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int
+                      ) -> Iterator[str]:
+        import llama_cpp
+
+        llm = self._llm
+        assert llm is not None
+        llm.set_seed(sampling.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        generator = llm.generate(
+            tokens, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
+            temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty, reset=True)
+        try:
+            for count, token in enumerate(generator, start=1):
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    return
+                yield decoder.decode(llm.detokenize([token], special=False))
+                if count >= max_tokens:
+                    return
+        finally:
+            generator.close()
+
+    def _chat_template(self) -> str | None:
+        assert self._llm is not None
+        return self._llm.metadata.get("tokenizer.chat_template")
+
+    def _special(self, which: str) -> str:
+        assert self._llm is not None
+        token = self._llm.token_bos() if which == "bos" else self._llm.token_eos()
+        if token < 0:
+            return ""
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")

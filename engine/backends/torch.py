@@ -1,0 +1,219 @@
+"""torch backend: a transformers model with the anchors merged into its weights.
+
+The embedded GGUF is loaded dequantized through transformers once and cached as a float
+Hugging Face folder in the user cache, so later loads take a fraction of the time.
+Generation is a plain token loop with a seeded generator, so the same seed and weights
+give the same text, and cancelling takes effect between two tokens.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from ..errors import BackendUnavailable, ModelError, ProsemixError
+from ..merge import LowRankMerger
+from ..models import cache_dir, model_sha256
+from ..sampling import SamplingConfig
+from .base import DEFAULT_N_CTX, Backend, Progress
+
+if TYPE_CHECKING:
+    import torch
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ProsemixError("device cuda was asked for, but torch sees no CUDA GPU")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise ProsemixError("device mps was asked for, but Apple MPS is not available")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(dtype: str, device: str) -> "torch.dtype":
+    import torch
+
+    if dtype not in DTYPES:
+        raise ProsemixError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16 if device == "mps" else torch.float32
+    return getattr(torch, dtype)
+
+
+def float_copy_of_gguf(path: Path, progress: Progress | None = None) -> Path:
+    """A float Hugging Face folder for a GGUF model, made once and kept in the cache."""
+    progress = progress or (lambda message, fraction: None)
+    folder = cache_dir() / "hf" / model_sha256(path)[:16]
+    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        return folder
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    progress(f"dequantizing {path.name} (first load only)", 0.2)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                     local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                  local_files_only=True)
+    except Exception as exc:
+        raise ModelError(f"transformers cannot load {path}: {exc}") from None
+    progress("writing the float copy to the cache", 0.6)
+    # save_pretrained refuses a model loaded from GGUF: rebuild it from a clean config.
+    config_dict = model.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = AutoConfig.for_model(**config_dict)
+    clean = AutoModelForCausalLM.from_config(config)
+    clean.load_state_dict(model.state_dict())
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    clean.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    meta = {"source": str(path), "note": "float copy of a GGUF model, made by Prosemix"}
+    (tmp / "prosemix.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, n_ctx: int = DEFAULT_N_CTX, device: str = "auto", dtype: str = "auto"
+                 ) -> None:
+        super().__init__(n_ctx)
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"the torch backend is not in this build ({exc.name} is missing)") from None
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.model = None
+        self.tokenizer = None
+        self.merger: LowRankMerger | None = None
+
+    def _load_model(self, path: Path, progress: Progress) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = float_copy_of_gguf(path, progress) if path.is_file() else path
+        progress(f"loading {folder.name} on {self.device}", 0.7)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                str(folder), dtype=self.dtype, local_files_only=True).to(self.device)
+        except Exception as exc:
+            raise ModelError(f"transformers cannot load {folder}: {exc}") from None
+        self.model.eval()
+        self.n_ctx = min(self.n_ctx, int(getattr(self.model.config, "max_position_embeddings",
+                                                  self.n_ctx)))
+
+    def _is_loaded(self) -> bool:
+        return self.model is not None
+
+    def _close_model(self) -> None:
+        self.model = self.tokenizer = self.merger = None
+
+    def _attach_anchors(self) -> None:
+        assert self.model is not None
+        modules = dict(self.model.named_modules())
+        self.merger = LowRankMerger(modules, self.anchors) if self.anchors else None
+
+    def _apply_weights(self, values: tuple[float, ...]) -> None:
+        if self.merger is not None:
+            self.merger.set_weights(values)
+
+    def _tokenize(self, text: str) -> list[int]:
+        assert self.tokenizer is not None
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def logits(self, text: str) -> "torch.Tensor":
+        """Next-token logits after ``text`` (fp32, on the CPU): for exactness tests."""
+        import torch
+
+        assert self.model is not None
+        ids = torch.tensor([self._tokenize(text)], device=self.device)
+        with torch.inference_mode():
+            return self.model(ids).logits[0].float().cpu()
+
+    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int
+                      ) -> Iterator[str]:
+        import torch
+
+        model, tokenizer = self.model, self.tokenizer
+        assert model is not None and tokenizer is not None
+        generator = torch.Generator(device="cpu").manual_seed(sampling.seed)
+        eos = _eos_ids(model, tokenizer)
+        history = list(tokens)
+        generated: list[int] = []
+        emitted = ""
+        with torch.inference_mode():
+            out = model(torch.tensor([tokens], device=self.device), use_cache=True)
+            for _ in range(max_tokens):
+                token = sample_next(out.logits[0, -1].float().cpu(), history, sampling, generator)
+                if token in eos:
+                    return
+                generated.append(token)
+                history.append(token)
+                text = tokenizer.decode(generated, skip_special_tokens=True)
+                piece = "" if text.endswith("\ufffd") else text[len(emitted):]
+                emitted += piece
+                yield piece
+                out = model(torch.tensor([[token]], device=self.device),
+                            past_key_values=out.past_key_values, use_cache=True)
+
+    def _chat_template(self) -> str | None:
+        assert self.tokenizer is not None
+        return getattr(self.tokenizer, "chat_template", None)
+
+    def _special(self, which: str) -> str:
+        assert self.tokenizer is not None
+        return (self.tokenizer.bos_token if which == "bos" else self.tokenizer.eos_token) or ""
+
+
+def _eos_ids(model: object, tokenizer: object) -> set[int]:
+    ids = model.generation_config.eos_token_id if model.generation_config else None  # type: ignore[attr-defined]
+    out = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:  # type: ignore[attr-defined]
+        out.add(tokenizer.eos_token_id)  # type: ignore[attr-defined]
+    return out
+
+
+def sample_next(logits: "torch.Tensor", history: list[int], sampling: SamplingConfig,
+                generator: "torch.Generator") -> int:
+    """One token: repetition penalty, then greedy at temperature 0, else top-k, top-p."""
+    import torch
+
+    logits = logits.clone()
+    if sampling.repetition_penalty != 1.0 and history:
+        seen = torch.tensor(sorted(set(history[-64:])), dtype=torch.long)
+        values = logits[seen]
+        logits[seen] = torch.where(values > 0, values / sampling.repetition_penalty,
+                                   values * sampling.repetition_penalty)
+    if sampling.temperature == 0.0:
+        return int(torch.argmax(logits))
+    logits = logits / sampling.temperature
+    if sampling.top_k > 0:
+        kth = torch.topk(logits, min(sampling.top_k, logits.numel())).values[-1]
+        logits[logits < kth] = float("-inf")
+    probs = torch.softmax(logits, dim=-1)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, 0) - sorted_probs < sampling.top_p
+        mask = torch.zeros_like(probs, dtype=torch.bool)
+        mask[order[keep]] = True
+        probs = torch.where(mask, probs, torch.zeros_like(probs))
+        probs = probs / probs.sum()
+    return int(torch.multinomial(probs, 1, generator=generator))

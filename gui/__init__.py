@@ -1,0 +1,1 @@
+"""Prosemix GUI (PySide6). Data flows one way: gui -> engine."""

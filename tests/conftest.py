@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Prosemix cache for the whole run (the torch float copy takes ~20 s to make).
+    PROSEMIX_TEST_CACHE keeps it between runs on a developer machine."""
+    keep = os.environ.get("PROSEMIX_TEST_CACHE")
+    path = Path(keep) if keep else tmp_path_factory.mktemp("prosemix-cache")
+    os.environ["PROSEMIX_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def base():
+    from engine.models import base_info
+
+    return base_info(None)
+
+
+@pytest.fixture(scope="session")
+def adapters(tmp_path_factory: pytest.TempPathFactory, base) -> list[Path]:
+    """Three synthetic rank-8 q/k/v/o anchors for the embedded model, strong enough to
+    change greedy text."""
+    from engine.synthetic import write_random_peft
+
+    root = tmp_path_factory.mktemp("adapters")
+    return [write_random_peft(root / name, base, rank=8, alpha=16, seed=i, strength=0.15)
+            for i, name in enumerate(("alpha", "beta", "gamma"))]
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left():
+    """Fail any test that leaves a thread running."""
+    before = set(threading.enumerate())
+    yield
+    extra = [t for t in threading.enumerate() if t not in before and t.is_alive()
+             and not t.daemon]
+    assert not extra, f"test left threads running: {extra}"

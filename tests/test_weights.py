@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, strategies as st
+
+from engine.errors import ProsemixError
+from engine.weights import (Attribute, Zone, attribute_point, make_point, parse_weights,
+                            zone_of)
+
+NAMES = ("a", "b", "c")
+
+
+def test_simplex_point_accepted_and_ordered():
+    p = make_point({"c": 0.2, "a": 0.5, "b": 0.3}, NAMES)
+    assert p.values == (0.5, 0.3, 0.2)
+    assert p.zone is Zone.INTERPOLATION
+    assert p.as_dict() == {"a": 0.5, "b": 0.3, "c": 0.2}
+
+
+@pytest.mark.parametrize("weights, message", [
+    ([0.5, 0.5], "2 weight"),
+    ([0.5, 0.3, 0.3], "sum to 1.1"),
+    ([1.2, -0.1, -0.1], "negative"),
+    ([math.nan, 0.5, 0.5], "not a finite"),
+    ([math.inf, 0, 0], "not a finite"),
+    ({"a": 1.0, "zz": 0.0}, "unknown anchor name"),
+    (["x", 0.5, 0.5], "not a finite"),
+])
+def test_bad_weights_name_the_problem(weights, message):
+    with pytest.raises(ProsemixError, match=message):
+        make_point(weights, NAMES)
+
+
+def test_normalise_is_explicit():
+    with pytest.raises(ProsemixError):
+        make_point([2, 1, 1], NAMES)
+    p = make_point([2, 1, 1], NAMES, normalize=True)
+    assert p.values == (0.5, 0.25, 0.25)
+    with pytest.raises(ProsemixError, match="sum to 0"):
+        make_point([0, 0, 0], NAMES, normalize=True)
+
+
+def test_extrapolation_needs_flag_and_reports_zone():
+    p = make_point([1.5, -0.5, 0.0], NAMES, extrapolate=True)
+    assert p.zones == (Zone.STABLE_EXTRAPOLATION, Zone.STABLE_EXTRAPOLATION, Zone.INTERPOLATION)
+    assert p.zone is Zone.STABLE_EXTRAPOLATION
+    p = make_point([3.0, -2.0, 0.0], NAMES, extrapolate=True)
+    assert p.zone is Zone.UNSTABLE_EXTRAPOLATION
+
+
+@pytest.mark.parametrize("x, zone", [(0, Zone.INTERPOLATION), (1, Zone.INTERPOLATION),
+                                     (0.5, Zone.INTERPOLATION), (-1, Zone.STABLE_EXTRAPOLATION),
+                                     (-0.01, Zone.STABLE_EXTRAPOLATION), (2, Zone.STABLE_EXTRAPOLATION),
+                                     (2.01, Zone.UNSTABLE_EXTRAPOLATION),
+                                     (-1.01, Zone.UNSTABLE_EXTRAPOLATION)])
+def test_zone_boundaries(x, zone):
+    assert zone_of(x) is zone
+
+
+simplex = st.lists(st.floats(0, 1), min_size=1, max_size=8).filter(lambda v: sum(v) > 1e-3)
+
+
+@given(simplex)
+def test_normalised_points_lie_on_the_simplex(values):
+    names = [f"n{i}" for i in range(len(values))]
+    p = make_point(values, names, normalize=True)
+    assert abs(math.fsum(p.values) - 1) <= 1e-9
+    assert all(v >= 0 for v in p.values)
+    # and a valid point passes validation unchanged
+    assert make_point(list(p.values), names).values == p.values
+
+
+ATTRS = [Attribute("sentiment", "positive", "negative"), Attribute("simplicity", "simple", "complex")]
+
+
+def test_attribute_form_matches_the_paper():
+    p = attribute_point(ATTRS, [0.75, 0.2], [0.6, 0.4])
+    d = p.as_dict()
+    assert d["positive"] == pytest.approx(0.45) and d["negative"] == pytest.approx(0.15)
+    assert d["simple"] == pytest.approx(0.08) and d["complex"] == pytest.approx(0.32)
+    assert math.fsum(p.values) == pytest.approx(1.0)
+
+
+def test_attribute_extrapolation_zones():
+    with pytest.raises(ProsemixError, match="alpha outside"):
+        attribute_point(ATTRS, [1.5, 0.5], [0.5, 0.5])
+    p = attribute_point(ATTRS, [1.5, 0.5], [0.5, 0.5], extrapolate=True)
+    assert p.zones[:2] == (Zone.STABLE_EXTRAPOLATION,) * 2
+    assert p.zones[2:] == (Zone.INTERPOLATION,) * 2
+    assert attribute_point(ATTRS, [3.0, 0.5], [0.5, 0.5], extrapolate=True).zone \
+        is Zone.UNSTABLE_EXTRAPOLATION
+    with pytest.raises(ProsemixError, match="lambda sum"):
+        attribute_point(ATTRS, [0.5, 0.5], [0.5, 0.6])
+    with pytest.raises(ProsemixError, match=">= 0"):
+        attribute_point(ATTRS, [0.5, 0.5], [1.5, -0.5])
+
+
+@given(st.lists(st.floats(-1, 2), min_size=2, max_size=2),
+       st.lists(st.floats(0, 1), min_size=2, max_size=2).filter(lambda v: sum(v) > 1e-3))
+def test_attribute_points_sum_to_one(alphas, lambdas):
+    total = sum(lambdas)
+    lambdas = [l / total for l in lambdas]
+    lambdas[-1] = 1 - math.fsum(lambdas[:-1])
+    p = attribute_point(ATTRS, alphas, lambdas, extrapolate=True)
+    assert math.fsum(p.values) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_parse_weights_forms():
+    assert parse_weights("a=0.5, b=0.5", NAMES) == {"a": 0.5, "b": 0.5}
+    assert parse_weights("0.2,0.3,0.5", NAMES) == [0.2, 0.3, 0.5]
+    with pytest.raises(ProsemixError, match="not a number"):
+        parse_weights("0.2,x,0.5", NAMES)
+    with pytest.raises(ProsemixError, match="mix"):
+        parse_weights("a=0.2,0.8", NAMES)
