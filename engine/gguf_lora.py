@@ -97,7 +97,7 @@ def read_gguf_lora(path: str | os.PathLike[str], base: BaseInfo
     from .gguf_meta import read_header
 
     path = Path(path)
-    header = read_header(path)  # clear errors for a truncated or foreign file
+    header = read_header(path, error=AnchorError)  # clear errors for a truncated or foreign file
     if header.get("general.type") != "adapter" or header.get("adapter.type") != "lora":
         raise AnchorError(f"{path} is a GGUF file but not a LoRA adapter")
     arch = header.get("general.architecture")

@@ -90,18 +90,19 @@ def _tensor_nbytes(info: GGUFTensorInfo) -> int:
     return n // block * size
 
 
-def read_header(path: str | os.PathLike[str], *, check_size: bool = True) -> GGUFHeader:
-    """Read a GGUF file's metadata and tensor table; raise ProsemixError naming the problem."""
+def read_header(path: str | os.PathLike[str], *, check_size: bool = True,
+                error: type[ProsemixError] = ProsemixError) -> GGUFHeader:
+    """Read a GGUF file's metadata and tensor table; raise ``error`` naming the problem."""
     path = Path(path)
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
             if f.read(4) != b"GGUF":
-                raise ProsemixError(f"{path} is not a GGUF file (bad magic)")
+                raise error(f"{path} is not a GGUF file (bad magic)")
             version = _unpack(f, "<I")
             n_tensors, n_kv = _unpack(f, "<Q"), _unpack(f, "<Q")
             if n_tensors > 1 << 20 or n_kv > 1 << 20:
-                raise ProsemixError(f"{path}: implausible GGUF header ({n_tensors} tensors)")
+                raise error(f"{path}: implausible GGUF header ({n_tensors} tensors)")
             metadata = {}
             for _ in range(n_kv):
                 key = _string(f)
@@ -116,16 +117,16 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True) -> GGU
             align = int(metadata.get("general.alignment", 32))
             data_start = (f.tell() + align - 1) // align * align
     except _Truncated:
-        raise ProsemixError(f"{path} is truncated: the GGUF header ends early") from None
+        raise error(f"{path} is truncated: the GGUF header ends early") from None
     except (OSError, UnicodeError, ValueError, struct.error) as exc:
         if isinstance(exc, ProsemixError):
             raise
-        raise ProsemixError(f"cannot read GGUF file {path}: {exc}") from None
+        raise error(f"cannot read GGUF file {path}: {exc}") from None
     header = GGUFHeader(path, version, metadata, tensors, data_start)
     if check_size and tensors:
         end = max(data_start + t.offset + _tensor_nbytes(t) for t in tensors.values())
         if end > size:
-            raise ProsemixError(
+            raise error(
                 f"{path} is truncated: its tensors need {end} bytes, the file has {size}"
             )
     return header

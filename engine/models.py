@@ -112,7 +112,7 @@ def base_info(model: str | os.PathLike[str] | None) -> BaseInfo:
 def _gguf_base_info(path: Path) -> BaseInfo:
     from .gguf_meta import read_header
 
-    header = read_header(path)
+    header = read_header(path, error=ModelError)
     arch = header.get("general.architecture")
     if header.get("general.type") == "adapter":
         raise ModelError(f"{path} is a LoRA adapter, not a base model")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from ..anchors import Anchor, load_anchor, validate_factors
-from ..errors import ProsemixError
+from ..errors import AnchorError, ProsemixError
 from ..models import BaseInfo, base_info, resolve_model
 from ..sampling import SamplingConfig, StopFilter, render_chat
 from ..weights import Point, make_point
@@ -74,7 +74,7 @@ class Backend(ABC):
         names = [a.name for a in ordered]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ProsemixError(f"two anchors share the name(s) {dupes}; rename one")
+            raise AnchorError(f"two anchors share the name(s) {dupes}; rename one")
         self.close()
         self.model_path, self.base = path, info
         self._load_model(path, progress)

@@ -1,0 +1,88 @@
+"""The command line, run as a user would: `python main.py SUBCOMMAND`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cache: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if cache:
+        env["PROSEMIX_CACHE"] = str(cache)
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=ROOT)
+
+
+def test_generate_json_with_anchors_and_weights(adapters, session_cache):
+    r = run("generate", "--prompt", "Dear diary,", "--anchor", str(adapters[0]), "--anchor",
+            str(adapters[1]), "--weights", "alpha=0.25,beta=0.75", "--max-tokens", "12",
+            "--temperature", "0", "--json", cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["weights"] == {"alpha": 0.25, "beta": 0.75}
+    assert out["backend"] == "llama" and out["tokens"] == 12 and out["text"]
+    assert out["seconds"] >= out["first_token_seconds"] > 0
+    same = run("generate", "--prompt", "Dear diary,", "--anchor", str(adapters[0]), "--anchor",
+               str(adapters[1]), "--weights", "0.25,0.75", "--max-tokens", "12",
+               "--temperature", "0", "--json", cache=session_cache)
+    assert json.loads(same.stdout)["text"] == out["text"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--prompt", ""], "prompt is empty"),
+    (["generate", "--prompt", "x", "--weights", "0.5,0.5"], "--weights given, but there are no anchors"),
+    (["generate", "--prompt", "x", "--model", "/nonexistent.gguf"], "model not found"),
+    (["generate", "--prompt", "x", "--anchor", "no-such-anchor"], "anchor not found"),
+    (["generate", "--prompt", "x", "--temperature", "-1"], "temperature must be"),
+    (["convert-lora", "/nonexistent", "--out", "/tmp/x.gguf"], "anchor not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, session_cache):
+    r = run(*args, cache=session_cache)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_weights_for_anchors(adapters, session_cache):
+    common = ["generate", "--prompt", "x", "--anchor", str(adapters[0]), "--anchor", str(adapters[1])]
+    r = run(*common, "--weights", "1.5,-0.5", cache=session_cache)
+    assert r.returncode == 2 and "extrapolation" in r.stderr
+    r = run(*common, "--weights", "1.5,-0.5", "--extrapolate", "--max-tokens", "3", "--json",
+            cache=session_cache)
+    assert r.returncode == 0 and json.loads(r.stdout)["zone"] == "stable extrapolation"
+    r = run(*common, "--weights", "alpha=1,zeta=0", cache=session_cache)
+    assert r.returncode == 2 and "unknown anchor name" in r.stderr
+
+
+def test_debug_shows_the_traceback(session_cache):
+    r = run("--debug", "generate", "--prompt", "", cache=session_cache)
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_anchors_and_convert(tmp_path, adapters, session_cache):
+    r = run("anchors", str(adapters[0]), "--json", cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)[0]
+    assert row["rank"] == 8 and row["alpha"] == 16 and row["targets"] == ["k_proj", "o_proj", "q_proj", "v_proj"]
+    assert len(row["layer_delta_norms"]) == 30 and all(v > 0 for v in row["layer_delta_norms"].values())
+    out = tmp_path / "a.gguf"
+    r = run("convert-lora", str(adapters[0]), "--out", str(out), cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    r = run("generate", "--prompt", "Hi", "--anchor", str(out), "--max-tokens", "4", "--json",
+            cache=session_cache)
+    assert r.returncode == 0 and json.loads(r.stdout)["weights"] == {"a": 1.0}
+
+
+def test_info(session_cache):
+    r = run("info", cache=session_cache)
+    info = json.loads(r.stdout)
+    assert info["backends"]["llama"] is True
+    assert info["default_model"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")

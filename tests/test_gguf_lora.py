@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.anchors import load_anchor
+from engine.errors import AnchorError, ProsemixError
+from engine.gguf_lora import _permute_rows, _unpermute_rows, write_gguf_lora
+from engine.gguf_meta import read_header
+from engine.synthetic import write_random_peft
+
+
+def test_permutation_is_inverted():
+    w = np.arange(192 * 5, dtype=np.float32).reshape(192, 5)
+    p = _permute_rows(w, 3)
+    assert not np.array_equal(p, w)
+    assert np.array_equal(_unpermute_rows(p, 3), w)
+
+
+@pytest.mark.parametrize("rslora", [False, True])
+def test_round_trip_peft_gguf_peft(tmp_path, base, rslora):
+    d = write_random_peft(tmp_path / "a", base, rank=8, alpha=16, seed=3, use_rslora=rslora,
+                          targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+    peft = load_anchor(d, base)
+    out = write_gguf_lora(peft, base, tmp_path / "a.gguf")
+    header = read_header(out)
+    assert header.get("general.type") == "adapter"
+    assert header.get("adapter.type") == "lora"
+    assert header.get("general.architecture") == "llama"
+    assert "blk.0.attn_q.weight.lora_a" in header.tensors
+    assert header.tensors["blk.0.attn_q.weight.lora_b"].shape == (576, 8)
+    back = load_anchor(out, base)
+    assert set(back.factors) == set(peft.factors)
+    for module, f in peft.factors.items():
+        g = back.factors[module]
+        # the effective delta is what must survive (rsLoRA folds its scale into B)
+        np.testing.assert_allclose(g.scale * g.B @ g.A, f.scale * f.B @ f.A, rtol=1e-5, atol=1e-7)
+        if not rslora:
+            np.testing.assert_array_equal(g.A, f.A)
+            np.testing.assert_array_equal(g.B, f.B)
+
+
+def test_truncated_gguf_is_a_clear_error(tmp_path, base):
+    d = write_random_peft(tmp_path / "a", base, layers=[0, 1])
+    out = write_gguf_lora(load_anchor(d, base), base, tmp_path / "a.gguf")
+    raw = out.read_bytes()
+    (tmp_path / "t.gguf").write_bytes(raw[: len(raw) - 1000])
+    with pytest.raises(ProsemixError, match="truncated"):
+        load_anchor(tmp_path / "t.gguf", base)
+    (tmp_path / "h.gguf").write_bytes(raw[:40])
+    with pytest.raises(ProsemixError, match="truncated"):
+        load_anchor(tmp_path / "h.gguf", base)
+    (tmp_path / "z.gguf").write_bytes(b"not a gguf at all")
+    with pytest.raises(ProsemixError, match="bad magic"):
+        load_anchor(tmp_path / "z.gguf", base)
+
+
+def test_gguf_for_another_architecture_is_refused(tmp_path, base):
+    import gguf
+
+    w = gguf.GGUFWriter(str(tmp_path / "q.gguf"), "qwen2")
+    w.add_type(gguf.GGUFType.ADAPTER)
+    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 16.0)
+    w.add_tensor("blk.0.attn_q.weight.lora_a", np.zeros((8, 576), np.float32))
+    w.add_tensor("blk.0.attn_q.weight.lora_b", np.zeros((576, 8), np.float32))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    with pytest.raises(AnchorError, match="architecture 'qwen2'"):
+        load_anchor(tmp_path / "q.gguf", base)
+
+
+def test_base_model_given_as_anchor_is_refused(base):
+    with pytest.raises(AnchorError, match="not a LoRA"):
+        load_anchor(base.path, base)
+
+
+def _sdist() -> Path | None:
+    root = os.environ.get("PROSEMIX_LLAMA_SDIST")
+    path = Path(root) / "vendor" / "llama.cpp" / "convert_lora_to_gguf.py" if root else None
+    return path if path and path.is_file() else None
+
+
+@pytest.mark.skipif(_sdist() is None, reason="PROSEMIX_LLAMA_SDIST (llama-cpp-python sdist) not set; "
+                                             ".ci/run sets it")
+def test_same_file_and_text_as_the_upstream_converter(tmp_path, base, session_cache):
+    """Our GGUF LoRA has the same tensors as llama.cpp's own converter writes, and gives
+    the same greedy text in llama.cpp."""
+    import gguf
+
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.backends.torch import float_copy_of_gguf
+    from engine.sampling import SamplingConfig
+
+    hf = float_copy_of_gguf(base.path)
+    d = write_random_peft(tmp_path / "a", base, rank=8, seed=5, strength=0.15)
+    ours = write_gguf_lora(load_anchor(d, base), base, tmp_path / "ours.gguf")
+    theirs = tmp_path / "theirs.gguf"
+    run = subprocess.run([sys.executable, str(_sdist()), str(d), "--base", str(hf),
+                          "--outfile", str(theirs), "--outtype", "f32"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    a = {t.name: np.array(t.data) for t in gguf.GGUFReader(str(ours)).tensors}
+    b = {t.name: np.array(t.data) for t in gguf.GGUFReader(str(theirs)).tensors}
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    texts = []
+    for path in (ours, theirs):
+        backend = LlamaCppBackend()
+        backend.load(None, [path])
+        texts.append(backend.generate("Once upon a time", SamplingConfig(max_tokens=24, temperature=0)).text)
+        backend.close()
+    assert texts[0] == texts[1]

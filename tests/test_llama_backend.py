@@ -1,0 +1,174 @@
+"""The llama.cpp backend on the real embedded model, with adapters the tests make."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.anchors import Anchor, LoraFactors, load_anchor
+from engine.backends.llama_cpp import LlamaCppBackend
+from engine.errors import AnchorError, ModelError, ProsemixError
+from engine.sampling import SamplingConfig
+
+GREEDY = SamplingConfig(max_tokens=24, temperature=0.0)
+SAMPLED = SamplingConfig(max_tokens=24, temperature=0.9, seed=7)
+PROMPT = "The weather this morning was"
+
+
+@pytest.fixture(scope="module")
+def backend(adapters, session_cache):
+    b = LlamaCppBackend()
+    b.load(None, adapters)
+    yield b
+    b.close()
+
+
+def test_loads_with_three_anchors_at_the_centre(backend):
+    assert backend.anchor_names == ["alpha", "beta", "gamma"]
+    assert backend.point.values == pytest.approx((1 / 3,) * 3)
+
+
+def test_weight_change_changes_the_text(backend):
+    backend.set_weights([1, 0, 0])
+    a = backend.generate(PROMPT, GREEDY).text
+    backend.set_weights([0, 0, 1])
+    c = backend.generate(PROMPT, GREEDY).text
+    assert a != c
+
+
+def test_same_weights_and_seed_reproduce(backend):
+    backend.set_weights([0.2, 0.3, 0.5])
+    first = backend.generate(PROMPT, SAMPLED).text
+    second = backend.generate(PROMPT, SAMPLED).text
+    other_seed = backend.generate(PROMPT, SamplingConfig(max_tokens=24, temperature=0.9, seed=8)).text
+    assert first == second
+    assert first != other_seed
+
+
+def test_switching_weights_equals_a_fresh_run(backend, adapters):
+    """The KV-cache trap: after w1 then w2, the text must equal a fresh backend at w2."""
+    w1, w2 = [1, 0, 0], [0, 0.5, 0.5]
+    backend.set_weights(w1)
+    backend.generate(PROMPT, GREEDY)
+    backend.set_weights(w2)
+    switched = backend.generate(PROMPT, SAMPLED).text
+    fresh = LlamaCppBackend()
+    fresh.load(None, adapters)
+    fresh.set_weights(w2)
+    assert fresh.generate(PROMPT, SAMPLED).text == switched
+    fresh.close()
+
+
+def test_zero_weight_anchor_has_no_effect(backend, adapters):
+    backend.set_weights([0.0, 1.0, 0.0])
+    with_three = backend.generate(PROMPT, GREEDY).text
+    single = LlamaCppBackend()
+    single.load(None, [adapters[1]])
+    assert single.generate(PROMPT, GREEDY).text == with_three
+    single.close()
+
+
+def test_cancel_within_one_token(backend):
+    long = SamplingConfig(max_tokens=200, temperature=0.8, seed=1)
+    pieces = []
+    stream = backend.stream(PROMPT, long)
+    for piece in stream:
+        pieces.append(piece)
+        if len(pieces) == 3:
+            backend.cancel()
+    assert backend.last_result.n_tokens == 3
+    assert backend.last_result.finish_reason == "cancelled"
+    # a should_stop callable and closing the iterator work too
+    count = iter(range(1000))
+    result = backend.generate(PROMPT, long, should_stop=lambda: next(count) >= 4)
+    assert result.n_tokens == 5 and result.finish_reason == "cancelled"
+    stream = backend.stream(PROMPT, long)
+    next(stream)
+    stream.close()
+    assert backend.last_result.finish_reason == "cancelled"
+
+
+def test_stop_strings_and_chat(backend):
+    backend.set_weights([0, 0, 1])
+    full = backend.generate(PROMPT, GREEDY).text
+    stop = full.strip().split()[2]
+    cut = backend.generate(PROMPT, SamplingConfig(max_tokens=24, temperature=0, stop=(stop,))).text
+    assert cut == full[: full.index(stop)]
+    assert backend.last_result.finish_reason == "stop"
+    chat = backend.format_prompt("Hi", SamplingConfig(chat=True))
+    assert "<|im_start|>user" in chat and chat.rstrip().endswith("<|im_start|>assistant")
+
+
+def test_extrapolation_needs_the_flag(backend):
+    with pytest.raises(ProsemixError, match="extrapolation"):
+        backend.set_weights([1.5, -0.5, 0.0])
+    point = backend.set_weights([1.5, -0.5, 0.0], extrapolate=True)
+    assert point.zone.label == "stable extrapolation"
+    assert backend.generate(PROMPT, GREEDY).n_tokens > 0
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"alpha": 0.5, "nobody": 0.5}, "unknown anchor"),
+    ([0.5, 0.2, 0.2], "sum to 0.9"),
+    ([float("nan"), 0.5, 0.5], "finite"),
+])
+def test_bad_weights(backend, weights, message):
+    before = backend.point
+    with pytest.raises(ProsemixError, match=message):
+        backend.set_weights(weights)
+    assert backend.point == before
+
+
+def test_bad_prompts(backend):
+    with pytest.raises(ProsemixError, match="empty"):
+        list(backend.stream("   ", GREEDY))
+    with pytest.raises(ProsemixError, match="longer than the context"):
+        list(backend.stream("word " * 5000, GREEDY))
+
+
+def test_llama_refusal_is_reported_not_ignored(tmp_path, base, adapters):
+    """llama_adapter_lora_init returns NULL for a misshapen file; the backend must say so."""
+    import gguf
+
+    path = tmp_path / "bad.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_type(gguf.GGUFType.ADAPTER)
+    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 16.0)
+    w.add_tensor("blk.0.attn_q.weight.lora_a", np.zeros((8, 576), np.float32))
+    w.add_tensor("blk.0.attn_q.weight.lora_b", np.zeros((576, 4), np.float32))  # rank mismatch
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    good = load_anchor(adapters[0], base)
+    rogue = Anchor("rogue", path, 16.0, False, good.factors, gguf_path=path)
+    b = LlamaCppBackend()
+    with pytest.raises(AnchorError, match="llama.cpp refused"):
+        b.load(None, [rogue])
+    b.close()
+
+
+def test_bad_anchor_files(tmp_path, base, adapters):
+    raw = (adapters[0] / "adapter_model.safetensors").read_bytes()
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "adapter_config.json").write_text((adapters[0] / "adapter_config.json").read_text())
+    (tmp_path / "t" / "adapter_model.safetensors").write_bytes(raw[:5000])
+    b = LlamaCppBackend()
+    with pytest.raises(AnchorError, match="cannot read"):
+        b.load(None, [tmp_path / "t"])
+    with pytest.raises(AnchorError, match="share the name"):
+        b.load(None, [adapters[0], adapters[0]])
+    with pytest.raises(ModelError, match="not found"):
+        b.load(tmp_path / "missing.gguf", [])
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 8)
+    with pytest.raises(ModelError, match="truncated"):
+        b.load(tmp_path / "broken.gguf", [])
+    b.close()
+
+
+def test_factors_validated_when_given_as_objects(base, adapters):
+    good = load_anchor(adapters[0], base)
+    module = next(iter(good.factors))
+    f = good.factors[module]
+    bad = Anchor("nan", good.source, 16.0, False,
+                 {module: LoraFactors(f.A, np.full_like(f.B, np.nan), f.scale)})
+    b = LlamaCppBackend()
+    with pytest.raises(AnchorError, match="NaN"):
+        b.load(None, [bad])

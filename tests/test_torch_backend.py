@@ -1,0 +1,91 @@
+"""The torch backend on the embedded model (dequantized from its GGUF, cached)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.anchors import load_anchor
+from engine.backends.torch import TorchBackend, sample_next
+from engine.errors import ProsemixError
+from engine.sampling import SamplingConfig
+
+GREEDY = SamplingConfig(max_tokens=16, temperature=0.0)
+PROMPT = "The weather this morning was"
+
+
+@pytest.fixture(scope="module")
+def backend(adapters, session_cache):
+    b = TorchBackend(device="cpu", dtype="float32")
+    b.load(None, adapters)
+    yield b
+    b.close()
+
+
+def test_float_copy_is_cached(backend, session_cache):
+    folders = list((session_cache / "hf").iterdir())
+    assert len(folders) == 1 and (folders[0] / "model.safetensors").is_file()
+    assert "quantization_config" not in (folders[0] / "config.json").read_text()
+
+
+def test_weights_change_text_and_seed_reproduces(backend):
+    backend.set_weights([1, 0, 0])
+    a = backend.generate(PROMPT, GREEDY).text
+    backend.set_weights([0, 0, 1])
+    c = backend.generate(PROMPT, GREEDY).text
+    assert a != c
+    sampled = SamplingConfig(max_tokens=16, temperature=0.9, seed=3)
+    assert backend.generate(PROMPT, sampled).text == backend.generate(PROMPT, sampled).text
+
+
+def test_merged_logits_equal_the_dense_formula(backend, base, adapters):
+    """Logits at a point equal those of a model whose weights were merged by hand."""
+    weights = (0.2, 0.3, 0.5)
+    backend.set_weights(weights)
+    merged = backend.logits(PROMPT)
+    backend.set_weights([1, 0, 0])
+    backend.merger.restore_base()
+    anchors = [load_anchor(p, base) for p in adapters]
+    modules = dict(backend.model.named_modules())
+    with torch.no_grad():
+        for name in anchors[0].factors:
+            delta = sum(w * a.factors[name].scale * torch.from_numpy(a.factors[name].B)
+                        @ torch.from_numpy(a.factors[name].A) for a, w in zip(anchors, weights))
+            modules[name].weight += delta
+    by_hand = backend.logits(PROMPT)
+    backend.merger.values = None
+    backend.point = None
+    backend.set_weights(weights)
+    assert torch.allclose(merged, by_hand, atol=1e-4)
+
+
+def test_cancel_and_stop(backend):
+    pieces = []
+    for piece in backend.stream(PROMPT, SamplingConfig(max_tokens=100, temperature=0.7)):
+        pieces.append(piece)
+        if len(pieces) == 2:
+            backend.cancel()
+    assert backend.last_result.n_tokens == 2
+    assert backend.last_result.finish_reason == "cancelled"
+
+
+def test_prompt_errors(backend):
+    with pytest.raises(ProsemixError, match="empty"):
+        backend.generate("", GREEDY)
+    with pytest.raises(ProsemixError, match="longer than the context"):
+        backend.generate("word " * 5000, GREEDY)
+
+
+def test_sampler_filters():
+    logits = torch.tensor([0.0, 5.0, 4.9, -1.0])
+    gen = torch.Generator().manual_seed(0)
+    assert sample_next(logits, [], SamplingConfig(temperature=0.0, repetition_penalty=1.0), gen) == 1
+    # repetition penalty pushes the seen token below the next one
+    assert sample_next(logits, [1], SamplingConfig(temperature=0.0, repetition_penalty=1.5), gen) == 2
+    # top_k=1 is greedy whatever the temperature
+    picks = {sample_next(logits, [], SamplingConfig(temperature=2.0, top_k=1, repetition_penalty=1.0), gen)
+             for _ in range(20)}
+    assert picks == {1}
+    # top_p keeps the two leading tokens only
+    picks = {sample_next(logits, [], SamplingConfig(temperature=1.0, top_k=0, top_p=0.9, repetition_penalty=1.0), gen)
+             for _ in range(50)}
+    assert picks == {1, 2}
