@@ -133,6 +133,18 @@ def _layer_of(module: str) -> int:
     return int(match.group(1)) if match else -1
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+
+
+def validate_name(name: str) -> str:
+    """An anchor name that is also a safe file name."""
+    if not isinstance(name, str) or not _NAME.match(name) or name.endswith("."):
+        raise AnchorError(
+            f"anchor name {name!r} must be 1-64 letters, digits, spaces, '_', '-' or '.', "
+            "starting with a letter or digit")
+    return name
+
+
 def lora_scale(alpha: float, rank: int, use_rslora: bool) -> float:
     return alpha / math.sqrt(rank) if use_rslora else alpha / rank
 

@@ -143,3 +143,20 @@ def edge_steps(i: int, j: int, n_anchors: int, steps: int) -> list[list[float]]:
         w[j] += t
         out.append(w)
     return out
+
+
+def view_transform(width: float, height: float, extent: float, margin: float = 28.0
+                   ) -> tuple[float, float, float]:
+    """(scale, cx, cy) mapping the plane square [-extent, extent]^2 into a widget, y up."""
+    scale = max(1e-6, (min(width, height) / 2 - margin) / extent)
+    return scale, width / 2, height / 2
+
+
+def plane_to_pixel(p: Vec, transform: tuple[float, float, float]) -> Vec:
+    scale, cx, cy = transform
+    return (cx + p[0] * scale, cy - p[1] * scale)
+
+
+def pixel_to_plane(x: float, y: float, transform: tuple[float, float, float]) -> Vec:
+    scale, cx, cy = transform
+    return ((x - cx) / scale, (cy - y) / scale)

@@ -1,19 +1,48 @@
-"""QApplication start-up."""
+"""Application start-up: the QApplication, error routing, and the main window."""
 from __future__ import annotations
 
 import sys
+import threading
+import traceback
+
+from PySide6.QtCore import QObject, Signal
+
+
+class ErrorRouter(QObject):
+    """Every uncaught exception, from any thread, ends up in one dialog in the GUI thread."""
+
+    raised = Signal(str, str)
+
+    def install(self) -> None:
+        def hook(exc_type, exc, tb):  # type: ignore[no-untyped-def]
+            self.raised.emit(f"{exc_type.__name__}: {exc}", "".join(traceback.format_exception(exc_type, exc, tb)))
+
+        def thread_hook(args):  # type: ignore[no-untyped-def]
+            hook(args.exc_type, args.exc_value, args.exc_traceback)
+
+        sys.excepthook = hook
+        threading.excepthook = thread_hook
 
 
 def run(argv: list[str] | None = None) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from engine.paths import resources_dir
+
+    from .dialogs import show_error
+    from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("Prosemix")
-    window = QMainWindow()
-    window.setWindowTitle("Prosemix")
-    label = QLabel("Prosemix: the full window arrives with the GUI issue. "
-                   "Use `python main.py generate --prompt ...` meanwhile.")
-    label.setMargin(24)
-    window.setCentralWidget(label)
+    app.setOrganizationName("Prosemix")
+    icon = resources_dir() / "icons" / "prosemix.png"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    window = MainWindow()
+    router = ErrorRouter()
+    boxes: list = []
+    router.raised.connect(lambda message, details: boxes.append(show_error(window, message, details)))
+    router.install()
     window.show()
     return app.exec()

@@ -171,8 +171,8 @@ class TorchBackend(Backend):
                 piece = "" if text.endswith("\ufffd") else text[len(emitted):]
                 emitted += piece
                 yield piece
-                out = model(torch.tensor([[token]], device=self.device),
-                            past_key_values=out.past_key_values, use_cache=True)
+                out = model(torch.tensor([[token]], device=self.device), cache=out.cache,
+                            use_cache=True)
 
     def _chat_template(self) -> str | None:
         assert self.tokenizer is not None

@@ -1,0 +1,102 @@
+"""The local history of generations: SQLite in the user data folder, one row per finished
+generation, each written in its own transaction so a crash loses nothing that had ended."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    prompt TEXT NOT NULL,
+    output TEXT NOT NULL,
+    weights TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    seconds REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS generations_created ON generations(created);
+"""
+
+
+@dataclass
+class Record:
+    prompt: str
+    output: str
+    weights: dict[str, float]
+    seed: int
+    params: dict[str, Any]
+    backend: str
+    model: str
+    tokens: int
+    seconds: float
+    created: float = field(default_factory=time.time)
+    id: int | None = None
+
+
+def default_history_path() -> Path:
+    override = os.environ.get("PROSEMIX_DATA")
+    if override:
+        return Path(override) / "history.sqlite3"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("prosemix", appauthor=False)) / "history.sqlite3"
+
+
+class History:
+    """A small store of Records. Safe to use from one thread at a time."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None):
+        self.path = Path(path) if path else default_history_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def add(self, record: Record) -> int:
+        with self._db:  # one transaction: the row is there whole or not at all
+            cur = self._db.execute(
+                "INSERT INTO generations (created, prompt, output, weights, seed, params, backend,"
+                " model, tokens, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.created, record.prompt, record.output, json.dumps(record.weights),
+                 record.seed, json.dumps(record.params), record.backend, record.model,
+                 record.tokens, record.seconds))
+        record.id = int(cur.lastrowid)
+        return record.id
+
+    def search(self, text: str = "", limit: int = 200) -> list[Record]:
+        """Newest first; ``text`` matches the prompt or the output."""
+        like = f"%{text}%"
+        return self._rows("prompt LIKE ? OR output LIKE ?", (like, like), limit)
+
+    def _rows(self, where: str, args: tuple, limit: int) -> list[Record]:
+        rows = self._db.execute(
+            "SELECT id, created, prompt, output, weights, seed, params, backend, model, tokens,"
+            f" seconds FROM generations WHERE {where} ORDER BY created DESC, id DESC LIMIT ?",
+            (*args, limit)).fetchall()
+        return [Record(id=r[0], created=r[1], prompt=r[2], output=r[3], weights=json.loads(r[4]),
+                       seed=r[5], params=json.loads(r[6]), backend=r[7], model=r[8], tokens=r[9],
+                       seconds=r[10]) for r in rows]
+
+    def get(self, record_id: int) -> Record | None:
+        return next((r for r in self._rows("id = ?", (record_id,), 1)), None)
+
+    def delete(self, record_id: int) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM generations WHERE id = ?", (record_id,))
+
+    def close(self) -> None:
+        self._db.close()
+        self.closed = True
+
+    closed = False

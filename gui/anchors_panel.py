@@ -1,0 +1,149 @@
+"""The list of anchors: enable or disable, rename, colour, add by dialog or drag-and-drop."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QPixmap
+from PySide6.QtWidgets import (QColorDialog, QFileDialog, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
+
+from engine.anchors import CARD_FILE, DEFAULT_COLOURS
+
+from .worker import AnchorSpec
+
+PATH_ROLE = Qt.UserRole
+COLOUR_ROLE = Qt.UserRole + 1
+
+
+def card_of(path: Path) -> dict:
+    """Name and colour from an anchor's card, if it has one (no validation: that is the
+    worker's job when it loads the anchor)."""
+    card = path / CARD_FILE if path.is_dir() else path.with_suffix(".json")
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+class AnchorsPanel(QWidget):
+    anchorsChanged = Signal(object)  # list[AnchorSpec] of the enabled anchors
+    newAnchorRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setToolTip("Tick to use an anchor; double-click to rename; drop PEFT folders or .gguf LoRAs here")
+        self.add_button = QPushButton("Add…")
+        self.add_folder_button = QPushButton("Add folder…")
+        self.colour_button = QPushButton("Colour…")
+        self.remove_button = QPushButton("Remove")
+        self.new_button = QPushButton("New anchor…")
+        self.setAcceptDrops(True)
+        row = QHBoxLayout()
+        for b in (self.add_button, self.add_folder_button, self.colour_button, self.remove_button):
+            row.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Anchors"))
+        layout.addWidget(self.list, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.new_button)
+        self.list.itemChanged.connect(lambda _item: self._emit())
+        self.add_button.clicked.connect(self._add_file)
+        self.add_folder_button.clicked.connect(self._add_folder)
+        self.colour_button.clicked.connect(self._pick_colour)
+        self.remove_button.clicked.connect(self._remove)
+        self.new_button.clicked.connect(self.newAnchorRequested)
+        self._muted = False
+
+    # ----- model --------------------------------------------------------------------------------
+    def add_anchor(self, path: Path, enabled: bool = True, name: str | None = None,
+                   colour: str | None = None) -> None:
+        path = Path(path)
+        for i in range(self.list.count()):
+            if Path(self.list.item(i).data(PATH_ROLE)) == path:
+                return
+        card = card_of(path)
+        name = name or str(card.get("name") or path.stem)
+        colour = colour or str(card.get("colour") or DEFAULT_COLOURS[self.list.count() % len(DEFAULT_COLOURS)])
+        item = QListWidgetItem(name)
+        item.setFlags(item.flags() | Qt.ItemIsUserCheckable | Qt.ItemIsEditable)
+        item.setCheckState(Qt.Checked if enabled else Qt.Unchecked)
+        item.setData(PATH_ROLE, str(path))
+        item.setToolTip(f"{path}\n{card.get('description', '')}")
+        muted, self._muted = self._muted, True
+        self.list.addItem(item)
+        self._set_colour(item, colour)
+        self._muted = muted
+        self._emit()
+
+    def set_enabled_names(self, names: set[str]) -> None:
+        self._muted = True
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            item.setCheckState(Qt.Checked if item.text() in names else Qt.Unchecked)
+        self._muted = False
+        self._emit()
+
+    def enabled(self) -> list[AnchorSpec]:
+        out = []
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.checkState() == Qt.Checked:
+                out.append(AnchorSpec(Path(item.data(PATH_ROLE)), item.text().strip(),
+                                      item.data(COLOUR_ROLE)))
+        return out
+
+    def all_entries(self) -> list[dict]:
+        return [{"path": self.list.item(i).data(PATH_ROLE), "name": self.list.item(i).text(),
+                 "colour": self.list.item(i).data(COLOUR_ROLE),
+                 "enabled": self.list.item(i).checkState() == Qt.Checked}
+                for i in range(self.list.count())]
+
+    def _emit(self) -> None:
+        if not self._muted:
+            self.anchorsChanged.emit(self.enabled())
+
+    def _set_colour(self, item: QListWidgetItem, colour: str) -> None:
+        pixmap = QPixmap(14, 14)
+        pixmap.fill(QColor(colour))
+        item.setIcon(QIcon(pixmap))
+        item.setData(COLOUR_ROLE, colour)
+
+    # ----- actions ------------------------------------------------------------------------------
+    def _add_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add a GGUF LoRA", "", "GGUF LoRA (*.gguf)")
+        if path:
+            self.add_anchor(Path(path))
+
+    def _add_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a PEFT adapter folder")
+        if path:
+            self.add_anchor(Path(path))
+
+    def _pick_colour(self) -> None:
+        item = self.list.currentItem()
+        if item is None:
+            return
+        colour = QColorDialog.getColor(QColor(item.data(COLOUR_ROLE)), self, "Anchor colour")
+        if colour.isValid():
+            self._set_colour(item, colour.name())
+            self._emit()
+
+    def _remove(self) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            self.list.takeItem(row)
+            self._emit()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.add_anchor(Path(url.toLocalFile()))
+        event.acceptProposedAction()

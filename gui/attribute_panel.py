@@ -1,0 +1,84 @@
+"""The paper's attribute form: one alpha slider per attribute between its two poles, plus
+mixing weights lambda across attributes."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from engine.weights import Attribute
+
+SCALE = 100  # slider units per 1.0
+
+
+class AttributePanel(QWidget):
+    """Emits the (alphas, lambdas) pair whenever a slider moves."""
+
+    changed = Signal(object, object)
+    committed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.attributes: list[Attribute] = []
+        self._alpha: list[QSlider] = []
+        self._lambda: list[QSlider] = []
+        self._labels: list[QLabel] = []
+        self.extrapolate = QCheckBox("Allow extrapolation (alpha in [-1, 2])")
+        self._grid = QGridLayout()
+        self._empty = QLabel("Enable both poles of an attribute (e.g. positive and negative) "
+                             "to use the attribute sliders.")
+        self._empty.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._empty)
+        layout.addLayout(self._grid)
+        layout.addWidget(self.extrapolate)
+        layout.addStretch(1)
+        self.extrapolate.toggled.connect(self._range)
+
+    def set_attributes(self, attributes: list[Attribute]) -> None:
+        while self._grid.count():
+            self._grid.takeAt(0).widget().deleteLater()
+        self.attributes, self._alpha, self._lambda, self._labels = list(attributes), [], [], []
+        self._empty.setVisible(not attributes)
+        for row, attr in enumerate(attributes):
+            alpha = self._slider(50)
+            lam = self._slider(round(100 / len(attributes)))
+            lam.setRange(0, 100)
+            label = QLabel()
+            self._grid.addWidget(QLabel(f"<b>{attr.name}</b>"), row * 2, 0)
+            self._grid.addWidget(QLabel(attr.minus), row * 2, 1)
+            self._grid.addWidget(alpha, row * 2, 2)
+            self._grid.addWidget(QLabel(attr.plus), row * 2, 3)
+            self._grid.addWidget(QLabel("lambda"), row * 2 + 1, 1)
+            self._grid.addWidget(lam, row * 2 + 1, 2)
+            self._grid.addWidget(label, row * 2 + 1, 3)
+            self._alpha.append(alpha)
+            self._lambda.append(lam)
+            self._labels.append(label)
+        self._range()
+        self._emit()
+
+    def _slider(self, value: int) -> QSlider:
+        s = QSlider(Qt.Horizontal)
+        s.setRange(0, SCALE)
+        s.setValue(value)
+        s.valueChanged.connect(self._emit)
+        s.sliderReleased.connect(self.committed)
+        return s
+
+    def _range(self) -> None:
+        lo, hi = (-SCALE, 2 * SCALE) if self.extrapolate.isChecked() else (0, SCALE)
+        for s in self._alpha:
+            s.setRange(lo, hi)
+
+    def values(self) -> tuple[list[float], list[float]]:
+        alphas = [s.value() / SCALE for s in self._alpha]
+        raw = [s.value() for s in self._lambda]
+        total = sum(raw)
+        lambdas = [r / total for r in raw] if total else [1 / len(raw)] * len(raw) if raw else []
+        return alphas, lambdas
+
+    def _emit(self) -> None:
+        alphas, lambdas = self.values()
+        for label, a, l in zip(self._labels, alphas, lambdas):
+            label.setText(f"alpha {a:.2f}, lambda {l:.2f}")
+        self.changed.emit(alphas, lambdas)

@@ -1,0 +1,130 @@
+"""Compare: the same prompt and seed at several points, side by side."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
+                               QListWidget, QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout,
+                               QWidget)
+
+from engine.geometry import edge_steps
+
+
+def weights_label(names: list[str], weights: list[float]) -> str:
+    return ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights))
+
+
+class CompareView(QWidget):
+    runRequested = Signal()
+    pinsChanged = Signal(object)  # list of weight lists
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.names: list[str] = []
+        self.points: list[list[float]] = []
+        self.results: list[str] = []
+        self.prompt = ""
+        self.pin_list = QListWidget()
+        self.pin_list.setMaximumHeight(110)
+        self.pin_button = QPushButton("Pin current point")
+        self.edge_button = QPushButton("Steps along an edge…")
+        self.clear_button = QPushButton("Clear")
+        self.run_button = QPushButton("Generate all")
+        self.export_button = QPushButton("Export Markdown…")
+        self.copy_button = QPushButton("Copy all as Markdown")
+        self._cards = QWidget()
+        self._cards_layout = QHBoxLayout(self._cards)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self._cards)
+        row = QHBoxLayout()
+        for b in (self.pin_button, self.edge_button, self.clear_button, self.run_button):
+            row.addWidget(b)
+        out_row = QHBoxLayout()
+        out_row.addStretch(1)
+        out_row.addWidget(self.copy_button)
+        out_row.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Points to compare (same prompt, same seed):"))
+        layout.addWidget(self.pin_list)
+        layout.addLayout(row)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(out_row)
+        self.clear_button.clicked.connect(self.clear)
+        self.edge_button.clicked.connect(self._ask_edge)
+        self.run_button.clicked.connect(self.runRequested)
+        self.copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.markdown()))
+        self.export_button.clicked.connect(self._export)
+
+    def set_anchors(self, names: list[str]) -> None:
+        if names != self.names:
+            self.names = list(names)
+            self.clear()
+
+    def add_point(self, weights: list[float]) -> None:
+        self.points.append(list(weights))
+        self.pin_list.addItem(f"{len(self.points)}. {weights_label(self.names, weights)}")
+        self.pinsChanged.emit(self.points)
+
+    def add_edge(self, i: int, j: int, steps: int) -> None:
+        for w in edge_steps(i, j, len(self.names), steps):
+            self.add_point(w)
+
+    def clear(self) -> None:
+        self.points, self.results = [], []
+        self.pin_list.clear()
+        self._rebuild_cards()
+        self.pinsChanged.emit(self.points)
+
+    def start(self, prompt: str) -> None:
+        self.prompt = prompt
+        self.results = ["" for _ in self.points]
+        self._rebuild_cards()
+
+    def append(self, index: int, piece: str) -> None:
+        if 0 <= index < len(self.results):
+            self.results[index] += piece
+            editor = self._cards_layout.itemAt(index).widget().findChild(QPlainTextEdit)
+            editor.setPlainText(self.results[index])
+
+    def markdown(self) -> str:
+        lines = [f"# Prosemix comparison\n", f"**Prompt:** {self.prompt}\n"]
+        for w, text in zip(self.points, self.results):
+            lines.append(f"## {weights_label(self.names, w)}\n\n{text.strip()}\n")
+        return "\n".join(lines)
+
+    def _rebuild_cards(self) -> None:
+        while self._cards_layout.count():
+            self._cards_layout.takeAt(0).widget().deleteLater()
+        for k, w in enumerate(self.points):
+            box = QGroupBox(f"{k + 1}. {weights_label(self.names, w)}")
+            editor = QPlainTextEdit(self.results[k] if k < len(self.results) else "")
+            editor.setReadOnly(True)
+            editor.setMinimumWidth(240)
+            copy = QPushButton("Copy")
+            copy.clicked.connect(lambda _=False, e=editor: QGuiApplication.clipboard().setText(e.toPlainText()))
+            inner = QVBoxLayout(box)
+            inner.addWidget(editor)
+            inner.addWidget(copy)
+            self._cards_layout.addWidget(box)
+
+    def _ask_edge(self) -> None:
+        if len(self.names) < 2:
+            return
+        first, ok = QInputDialog.getItem(self, "Edge", "From anchor", self.names, 0, False)
+        if not ok:
+            return
+        second, ok = QInputDialog.getItem(self, "Edge", "To anchor",
+                                          [n for n in self.names if n != first], 0, False)
+        if not ok:
+            return
+        steps, ok = QInputDialog.getInt(self, "Edge", "Number of points", 5, 2, 21)
+        if ok:
+            self.add_edge(self.names.index(first), self.names.index(second), steps)
+
+    def _export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export comparison", "comparison.md",
+                                              "Markdown (*.md)")
+        if path:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(self.markdown())

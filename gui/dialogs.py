@@ -1,0 +1,144 @@
+"""Dialogs: errors with details, the model selector, and the New anchor dialog."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QColorDialog, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QMessageBox, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from engine.backends import available_backends
+
+
+def show_error(parent: QWidget | None, message: str, details: str = "") -> QMessageBox:
+    """A non-blocking error box; the traceback is one click away under "Show Details"."""
+    box = QMessageBox(QMessageBox.Warning, "Prosemix", message, QMessageBox.Ok, parent)
+    if details:
+        box.setDetailedText(details)
+    box.setModal(False)
+    box.show()
+    return box
+
+
+class ModelDialog(QDialog):
+    """Choose the base model (embedded, a GGUF file or an HF folder), backend and device."""
+
+    def __init__(self, current: dict, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Model")
+        self.source = QComboBox()
+        self.source.addItems(["Embedded SmolLM2-135M-Instruct", "GGUF file…", "Hugging Face folder…"])
+        self.path = QLineEdit(current.get("model") or "")
+        self.path.setPlaceholderText("path to a .gguf file or a model folder")
+        browse = QPushButton("Browse…")
+        self.backend = QComboBox()
+        avail = available_backends()
+        self.backend.addItem("auto", "auto")
+        for name, label in (("llama", "llama.cpp (CPU, quantized)"), ("torch", "torch (GPU or CPU)")):
+            self.backend.addItem(label if avail[name] else f"{label} — not in this build", name)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self._select(self.backend, current.get("backend", "auto"))
+        self.device.setCurrentText(current.get("device", "auto"))
+        self.source.setCurrentIndex(0 if not current.get("model") else
+                                    (1 if str(current["model"]).endswith(".gguf") else 2))
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path, 1)
+        path_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Model", self.source)
+        form.addRow("Path", path_row)
+        form.addRow("Backend", self.backend)
+        form.addRow("Device (torch)", self.device)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        browse.clicked.connect(self._browse)
+        self.source.currentIndexChanged.connect(self._sync)
+        self._sync()
+
+    @staticmethod
+    def _select(combo: QComboBox, data: str) -> None:
+        index = combo.findData(data)
+        combo.setCurrentIndex(max(0, index))
+
+    def _sync(self) -> None:
+        self.path.setEnabled(self.source.currentIndex() != 0)
+
+    def _browse(self) -> None:
+        if self.source.currentIndex() == 2:
+            path = QFileDialog.getExistingDirectory(self, "Hugging Face model folder")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "GGUF model", "", "GGUF (*.gguf)")
+        if path:
+            self.path.setText(path)
+
+    def choice(self) -> dict:
+        model = None if self.source.currentIndex() == 0 else (self.path.text().strip() or None)
+        return {"model": model, "backend": self.backend.currentData(),
+                "device": self.device.currentText()}
+
+
+class NewAnchorDialog(QDialog):
+    """Train an anchor on the writer's own text files."""
+
+    LENGTHS = (("Quick (30 steps, about 3 min)", 30), ("Standard (80 steps, about 7 min)", 80),
+               ("Thorough (200 steps, about 18 min)", 200))
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("New anchor")
+        self.files = QListWidget()
+        add = QPushButton("Add text files…")
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. my-voice")
+        self.colour = "#2874a6"
+        self.colour_button = QPushButton(self.colour)
+        self.length = QComboBox()
+        for label, steps in self.LENGTHS:
+            self.length.addItem(label, steps)
+        self.length.setCurrentIndex(1)
+        self.rank = QSpinBox()
+        self.rank.setRange(2, 32)
+        self.rank.setValue(16)
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("Colour", self.colour_button)
+        form.addRow("Training length", self.length)
+        form.addRow("Rank", self.rank)
+        note = QLabel("Times measured on 2 CPU cores. Training runs in the background; "
+                      "you can cancel it and resume later with the same settings.")
+        note.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Train")
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Your texts (.txt or .jsonl with a \"text\" field):"))
+        layout.addWidget(self.files)
+        layout.addWidget(add)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(self.buttons)
+        add.clicked.connect(self._add)
+        self.colour_button.clicked.connect(self._colour)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+    def _add(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Your texts", "", "Text (*.txt *.jsonl)")
+        for p in paths:
+            self.files.addItem(p)
+
+    def _colour(self) -> None:
+        colour = QColorDialog.getColor(QColor(self.colour), self, "Anchor colour")
+        if colour.isValid():
+            self.colour = colour.name()
+            self.colour_button.setText(self.colour)
+
+    def values(self) -> dict:
+        return {"files": [Path(self.files.item(i).text()) for i in range(self.files.count())],
+                "name": self.name.text().strip(), "colour": self.colour,
+                "steps": self.length.currentData(), "rank": self.rank.value()}

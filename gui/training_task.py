@@ -1,0 +1,53 @@
+"""The New anchor dialog's values turned into a task the worker runs (engine training API)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.anchors import validate_name
+from engine.errors import ProsemixError
+
+
+def user_anchors_dir() -> Path:
+    override = os.environ.get("PROSEMIX_DATA")
+    if override:
+        return Path(override) / "anchors"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("prosemix", appauthor=False)) / "anchors"
+
+
+def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
+    """Validate the dialog's values now (so mistakes show at once) and return the task."""
+    from engine.training import TrainConfig
+
+    name = validate_name(values.get("name", ""))
+    files = [Path(f) for f in values.get("files", [])]
+    if not files:
+        raise ProsemixError("choose at least one text file to train on")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ProsemixError(f"file not found: {missing[0]}")
+    config = TrainConfig(rank=int(values.get("rank", 16)), alpha=16.0,
+                         steps=int(values.get("steps", 80)))
+    out = user_anchors_dir() / name
+
+    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
+        from engine.training import train_anchor
+
+        def progress(p) -> None:  # type: ignore[no-untyped-def]
+            if p.total:
+                eta = f", about {int(p.eta_seconds) // 60} min {int(p.eta_seconds) % 60} s left" if p.step else ""
+                report(f"training {name}: step {p.step}/{p.total}{eta}", p.step / p.total * 0.98)
+            else:
+                report(f"training {name}: {p.message}", -1.0)
+
+        result = train_anchor(files, out, name=name, config=config, colour=values.get("colour", "#2874a6"),
+                              description="trained in Prosemix on the writer's own texts",
+                              corpus_name=", ".join(f.name for f in files),
+                              license="the writer's own", progress=progress, should_stop=should_stop)
+        return {"out_dir": str(result.out_dir), "name": name, "val": result.val_loss,
+                "base_val": result.base_val_loss}
+
+    return task

@@ -1,0 +1,169 @@
+"""The main window with the real engine (llama.cpp, embedded model, test-made anchors)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from safetensors.numpy import load_file, save_file
+
+import gui.main_window as mw
+from gui.main_window import MainWindow
+
+LONG = 400
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, adapters, session_cache, monkeypatch):
+    monkeypatch.setenv("PROSEMIX_DATA", str(tmp_path / "data"))
+    errors = []
+    monkeypatch.setattr(mw, "show_error", lambda parent, message, details="": errors.append(message))
+    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), load_defaults=False)
+    w.errors_seen = errors
+    qtbot.addWidget(w)
+    w.generation.live.setChecked(False)
+    w.generation.temperature.setValue(0.0)
+    w.generation.max_tokens.setValue(12)
+    with qtbot.waitSignal(w.worker.loaded, timeout=20000):
+        w.anchors._muted = True
+        for path in adapters:
+            w.anchors.add_anchor(path)
+        w.anchors._muted = False
+        w.load()
+    w.show()
+    yield w
+    w.close()
+    assert w.worker.wait(10000) and w.worker.isFinished(), "worker thread left running"
+
+
+def _generate(qtbot, w, timeout=20000):
+    with qtbot.waitSignal(w.worker.finished, timeout=timeout) as sig:
+        w.generate()
+    return sig.args[1]
+
+
+def test_loads_anchors_into_the_picker(window):
+    assert window.picker.anchor_names() == ["alpha", "beta", "gamma"]
+    assert "3 anchors" in window.model_label.text()
+
+
+def test_generate_streams_and_records_history(qtbot, window):
+    result = _generate(qtbot, window)
+    assert result["tokens"] == 12 and result["text"]
+    assert window.generation.output.toPlainText() == result["text"]
+    assert "tok/s" in window.speed_label.text() and "first token" in window.speed_label.text()
+    rows = window.history.search()
+    assert rows and rows[0].output == result["text"]
+    assert window.history_view.table.rowCount() == len(rows)
+
+
+def test_same_point_same_seed_same_text_and_point_changes_it(qtbot, window):
+    window.picker.set_weights([1, 0, 0])
+    a = _generate(qtbot, window)["text"]
+    assert _generate(qtbot, window)["text"] == a
+    window.picker.set_weights([0, 0, 1])
+    assert _generate(qtbot, window)["text"] != a
+
+
+def test_stop_cancels(qtbot, window):
+    window.generation.max_tokens.setValue(LONG)
+    with qtbot.waitSignal(window.worker.finished, timeout=20000) as sig:
+        window.generate()
+        qtbot.waitUntil(lambda: len(window.generation.output.toPlainText()) > 5, timeout=30000)
+        window.stop()
+    assert sig.args[1]["finish_reason"] == "cancelled"
+    assert sig.args[1]["tokens"] < LONG
+
+
+def test_weight_change_mid_generation(qtbot, window):
+    window.generation.max_tokens.setValue(LONG)
+    finished = []
+    window.worker.finished.connect(lambda tag, r: finished.append(r))
+    window.picker.set_weights([1, 0, 0])
+    window.generate()
+    qtbot.waitUntil(lambda: len(window.generation.output.toPlainText()) > 5, timeout=30000)
+    window.generation.max_tokens.setValue(10)
+    window.picker.set_weights([0, 1, 0])
+    window.generate()
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=20000)
+    assert finished[0]["finish_reason"] == "cancelled"
+    assert finished[1]["weights"] == {"alpha": 0.0, "beta": 1.0, "gamma": 0.0}
+    assert window.generation.output.toPlainText() == finished[1]["text"]
+
+
+def test_live_preview_debounces_after_release(qtbot, window):
+    window.generation.live.setChecked(True)
+    with qtbot.waitSignal(window.worker.finished, timeout=20000):
+        window.picker.weightsCommitted.emit([0.2, 0.3, 0.5])
+        window.picker.weightsCommitted.emit([0.2, 0.3, 0.5])
+    assert window.generation.output.toPlainText()
+
+
+def test_compare_edge_steps(qtbot, window):
+    window.compare.add_edge(0, 2, 3)
+    finished = []
+    window.worker.finished.connect(lambda tag, r: finished.append(tag))
+    window._run_compare()
+    qtbot.waitUntil(lambda: len(finished) == 3, timeout=30000)
+    assert all(window.compare.results)
+    md = window.compare.markdown()
+    assert md.count("## ") == 3 and "alpha 0.50" in md
+
+
+def test_history_rerun(qtbot, window):
+    window.picker.set_weights([0.5, 0.5, 0.0])
+    first = _generate(qtbot, window)
+    window.picker.set_weights([0, 0, 1])
+    record = window.history.search()[0]
+    with qtbot.waitSignal(window.worker.finished, timeout=20000) as sig:
+        window._rerun(record)
+    assert sig.args[1]["text"] == first["text"]
+
+
+def test_bad_adapter_is_a_clear_message_and_the_app_recovers(qtbot, window, tmp_path, adapters):
+    bad = tmp_path / "nanny"
+    bad.mkdir()
+    (bad / "adapter_config.json").write_text((adapters[0] / "adapter_config.json").read_text())
+    tensors = load_file(str(adapters[0] / "adapter_model.safetensors"))
+    key = next(iter(tensors))
+    tensors[key] = tensors[key].copy()
+    tensors[key][0, 0] = np.nan
+    save_file(tensors, str(bad / "adapter_model.safetensors"))
+    with qtbot.waitSignal(window.worker.errored, timeout=20000):
+        window.anchors.add_anchor(bad)
+    assert any("NaN" in e for e in window.errors_seen)
+    assert window.model_label.text() == "not loaded"
+    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+        window.anchors.list.item(3).setCheckState(mw.Qt.Unchecked)
+    assert _generate(qtbot, window)["text"]
+
+
+def test_empty_prompt_is_a_status_message(qtbot, window):
+    window.generation.prompt.setPlainText("   ")
+    window.generate()
+    assert "prompt is empty" in window.statusBar().currentMessage()
+
+
+def test_closing_during_generation(qtbot, window):
+    window.generation.max_tokens.setValue(LONG)
+    window.generate()
+    qtbot.waitUntil(lambda: len(window.generation.output.toPlainText()) > 5, timeout=30000)
+    window.close()
+    assert window.worker.isFinished()
+
+
+def test_presets_round_trip(qtbot, window, monkeypatch):
+    window.picker.set_weights([0.6, 0.3, 0.1])
+    monkeypatch.setattr(mw.QInputDialog, "getText", lambda *a, **k: ("warm", True))
+    window._save_preset()
+    window.picker.set_weights([1, 0, 0])
+    window._apply_preset(window.presets.findText("warm"))
+    assert window.picker.weights() == pytest.approx([0.6, 0.3, 0.1])
+
+
+def test_attribute_mode(qtbot, window):
+    from engine.weights import Attribute
+
+    window.attributes.set_attributes([Attribute("ab", plus="alpha", minus="beta")])
+    window.point_tabs.setCurrentWidget(window.attributes)
+    window.attributes._alpha[0].setValue(80)
+    assert window.current_weights() == pytest.approx([0.8, 0.2, 0.0])

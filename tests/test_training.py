@@ -1,0 +1,115 @@
+"""Training: a few steps on a tiny corpus lower the loss and give an anchor both backends load."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.errors import ProsemixError
+from engine.training import TrainConfig, TrainingCancelled, pack_blocks, read_corpus, train_anchor
+
+TEXT = ("It is a truth universally acknowledged, that a single man in possession of a good "
+        "fortune, must be in want of a wife. ") * 60
+FAST = TrainConfig(rank=4, alpha=8, steps=6, lr=3e-3, batch=2, block=32, checkpoint_every=3,
+                   max_val_blocks=4, warmup=1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, session_cache):
+    root = tmp_path_factory.mktemp("train")
+    (root / "corpus.txt").write_text(TEXT)
+    result = train_anchor(root / "corpus.txt", root / "austenish", name="austenish", config=FAST,
+                          corpus_name="test corpus", license="public domain", colour="#112233")
+    return result
+
+
+def test_loss_goes_down_and_outputs_exist(trained, base):
+    assert trained.val_loss < trained.base_val_loss
+    out = trained.out_dir
+    assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
+    assert trained.gguf_path.is_file()
+    card = json.loads((out / "anchor.json").read_text())
+    assert card["name"] == "austenish" and card["license"] == "public domain"
+    assert card["metrics"]["val_loss"] < card["metrics"]["base_val_loss"]
+    from engine.models import model_sha256
+
+    assert card["base_sha256"] == model_sha256(None)
+    assert not (out / "checkpoint").exists()
+
+
+def test_trained_anchor_loads_in_both_backends(trained):
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.backends.torch import TorchBackend
+    from engine.sampling import SamplingConfig
+
+    greedy = SamplingConfig(max_tokens=8, temperature=0)
+    for backend in (LlamaCppBackend(), TorchBackend(device="cpu", dtype="float32")):
+        backend.load(None, [trained.out_dir])
+        assert backend.anchor_names == ["austenish"]
+        assert backend.generate("It is a truth", greedy).n_tokens > 0
+        backend.close()
+
+
+def test_cancel_then_resume(tmp_path, session_cache):
+    (tmp_path / "c.txt").write_text(TEXT)
+    calls = {"n": 0}
+
+    def stop_after_four_checks():
+        calls["n"] += 1
+        return calls["n"] > 4
+
+    with pytest.raises(TrainingCancelled, match="step 4/6"):
+        train_anchor(tmp_path / "c.txt", tmp_path / "out", name="x", config=FAST,
+                     should_stop=stop_after_four_checks)
+    assert (tmp_path / "out" / "checkpoint" / "state.pt").is_file()
+    seen = []
+    result = train_anchor(tmp_path / "c.txt", tmp_path / "out", name="x", config=FAST,
+                          progress=lambda p: seen.append(p.step))
+    assert result.steps == 6 and min(s for s in seen if s) == 5  # resumed after step 4
+    assert len(result.history) == 6
+    with pytest.raises(ProsemixError, match="different training config"):
+        (tmp_path / "out" / "checkpoint").mkdir()
+        import torch
+
+        torch.save({"config": "other"}, tmp_path / "out" / "checkpoint" / "state.pt")
+        train_anchor(tmp_path / "c.txt", tmp_path / "out", name="x", config=FAST)
+
+
+def test_corpus_errors(tmp_path, session_cache):
+    with pytest.raises(ProsemixError, match="not found"):
+        read_corpus(tmp_path / "none.txt")
+    (tmp_path / "empty.txt").write_text("   \n")
+    with pytest.raises(ProsemixError, match="empty"):
+        read_corpus(tmp_path / "empty.txt")
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\xfa not utf8 \xff")
+    with pytest.raises(ProsemixError, match="cannot read"):
+        read_corpus(tmp_path / "bad.txt")
+    (tmp_path / "d.jsonl").write_text('{"text": "fine"}\n{"body": "no text"}\n')
+    with pytest.raises(ProsemixError, match='"text"'):
+        read_corpus(tmp_path / "d.jsonl")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ProsemixError, match="no .txt"):
+        read_corpus(tmp_path / "folder")
+    (tmp_path / "small.txt").write_text("Just a few words.")
+    with pytest.raises(ProsemixError, match="too small"):
+        train_anchor(tmp_path / "small.txt", tmp_path / "o", name="s", config=FAST)
+    (tmp_path / "ok.txt").write_text(TEXT)
+    with pytest.raises(ProsemixError, match="does not fit"):
+        train_anchor(tmp_path / "ok.txt", tmp_path / "o", name="s",
+                     config=TrainConfig(rank=256, steps=1))
+    with pytest.raises(ProsemixError, match="anchor name"):
+        train_anchor(tmp_path / "ok.txt", tmp_path / "o", name="../evil", config=FAST)
+
+
+def test_jsonl_and_packing(tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"text": "one"}\n\n{"text": "two"}\n')
+    assert read_corpus(tmp_path / "d.jsonl") == ["one", "two"]
+    assert pack_blocks([[1, 2, 3], [4, 5]], 3, eos=0) == [[1, 2, 3], [0, 4, 5]]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rank": 0}, "rank"), ({"targets": ("lm_head",)}, "targets"), ({"steps": None}, "either"),
+    ({"lr": 2.0}, "learning rate"), ({"block": 4}, "block")])
+def test_config_validation(kwargs, message):
+    with pytest.raises(ProsemixError, match=message):
+        TrainConfig(**kwargs)
