@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,10 @@ EXIT_BAD_INPUT = 2
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a GGUF file or Hugging Face folder (default: embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--backend", default="auto", choices=("auto", "llama", "torch"))
+    p.add_argument("--backend", default="auto", choices=("auto", "llama", "torch", "remote"))
+    p.add_argument("--server", help="remote backend: the llama-server URL, e.g. http://host:8080")
+    p.add_argument("--api-key", default=os.environ.get("PROSEMIX_API_KEY"),
+                   help="remote backend: API key (or PROSEMIX_API_KEY)")
     p.add_argument("--device", default="auto", help="torch backend: auto, cpu, cuda, mps")
     p.add_argument("--dtype", default="auto", help="torch backend: auto, float32, float16, bfloat16")
     p.add_argument("--n-ctx", type=int, default=2048, help="context size in tokens")
@@ -91,6 +95,12 @@ def open_backend(args: argparse.Namespace, anchors: Sequence[Path], progress=Non
     from .backends import choose_backend, create_backend
     from .models import resolve_model
 
+    if args.backend == "remote" or getattr(args, "server", None):
+        if not args.server:
+            raise ProsemixError("the remote backend needs --server URL")
+        backend = create_backend("remote", url=args.server, api_key=args.api_key)
+        backend.load(None, anchors, progress=progress)
+        return backend
     model = resolve_model(args.model)
     name = choose_backend(args.backend, model_is_gguf=model.is_file())
     options: dict[str, object] = {"n_ctx": args.n_ctx}
@@ -111,7 +121,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         stop=tuple(args.stop), chat=args.chat)
     if not args.prompt.strip():
         raise ProsemixError("the prompt is empty")
-    anchors = resolve_anchor_args(args.anchor)
+    remote = args.backend == "remote" or bool(args.server)
+    anchors = list(args.anchor or []) if remote else resolve_anchor_args(args.anchor)
     backend = open_backend(args, anchors)
     try:
         if args.weights:

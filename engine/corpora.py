@@ -438,9 +438,13 @@ def build_raw(source: str, work: Path) -> str:
 
 
 def build_corpora(out: Path, work: Path, log: Callable[[str], None] = print,
-                  raw_override: dict[str, str] | None = None) -> dict[str, Path]:
-    """Fetch, extract and clean every default corpus into out/NAME.txt."""
+                  raw_override: dict[str, str] | None = None,
+                  eval_dir: Path | None = None) -> dict[str, Path]:
+    """Fetch, extract and clean every default corpus into out/NAME.txt, with its held-out
+    sample in eval_dir/NAME.txt (default: out/NAME.eval.txt)."""
     out.mkdir(parents=True, exist_ok=True)
+    if eval_dir is not None:
+        eval_dir.mkdir(parents=True, exist_ok=True)
     cleaned: dict[str, str] = {}
     for source in SOURCES:
         raw = (raw_override or {}).get(source)
@@ -465,9 +469,10 @@ def build_corpora(out: Path, work: Path, log: Callable[[str], None] = print,
         train, held_out = hold_out(text)
         path = out / f"{name}.txt"
         path.write_text(train, encoding="utf-8")
-        (out / f"{name}.eval.txt").write_text(held_out, encoding="utf-8")
+        eval_path = eval_dir / f"{name}.txt" if eval_dir else out / f"{name}.eval.txt"
+        eval_path.write_text(held_out, encoding="utf-8")
         paths[name] = path
-        log(f"wrote {path} ({len(train) / 1e6:.2f} MB) and {name}.eval.txt ({len(held_out)} chars)")
+        log(f"wrote {path} ({len(train) / 1e6:.2f} MB) and {eval_path} ({len(held_out)} chars)")
     return paths
 
 

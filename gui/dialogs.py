@@ -28,7 +28,14 @@ class ModelDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Model")
         self.source = QComboBox()
-        self.source.addItems(["Embedded SmolLM2-135M-Instruct", "GGUF file…", "Hugging Face folder…"])
+        self.source.addItems(["Embedded SmolLM2-135M-Instruct", "GGUF file…", "Hugging Face folder…",
+                              "Remote llama-server…"])
+        self.api_key = QLineEdit(current.get("api_key") or "")
+        self.api_key.setEchoMode(QLineEdit.Password)
+        self.api_key.setPlaceholderText("optional")
+        self.test_button = QPushButton("Test connection")
+        self.test_result = QLabel("")
+        self.test_result.setWordWrap(True)
         self.path = QLineEdit(current.get("model") or "")
         self.path.setPlaceholderText("path to a .gguf file or a model folder")
         browse = QPushButton("Browse…")
@@ -41,8 +48,9 @@ class ModelDialog(QDialog):
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
         self._select(self.backend, current.get("backend", "auto"))
         self.device.setCurrentText(current.get("device", "auto"))
-        self.source.setCurrentIndex(0 if not current.get("model") else
-                                    (1 if str(current["model"]).endswith(".gguf") else 2))
+        model = str(current.get("model") or "")
+        self.source.setCurrentIndex(3 if current.get("backend") == "remote" else 0 if not model
+                                    else 1 if model.endswith(".gguf") else 2)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path, 1)
         path_row.addWidget(browse)
@@ -51,6 +59,8 @@ class ModelDialog(QDialog):
         form.addRow("Path", path_row)
         form.addRow("Backend", self.backend)
         form.addRow("Device (torch)", self.device)
+        form.addRow("API key (remote)", self.api_key)
+        form.addRow(self.test_button, self.test_result)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -58,6 +68,7 @@ class ModelDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         browse.clicked.connect(self._browse)
+        self.test_button.clicked.connect(self._test)
         self.source.currentIndexChanged.connect(self._sync)
         self._sync()
 
@@ -67,7 +78,29 @@ class ModelDialog(QDialog):
         combo.setCurrentIndex(max(0, index))
 
     def _sync(self) -> None:
+        remote = self.source.currentIndex() == 3
         self.path.setEnabled(self.source.currentIndex() != 0)
+        self.path.setPlaceholderText("http://host:8080" if remote else "path to a .gguf file or a model folder")
+        for w in (self.api_key, self.test_button):
+            w.setEnabled(remote)
+        self.backend.setEnabled(not remote)
+        self.device.setEnabled(not remote)
+
+    def _test(self) -> None:
+        """Ask the server for its model and adapters (a quick, blocking check)."""
+        from engine.backends.remote import RemoteBackend, adapter_name
+        from engine.errors import ProsemixError
+
+        try:
+            backend = RemoteBackend(self.path.text().strip(), api_key=self.api_key.text() or None, timeout=5.0)
+            info = backend.check_connection()
+            backend.shutdown()
+        except ProsemixError as exc:
+            self.test_result.setText(f"<span style='color:#b03030'>{exc}</span>")
+            return
+        names = [adapter_name(a.get("path", "")) for a in info["adapters"]]
+        self.test_result.setText(f"OK: {Path(str(info['props'].get('model_path', '?'))).name}, "
+                                 f"anchors: {', '.join(names) or 'none'}")
 
     def _browse(self) -> None:
         if self.source.currentIndex() == 2:
@@ -79,8 +112,11 @@ class ModelDialog(QDialog):
 
     def choice(self) -> dict:
         model = None if self.source.currentIndex() == 0 else (self.path.text().strip() or None)
+        if self.source.currentIndex() == 3:
+            return {"model": model, "backend": "remote", "device": "auto",
+                    "api_key": self.api_key.text() or None}
         return {"model": model, "backend": self.backend.currentData(),
-                "device": self.device.currentText()}
+                "device": self.device.currentText(), "api_key": None}
 
 
 class NewAnchorDialog(QDialog):

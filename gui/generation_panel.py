@@ -5,7 +5,7 @@ import random
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut, QTextCursor
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
@@ -61,17 +61,20 @@ class GenerationPanel(QWidget):
 
     def _layout(self) -> None:
         controls = QGroupBox("Sampling")
-        form = QFormLayout(controls)
-        form.addRow("Mode", self.mode)
-        form.addRow("Max tokens", self.max_tokens)
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Top-p", self.top_p)
-        form.addRow("Top-k (0 = off)", self.top_k)
-        form.addRow("Repetition penalty", self.repetition)
+        grid = QGridLayout(controls)
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.seed_lock)
-        form.addRow("Seed", seed_row)
+        cells = [("Mode", self.mode), ("Max tokens", self.max_tokens),
+                 ("Temperature", self.temperature), ("Top-p", self.top_p),
+                 ("Top-k (0 = off)", self.top_k), ("Repetition penalty", self.repetition)]
+        for k, (label, widget) in enumerate(cells):
+            grid.addWidget(QLabel(label), k // 2, (k % 2) * 2)
+            grid.addWidget(widget, k // 2, (k % 2) * 2 + 1)
+        grid.addWidget(QLabel("Seed"), 3, 0)
+        grid.addLayout(seed_row, 3, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.stop_button)

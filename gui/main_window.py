@@ -36,7 +36,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("Prosemix", "Prosemix")
         self.history = history or History()
         self.worker = EngineWorker(self.history)
-        self.model_choice = {"model": None, "backend": "auto", "device": "auto"}
+        self.model_choice = {"model": None, "backend": "auto", "device": "auto", "api_key": None}
         self.loaded_names: list[str] = []
         self._errors: list = []
         self._main_seq = 0  # tags main generations, so late tokens of a cancelled one are ignored
@@ -168,7 +168,9 @@ class MainWindow(QMainWindow):
         self.load()
 
     def load(self) -> None:
-        specs = tuple(self.anchors.enabled())
+        remote = self.model_choice.get("backend") == "remote"
+        self.anchors.setEnabled(not remote)  # a server brings its own anchors
+        specs = () if remote else tuple(self.anchors.enabled())
         self.model_label.setText("loading…")
         self.worker.submit(LoadRequest(anchors=specs, **self.model_choice))
 
@@ -180,8 +182,12 @@ class MainWindow(QMainWindow):
 
     def _on_loaded(self, info: dict) -> None:
         self.loaded_names = info["anchors"]
+        from engine.anchors import DEFAULT_COLOURS
+
         colours = {s.name: s.colour for s in self.anchors.enabled()}
-        self.picker.set_anchors(self.loaded_names, [colours.get(n, "#555555") for n in self.loaded_names])
+        colours = {n: colours.get(n) or DEFAULT_COLOURS[k % len(DEFAULT_COLOURS)]
+                   for k, n in enumerate(self.loaded_names)}
+        self.picker.set_anchors(self.loaded_names, [colours[n] for n in self.loaded_names])
         self.compare.set_anchors(self.loaded_names)
         names = set(self.loaded_names)
         self.attributes.set_attributes([a for a in ATTRIBUTES if a.plus in names and a.minus in names])
@@ -274,7 +280,10 @@ class MainWindow(QMainWindow):
         self.speed_label.setText(f"{result['tokens_per_second']:.0f} tok/s · first token "
                                  f"{(first or 0) * 1000:.0f} ms · {result['tokens']} tokens")
         if tag == f"main#{self._main_seq}":
-            self.generation.info.setText(f"{result['finish_reason']} · {weights_label(list(result['weights']), list(result['weights'].values()))}")
+            reasons = {"length": "reached max tokens", "eos": "the model ended the text",
+                       "stop": "hit a stop string", "cancelled": "stopped"}
+            where = weights_label(list(result["weights"]), list(result["weights"].values())) or "base model"
+            self.generation.info.setText(f"{reasons.get(result['finish_reason'], '')} · at {where}")
         self.history_view.refresh()
 
     def _on_error(self, tag: str, message: str, details: str) -> None:

@@ -36,6 +36,7 @@ class LoadRequest:
     backend: str = "auto"
     device: str = "auto"
     anchors: tuple[AnchorSpec, ...] = ()
+    api_key: str | None = None  # remote backend only; ``model`` is then the server URL
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,14 @@ class EngineWorker(QThread):
 
         start = time.perf_counter()
         report = lambda message, fraction: self.progress.emit("load", message, fraction)  # noqa: E731
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+        if request.backend == "remote":
+            backend = create_backend("remote", url=request.model or "", api_key=request.api_key)
+            backend.load(None, [], progress=report)  # the anchors come from the server
+            self._loaded(backend, str(request.model), start)
+            return
         report("finding the model", 0.0)
         path = resolve_model(request.model)
         kind = choose_backend(request.backend, model_is_gguf=path.is_file())
@@ -155,14 +164,14 @@ class EngineWorker(QThread):
             anchor.name = spec.name
             anchors.append(anchor)
         options: dict[str, Any] = {"device": request.device} if kind == "torch" else {}
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
         backend = create_backend(kind, **options)
         backend.load(path, anchors, progress=report)
+        self._loaded(backend, str(path), start)
+
+    def _loaded(self, backend: Any, model: str, start: float) -> None:
         self._backend = backend
-        self.state = WorkerState(str(path), kind, backend.anchor_names)
-        self.loaded.emit({"backend": kind, "model": str(path), "anchors": backend.anchor_names,
+        self.state = WorkerState(model, backend.name, backend.anchor_names)
+        self.loaded.emit({"backend": backend.name, "model": model, "anchors": backend.anchor_names,
                           "seconds": time.perf_counter() - start,
                           "device": getattr(backend, "device", "cpu")})
 

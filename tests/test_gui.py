@@ -167,3 +167,32 @@ def test_attribute_mode(qtbot, window):
     window.point_tabs.setCurrentWidget(window.attributes)
     window.attributes._alpha[0].setValue(80)
     assert window.current_weights() == pytest.approx([0.8, 0.2, 0.0])
+
+
+def test_new_anchor_trains_in_the_worker_and_joins_the_picker(qtbot, window, tmp_path):
+    corpus = tmp_path / "mine.txt"
+    corpus.write_text("I write short, plain sentences. I like rain. I like tea. " * 80)
+    progress = []
+    window.worker.progress.connect(lambda tag, message, fraction: progress.append((tag, fraction)))
+    with qtbot.waitSignal(window.worker.task_done, timeout=120000) as done:
+        window.start_training({"files": [corpus], "name": "my-voice", "colour": "#123456",
+                               "steps": 2, "rank": 4})
+    assert done.args[1]["name"] == "my-voice"
+    assert any(tag == "train" and 0 < f < 1 for tag, f in progress)
+    qtbot.waitUntil(lambda: "my-voice" in window.picker.anchor_names(), timeout=20000)
+    assert len(window.picker.anchor_names()) == 4
+
+
+def test_new_anchor_errors_and_cancel(qtbot, window, tmp_path):
+    window.start_training({"files": [], "name": "x", "steps": 2, "rank": 4})
+    assert any("at least one text file" in e for e in window.errors_seen)
+    window.start_training({"files": [tmp_path / "none.txt"], "name": "x", "steps": 2, "rank": 4})
+    assert any("not found" in e for e in window.errors_seen)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("Some words here. " * 400)
+    with qtbot.waitSignal(window.worker.errored, timeout=120000) as err:
+        window.start_training({"files": [corpus], "name": "slow", "steps": 50, "rank": 4})
+        qtbot.waitUntil(lambda: window.cancel_task.isVisible() and "step" in window.statusBar().currentMessage(),
+                        timeout=60000)
+        window.cancel_task.click()
+    assert "cancelled" in err.args[1]

@@ -1,0 +1,235 @@
+"""Engine benchmarks, side by side in one run, on the embedded model. Prints ratios against
+named baselines with PASS/MISS against the performance goals, and writes docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/engine.py [--reps 5] [--no-write]
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from engine.anchors import load_anchor  # noqa: E402
+from engine.models import base_info, embedded_model_path  # noqa: E402
+from engine.paths import default_anchor_paths  # noqa: E402
+from engine.sampling import SamplingConfig  # noqa: E402
+
+PROMPT = ("It was a bright cold day in April, and the clocks were striking thirteen. The hallway "
+          "smelt of boiled cabbage and old rag mats. At one end of it a coloured poster, too large "
+          "for indoor display, had been tacked to the wall.")
+POINTS = [(0.6, 0.3, 0.1), (0.1, 0.6, 0.3), (0.3, 0.1, 0.6), (0.2, 0.5, 0.3), (0.5, 0.2, 0.3),
+          (0.4, 0.4, 0.2), (0.25, 0.25, 0.5)]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def anchors_for_bench(tmp: Path) -> tuple[list[Path], str]:
+    shipped = default_anchor_paths()
+    if len(shipped) == 3:
+        return shipped, "the shipped triangle (rank 16, q/k/v/o)"
+    from engine.synthetic import write_random_peft
+
+    info = base_info(None)
+    return ([write_random_peft(tmp / f"a{i}", info, rank=8, seed=i, strength=0.05) for i in range(3)],
+            "three synthetic rank-8 q/k/v/o adapters")
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def bench_llama(anchors: list[Path], reps: int) -> list[dict]:
+    from llama_cpp import Llama
+
+    from engine.backends.llama_cpp import LlamaCppBackend
+
+    rows = []
+    model = str(embedded_model_path())
+    backend = LlamaCppBackend()
+    backend.load(None, anchors)
+    base = LlamaCppBackend()
+    base.load(None, [])
+    one_token = SamplingConfig(max_tokens=1, temperature=0)
+    # (a) weight change -> first token, vs the base's plain prompt eval and vs reloading Llama
+    ours, plain, reload_ = [], [], []
+    from engine.gguf_lora import gguf_for
+    from engine.models import cache_dir
+
+    gguf_one = gguf_for(backend.anchors[0], base_info(None), cache_dir() / "gguf-lora")
+    for k in range(reps):
+        t = time.perf_counter()
+        backend.set_weights(POINTS[k % len(POINTS)])
+        next(iter(backend.stream(PROMPT, one_token)), None)
+        ours.append(time.perf_counter() - t)
+        base._llm.reset()
+        t = time.perf_counter()
+        next(iter(base.stream(PROMPT, one_token)), None)
+        plain.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        llm = Llama(model_path=model, lora_path=str(gguf_one), n_ctx=2048, verbose=False)
+        llm.create_completion(PROMPT, max_tokens=1, temperature=0)
+        reload_.append(time.perf_counter() - t)
+        llm.close()
+    rows.append({"goal": "1. weight change -> first token (llama.cpp)",
+                 "ours": f"{med(ours) * 1000:.1f} ms", "baseline": f"plain prompt eval on the base {med(plain) * 1000:.1f} ms",
+                 "ratio": med(ours) / med(plain), "target": "<= 1.10x",
+                 "ok": med(ours) / med(plain) <= 1.10,
+                 "note": f"reloading Llama(lora_path=...) takes {med(reload_) * 1000:.0f} ms "
+                         f"({med(reload_) / med(ours):.1f}x ours) and holds one adapter"})
+    # (b) decode speed with 3 anchors active vs the base alone
+    decode = SamplingConfig(max_tokens=128, temperature=0)
+    tps_ours, tps_base = [], []
+    backend.set_weights((0.4, 0.3, 0.3))
+    for _ in range(reps):
+        tps_ours.append(backend.generate(PROMPT, decode).tokens_per_second)
+        tps_base.append(base.generate(PROMPT, decode).tokens_per_second)
+    ratio = med(tps_ours) / med(tps_base)
+    rows.append({"goal": "2. decode with 3 anchors active (llama.cpp)", "ours": f"{med(tps_ours):.1f} tok/s",
+                 "baseline": f"base alone {med(tps_base):.1f} tok/s", "ratio": ratio, "target": ">= 0.95x",
+                 "ok": ratio >= 0.95, "note": "runtime LoRA: 3 adapters' low-rank products per target matrix"})
+    backend.close()
+    base.close()
+    return rows
+
+
+def bench_torch(anchors: list[Path], reps: int) -> list[dict]:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from engine.backends.torch import TorchBackend, float_copy_of_gguf
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    rows = []
+    info = base_info(None)
+    folder = float_copy_of_gguf(embedded_model_path())
+    rss0 = rss_mb()
+    backend = TorchBackend(device="cpu", dtype="float32")
+    backend.load(None, anchors)
+    rss_loaded = rss_mb()
+    times = []
+    for k in range(reps * 2):
+        backend.merger.values = None
+        t = time.perf_counter()
+        backend.merger.set_weights(POINTS[k % len(POINTS)])
+        times.append(time.perf_counter() - t)
+    # peft's own re-weighting on the same model and adapters
+    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder), str(anchors[0]),
+                                           adapter_name="a0")
+    for i, path in enumerate(anchors[1:], start=1):
+        peft_model.load_adapter(str(path), adapter_name=f"a{i}")
+    names = [f"a{i}" for i in range(len(anchors))]
+    peft_times = []
+    for k in range(reps):
+        t = time.perf_counter()
+        peft_model.add_weighted_adapter(names, list(POINTS[k % len(POINTS)]), "mix", combination_type="cat")
+        peft_model.set_adapter("mix")
+        peft_times.append(time.perf_counter() - t)
+        peft_model.delete_adapter("mix")
+    point = POINTS[0]
+    peft_model.add_weighted_adapter(names, list(point), "mix", combination_type="cat")
+    peft_model.set_adapter("mix")
+    backend.set_weights(point)
+    ids = torch.tensor([backend._tokenize(PROMPT)])
+    with torch.no_grad():
+        diff = float((peft_model(ids).logits - backend.model(ids).logits).abs().max())
+    ratio = med(peft_times) / med(times)
+    rows.append({"goal": "3. torch re-merge per weight change", "ours": f"{med(times) * 1000:.1f} ms",
+                 "baseline": f"peft add_weighted_adapter(cat) {med(peft_times) * 1000:.1f} ms",
+                 "ratio": ratio, "target": ">= 7x faster", "ok": ratio >= 7 and diff <= 1e-4,
+                 "note": f"max |logit difference| vs peft {diff:.2e} (tolerance 1e-4)"})
+    del peft_model
+    # decode after merging vs the base model alone
+    decode = SamplingConfig(max_tokens=48, temperature=0)
+    merged_tps = [backend.generate(PROMPT, decode).tokens_per_second for _ in range(max(3, reps // 2))]
+    plain = TorchBackend(device="cpu", dtype="float32")
+    plain.load(None, [])
+    base_tps = [plain.generate(PROMPT, decode).tokens_per_second for _ in range(max(3, reps // 2))]
+    plain.close()
+    ratio = med(merged_tps) / med(base_tps)
+    rows.append({"goal": "3b. torch decode after merging", "ours": f"{med(merged_tps):.1f} tok/s",
+                 "baseline": f"base alone {med(base_tps):.1f} tok/s", "ratio": ratio,
+                 "target": ">= 0.97x", "ok": ratio >= 0.97, "note": "merged weights are plain dense weights"})
+    files_mb = sum(f.stat().st_size for a in anchors for f in Path(a).glob("adapter_model.safetensors")) / 2**20
+    targets_mb = sum(g.W0.numel() * g.W0.element_size() for g in backend.merger.groups) / 2**20
+    factors_mb = sum((g.A.numel() + g.B.numel()) * 4 for g in backend.merger.groups) / 2**20
+    grown = rss_loaded - rss0
+    rows.append({"goal": "4. resident memory, torch, 3 anchors", "ours": f"+{grown:.0f} MB after load",
+                 "baseline": f"model fp32 {sum(p.numel() * 4 for p in backend.model.parameters()) / 2**20:.0f} MB"
+                             f" + anchor files {files_mb:.1f} MB + target copy {targets_mb:.0f} MB",
+                 "ratio": grown / (sum(p.numel() * 4 for p in backend.model.parameters()) / 2**20 + files_mb + targets_mb),
+                 "target": "<= 1.0x", "ok": None,
+                 "note": f"factors held in fp32: {factors_mb:.1f} MB; RSS also counts torch/transformers code and the tokenizer"})
+    rows[-1]["ok"] = rows[-1]["ratio"] <= 1.0
+    backend.close()
+    return rows
+
+
+def write_doc(rows: list[dict], anchors_desc: str, reps: int) -> None:
+    import subprocess
+
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                         capture_output=True, text=True).stdout.strip()
+    lines = [
+        "# Benchmarks", "",
+        "Written by `benchmarks/engine.py`; every number below is from one run of it, each "
+        "row measured side by side with its baseline (median of the repetitions).", "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), Linux, no GPU",
+        f"- model: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp) / its float32 dequantized copy (torch)",
+        f"- anchors: {anchors_desc}", f"- repetitions: {reps}",
+        "- command: `.venv/bin/python benchmarks/engine.py`", "",
+        "| goal | ours | baseline | ratio | target | result | note |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['goal']} | {r['ours']} | {r['baseline']} | {r['ratio']:.2f}x | {r['target']} | "
+                     f"{verdict(r['ok'])} | {r['note']} |")
+    extra = ROOT / "docs" / "benchmarks_notes.md"
+    if extra.is_file():
+        lines += ["", extra.read_text().strip()]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--only", choices=("llama", "torch"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        anchors, desc = anchors_for_bench(Path(tmp))
+        rows = []
+        if args.only in (None, "llama"):
+            rows += bench_llama(anchors, args.reps)
+        if args.only in (None, "torch"):
+            rows += bench_torch(anchors, args.reps)
+    for r in rows:
+        print(f"{r['goal']:<45} {r['ours']:>14}  vs {r['baseline']:<60} {r['ratio']:6.2f}x "
+              f"{r['target']:<13} {verdict(r['ok'])}  {r['note']}")
+    if not args.no_write:
+        write_doc(rows, desc, args.reps)
+        print("wrote docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The remote backend against a real llama-server on loopback (built from llama.cpp's sources
+by packaging/build_llama_server.sh, cached outside the repo)."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engine.anchors import load_anchor
+from engine.backends.llama_cpp import LlamaCppBackend
+from engine.backends.remote import RemoteBackend
+from engine.errors import AnchorError, ProsemixError
+from engine.gguf_lora import write_gguf_lora
+from engine.sampling import SamplingConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "test-key"
+GREEDY = SamplingConfig(max_tokens=20, temperature=0.0)
+PROMPT = "The weather this morning was"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_binary() -> str:
+    r = subprocess.run(["bash", str(ROOT / "packaging" / "build_llama_server.sh")], capture_output=True,
+                       text=True, timeout=1500)
+    if r.returncode == 3:
+        pytest.skip(f"llama-server cannot be built here: {r.stderr.strip()}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def gguf_adapters(tmp_path_factory, adapters, base):
+    root = tmp_path_factory.mktemp("gguf")
+    return [write_gguf_lora(load_anchor(p, base), base, root / f"{p.name}.gguf") for p in adapters[:2]]
+
+
+def _start(binary: str, adapters: list[Path], base) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    args = [binary, "-m", str(base.path), "--host", "127.0.0.1", "--port", str(port), "-c", "4096",
+            "-np", "2", "-fa", "off", "-t", "2", "--api-key", KEY, "--lora-init-without-apply"]
+    for a in adapters:
+        args += ["--lora", str(a)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama-server exited: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("llama-server did not become healthy in 60 s")
+
+
+@pytest.fixture(scope="module")
+def server(server_binary, gguf_adapters, base):
+    proc, url = _start(server_binary, gguf_adapters, base)
+    yield url
+    proc.kill()
+    proc.wait()
+
+
+def _remote(url, **kw) -> RemoteBackend:
+    b = RemoteBackend(url, api_key=KEY, **kw)
+    b.load()
+    return b
+
+
+def test_lists_and_maps_the_servers_adapters(server):
+    b = _remote(server)
+    assert b.anchor_names == ["alpha", "beta"]
+    b2 = RemoteBackend(server, api_key=KEY)
+    b2.load(None, ["beta"])
+    assert b2.anchor_names == ["beta"]
+    with pytest.raises(AnchorError, match="no adapter for anchor 'gamma'"):
+        RemoteBackend(server, api_key=KEY).load(None, ["gamma"])
+
+
+@pytest.mark.parametrize("weights", [(1.0, 0.0), (0.3, 0.7), (0.0, 1.0)])
+def test_same_text_as_the_local_backend(server, gguf_adapters, weights):
+    local = LlamaCppBackend()
+    local.load(None, gguf_adapters)
+    local.set_weights(weights)
+    expected = local.generate(PROMPT, GREEDY).text
+    local.close()
+    remote = _remote(server)
+    remote.set_weights(weights)
+    assert remote.generate(PROMPT, GREEDY).text == expected
+
+
+def test_weights_change_the_text_and_seed_reproduces(server):
+    b = _remote(server)
+    b.set_weights((1.0, 0.0))
+    a = b.generate(PROMPT, GREEDY).text
+    b.set_weights((0.0, 1.0))
+    assert b.generate(PROMPT, GREEDY).text != a
+    sampled = SamplingConfig(max_tokens=16, temperature=0.9, seed=5)
+    assert b.generate(PROMPT, sampled).text == b.generate(PROMPT, sampled).text
+
+
+def test_concurrent_requests_keep_their_own_weights(server):
+    expected = {}
+    for w in ((1.0, 0.0), (0.0, 1.0)):
+        b = _remote(server)
+        b.set_weights(w)
+        expected[w] = b.generate(PROMPT, SamplingConfig(max_tokens=40, temperature=0)).text
+    got = {}
+
+    def run(w):
+        b = _remote(server)
+        b.set_weights(w)
+        got[w] = b.generate(PROMPT, SamplingConfig(max_tokens=40, temperature=0)).text
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in expected]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert got == expected
+
+
+def test_cancel_closes_the_stream(server):
+    b = _remote(server)
+    stream = b.stream(PROMPT, SamplingConfig(max_tokens=400, temperature=0.8))
+    next(stream)
+    stream.close()
+    assert b.last_result.finish_reason == "cancelled" and b.last_result.n_tokens < 400
+
+
+def test_clear_errors(server, gguf_adapters, base, tmp_path):
+    with pytest.raises(ProsemixError, match="cannot reach"):
+        RemoteBackend(f"http://127.0.0.1:{_free_port()}").load()
+    with pytest.raises(ProsemixError, match="refused the API key"):
+        RemoteBackend(server, api_key="wrong").load()
+    with pytest.raises(ProsemixError, match="must start with http"):
+        RemoteBackend("localhost:8080")
+    # a server that accepts but never answers
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        with pytest.raises(ProsemixError, match="did not answer"):
+            RemoteBackend(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=1.0).load()
+    finally:
+        silent.close()
+
+
+def test_adapter_for_another_base_is_refused(server, tmp_path):
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "alpha.gguf"  # same name as a served adapter, but for a 768-wide model
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_type(gguf.GGUFType.ADAPTER)
+    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 16.0)
+    w.add_tensor("blk.0.attn_q.weight.lora_a", np.zeros((8, 768), np.float32))
+    w.add_tensor("blk.0.attn_q.weight.lora_b", np.zeros((768, 8), np.float32))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    with pytest.raises(AnchorError, match="another base"):
+        RemoteBackend(server, api_key=KEY).load(None, [path])
+
+
+def test_server_killed_mid_stream(server_binary, gguf_adapters, base):
+    proc, url = _start(server_binary, gguf_adapters, base)
+    b = _remote(url)
+    pieces = []
+    with pytest.raises(ProsemixError, match="broke mid-stream|cannot reach|stopped answering"):
+        for piece in b.stream(PROMPT, SamplingConfig(max_tokens=2000, temperature=0.8)):
+            pieces.append(piece)
+            if len(pieces) == 3:
+                proc.kill()
+    proc.wait()
+    assert len(pieces) >= 3
+    with pytest.raises(ProsemixError, match="cannot reach"):
+        b.generate(PROMPT, GREEDY)  # still a clean error, not a crash
