@@ -247,8 +247,11 @@ def _read_peft_tensors(folder: Path, allow_pickle: bool) -> dict[str, np.ndarray
                 f"{binary} is a pickle checkpoint, which can run code when loaded; "
                 "convert it to safetensors, or pass the allow-pickle flag if you trust it"
             )
-        import torch
-
+        try:
+            import torch
+        except ImportError:
+            raise AnchorError(f"{binary}: pickle checkpoints need torch, which is not in this build; "
+                              "convert it to safetensors") from None
         try:
             state = torch.load(binary, map_location="cpu", weights_only=True)
         except Exception as exc:

@@ -88,8 +88,84 @@ def cmd_train_defaults(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .cli import open_backend, resolve_anchor_args
+    from .default_anchors import ATTRIBUTES
+    from .paths import resources_dir
+    from .scoring import get_scorers
+    from .sweep import DEFAULT_PROMPTS, SweepConfig, alpha_grid, lambda_alpha_grid, run_sweep, simplex_grid
+
+    anchors = resolve_anchor_args(args.anchor)
+    backend = open_backend(args, anchors)
+    try:
+        names = backend.anchor_names
+        attrs = {a.name: a for a in ATTRIBUTES}
+        if args.grid == "simplex":
+            points = simplex_grid(names, args.step)
+        elif args.grid == "alpha":
+            if args.attribute not in attrs:
+                raise ProsemixError(f"--attribute must be one of {sorted(attrs)}")
+            points = alpha_grid(attrs[args.attribute], args.start, args.stop, args.step, others=names)
+        else:
+            chosen = [a for a in ATTRIBUTES if a.plus in names and a.minus in names]
+            alphas = [round(args.start + k * args.step, 6) for k in range(int((args.stop - args.start) / args.step + 1e-9) + 1)]
+            points = lambda_alpha_grid(chosen, alphas, [1 / len(chosen)] * len(chosen))
+        corpora = {}
+        if "affinity" in args.scorers.split(","):
+            corpora = {n: (resources_dir() / "eval" / f"{n}.txt").read_text(encoding="utf-8")
+                       for n in names if (resources_dir() / "eval" / f"{n}.txt").is_file()}
+        scorers = get_scorers([s for s in args.scorers.split(",") if s], corpora)
+        prompts = args.prompt or list(DEFAULT_PROMPTS)[: args.prompts]
+        heldout = (resources_dir() / "eval" / args.heldout).read_text(encoding="utf-8")[:2000] if args.heldout else ""
+        bar = ProgressBar("sweep")
+
+        def progress(p) -> None:  # type: ignore[no-untyped-def]
+            from .training import TrainProgress
+
+            bar(TrainProgress(p.done, p.total, float("nan"), p.seconds, p.eta_seconds))
+
+        out = run_sweep(backend, points, scorers, args.out,
+                        SweepConfig(prompts=prompts, samples=args.samples, max_tokens=args.max_tokens,
+                                    temperature=args.temperature, seed=args.seed, heldout_text=heldout),
+                        progress=progress)
+        print(f"wrote {out}")
+    finally:
+        backend.close()
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from . import plots
+    from .sweep import read_table
+
+    if args.kind == "anchors":
+        from .anchors import load_anchor
+        from .cli import resolve_anchor_args
+        from .models import base_info
+
+        info = base_info(None)
+        fig = plots.anchors_plot([load_anchor(p, info) for p in resolve_anchor_args(args.anchor)])
+    else:
+        if not args.table:
+            raise ProsemixError("give the sweep table (CSV) to plot")
+        rows = read_table(args.table)
+        columns = [c if c.startswith(("score:", "ppl_")) else f"score:{c}" for c in args.score.split(",")]
+        if args.kind == "ternary":
+            fig = plots.ternary(rows, columns[0])
+        elif args.kind == "alpha":
+            fig = plots.alpha_plot(rows, columns + ["ppl_self"], args.attribute or "")
+        elif args.kind == "spider":
+            fig = plots.spider(rows, columns)
+        else:
+            fig = plots.entanglement_plot(rows, columns)
+    for path in plots.save(fig, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "train": cmd_train, "corpora": cmd_corpora, "train-defaults": cmd_train_defaults}
+    "train": cmd_train, "corpora": cmd_corpora, "train-defaults": cmd_train_defaults,
+    "sweep": cmd_sweep, "plot": cmd_plot}
 
 
 def add_subcommands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -118,6 +194,35 @@ def add_subcommands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     c.add_argument("--out", default="corpora")
     c.add_argument("--work", default="corpora/.work", help="where packages are downloaded")
     c.add_argument("--eval-out", default="resources/eval", help="where the held-out samples go")
+
+    from .cli import _add_model_options
+
+    w = sub.add_parser("sweep", help="generate and score samples over a grid of points (resumable)")
+    w.add_argument("--grid", choices=("simplex", "alpha", "lambda-alpha"), default="simplex")
+    w.add_argument("--anchor", action="append", help="anchors (default: the shipped triangle)")
+    w.add_argument("--step", type=float, default=0.2)
+    w.add_argument("--attribute", help="alpha grid: sentiment or simplicity")
+    w.add_argument("--start", type=float, default=0.0)
+    w.add_argument("--stop", type=float, default=1.0)
+    w.add_argument("--prompt", action="append", help="prompts (default: the built-in five)")
+    w.add_argument("--prompts", type=int, default=5, help="how many built-in prompts")
+    w.add_argument("--samples", type=int, default=2)
+    w.add_argument("--max-tokens", type=int, default=32)
+    w.add_argument("--temperature", type=float, default=0.8)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--scorers", default="sentiment,reading_ease,grade",
+                   help="comma-separated: sentiment, reading_ease, grade, affinity, module:function")
+    w.add_argument("--heldout", default="", help="a resources/eval file for fixed-text perplexity")
+    w.add_argument("--out", required=True)
+    _add_model_options(w)
+
+    pl = sub.add_parser("plot", help="plot a sweep table, or the anchors' geometry")
+    pl.add_argument("table", nargs="?")
+    pl.add_argument("--kind", choices=("ternary", "alpha", "spider", "entanglement", "anchors"), default="ternary")
+    pl.add_argument("--score", default="sentiment")
+    pl.add_argument("--attribute")
+    pl.add_argument("--anchor", action="append")
+    pl.add_argument("--out", required=True, help="file name; PNG and SVG are written")
 
     d = sub.add_parser("train-defaults", help="train the shipped anchors from rebuilt corpora")
     d.add_argument("--corpora", default="corpora")

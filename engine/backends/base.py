@@ -32,6 +32,14 @@ class GenerationResult:
     first_token_seconds: float | None = None
     finish_reason: str = ""  # "eos", "length", "stop", "cancelled"
     weights: dict[str, float] = field(default_factory=dict)
+    logprobs: list[float] = field(default_factory=list)  # per generated token, raw logits
+
+    @property
+    def perplexity(self) -> float:
+        """The generating model's perplexity on its own output (nan if nothing recorded)."""
+        import math
+
+        return math.exp(-sum(self.logprobs) / len(self.logprobs)) if self.logprobs else float("nan")
 
     @property
     def tokens_per_second(self) -> float:
@@ -54,6 +62,7 @@ class Backend(ABC):
         self.point: Point | None = None
         self.last_result: GenerationResult | None = None
         self._cancelled = False
+        self.collect_logprobs = False  # sweeps turn it on: log p(token) under the raw logits
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -194,6 +203,21 @@ class Backend(ABC):
                 on_piece(piece)
         assert self.last_result is not None
         return self.last_result
+
+    def perplexity(self, text: str, max_tokens: int = 256) -> float:
+        """Perplexity of the model at the current point on a fixed text (first max_tokens)."""
+        import math
+
+        self._require_loaded()
+        tokens = self._tokenize(text)[: max(2, min(max_tokens, self.n_ctx))]
+        if len(tokens) < 2:
+            raise ProsemixError("perplexity needs a text of at least two tokens")
+        logprobs = self._score_tokens(tokens)
+        return math.exp(-sum(logprobs) / len(logprobs))
+
+    def _score_tokens(self, tokens: list[int]) -> list[float]:
+        """log p(tokens[i] | tokens[:i]) for i >= 1."""
+        raise ProsemixError(f"the {self.name} backend cannot score a fixed text")
 
     def info(self) -> dict[str, object]:
         return {"backend": self.name, "model": str(self.model_path),

@@ -136,15 +136,44 @@ class LlamaCppBackend(Backend):
         generator = llm.generate(
             tokens, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
             temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty, reset=True)
+        record = self.last_result.logprobs if self.collect_logprobs and self.last_result else None
         try:
             for count, token in enumerate(generator, start=1):
+                if record is not None:
+                    record.append(self._last_logprob(token))
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    if record is not None:
+                        record.pop()
                     return
                 yield decoder.decode(llm.detokenize([token], special=False))
                 if count >= max_tokens:
                     return
         finally:
             generator.close()
+
+    def _last_logprob(self, token: int) -> float:
+        """log p(token) under the logits it was just sampled from (still in the context)."""
+        import llama_cpp
+        import numpy as np
+
+        assert self._llm is not None
+        n_vocab = self._llm.n_vocab()
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1),
+                                       shape=(n_vocab,)).astype(np.float64)
+        top = logits.max()
+        return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
+
+    def _score_tokens(self, tokens: list[int]) -> list[float]:
+        assert self._llm is not None
+        llm = self._llm
+        llm.reset()
+        out = []
+        llm.eval(tokens[:1])
+        for token in tokens[1:]:
+            out.append(self._last_logprob(token))
+            llm.eval([token])
+        llm.reset()  # the next generation must not reuse this text's KV entries
+        return out
 
     def _chat_template(self) -> str | None:
         assert self._llm is not None

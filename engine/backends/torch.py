@@ -159,12 +159,16 @@ class TorchBackend(Backend):
         history = list(tokens)
         generated: list[int] = []
         emitted = ""
+        record = self.last_result.logprobs if self.collect_logprobs and self.last_result else None
         with torch.inference_mode():
             out = model(torch.tensor([tokens], device=self.device), use_cache=True)
             for _ in range(max_tokens):
-                token = sample_next(out.logits[0, -1].float().cpu(), history, sampling, generator)
+                logits = out.logits[0, -1].float().cpu()
+                token = sample_next(logits, history, sampling, generator)
                 if token in eos:
                     return
+                if record is not None:
+                    record.append(float(torch.log_softmax(logits, -1)[token]))
                 generated.append(token)
                 history.append(token)
                 text = tokenizer.decode(generated, skip_special_tokens=True)
@@ -173,6 +177,15 @@ class TorchBackend(Backend):
                 yield piece
                 out = model(torch.tensor([[token]], device=self.device), cache=out.cache,
                             use_cache=True)
+
+    def _score_tokens(self, tokens: list[int]) -> list[float]:
+        import torch
+
+        assert self.model is not None
+        ids = torch.tensor([tokens], device=self.device)
+        with torch.inference_mode():
+            logp = torch.log_softmax(self.model(ids).logits[0, :-1].float(), -1)
+        return [float(x) for x in logp.gather(1, ids[0, 1:, None])[:, 0].cpu()]
 
     def _chat_template(self) -> str | None:
         assert self.tokenizer is not None

@@ -1,0 +1,184 @@
+"""Sweeps: generate k samples per prompt at every point of a grid, with fixed seeds, score
+them, and append one tidy CSV row per sample. A sweep resumes where it stopped."""
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import ProsemixError
+from .sampling import SamplingConfig
+from .scoring import Scorer
+from .weights import Attribute, attribute_point, make_point
+
+DEFAULT_PROMPTS = (
+    "The letter arrived on a grey morning, and",
+    "When I think about my neighbours,",
+    "The new law was announced yesterday. Most people",
+    "She opened the door and saw",
+    "There is one thing everybody should know about money:",
+)
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    id: str
+    weights: dict[str, float]
+    alpha: float | None = None  # the swept attribute position, for alpha grids
+    attribute: str = ""
+    zone: str = "interpolation"
+
+
+def simplex_grid(names: Sequence[str], step: float) -> list[GridPoint]:
+    """Every point of the simplex whose weights are multiples of ``step`` (1/step integer)."""
+    n_steps = round(1 / step)
+    if n_steps < 1 or abs(n_steps * step - 1) > 1e-9:
+        raise ProsemixError(f"the simplex step must divide 1 (e.g. 0.1, 0.2, 0.25), got {step}")
+    points = []
+    for combo in itertools.product(range(n_steps + 1), repeat=len(names) - 1):
+        if sum(combo) > n_steps:
+            continue
+        counts = list(combo) + [n_steps - sum(combo)]
+        w = [c / n_steps for c in counts]
+        points.append(GridPoint("s:" + ",".join(f"{x:.3f}" for x in w), dict(zip(names, w))))
+    return points
+
+
+def alpha_grid(attribute: Attribute, start: float, stop: float, step: float,
+               others: Sequence[str] = ()) -> list[GridPoint]:
+    """One attribute's alpha from start to stop (extrapolation allowed), lambda = 1."""
+    if step <= 0 or stop < start:
+        raise ProsemixError("an alpha grid needs start <= stop and a positive step")
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    points = []
+    for k in range(count):
+        alpha = round(start + k * step, 10)
+        p = attribute_point([attribute], [alpha], [1.0], extrapolate=True)
+        w = {**{o: 0.0 for o in others}, **p.as_dict()}
+        points.append(GridPoint(f"a:{attribute.name}:{alpha:.3f}", w, alpha, attribute.name, p.zone.label))
+    return points
+
+
+def lambda_alpha_grid(attributes: Sequence[Attribute], alphas: Sequence[float],
+                      lambdas: Sequence[float]) -> list[GridPoint]:
+    """The paper's two-level form: every combination of the attributes' alphas, fixed lambdas."""
+    points = []
+    for combo in itertools.product(alphas, repeat=len(attributes)):
+        p = attribute_point(attributes, list(combo), list(lambdas), extrapolate=True)
+        pid = "la:" + ",".join(f"{a.name}={x:.2f}" for a, x in zip(attributes, combo))
+        points.append(GridPoint(pid, p.as_dict(), None, "", p.zone.label))
+    return points
+
+
+@dataclass
+class SweepProgress:
+    done: int
+    total: int
+    seconds: float
+    eta_seconds: float
+    message: str = ""
+
+
+@dataclass
+class SweepConfig:
+    prompts: Sequence[str] = DEFAULT_PROMPTS
+    samples: int = 2
+    max_tokens: int = 32
+    temperature: float = 0.8
+    seed: int = 0
+    heldout_text: str = ""  # perplexity on a fixed text, once per point
+    extra: dict = field(default_factory=dict)
+
+
+def _row_key(row: dict) -> tuple[str, str, str]:
+    return row["point"], row["prompt_id"], row["sample"]
+
+
+def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], out: str | os.PathLike[str],
+              config: SweepConfig = SweepConfig(),
+              progress: Callable[[SweepProgress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> Path:  # type: ignore[no-untyped-def]
+    """Run (or resume) a sweep and return the CSV path."""
+    progress = progress or (lambda p: None)
+    should_stop = should_stop or (lambda: False)
+    out = Path(out)
+    names = backend.anchor_names
+    for p in points:
+        unknown = set(p.weights) - set(names)
+        if unknown:
+            raise ProsemixError(f"grid point {p.id} names anchors the backend lacks: {sorted(unknown)}")
+    columns = (["point", "attribute", "alpha", "zone"] + [f"w:{n}" for n in names] +
+               ["prompt_id", "sample", "seed", "backend", "text", "tokens", "ppl_self", "ppl_heldout"] +
+               [f"score:{s.name}" for s in scorers])
+    done: set[tuple[str, str, str]] = set()
+    if out.exists() and out.stat().st_size:
+        with open(out, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != columns:
+                raise ProsemixError(f"{out} holds a sweep with other columns; choose a new file to start over")
+            done = {_row_key(r) for r in reader}
+    else:
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerow(columns)
+    jobs = [(p, i, k) for p in points for i in range(len(config.prompts)) for k in range(config.samples)]
+    todo = [j for j in jobs if (j[0].id, str(j[1]), str(j[2])) not in done]
+    total, start = len(jobs), time.perf_counter()
+    progress(SweepProgress(total - len(todo), total, 0.0, 0.0, "resuming" if done else "starting"))
+    backend.collect_logprobs = True
+    heldout: dict[str, float] = {}
+    try:
+        with open(out, "a", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            for n, (point, prompt_id, sample) in enumerate(todo, start=1):
+                if should_stop():
+                    raise SweepCancelled(f"sweep stopped after {total - len(todo) + n - 1} of {total} "
+                                         "samples; run it again to resume")
+                weights = [point.weights.get(a, 0.0) for a in names]
+                backend.set_weights(make_point(weights, names, extrapolate=True))
+                if config.heldout_text and point.id not in heldout:
+                    heldout[point.id] = backend.perplexity(config.heldout_text)
+                seed = config.seed + 1000 * prompt_id + sample
+                result = backend.generate(config.prompts[prompt_id], SamplingConfig(
+                    max_tokens=config.max_tokens, temperature=config.temperature, seed=seed))
+                text = result.text
+                row = ([point.id, point.attribute, "" if point.alpha is None else point.alpha, point.zone] +
+                       weights + [prompt_id, sample, seed, backend.name, text, result.n_tokens,
+                                  round(result.perplexity, 4), round(heldout.get(point.id, math.nan), 4)] +
+                       [round(s(text), 5) for s in scorers])
+                writer.writerow(row)
+                f.flush()
+                os.fsync(f.fileno())
+                elapsed = time.perf_counter() - start
+                progress(SweepProgress(total - len(todo) + n, total, elapsed, elapsed / n * (len(todo) - n)))
+    finally:
+        backend.collect_logprobs = False
+    return out
+
+
+class SweepCancelled(ProsemixError):
+    pass
+
+
+def read_table(path: str | os.PathLike[str]) -> list[dict]:
+    """The sweep CSV as dicts with numbers parsed."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            parsed: dict = {}
+            for k, v in r.items():
+                if k in ("point", "attribute", "zone", "text", "backend"):
+                    parsed[k] = v
+                else:
+                    try:
+                        parsed[k] = float(v) if v != "" else math.nan
+                    except ValueError:
+                        parsed[k] = v
+            rows.append(parsed)
+    if not rows:
+        raise ProsemixError(f"{path} holds no sweep rows")
+    return rows

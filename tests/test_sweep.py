@@ -1,0 +1,118 @@
+"""Scorers, sweeps (resume, progress, both grids) and plots, on the real embedded model."""
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from engine import plots
+from engine.errors import ProsemixError
+from engine.scoring import BUILTIN, flesch_reading_ease, get_scorers, sentiment, syllables
+from engine.sweep import SweepCancelled, SweepConfig, alpha_grid, lambda_alpha_grid, read_table, run_sweep, simplex_grid
+from engine.weights import Attribute
+
+CONFIG = SweepConfig(prompts=("The weather was", "My friend said"), samples=2, max_tokens=8,
+                     heldout_text="It is a truth universally acknowledged, that a single man in possession of a good fortune must be in want of a wife.")
+
+
+def test_scorers_offline_and_directional():
+    assert sentiment("I love this wonderful day!") > 0.5 > -0.5 > sentiment("I hate this awful, horrible mess.")
+    assert flesch_reading_ease("The cat sat. The dog ran.") > flesch_reading_ease(
+        "Notwithstanding considerable administrative complications, the organisation persevered.")
+    assert syllables("banana") == 3
+    assert all(s.low < s.high and s.higher_means for s in BUILTIN.values())
+    with pytest.raises(ProsemixError, match="unknown scorer"):
+        get_scorers(["funniness"])
+    user = get_scorers(["math:fsum"])[0]
+    assert user.name == "math:fsum"
+    with pytest.raises(ProsemixError, match="cannot load"):
+        get_scorers(["nosuchmodule:f"])
+
+
+def test_affinity_scorer_prefers_its_corpus():
+    pytest.importorskip("torch")
+    from engine.scoring import affinity_scorer
+
+    s = affinity_scorer("sea", "The ship sailed across the stormy sea. Waves crashed on the deck. " * 20)
+    assert s("The sailors watched the waves and the ocean.") > s("The spreadsheet lists quarterly revenue.")
+
+
+def test_grids():
+    g = simplex_grid(["a", "b", "c"], 0.25)
+    assert len(g) == 15 and all(math.isclose(sum(p.weights.values()), 1) for p in g)
+    with pytest.raises(ProsemixError):
+        simplex_grid(["a", "b", "c"], 0.3)
+    attr = Attribute("s", "pos", "neg")
+    a = alpha_grid(attr, -1, 2, 0.5, others=["x"])
+    assert [p.alpha for p in a] == [-1, -0.5, 0, 0.5, 1, 1.5, 2]
+    assert a[0].zone == "stable extrapolation" and a[3].zone == "interpolation"
+    assert a[0].weights == {"x": 0.0, "pos": -1.0, "neg": 2.0}
+    la = lambda_alpha_grid([attr, Attribute("t", "p2", "n2")], [0, 1], [0.5, 0.5])
+    assert len(la) == 4
+
+
+def test_sweep_writes_resumes_and_plots(tmp_path, adapters, session_cache):
+    from engine.backends.llama_cpp import LlamaCppBackend
+
+    b = LlamaCppBackend()
+    b.load(None, adapters)
+    points = simplex_grid(b.anchor_names, 0.5)  # 6 points
+    out = tmp_path / "sweep.csv"
+    calls = {"n": 0}
+
+    def stop_after_five():
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    with pytest.raises(SweepCancelled):
+        run_sweep(b, points, get_scorers(["sentiment", "reading_ease"]), out, CONFIG, should_stop=stop_after_five)
+    with open(out) as f:
+        assert len(list(csv.DictReader(f))) == 5
+    seen = []
+    run_sweep(b, points, get_scorers(["sentiment", "reading_ease"]), out, CONFIG, progress=seen.append)
+    rows = read_table(out)
+    assert len(rows) == len(points) * 2 * 2
+    assert seen[0].done == 5 and seen[-1].done == seen[-1].total == 24
+    assert len({(r["point"], r["prompt_id"], r["sample"]) for r in rows}) == 24
+    assert all(r["ppl_self"] > 1 and r["ppl_heldout"] > 1 for r in rows)
+    # the same point and seed reproduce the same text (fixed seeds)
+    again = tmp_path / "again.csv"
+    run_sweep(b, points[:1], get_scorers(["sentiment", "reading_ease"]), again, CONFIG)
+    first = [r["text"] for r in read_table(again)]
+    assert first == [r["text"] for r in rows if r["point"] == points[0].id]
+    b.close()
+    for fig in (plots.ternary(rows, "score:sentiment"), plots.spider(rows, ["score:sentiment", "score:reading_ease"])):
+        paths = plots.save(fig, tmp_path / "fig")
+        assert all(p.stat().st_size > 1000 for p in paths)
+    z, box = plots.heat_grid(rows, "score:reading_ease")
+    assert np.nanmin(z) == 0 and np.nanmax(z) == 1 and box[0] < box[1]
+
+
+def test_alpha_sweep_entanglement_and_geometry(tmp_path, adapters, base, session_cache):
+    from engine.anchors import load_anchor
+    from engine.backends.llama_cpp import LlamaCppBackend
+
+    b = LlamaCppBackend()
+    b.load(None, adapters[:2])
+    attr = Attribute("ab", "alpha", "beta")
+    out = run_sweep(b, alpha_grid(attr, -0.5, 1.5, 0.5, others=b.anchor_names), get_scorers(["sentiment"]),
+                    tmp_path / "a.csv", CONFIG)
+    b.close()
+    rows = read_table(out)
+    fig = plots.alpha_plot(rows, ["score:sentiment", "ppl_self"])
+    assert plots.save(fig, tmp_path / "alpha")[0].is_file()
+    attrs, cols, m = plots.entanglement(rows, ["score:sentiment"])
+    assert attrs == ["ab"] and m.shape == (1, 1)
+    assert plots.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert plots.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    anchors = [load_anchor(p, base) for p in adapters]
+    names, gram, per_layer = plots.anchor_geometry(anchors)
+    assert np.allclose(gram, gram.T) and len(per_layer) == base.n_layers
+    for i in range(3):  # gram diagonal = squared Frobenius norm of the delta
+        assert gram[i, i] == pytest.approx(sum(f.delta_norm() ** 2 for f in anchors[i].factors.values()), rel=1e-6)
+    xy = plots.mds_with_base(gram)
+    assert np.allclose(xy[0], 0)
+    # MDS distance from the base equals the delta's norm (exact in 2-D for these anchors? close)
+    assert plots.save(plots.anchors_plot(anchors), tmp_path / "geo")[0].stat().st_size > 1000
