@@ -16,6 +16,7 @@ from engine.history import History
 from engine.paths import DEFAULT_TRIANGLE, default_anchors_dir
 from engine.weights import attribute_point, make_point
 
+from .analysis_tab import AnalysisTab
 from .anchors_panel import AnchorsPanel
 from .attribute_panel import AttributePanel
 from .compare_view import CompareView, weights_label
@@ -82,6 +83,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.generation, "Generate")
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.addTab(self.history_view, "History")
+        self.analysis = AnalysisTab()
+        self.tabs.addTab(self.analysis, "Analysis")
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
@@ -155,6 +158,9 @@ class MainWindow(QMainWindow):
         self.presets.activated.connect(self._apply_preset)
         self.save_preset.clicked.connect(self._save_preset)
         self.cancel_task.clicked.connect(self.worker.cancel)
+        self.analysis.runRequested.connect(
+            lambda task: self.worker.submit(TaskRequest(task, tag="sweep", needs_backend=True)))
+        self.analysis.overlayRequested.connect(self.picker.set_overlay)
 
     # ----- model and anchors ---------------------------------------------------------------------
     def _add_default_anchors(self) -> None:
@@ -192,6 +198,7 @@ class MainWindow(QMainWindow):
         names = set(self.loaded_names)
         self.attributes.set_attributes([a for a in ATTRIBUTES if a.plus in names and a.minus in names])
         self._show_weights(self.picker.weights())
+        self.analysis.anchors = info.get("anchor_objects", [])
         self.model_label.setText(f"{Path(info['model']).name} · {info['backend']} · "
                                  f"{len(self.loaded_names)} anchors · ready in {info['seconds']:.1f} s")
         self.progress.setVisible(False)
@@ -304,6 +311,9 @@ class MainWindow(QMainWindow):
     def _on_task_done(self, tag: str, value: object) -> None:
         self.progress.setVisible(False)
         self.cancel_task.setVisible(False)
+        if tag == "sweep" and isinstance(value, str):
+            self.analysis.show_table(value)
+            return
         if tag == "train" and isinstance(value, dict):
             self.anchors.add_anchor(Path(value["out_dir"]), enabled=True)
             self.statusBar().showMessage(f"anchor {value['name']} trained: validation loss "

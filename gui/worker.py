@@ -171,7 +171,10 @@ class EngineWorker(QThread):
     def _loaded(self, backend: Any, model: str, start: float) -> None:
         self._backend = backend
         self.state = WorkerState(model, backend.name, backend.anchor_names)
+        # Anchor objects are plain numpy data (no torch or llama.cpp state): safe to share.
+        anchor_objects = [a for a in backend.anchors if hasattr(a, "factors")]
         self.loaded.emit({"backend": backend.name, "model": model, "anchors": backend.anchor_names,
+                          "anchor_objects": anchor_objects,
                           "seconds": time.perf_counter() - start,
                           "device": getattr(backend, "device", "cpu")})
 

@@ -196,3 +196,25 @@ def test_new_anchor_errors_and_cancel(qtbot, window, tmp_path):
                         timeout=60000)
         window.cancel_task.click()
     assert "cancelled" in err.args[1]
+
+
+def test_analysis_sweep_plots_and_overlay(qtbot, window):
+    tab = window.analysis
+    tab.step.setValue(0.5)
+    tab.prompts.setValue(1)
+    tab.samples.setValue(1)
+    tab.tokens.setValue(8)
+    with qtbot.waitSignal(window.worker.task_done, timeout=120000) as done:
+        tab._run(new=True)
+    assert done.args[0] == "sweep"
+    qtbot.waitUntil(lambda: len(tab.rows) == 6, timeout=10000)
+    assert tab._canvas is not None and tab.plot_kind.currentText() == "ternary"
+    overlays = []
+    window.picker.set_overlay = lambda image, label: overlays.append((image, label))
+    tab.overlayRequested.disconnect()
+    tab.overlayRequested.connect(window.picker.set_overlay)
+    tab._overlay()
+    assert overlays and overlays[0][0].width() > 10 and overlays[0][1].startswith("score:")
+    for kind in ("spider", "entanglement", "anchors"):
+        tab.plot_kind.setCurrentText(kind)
+    assert "no attribute" in tab.status.text() or tab._canvas is not None
