@@ -42,3 +42,21 @@ def write_random_peft(folder: str | Path, base: BaseInfo, *, rank: int = 8, alph
               "base_model_name_or_path": str(base.path)}
     (folder / "adapter_config.json").write_text(json.dumps(config, indent=2))
     return folder
+
+
+def write_raw_gguf_lora(path: str | Path, architecture: str, tensors: dict[str, np.ndarray],
+                        alpha: float = 16.0) -> Path:
+    """A GGUF LoRA with exactly the given tensors, unchecked: for testing what loaders refuse."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), architecture)
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    for name, value in tensors.items():
+        writer.add_tensor(name, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return Path(path)

@@ -239,13 +239,19 @@ class MainWindow(QMainWindow):
             self.debounce.start()
 
     # ----- generation --------------------------------------------------------------------------------
-    def generate(self) -> None:
+    def _prompt_and_sampling(self):  # type: ignore[no-untyped-def]
+        """The prompt and sampling settings, or None after telling the user what is wrong."""
         try:
-            prompt = self.generation.prompt_text()
-            sampling = self.generation.sampling()
+            return self.generation.prompt_text(), self.generation.sampling()
         except ProsemixError as exc:
             self.statusBar().showMessage(str(exc), 6000)
+            return None
+
+    def generate(self) -> None:
+        request = self._prompt_and_sampling()
+        if request is None:
             return
+        prompt, sampling = request
         self.worker.cancel()  # a running generation stops first, within a token
         self.generation.start_output()
         self._main_seq += 1
@@ -261,12 +267,10 @@ class MainWindow(QMainWindow):
         if not self.compare.points:
             self.statusBar().showMessage("Pin some points first (Ctrl+P or Steps along an edge).", 6000)
             return
-        try:
-            prompt = self.generation.prompt_text()
-            sampling = self.generation.sampling()
-        except ProsemixError as exc:
-            self.statusBar().showMessage(str(exc), 6000)
+        request = self._prompt_and_sampling()
+        if request is None:
             return
+        prompt, sampling = request
         self.compare.start(prompt)
         for k, weights in enumerate(self.compare.points):
             self.worker.submit(GenerateRequest(prompt, tuple(weights), sampling, tag=f"compare:{k}",

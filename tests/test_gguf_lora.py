@@ -12,7 +12,7 @@ from engine.anchors import load_anchor
 from engine.errors import AnchorError, ProsemixError
 from engine.gguf_lora import _permute_rows, _unpermute_rows, write_gguf_lora
 from engine.gguf_meta import read_header
-from engine.synthetic import write_random_peft
+from engine.synthetic import write_random_peft, write_raw_gguf_lora
 
 
 def test_permutation_is_inverted():
@@ -61,15 +61,9 @@ def test_truncated_gguf_is_a_clear_error(tmp_path, base):
 
 
 def test_gguf_for_another_architecture_is_refused(tmp_path, base):
-    import gguf
-
-    w = gguf.GGUFWriter(str(tmp_path / "q.gguf"), "qwen2")
-    w.add_type(gguf.GGUFType.ADAPTER)
-    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 16.0)
-    w.add_tensor("blk.0.attn_q.weight.lora_a", np.zeros((8, 576), np.float32))
-    w.add_tensor("blk.0.attn_q.weight.lora_b", np.zeros((576, 8), np.float32))
-    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    write_raw_gguf_lora(tmp_path / "q.gguf", "qwen2", {
+        "blk.0.attn_q.weight.lora_a": np.zeros((8, 576), np.float32),
+        "blk.0.attn_q.weight.lora_b": np.zeros((576, 8), np.float32)})
     with pytest.raises(AnchorError, match="architecture 'qwen2'"):
         load_anchor(tmp_path / "q.gguf", base)
 

@@ -8,6 +8,7 @@ from engine.anchors import Anchor, LoraFactors, load_anchor
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.errors import AnchorError, ModelError, ProsemixError
 from engine.sampling import SamplingConfig
+from engine.synthetic import write_raw_gguf_lora
 
 GREEDY = SamplingConfig(max_tokens=24, temperature=0.0)
 SAMPLED = SamplingConfig(max_tokens=24, temperature=0.9, seed=7)
@@ -127,16 +128,9 @@ def test_bad_prompts(backend):
 
 def test_llama_refusal_is_reported_not_ignored(tmp_path, base, adapters):
     """llama_adapter_lora_init returns NULL for a misshapen file; the backend must say so."""
-    import gguf
-
-    path = tmp_path / "bad.gguf"
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_type(gguf.GGUFType.ADAPTER)
-    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 16.0)
-    w.add_tensor("blk.0.attn_q.weight.lora_a", np.zeros((8, 576), np.float32))
-    w.add_tensor("blk.0.attn_q.weight.lora_b", np.zeros((576, 4), np.float32))  # rank mismatch
-    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    path = write_raw_gguf_lora(tmp_path / "bad.gguf", "llama", {
+        "blk.0.attn_q.weight.lora_a": np.zeros((8, 576), np.float32),
+        "blk.0.attn_q.weight.lora_b": np.zeros((576, 4), np.float32)})  # rank mismatch
     good = load_anchor(adapters[0], base)
     rogue = Anchor("rogue", path, 16.0, False, good.factors, gguf_path=path)
     b = LlamaCppBackend()

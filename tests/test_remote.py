@@ -162,17 +162,14 @@ def test_clear_errors(server, gguf_adapters, base, tmp_path):
 
 
 def test_adapter_for_another_base_is_refused(server, tmp_path):
-    import gguf
     import numpy as np
 
-    path = tmp_path / "alpha.gguf"  # same name as a served adapter, but for a 768-wide model
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_type(gguf.GGUFType.ADAPTER)
-    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 16.0)
-    w.add_tensor("blk.0.attn_q.weight.lora_a", np.zeros((8, 768), np.float32))
-    w.add_tensor("blk.0.attn_q.weight.lora_b", np.zeros((768, 8), np.float32))
-    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    from engine.synthetic import write_raw_gguf_lora
+
+    # same name as a served adapter, but for a 768-wide model
+    path = write_raw_gguf_lora(tmp_path / "alpha.gguf", "llama", {
+        "blk.0.attn_q.weight.lora_a": np.zeros((8, 768), np.float32),
+        "blk.0.attn_q.weight.lora_b": np.zeros((768, 8), np.float32)})
     with pytest.raises(AnchorError, match="another base"):
         RemoteBackend(server, api_key=KEY).load(None, [path])
 
