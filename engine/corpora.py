@@ -7,7 +7,6 @@ the small held-out samples in resources/eval/.
 """
 from __future__ import annotations
 
-import bz2  # noqa: F401  (SWORD modules may use it; ours use zlib)
 import gzip
 import html
 import random

@@ -51,8 +51,8 @@ class AnchorsPanel(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.new_button)
         self.list.itemChanged.connect(lambda _item: self._emit())
-        self.add_button.clicked.connect(self._add_file)
-        self.add_folder_button.clicked.connect(self._add_folder)
+        self.add_button.clicked.connect(self.add_file)
+        self.add_folder_button.clicked.connect(self.add_folder)
         self.colour_button.clicked.connect(self._pick_colour)
         self.remove_button.clicked.connect(self._remove)
         self.new_button.clicked.connect(self.newAnchorRequested)
@@ -76,6 +76,14 @@ class AnchorsPanel(QWidget):
         muted, self._muted = self._muted, True
         self.list.addItem(item)
         self._set_colour(item, colour)
+        self._muted = muted
+        self._emit()
+
+    def add_many(self, entries: list[tuple[Path, bool]]) -> None:
+        """Add several anchors, announcing the change once."""
+        muted, self._muted = self._muted, True
+        for path, enabled in entries:
+            self.add_anchor(path, enabled=enabled)
         self._muted = muted
         self._emit()
 
@@ -113,12 +121,12 @@ class AnchorsPanel(QWidget):
         item.setData(COLOUR_ROLE, colour)
 
     # ----- actions ------------------------------------------------------------------------------
-    def _add_file(self) -> None:
+    def add_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a GGUF LoRA", "", "GGUF LoRA (*.gguf)")
         if path:
             self.add_anchor(Path(path))
 
-    def _add_folder(self) -> None:
+    def add_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Add a PEFT adapter folder")
         if path:
             self.add_anchor(Path(path))

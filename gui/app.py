@@ -56,9 +56,15 @@ def _smoke(app, window) -> None:  # type: ignore[no-untyped-def]
     by the packaging smoke test)."""
     from PySide6.QtCore import QTimer
 
+    import time
+
+    app.processEvents()
+    print(f"SMOKE shown_at={time.time():.3f}", flush=True)
+
     def done(info: dict) -> None:
         print(f"SMOKE OK window={window.windowTitle()!r} visible={window.isVisible()} "
-              f"backend={info['backend']} anchors={len(info['anchors'])}", flush=True)
+              f"backend={info['backend']} anchors={len(info['anchors'])} ready_at={time.time():.3f}",
+              flush=True)
         QTimer.singleShot(100, window.close)
 
     def failed(tag: str, message: str, details: str) -> None:

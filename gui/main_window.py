@@ -115,8 +115,8 @@ class MainWindow(QMainWindow):
 
         file = self.menuBar().addMenu("&File")
         action(file, "&Model…", self._choose_model, "Ctrl+M")
-        action(file, "&Add anchor file…", self.anchors._add_file, "Ctrl+O")
-        action(file, "Add anchor &folder…", self.anchors._add_folder, "Ctrl+Shift+O")
+        action(file, "&Add anchor file…", self.anchors.add_file, "Ctrl+O")
+        action(file, "Add anchor &folder…", self.anchors.add_folder, "Ctrl+Shift+O")
         action(file, "&New anchor from my texts…", self._new_anchor, "Ctrl+N")
         file.addSeparator()
         action(file, "&Quit", self.close, "Ctrl+Q")
@@ -165,13 +165,12 @@ class MainWindow(QMainWindow):
     # ----- model and anchors ---------------------------------------------------------------------
     def _add_default_anchors(self) -> None:
         folder = default_anchors_dir()
-        self.anchors._muted = True
-        for recipe in RECIPES:
-            path = folder / recipe.name
-            if (path / "adapter_config.json").is_file():
-                self.anchors.add_anchor(path, enabled=recipe.name in DEFAULT_TRIANGLE)
-        self.anchors._muted = False
-        self.load()
+        entries = [(folder / r.name, r.name in DEFAULT_TRIANGLE) for r in RECIPES
+                   if (folder / r.name / "adapter_config.json").is_file()]
+        if entries:
+            self.anchors.add_many(entries)  # emits once, which loads the model
+        else:
+            self.load()
 
     def load(self) -> None:
         remote = self.model_choice.get("backend") == "remote"

@@ -24,11 +24,7 @@ def window(qtbot, tmp_path, adapters, session_cache, monkeypatch):
     w.generation.temperature.setValue(0.0)
     w.generation.max_tokens.setValue(12)
     with qtbot.waitSignal(w.worker.loaded, timeout=20000):
-        w.anchors._muted = True
-        for path in adapters:
-            w.anchors.add_anchor(path)
-        w.anchors._muted = False
-        w.load()
+        w.anchors.add_many([(path, True) for path in adapters])
     w.show()
     yield w
     w.close()
