@@ -79,11 +79,12 @@ class AnchorsPanel(QWidget):
         self._muted = muted
         self._emit()
 
-    def add_many(self, entries: list[tuple[Path, bool]]) -> None:
-        """Add several anchors, announcing the change once."""
+    def add_many(self, entries: list[tuple]) -> None:
+        """Add several anchors, (path, enabled[, name, colour]) each, announcing the change once."""
         muted, self._muted = self._muted, True
-        for path, enabled in entries:
-            self.add_anchor(path, enabled=enabled)
+        for path, enabled, *style in entries:
+            name, colour = (style + [None, None])[:2]
+            self.add_anchor(path, enabled=enabled, name=name or None, colour=colour or None)
         self._muted = muted
         self._emit()
 

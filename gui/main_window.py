@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
         self.compare.runRequested.connect(self._run_compare)
         self.compare.pinsChanged.connect(self.picker.set_pins)
         self.compare.pin_button.clicked.connect(self._pin)
-        self.anchors.anchorsChanged.connect(lambda _specs: self.load())
+        self.anchors.anchorsChanged.connect(self._anchors_changed)
         self.anchors.newAnchorRequested.connect(self._new_anchor)
         self.history_view.rerunRequested.connect(self._rerun)
         self.presets.activated.connect(self._apply_preset)
@@ -164,13 +164,34 @@ class MainWindow(QMainWindow):
 
     # ----- model and anchors ---------------------------------------------------------------------
     def _add_default_anchors(self) -> None:
+        """The shipped anchors (the triangle enabled), then the writer's own from last time."""
         folder = default_anchors_dir()
-        entries = [(folder / r.name, r.name in DEFAULT_TRIANGLE) for r in RECIPES
-                   if (folder / r.name / "adapter_config.json").is_file()]
+        saved = {Path(e["path"]): e for e in self._saved_anchors()}
+        entries = []
+        for r in RECIPES:
+            path = folder / r.name
+            if (path / "adapter_config.json").is_file():
+                e = saved.pop(path, {"enabled": r.name in DEFAULT_TRIANGLE})
+                entries.append((path, bool(e.get("enabled")), e.get("name"), e.get("colour")))
+        entries += [(p, bool(e.get("enabled")), e.get("name"), e.get("colour"))
+                    for p, e in saved.items() if p.exists()]
         if entries:
             self.anchors.add_many(entries)  # emits once, which loads the model
         else:
             self.load()
+
+    def _saved_anchors(self) -> list[dict]:
+        try:
+            data = json.loads(str(self.settings.value("anchors", "[]")))
+            return [e for e in data if isinstance(e, dict) and "path" in e] if isinstance(data, list) else []
+        except ValueError:
+            return []
+
+    def _anchors_changed(self, _specs: object) -> None:
+        # saved at once, so a crash does not lose the writer's anchors
+        self.settings.setValue("anchors", json.dumps(self.anchors.all_entries()))
+        self.settings.sync()
+        self.load()
 
     def load(self) -> None:
         remote = self.model_choice.get("backend") == "remote"

@@ -97,7 +97,9 @@ def test_backends_agree_up_to_quantization(both_backends, weights):
     torch_b.set_weights(weights)
     text = llama.generate(prompt, SamplingConfig(max_tokens=32, temperature=0, repetition_penalty=1.0)).text
     ids = torch_b._tokenize(prompt)
-    generated = torch_b._tokenize(prompt + text)[len(ids):]
+    full = torch_b._tokenize(prompt + text)
+    assert full[:len(ids)] == ids
+    generated = full[len(ids):]
     with torch.no_grad():
         logits = torch_b.model(torch.tensor([ids + generated])).logits[0]
     for k, token in enumerate(generated):

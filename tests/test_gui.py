@@ -1,6 +1,8 @@
 """The main window with the real engine (llama.cpp, embedded model, test-made anchors)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
@@ -214,3 +216,17 @@ def test_analysis_sweep_plots_and_overlay(qtbot, window):
     for kind in ("spider", "entanglement", "anchors"):
         tab.plot_kind.setCurrentText(kind)
     assert "no attribute" in tab.status.text() or tab._canvas is not None
+
+
+def test_anchor_choices_survive_a_restart(qtbot, window, tmp_path, adapters, monkeypatch):
+    window.anchors.list.item(0).setText("Alpha prime")  # rename (reloads, and is saved at once)
+    qtbot.waitUntil(lambda: "Alpha prime" in window.picker.anchor_names(), timeout=20000)
+    saved = json.loads(window.settings.value("anchors"))
+    assert saved[0]["name"] == "Alpha prime" and saved[0]["path"] == str(adapters[0])
+    second = MainWindow(settings=window.settings, load_defaults=False)
+    qtbot.addWidget(second)
+    with qtbot.waitSignal(second.worker.loaded, timeout=20000):
+        second._add_default_anchors()
+    assert "Alpha prime" in second.picker.anchor_names()
+    second.close()
+    assert second.worker.wait(10000)
