@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test bench clean-venv
+.PHONY: setup run test bench package package-cpu clean-venv
 
 $(VENV)/.prosemix-setup: pyproject.toml packaging/setup_env.sh
 	VENV=$(VENV) bash packaging/setup_env.sh
@@ -18,6 +18,12 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/engine.py
+
+package: setup
+	PY=$(PY) bash packaging/build.sh full
+
+package-cpu: setup
+	PY=$(PY) bash packaging/build.sh cpu
 
 clean-venv:
 	rm -rf $(VENV)
