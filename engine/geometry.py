@@ -145,11 +145,12 @@ def edge_steps(i: int, j: int, n_anchors: int, steps: int) -> list[list[float]]:
     return out
 
 
-def view_transform(width: float, height: float, extent: float, margin: float = 28.0
-                   ) -> tuple[float, float, float]:
-    """(scale, cx, cy) mapping the plane square [-extent, extent]^2 into a widget, y up."""
+def view_transform(width: float, height: float, extent: float, margin: float = 28.0,
+                   centre: Vec = (0.0, 0.0)) -> tuple[float, float, float]:
+    """(scale, cx, cy): the plane square of half-size ``extent`` around ``centre`` fitted into
+    a widget, y up; (cx, cy) is the pixel of the plane's origin."""
     scale = max(1e-6, (min(width, height) / 2 - margin) / extent)
-    return scale, width / 2, height / 2
+    return scale, width / 2 - centre[0] * scale, height / 2 + centre[1] * scale
 
 
 def plane_to_pixel(p: Vec, transform: tuple[float, float, float]) -> Vec:

@@ -107,10 +107,14 @@ class SimplexPicker(QWidget):
         self.update()
 
     def extent(self) -> float:
-        return 2.6 if self._extrapolate else 1.12
+        if self._extrapolate:
+            return 2.6
+        return 0.95 if len(self._vertices) == 3 else 1.12
 
     def transform(self) -> tuple[float, float, float]:
-        return view_transform(self.width(), self.height(), self.extent())
+        # a triangle spans y in [-0.5, 1]: centre the view on it, not on its centroid
+        centre = (0.0, 0.25) if len(self._vertices) == 3 and not self._extrapolate else (0.0, 0.0)
+        return view_transform(self.width(), self.height(), self.extent(), centre=centre)
 
     def pixel_of_weights(self, weights: Sequence[float]) -> QPointF:
         x, y = plane_to_pixel(bary_to_cart(list(weights), self._vertices), self.transform())
