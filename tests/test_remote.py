@@ -187,3 +187,31 @@ def test_server_killed_mid_stream(server_binary, gguf_adapters, base):
     assert len(pieces) >= 3
     with pytest.raises(ProsemixError, match="cannot reach"):
         b.generate(PROMPT, GREEDY)  # still a clean error, not a crash
+
+
+def test_gui_remote_model_choice(qtbot, server, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    import gui.main_window as mw
+    from gui.dialogs import ModelDialog
+
+    monkeypatch.setenv("PROSEMIX_DATA", str(tmp_path))
+    dialog = ModelDialog({"model": server, "backend": "remote", "api_key": KEY})
+    qtbot.addWidget(dialog)
+    assert dialog.source.currentIndex() == 3
+    dialog._test()
+    assert "OK" in dialog.test_result.text() and "alpha" in dialog.test_result.text()
+    choice = dialog.choice()
+    assert choice == {"model": server, "backend": "remote", "device": "auto", "api_key": KEY}
+    w = mw.MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), load_defaults=False)
+    qtbot.addWidget(w)
+    w.model_choice = choice
+    with qtbot.waitSignal(w.worker.loaded, timeout=20000):
+        w.load()
+    assert w.picker.anchor_names() == ["alpha", "beta"] and not w.anchors.isEnabled()
+    w.generation.max_tokens.setValue(8)
+    with qtbot.waitSignal(w.worker.finished, timeout=20000) as done:
+        w.generate()
+    assert done.args[1]["text"]
+    w.close()
+    assert w.worker.wait(10000)

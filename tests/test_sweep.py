@@ -116,3 +116,16 @@ def test_alpha_sweep_entanglement_and_geometry(tmp_path, adapters, base, session
     assert np.allclose(xy[0], 0)
     # MDS distance from the base equals the delta's norm (exact in 2-D for these anchors? close)
     assert plots.save(plots.anchors_plot(anchors), tmp_path / "geo")[0].stat().st_size > 1000
+
+
+def test_sweep_on_the_torch_backend(tmp_path, adapters, session_cache):
+    from engine.backends.torch import TorchBackend
+
+    b = TorchBackend(device="cpu", dtype="float32")
+    b.load(None, adapters)
+    out = run_sweep(b, simplex_grid(b.anchor_names, 1.0), get_scorers(["sentiment"]), tmp_path / "t.csv",
+                    SweepConfig(prompts=("The weather was",), samples=1, max_tokens=6, heldout_text=CONFIG.heldout_text))
+    b.close()
+    rows = read_table(out)
+    assert len(rows) == 3 and {r["backend"] for r in rows} == {"torch"}
+    assert all(r["ppl_self"] > 1 and r["ppl_heldout"] > 1 for r in rows)
