@@ -54,8 +54,8 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+def verdict(ok: bool | None) -> str:
+    return "—" if ok is None else "PASS" if ok else "MISS"
 
 
 def bench_llama(anchors: list[Path], reps: int) -> list[dict]:
@@ -259,6 +259,74 @@ def bench_gui(reps: int) -> list[dict]:
     return rows
 
 
+def bench_remote(anchors: list[Path], reps: int) -> list[dict]:
+    """Through llama-server on loopback, next to the local llama.cpp backend."""
+    import socket
+    import subprocess
+
+    import httpx
+
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.backends.remote import RemoteBackend
+    from engine.gguf_lora import gguf_for
+    from engine.models import cache_dir
+
+    binary = Path(os.environ.get("PROSEMIX_CI_CACHE", Path.home() / ".cache" / "prosemix-ci")) / \
+        "llama-server-0.3.36" / "llama-server"
+    if not binary.is_file():
+        print("remote: no llama-server binary (run packaging/build_llama_server.sh); skipped")
+        return []
+    local = LlamaCppBackend()
+    local.load(None, anchors)
+    ggufs = [gguf_for(a, base_info(None), cache_dir() / "gguf-lora") for a in local.anchors]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [str(binary), "-m", str(embedded_model_path()), "--port", str(port), "-c", "2048", "-np", "1",
+            "-fa", "off", "-t", str(os.cpu_count() or 1), "--lora-init-without-apply"]
+    for g in ggufs:
+        args += ["--lora", str(g)]
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        remote = RemoteBackend(url)
+        remote.load()
+        one = SamplingConfig(max_tokens=1, temperature=0)
+        decode = SamplingConfig(max_tokens=128, temperature=0)
+        first = {"local": [], "remote": []}
+        tps = {"local": [], "remote": []}
+        for k in range(reps):
+            for name, b in (("local", local), ("remote", remote)):
+                t = time.perf_counter()
+                b.set_weights(POINTS[k % len(POINTS)])
+                next(iter(b.stream(PROMPT, one)), None)
+                first[name].append(time.perf_counter() - t)
+        for _ in range(reps):
+            for name, b in (("local", local), ("remote", remote)):
+                b.set_weights((0.4, 0.3, 0.3))
+                r = b.generate(PROMPT, decode)
+                tps[name].append(r.tokens_per_second)
+        remote.shutdown()
+    finally:
+        server.kill()
+        server.wait()
+        local.close()
+    return [{"goal": "remote: weight change -> first token", "ours": f"{med(first['remote']) * 1000:.1f} ms",
+             "baseline": f"local llama.cpp backend {med(first['local']) * 1000:.1f} ms",
+             "ratio": med(first["remote"]) / med(first["local"]), "target": "(reported)", "ok": None,
+             "note": "llama-server on loopback, per-request lora scales, -fa off, same threads"},
+            {"goal": "remote: decode with 3 anchors active", "ours": f"{med(tps['remote']):.1f} tok/s",
+             "baseline": f"local llama.cpp backend {med(tps['local']):.1f} tok/s",
+             "ratio": med(tps["remote"]) / med(tps["local"]), "target": "(reported)", "ok": None,
+             "note": "client-side tok/s over SSE (includes HTTP and JSON per token)"}]
+
+
 def write_doc(rows: list[dict], anchors_desc: str, reps: int) -> None:
     import subprocess
 
@@ -287,7 +355,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--only", choices=("llama", "torch", "gui"))
+    parser.add_argument("--only", choices=("llama", "torch", "gui", "remote"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         anchors, desc = anchors_for_bench(Path(tmp))
@@ -296,6 +364,8 @@ def main() -> int:
             rows += bench_llama(anchors, args.reps)
         if args.only in (None, "torch"):
             rows += bench_torch(anchors, args.reps)
+        if args.only in (None, "remote"):
+            rows += bench_remote(anchors, args.reps)
         if args.only in (None, "gui"):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
             rows += bench_gui(args.reps)

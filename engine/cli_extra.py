@@ -95,7 +95,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .scoring import get_scorers
     from .sweep import DEFAULT_PROMPTS, SweepConfig, alpha_grid, lambda_alpha_grid, run_sweep, simplex_grid
 
-    anchors = resolve_anchor_args(args.anchor)
+    remote = args.backend == "remote" or bool(args.server)
+    anchors = list(args.anchor or []) if remote else resolve_anchor_args(args.anchor)
     backend = open_backend(args, anchors)
     try:
         names = backend.anchor_names

@@ -129,3 +129,20 @@ def test_sweep_on_the_torch_backend(tmp_path, adapters, session_cache):
     rows = read_table(out)
     assert len(rows) == 3 and {r["backend"] for r in rows} == {"torch"}
     assert all(r["ppl_self"] > 1 and r["ppl_heldout"] > 1 for r in rows)
+
+
+def test_entanglement_on_synthetic_data_with_known_slopes(tmp_path):
+    """Score x follows attribute a's alpha, score y falls with b's, nothing else moves."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for attribute in ("a", "b"):
+        for alpha in np.linspace(0, 1, 11):
+            for _ in range(4):
+                x = 2.0 * alpha if attribute == "a" else rng.normal()
+                y = -3.0 * alpha if attribute == "b" else rng.normal()
+                rows.append({"attribute": attribute, "alpha": float(alpha), "score:x": x, "score:y": y})
+    attrs, cols, m = plots.entanglement(rows, ["score:x", "score:y"])
+    assert attrs == ["a", "b"]
+    assert m[0, 0] == pytest.approx(1.0) and m[1, 1] == pytest.approx(-1.0)
+    assert abs(m[0, 1]) < 0.35 and abs(m[1, 0]) < 0.35
+    assert plots.save(plots.entanglement_plot(rows, ["score:x", "score:y"]), tmp_path / "ent")[0].is_file()
