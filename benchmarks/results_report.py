@@ -40,7 +40,17 @@ def main() -> int:
     FIG.mkdir(parents=True, exist_ok=True)
     heldout = (resources_dir() / "eval" / "austen.txt").read_text(encoding="utf-8")[:1500]
     config = SweepConfig(samples=2, max_tokens=32, temperature=0.8, heldout_text=heldout)
-    timings = {}
+    import json
+
+    timing_file = FIG / "timings.json"
+    timings = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
+
+    fresh = {name: not (FIG / f"sweep_{name}.csv").exists() for name in ("sentiment", "simplicity", "triangle")}
+
+    def timed(name: str, _csv_path: Path, start: float) -> None:
+        # only a sweep that ran from scratch here is timed; a resumed one keeps its earlier time
+        if fresh[name] or name not in timings:
+            timings[name] = time.perf_counter() - start
     tables = {}
     for attr in ATTRIBUTES:
         backend = LlamaCppBackend()
@@ -49,7 +59,7 @@ def main() -> int:
         path = run_sweep(backend, alpha_grid(attr, -1.0, 2.0, 0.25, others=backend.anchor_names),
                          get_scorers(["sentiment", "reading_ease", "grade"]), FIG / f"sweep_{attr.name}.csv",
                          config, progress=progress(attr.name))
-        timings[attr.name] = time.perf_counter() - start
+        timed(attr.name, path, start)
         backend.close()
         tables[attr.name] = read_table(path)
     backend = LlamaCppBackend()
@@ -59,7 +69,8 @@ def main() -> int:
     tri_path = run_sweep(backend, simplex_grid(backend.anchor_names, 0.2),
                          get_scorers(["sentiment", "reading_ease", "affinity"], corpora), FIG / "sweep_triangle.csv",
                          SweepConfig(samples=2, max_tokens=32, temperature=0.8), progress=progress("triangle"))
-    timings["triangle"] = time.perf_counter() - start
+    timed("triangle", tri_path, start)
+    timing_file.write_text(json.dumps(timings, indent=1))
     backend.close()
     tri = read_table(tri_path)
 
@@ -102,7 +113,7 @@ def main() -> int:
         m0 = statistics.mean(r[score] for r in rows if r["alpha"] == 0)
         m1 = statistics.mean(r[score] for r in rows if r["alpha"] == 1)
         lines.append(f"| {attr.name} ({attr.minus} -> {attr.plus}) | {score[6:]} | {rho:+.2f} | {m0:.2f} | {m1:.2f} |")
-        lines += [""]
+    lines += [""]
     lines += ["![sentiment](figures/alpha_sentiment.png)", "", "![simplicity](figures/alpha_simplicity.png)", "",
               "## Entanglement", "",
               "Spearman rho between each attribute's alpha (in [0, 1]) and each score. The paper's claim is "
@@ -123,7 +134,8 @@ def main() -> int:
             cells += [f"{statistics.median(r['ppl_self'] for r in rows):.1f}",
                       f"{statistics.median(r['ppl_heldout'] for r in rows):.1f}"]
         lines.append(f"| {alpha:+.2f} | {rows[0]['zone']} | " + " | ".join(cells) + " |")
-    lines += ["", breakdown(tables), "", "## The triangle", "",
+    lines += ["", breakdown(tables), "", "## Where the small model does not reproduce the paper", "",
+              comparison(tables, attrs, matrix, tri), "", "## The triangle", "",
               "The three style anchors (austen, sardonic, shakespeare) at every point of the simplex with step 0.2. "
               "Affinity is the cosine similarity of a sample's all-MiniLM-L6-v2 embedding to the anchor's "
               "held-out corpus.", ""]
@@ -143,6 +155,40 @@ def main() -> int:
     (ROOT / "docs" / "results.md").write_text("\n".join(lines) + "\n")
     print("wrote docs/results.md")
     return 0
+
+
+def comparison(tables: dict, attrs: list, matrix, tri: list) -> str:  # type: ignore[no-untyped-def]
+    """Plain statements, from the numbers above, of what the paper claims and what we see."""
+    rho = {a: matrix[i, i if a == "sentiment" else 1] for i, a in enumerate(attrs)}
+    off = max(abs(matrix[i, j]) for i in range(len(attrs)) for j in range(matrix.shape[1])
+              if not (attrs[i] == "sentiment" and j == 0) and not (attrs[i] == "simplicity" and j in (1, 2)))
+    return "\n".join([
+        f"- Direction: both attributes move the way the paper reports (Spearman rho {rho['sentiment']:+.2f} "
+        f"for sentiment, {rho['simplicity']:+.2f} for reading ease), but far less strongly and less smoothly: "
+        "the paper fine-tunes much larger models; ours are rank-16 LoRAs of a 135M model trained for 80 "
+        "steps, and 32-token samples at temperature 0.8 make each score noisy (see the error bars).",
+        f"- Entanglement: the largest off-diagonal |rho| is {off:.2f}. Moving simplicity also moves sentiment: "
+        "the simple pole is the World English Bible, whose vocabulary VADER scores differently from Milton's. "
+        "The paper's near-zero off-diagonal entries are not reproduced for that pair.",
+        "- Extrapolation: within [-1, 2] fluency mostly holds; the fixed-text perplexity rises towards both ends of "
+        "the simplicity sweep (table above), which matches the paper's advice to extrapolate only a little.",
+        triangle_statement(tri)])
+
+
+def triangle_statement(tri: list) -> str:
+    """Does each style anchor's affinity peak at its own corner? Said from the numbers."""
+    names = plots.weight_columns(tri)
+    own, other = [], []
+    for k, name in enumerate(names):
+        means = plots.mean_by_point(tri, f"score:affinity:{name}")
+        corner = {j: v for pid, v in means.items() for j in range(len(names))
+                  if tri and [r for r in tri if r["point"] == pid][0][f"w:{names[j]}"] == 1.0}
+        (own if corner[k] >= max(corner.values()) else other).append(
+            f"{name} ({corner[k]:.3f} at its corner, best corner {max(corner.values()):.3f})")
+    return ("- Style anchors (embedding affinity of 32-token samples): highest at the anchor's own corner for "
+            + (", ".join(own) or "none") + "; not for " + (", ".join(other) or "none")
+            + ". MiniLM embeddings of short samples separate the styles only weakly, so the triangle maps "
+            "are noisy; the cross-loss matrix in anchors.md is the clearer evidence that the anchors differ.")
 
 
 def breakdown(tables: dict) -> str:

@@ -90,7 +90,7 @@ def ternary(rows: Sequence[dict], column: str, title: str = ""):  # type: ignore
     ax.set_aspect("equal")
     ax.axis("off")
     fig.colorbar(filled, ax=ax, label=column)
-    ax.set_title(title or f"{column} over the triangle")
+    ax.set_title(title or f"{column} over the triangle", pad=24)
     return fig
 
 

@@ -309,6 +309,10 @@ def _write_outputs(out_dir: Path, name: str, model: object, info: object, card: 
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in get_state(model).items()}
     save_file(state, str(tmp / "adapter_model.safetensors"))
     model.peft_config["default"].save_pretrained(str(tmp))  # type: ignore[attr-defined]
+    config_path = tmp / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = Path(info.path).name  # type: ignore[attr-defined]  # not a cache path
+    config_path.write_text(json.dumps(config, indent=2))
     card.save(tmp / "anchor.json")  # type: ignore[attr-defined]
     anchor = load_anchor(tmp, info)  # type: ignore[arg-type]
     write_gguf_lora(anchor, info, tmp / f"{name}.gguf", dtype="f16")  # type: ignore[arg-type]
