@@ -52,24 +52,53 @@ def test_gguf_and_peft_forms_hold_the_same_delta(base):
                                   torch.from_numpy(f.scale * f.B @ f.A), atol=1e-6)
 
 
-def test_shipped_gguf_equals_peft_converted_text(session_cache):
-    """The shipped f16 GGUF and a fresh f32 conversion of the PEFT folder give the same text."""
+def _gap_at_divergence(backend, prompt: str, text: str) -> float:
+    """Teacher-force ``text`` through a llama.cpp backend; at the first token it would not have
+    chosen greedily, return its logit gap (0 if it agrees all along)."""
+    import llama_cpp
+    import numpy as np
+
+    llm = backend._llm
+    ids = backend._tokenize(prompt)
+    full = backend._tokenize(prompt + text)
+    assert full[:len(ids)] == ids
+    llm.reset()
+    llm.eval(ids)
+    try:
+        for token in full[len(ids):]:
+            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1),
+                                           shape=(llm.n_vocab(),))
+            if int(logits.argmax()) != token:
+                return float(logits.max() - logits[token])
+            llm.eval([token])
+        return 0.0
+    finally:
+        llm.reset()
+
+
+def test_shipped_gguf_and_peft_form_agree(session_cache):
+    """The shipped f16 GGUF and an f32 conversion of the PEFT folder hold the same factors; in
+    llama.cpp f16 and f32 LoRA tensors take different arithmetic, so greedy text may part where
+    two tokens are nearly tied, and only there."""
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.models import base_info
 
     info = base_info(None)
-    greedy = SamplingConfig(max_tokens=24, temperature=0)
-    for name in DEFAULT_TRIANGLE:
+    greedy = SamplingConfig(max_tokens=32, temperature=0, repetition_penalty=1.0)
+    prompt = "The letter arrived on a grey morning, and"
+    for name in NAMES:
         folder = default_anchors_dir() / name
+        shipped = LlamaCppBackend()
+        shipped.load(None, [load_anchor(folder, info)])
+        text = shipped.generate(prompt, greedy).text
+        shipped.close()
         peft = load_anchor(folder, info)
-        peft.gguf_path = None  # force conversion from the PEFT factors
-        texts = []
-        for anchor in (load_anchor(folder, info), peft):
-            b = LlamaCppBackend()
-            b.load(None, [anchor])
-            texts.append(b.generate("The letter arrived on a grey morning, and", greedy).text)
-            b.close()
-        assert texts[0] == texts[1], name
+        peft.gguf_path = None  # force a fresh f32 conversion from the PEFT factors
+        converted = LlamaCppBackend()
+        converted.load(None, [peft])
+        gap = _gap_at_divergence(converted, prompt, text)
+        converted.close()
+        assert gap < 0.25, f"{name}: the f32 form disagrees by a logit gap of {gap:.3f}"
 
 
 @pytest.fixture(scope="module")
