@@ -20,7 +20,7 @@ from engine.sampling import SamplingConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-key"
-GREEDY = SamplingConfig(max_tokens=20, temperature=0.0)
+GREEDY = SamplingConfig(max_tokens=20, temperature=0.0, repetition_penalty=1.0)
 PROMPT = "The weather this morning was"
 
 
