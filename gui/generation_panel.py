@@ -137,7 +137,7 @@ class GenerationPanel(QWidget):
             self.seed_lock.setChecked(bool(s.get("seed_lock", True)))
             self.live.setChecked(bool(s.get("live", True)))
         except (TypeError, ValueError):
-            pass  # a damaged settings entry falls back to the defaults already shown
+            return  # a damaged settings entry falls back to the defaults already shown
 
     def apply_record(self, prompt: str, params: dict, seed: int) -> None:
         """Load a history record's prompt and settings (for re-running it)."""
