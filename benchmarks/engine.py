@@ -167,11 +167,13 @@ def bench_torch(anchors: list[Path], reps: int) -> list[dict]:
                  "note": f"max |logit difference| vs peft {diff:.2e} (tolerance 1e-4)"})
     del peft_model
     # decode after merging vs the base model alone
-    decode = SamplingConfig(max_tokens=48, temperature=0)
-    merged_tps = [backend.generate(PROMPT, decode).tokens_per_second for _ in range(max(3, reps // 2))]
+    decode = SamplingConfig(max_tokens=64, temperature=0)
     plain = TorchBackend(device="cpu", dtype="float32")
     plain.load(None, [])
-    base_tps = [plain.generate(PROMPT, decode).tokens_per_second for _ in range(max(3, reps // 2))]
+    merged_tps, base_tps = [], []
+    for _ in range(reps):  # interleaved, so drift in the machine's speed hits both alike
+        merged_tps.append(backend.generate(PROMPT, decode).tokens_per_second)
+        base_tps.append(plain.generate(PROMPT, decode).tokens_per_second)
     plain.close()
     ratio = med(merged_tps) / med(base_tps)
     rows.append({"goal": "3b. torch decode after merging", "ours": f"{med(merged_tps):.1f} tok/s",
