@@ -6,7 +6,6 @@ named baselines with PASS/MISS against the performance goals, and writes docs/be
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import platform
 import statistics
@@ -19,7 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from engine.anchors import load_anchor  # noqa: E402
 from engine.models import base_info, embedded_model_path  # noqa: E402
 from engine.paths import default_anchor_paths  # noqa: E402
 from engine.sampling import SamplingConfig  # noqa: E402
@@ -128,7 +126,6 @@ def bench_torch(anchors: list[Path], reps: int) -> list[dict]:
 
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []
-    info = base_info(None)
     folder = float_copy_of_gguf(embedded_model_path())
     rss0 = rss_mb()
     backend = TorchBackend(device="cpu", dtype="float32")
@@ -252,7 +249,7 @@ def bench_gui(reps: int) -> list[dict]:
         app.exec()
         window.deleteLater()
         app.processEvents()
-        del window
+        window = None  # the Qt objects go before the interpreter's final clean-up
     worst = max(gaps) - 5.0 if gaps else float("nan")
     rows.append({"goal": "5. GUI event-loop stall while generating", "ours": f"{worst:.1f} ms worst",
                  "baseline": "target 50 ms", "ratio": worst / 50.0, "target": "<= 1.0x", "ok": worst <= 50.0,
@@ -340,7 +337,7 @@ def write_doc(rows: list[dict], anchors_desc: str, reps: int) -> None:
         "row measured side by side with its baseline (median of the repetitions).", "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), Linux, no GPU",
-        f"- model: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp) / its float32 dequantized copy (torch)",
+        "- model: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp) / its float32 dequantized copy (torch)",
         f"- anchors: {anchors_desc}", f"- repetitions: {reps}",
         "- command: `.venv/bin/python benchmarks/engine.py`", "",
         "| goal | ours | baseline | ratio | target | result | note |", "|---|---|---|---|---|---|---|"]

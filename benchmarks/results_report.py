@@ -5,7 +5,6 @@ figures (docs/figures/). Sweeps are resumable CSVs in docs/figures/ too.
 """
 from __future__ import annotations
 
-import math
 import os
 import platform
 import statistics

@@ -117,7 +117,10 @@ class Anchor:
 
     @property
     def colour(self) -> str:
-        return self.card.colour if self.card else DEFAULT_COLOURS[hash(self.name) % len(DEFAULT_COLOURS)]
+        # str hash() differs between runs; crc32 keeps an anchor's colour stable
+        import zlib
+
+        return self.card.colour if self.card else DEFAULT_COLOURS[zlib.crc32(self.name.encode()) % len(DEFAULT_COLOURS)]
 
     def layer_norms(self) -> dict[int, float]:
         """Frobenius norm of the anchor's delta per decoder layer (all its modules there)."""
@@ -149,7 +152,7 @@ def lora_scale(alpha: float, rank: int, use_rslora: bool) -> float:
     return alpha / math.sqrt(rank) if use_rslora else alpha / rank
 
 
-def _find_card(path: Path) -> AnchorCard | None:
+def find_card(path: Path) -> AnchorCard | None:
     candidates = [path / CARD_FILE] if path.is_dir() else [
         path.with_suffix(".json"), path.parent / CARD_FILE]
     for candidate in candidates:
@@ -173,7 +176,7 @@ def load_anchor(path: str | os.PathLike[str], base: BaseInfo, *, allow_pickle: b
         anchor = Anchor(path.stem, path, alpha, False, factors, gguf_path=path)
     else:
         raise AnchorError(f"{path}: an anchor is a PEFT folder or a .gguf LoRA file")
-    anchor.card = _find_card(path)
+    anchor.card = find_card(path)
     if anchor.card:
         anchor.name = anchor.card.name
     validate_factors(anchor.name, anchor.factors, base)

@@ -60,7 +60,7 @@ class LowRankMerger:
             w = modules[name].weight
             by_shape.setdefault((tuple(w.shape), w.dtype, w.device), []).append(name)
         self.groups: list[_Group] = []
-        for (shape, dtype, device), names in by_shape.items():
+        for (shape, _dtype, device), names in by_shape.items():
             W = torch.stack([modules[n].weight.detach() for n in names])
             for l, n in enumerate(names):
                 modules[n].weight.data = W[l]

@@ -88,7 +88,7 @@ class CompareView(QWidget):
             editor.setPlainText(self.results[index])
 
     def markdown(self) -> str:
-        lines = [f"# Prosemix comparison\n", f"**Prompt:** {self.prompt}\n"]
+        lines = ["# Prosemix comparison\n", f"**Prompt:** {self.prompt}\n"]
         for w, text in zip(self.points, self.results):
             lines.append(f"## {weights_label(self.names, w)}\n\n{text.strip()}\n")
         return "\n".join(lines)

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -63,13 +63,6 @@ class _Stop:
     pass
 
 
-@dataclass
-class WorkerState:
-    model: str = ""
-    backend: str = ""
-    anchors: list[str] = field(default_factory=list)
-
-
 class EngineWorker(QThread):
     """Owns the backend. Signals carry plain Python data."""
 
@@ -87,7 +80,6 @@ class EngineWorker(QThread):
         self._cancel = threading.Event()
         self._backend = None
         self._history = history
-        self.state = WorkerState()
 
     # ----- called from the GUI thread ---------------------------------------------------------
     def submit(self, request: LoadRequest | GenerateRequest | TaskRequest) -> None:
@@ -170,7 +162,6 @@ class EngineWorker(QThread):
 
     def _loaded(self, backend: Any, model: str, start: float) -> None:
         self._backend = backend
-        self.state = WorkerState(model, backend.name, backend.anchor_names)
         # Anchor objects are plain numpy data (no torch or llama.cpp state): safe to share.
         anchor_objects = [a for a in backend.anchors if hasattr(a, "factors")]
         self.loaded.emit({"backend": backend.name, "model": model, "anchors": backend.anchor_names,

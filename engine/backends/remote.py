@@ -126,9 +126,9 @@ class RemoteBackend(Backend):
         if isinstance(item, (str, os.PathLike)):
             path = Path(item)
             if path.exists():
-                from ..anchors import _find_card
+                from ..anchors import find_card
 
-                card = _find_card(path)
+                card = find_card(path)
                 return card.name if card else path.stem
             return str(item)
         return str(getattr(item, "name", item))
