@@ -45,6 +45,23 @@ def _split_module(module: str) -> tuple[int, str]:
     return int(parts[2]), ".".join(parts[3:])
 
 
+def gguf_tensor_name(module: str) -> str:
+    """"model.layers.3.self_attn.q_proj" -> "blk.3.attn_q.weight"."""
+    layer, short = _split_module(module)
+    if short not in HF_TO_GGUF:
+        raise AnchorError(f"module {module!r} has no llama.cpp counterpart")
+    return f"blk.{layer}.{HF_TO_GGUF[short]}.weight"
+
+
+def llama_layout(module: str, b: np.ndarray, base: BaseInfo) -> tuple[str, np.ndarray]:
+    """The GGUF tensor name of a Hugging Face module, and B in llama.cpp's row order."""
+    name = gguf_tensor_name(module)
+    heads = _heads_for(_split_module(module)[1], base)
+    if heads:
+        b = _permute_rows(b, heads)
+    return name, b
+
+
 def write_gguf_lora(anchor: Anchor, base: BaseInfo, out: str | os.PathLike[str], *,
                     dtype: str = "f32") -> Path:
     """Write ``anchor`` as a GGUF LoRA for ``base``; atomic (a temp file, then rename)."""
@@ -68,17 +85,11 @@ def write_gguf_lora(anchor: Anchor, base: BaseInfo, out: str | os.PathLike[str],
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha_written))
     writer.add_name(anchor.name)
     for module, f in sorted(anchor.factors.items(), key=lambda kv: _split_module(kv[0])):
-        layer, short = _split_module(module)
-        if short not in HF_TO_GGUF:
-            raise AnchorError(f"module {module!r} has no llama.cpp counterpart")
         b = f.B.astype(np.float32)
         fold = f.scale * f.rank / alpha_written
         if abs(fold - 1.0) > 1e-7:
             b = b * np.float32(fold)
-        heads = _heads_for(short, base)
-        if heads:
-            b = _permute_rows(b, heads)
-        name = f"blk.{layer}.{HF_TO_GGUF[short]}.weight"
+        name, b = llama_layout(module, b, base)
         writer.add_tensor(name + ".lora_a", np.ascontiguousarray(f.A, dtype=np_dtype))
         writer.add_tensor(name + ".lora_b", np.ascontiguousarray(b, dtype=np_dtype))
     try:

@@ -9,7 +9,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Mapping
 
 from .errors import ProsemixError
 
@@ -35,6 +35,7 @@ class GGUFHeader:
     metadata: dict[str, Any]
     tensors: dict[str, GGUFTensorInfo]
     data_start: int
+    kv_span: tuple[int, int] = (0, 0)  # byte range of the metadata key/value section
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
@@ -80,7 +81,7 @@ def _value(f: BinaryIO, vtype: int) -> Any:
     raise ValueError(f"unknown GGUF value type {vtype}")
 
 
-def _tensor_nbytes(info: GGUFTensorInfo) -> int:
+def tensor_nbytes(info: GGUFTensorInfo) -> int:
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
     block, size = GGML_QUANT_SIZES[GGMLQuantizationType(info.ggml_type)]
@@ -104,9 +105,11 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True,
             if n_tensors > 1 << 20 or n_kv > 1 << 20:
                 raise error(f"{path}: implausible GGUF header ({n_tensors} tensors)")
             metadata = {}
+            kv_start = f.tell()
             for _ in range(n_kv):
                 key = _string(f)
                 metadata[key] = _value(f, _unpack(f, "<I"))
+            kv_span = (kv_start, f.tell())
             tensors = {}
             for _ in range(n_tensors):
                 name = _string(f)
@@ -122,11 +125,66 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True,
         if isinstance(exc, ProsemixError):
             raise
         raise error(f"cannot read GGUF file {path}: {exc}") from None
-    header = GGUFHeader(path, version, metadata, tensors, data_start)
+    header = GGUFHeader(path, version, metadata, tensors, data_start, kv_span)
     if check_size and tensors:
-        end = max(data_start + t.offset + _tensor_nbytes(t) for t in tensors.values())
+        end = max(data_start + t.offset + tensor_nbytes(t) for t in tensors.values())
         if end > size:
             raise error(
                 f"{path} is truncated: its tensors need {end} bytes, the file has {size}"
             )
     return header
+
+
+def rewrite_gguf(header: GGUFHeader, out: str | os.PathLike[str],
+                 convert: Mapping[str, int]) -> Path:
+    """Copy the GGUF file of ``header`` to ``out`` with the tensors named in ``convert``
+    stored as the given ggml type (F32 or F16), dequantized with the gguf package; all
+    metadata and every other tensor are copied byte for byte. Atomic (temp file, rename)."""
+    import numpy as np
+    from gguf import quants
+    from gguf.constants import GGMLQuantizationType as T
+
+    out = Path(out)
+    align = int(header.get("general.alignment", 32))
+    raw = np.memmap(header.path, dtype=np.uint8, mode="r")
+    plan: list[tuple[GGUFTensorInfo, int, int]] = []  # (tensor, new type, new offset)
+    offset = 0
+    for t in header.tensors.values():
+        new_type = convert.get(t.name, t.ggml_type)
+        if new_type not in (t.ggml_type, T.F32, T.F16):
+            raise ValueError(f"cannot store {t.name} as ggml type {new_type}")
+        n = 1
+        for d in t.shape:
+            n *= d
+        size = tensor_nbytes(t) if new_type == t.ggml_type else n * (4 if new_type == T.F32 else 2)
+        plan.append((t, new_type, offset))
+        offset += (size + align - 1) // align * align
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "wb") as f:
+        kv = raw[header.kv_span[0]:header.kv_span[1]].tobytes()
+        f.write(b"GGUF" + struct.pack("<IQQ", header.version, len(plan), len(header.metadata)))
+        f.write(kv)
+        for t, new_type, off in plan:
+            name = t.name.encode("utf-8")
+            f.write(struct.pack("<Q", len(name)) + name + struct.pack("<I", len(t.shape)))
+            f.write(b"".join(struct.pack("<Q", d) for d in reversed(t.shape)))
+            f.write(struct.pack("<IQ", new_type, off))
+        f.write(b"\0" * (-f.tell() % align))
+        for t, new_type, off in plan:
+            start = header.data_start + t.offset
+            data = raw[start:start + tensor_nbytes(t)]
+            if new_type != t.ggml_type:
+                values = quants.dequantize(np.asarray(data), T(t.ggml_type)).reshape(t.shape)
+                if not np.isfinite(values).all():
+                    raise ValueError(f"tensor {t.name} holds non-finite values")
+                dtype = np.float32 if new_type == T.F32 else np.float16
+                with np.errstate(over="ignore"):
+                    cast = values.astype(dtype)
+                if not np.isfinite(cast).all():
+                    raise ValueError(f"tensor {t.name} does not fit in {np.dtype(dtype).name}")
+                data = cast
+            blob = np.ascontiguousarray(data).tobytes()
+            f.write(blob)
+            f.write(b"\0" * (-len(blob) % align))
+    os.replace(tmp, out)
+    return out

@@ -15,10 +15,12 @@ SAMPLED = SamplingConfig(max_tokens=24, temperature=0.9, seed=7)
 PROMPT = "The weather this morning was"
 
 
-@pytest.fixture(scope="module")
-def backend(adapters, session_cache):
-    b = LlamaCppBackend()
+@pytest.fixture(scope="module", params=[True, False], ids=["merged", "runtime"])
+def backend(request, adapters, session_cache):
+    """Both ways of applying anchors: merged into shared weights, and runtime adapters."""
+    b = LlamaCppBackend(merge=request.param)
     b.load(None, adapters)
+    assert b.mode == ("merged" if request.param else "runtime")
     yield b
     b.close()
 
@@ -52,7 +54,7 @@ def test_switching_weights_equals_a_fresh_run(backend, adapters):
     backend.generate(PROMPT, GREEDY)
     backend.set_weights(w2)
     switched = backend.generate(PROMPT, SAMPLED).text
-    fresh = LlamaCppBackend()
+    fresh = LlamaCppBackend(merge=backend.merge)
     fresh.load(None, adapters)
     fresh.set_weights(w2)
     assert fresh.generate(PROMPT, SAMPLED).text == switched
@@ -62,7 +64,7 @@ def test_switching_weights_equals_a_fresh_run(backend, adapters):
 def test_zero_weight_anchor_has_no_effect(backend, adapters):
     backend.set_weights([0.0, 1.0, 0.0])
     with_three = backend.generate(PROMPT, GREEDY).text
-    single = LlamaCppBackend()
+    single = LlamaCppBackend(merge=backend.merge)
     single.load(None, [adapters[1]])
     assert single.generate(PROMPT, GREEDY).text == with_three
     single.close()
@@ -133,7 +135,7 @@ def test_llama_refusal_is_reported_not_ignored(tmp_path, base, adapters):
         "blk.0.attn_q.weight.lora_b": np.zeros((576, 4), np.float32)})  # rank mismatch
     good = load_anchor(adapters[0], base)
     rogue = Anchor("rogue", path, 16.0, False, good.factors, gguf_path=path)
-    b = LlamaCppBackend()
+    b = LlamaCppBackend(merge=False)  # merged mode never hands llama.cpp an adapter
     with pytest.raises(AnchorError, match="llama.cpp refused"):
         b.load(None, [rogue])
     b.close()

@@ -86,8 +86,12 @@ class Backend(ABC):
             raise AnchorError(f"two anchors share the name(s) {dupes}; rename one")
         self.close()
         self.model_path, self.base = path, info
-        self._load_model(path, progress)
-        self.anchors = ordered
+        self.anchors = ordered  # a backend may shape its model to them (llama: merged mode)
+        try:
+            self._load_model(path, progress)
+        except BaseException:
+            self.anchors = []
+            raise
         progress("attaching anchors", 0.9)
         self._attach_anchors()
         self.point = None

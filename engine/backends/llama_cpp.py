@@ -1,9 +1,17 @@
-"""llama.cpp backend: a GGUF base (possibly quantized) with runtime LoRA scales.
+"""llama.cpp backend: a GGUF base (possibly quantized) with the anchors merged or attached.
 
-A weight change sets the adapters' scales on the context (no reload) and resets the
-prompt/KV cache: llama.cpp does not invalidate it when scales change, so without the reset
-the next text would silently reflect the old weights. Anchors at weight 0 are left out of
-the active set, so they cost nothing while decoding.
+Two ways to apply the anchors, chosen at load (``mode``):
+
+- "merged" (the default where possible: Linux, CPU): the model runs from a working copy in
+  shared memory whose target matrices are rewritten on every weight change
+  (engine/llama_merge.py), so decoding costs what the base costs.
+- "runtime": each anchor is a llama.cpp LoRA adapter and a weight change sets the adapters'
+  scales; anchors at weight 0 are left out of the active set. Used on other platforms, with
+  GPU offload, for models too large to copy, or when asked for (merge=False or
+  PROSEMIX_LLAMA_MERGE=0).
+
+Either way a weight change resets the prompt/KV cache: llama.cpp does not invalidate it, so
+without the reset the next text would silently reflect the old weights.
 """
 from __future__ import annotations
 
@@ -54,13 +62,43 @@ class LlamaCppBackend(Backend):
     name = "llama"
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-                 n_gpu_layers: int = 0) -> None:
+                 n_gpu_layers: int = 0, merge: bool | None = None) -> None:
         super().__init__(n_ctx)
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.n_gpu_layers = n_gpu_layers
+        if merge is None and os.environ.get("PROSEMIX_LLAMA_MERGE", "").strip() in ("0", "1"):
+            merge = os.environ["PROSEMIX_LLAMA_MERGE"].strip() == "1"
+        self.merge = merge  # None: merged where possible
+        self.mode, self.mode_reason = "runtime", "no model loaded"
         self._llm = None
         self._adapters: list[object] = []
+        self._shared = None
+        self._merger = None
         self._vocab = None
+
+    def _choose_mode(self, path: Path) -> tuple[str, str]:
+        from ..llama_merge import merge_supported
+
+        if not self.anchors:
+            return "runtime", "no anchors"
+        if self.merge is False:
+            return "runtime", "merged anchors turned off"
+        reason = merge_supported()
+        if reason is None and self.n_gpu_layers:
+            reason = "layers are offloaded to a GPU"
+        if reason is None:
+            try:
+                ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            except (ValueError, OSError, AttributeError):
+                ram = 0
+            # the working copy is at most a few times the file; leave most memory to others
+            if ram and path.stat().st_size * 3 > ram // 2:
+                reason = "the model is too large to keep a working copy in memory"
+        if reason is not None:
+            if self.merge:
+                raise ModelError(f"merged anchors are not possible here: {reason}")
+            return "runtime", reason
+        return "merged", "target matrices rewritten in shared memory on each weight change"
 
     def _load_model(self, path: Path, progress: Progress) -> None:
         try:
@@ -71,12 +109,24 @@ class LlamaCppBackend(Backend):
         _install_log_capture(llama_cpp)
         if path.is_dir():
             raise ModelError(f"the llama backend needs a GGUF file, not the folder {path}")
-        progress(f"loading {path.name}", 0.1)
+        self.mode, self.mode_reason = self._choose_mode(path)
+        model_path = str(path)
+        if self.mode == "merged":
+            from ..llama_merge import SharedModel, target_tensors, working_base
+
+            working = working_base(path, target_tensors(self.anchors),
+                                   cache_dir() / "working-base",
+                                   lambda message: progress(message, 0.1))
+            self._shared = SharedModel(working)
+            model_path = self._shared.path
+        progress(f"loading {path.name}", 0.2)
         _recent_log.clear()
         try:
-            self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                              n_gpu_layers=self.n_gpu_layers, verbose=False, seed=0)
+            self._llm = Llama(model_path=model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                              n_gpu_layers=self.n_gpu_layers, use_mmap=True, verbose=False,
+                              seed=0)
         except (ValueError, RuntimeError) as exc:
+            self._close_model()
             raise ModelError(f"llama.cpp cannot load {path}: {_llama_reason()} ({exc})") from None
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
 
@@ -91,12 +141,23 @@ class LlamaCppBackend(Backend):
             for adapter in self._adapters:
                 llama_cpp.llama_adapter_lora_free(adapter)
             self._llm.close()
+        if self._merger is not None:
+            self._merger.close()
+        if self._shared is not None:
+            self._shared.close()  # after llama.cpp has unmapped it
         self._llm, self._adapters, self._vocab = None, [], None
+        self._shared, self._merger = None, None
 
     def _attach_anchors(self) -> None:
         import llama_cpp
 
         assert self._llm is not None and self.base is not None
+        if self.mode == "merged":
+            from ..llama_merge import DenseMerger
+
+            assert self._shared is not None
+            self._merger = DenseMerger(self._shared, self.anchors, self.base, self.n_threads)
+            return
         for anchor in self.anchors:
             path = gguf_for(anchor, self.base, cache_dir() / "gguf-lora")
             _recent_log.clear()
@@ -112,6 +173,10 @@ class LlamaCppBackend(Backend):
         import llama_cpp
 
         assert self._llm is not None
+        if self._merger is not None:
+            self._merger.set_weights(values)
+            self._llm.reset()  # the KV cache was computed with the old weights
+            return
         active = [(a, w) for a, w in zip(self._adapters, values) if w != 0.0]
         n = len(active)
         adapters = (llama_cpp.llama_adapter_lora_p_ctypes * max(n, 1))(*[a for a, _ in active])
@@ -132,6 +197,10 @@ class LlamaCppBackend(Backend):
         llm = self._llm
         assert llm is not None
         llm.set_seed(sampling.seed)
+        # Evaluate the whole prompt every time: reusing a cached prefix would compute the last
+        # prompt token alone instead of in the batch, and llama.cpp's one-row and batched
+        # kernels round differently, so the same point, seed and prompt could give another text.
+        llm.reset()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         generator = llm.generate(
             tokens, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
@@ -174,6 +243,9 @@ class LlamaCppBackend(Backend):
             llm.eval([token])
         llm.reset()  # the next generation must not reuse this text's KV entries
         return out
+
+    def info(self) -> dict[str, object]:
+        return super().info() | {"anchors_applied": self.mode, "why": self.mode_reason}
 
     def _chat_template(self) -> str | None:
         assert self._llm is not None

@@ -1,0 +1,190 @@
+"""Merged anchors in the llama.cpp backend: the working base, the in-place merge, its checks
+and its fallbacks. (Fidelity against the unoptimised path with the shipped anchors is in
+test_default_anchors.py.)"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import gguf
+import numpy as np
+import pytest
+
+from engine.anchors import Anchor, LoraFactors, load_anchor
+from engine.backends.llama_cpp import LlamaCppBackend
+from engine.errors import ModelError, ProsemixError
+from engine.gguf_lora import gguf_for
+from engine.gguf_meta import read_header, tensor_nbytes
+from engine.llama_merge import target_tensors, working_base
+from engine.models import cache_dir, embedded_model_path
+from engine.sampling import SamplingConfig
+
+GREEDY = SamplingConfig(max_tokens=16, temperature=0.0)
+PROMPT = "The weather this morning was"
+
+
+@pytest.fixture(scope="module")
+def merged(adapters, session_cache):
+    b = LlamaCppBackend(merge=True)
+    b.load(None, adapters)
+    yield b
+    b.close()
+
+
+def _lora_tensors(path) -> tuple[float, dict[str, np.ndarray]]:
+    """A GGUF LoRA's alpha and tensors, read with the upstream gguf reader."""
+    reader = gguf.GGUFReader(str(path))
+    alpha = float(read_header(path).get("adapter.lora.alpha"))
+    return alpha, {t.name: np.array(t.data, np.float64).reshape([int(x) for x in reversed(t.shape)])
+                   for t in reader.tensors}
+
+
+def test_working_base_converts_only_the_targets(merged):
+    source = read_header(embedded_model_path())
+    working = read_header(merged._shared.header.path)
+    assert working.metadata.keys() == source.metadata.keys()
+    assert working.get("tokenizer.chat_template") == source.get("tokenizer.chat_template")
+    targets = set(target_tensors(merged.anchors))
+    assert len(targets) == 120  # q/k/v/o in 30 layers
+    src_raw = np.memmap(source.path, np.uint8, mode="r")
+    dst_raw = np.memmap(working.path, np.uint8, mode="r")
+    for name, t in source.tensors.items():
+        w = working.tensors[name]
+        assert w.shape == t.shape
+        a = src_raw[source.data_start + t.offset:][:tensor_nbytes(t)]
+        b = dst_raw[working.data_start + w.offset:][:tensor_nbytes(w)]
+        if name in targets:
+            assert w.ggml_type == 1  # F16
+            exact = gguf.quants.dequantize(np.asarray(a), gguf.GGMLQuantizationType(t.ggml_type))
+            f16 = np.frombuffer(b.tobytes(), np.float16).reshape(t.shape)
+            assert np.array_equal(f16, exact.reshape(t.shape).astype(np.float16)), name
+        else:
+            assert w.ggml_type == t.ggml_type and np.array_equal(a, b), name
+
+
+def test_merged_matrices_are_the_exact_merge(merged, base):
+    """Each shared matrix holds f16(W0 + sum_i w_i s_i B_i A_i), with B and A read from the
+    GGUF LoRA files (llama.cpp's layout), to within one f16 rounding step."""
+    working = merged._shared.header
+    raw = np.memmap(working.path, np.uint8, mode="r")
+    loras = [_lora_tensors(gguf_for(a, base, cache_dir() / "gguf-lora")) for a in merged.anchors]
+    names = ["blk.0.attn_q.weight", "blk.11.attn_k.weight", "blk.20.attn_v.weight",
+             "blk.29.attn_output.weight"]
+    for point in ([1, 0, 0], [0.2, 0.5, 0.3], [1.4, -0.6, 0.2]):
+        merged.set_weights(point, extrapolate=True)
+        for name in names:
+            t = working.tensors[name]
+            w0 = np.frombuffer(raw, np.float16, int(np.prod(t.shape)),
+                               working.data_start + t.offset).reshape(t.shape).astype(np.float64)
+            want = w0.copy()
+            for w, (alpha, tensors) in zip(point, loras):
+                a, b = tensors[name + ".lora_a"], tensors[name + ".lora_b"]
+                want += w * alpha / a.shape[0] * (b @ a)
+            got = merged._shared.view(name).astype(np.float64)
+            step = np.spacing(np.abs(want).astype(np.float16)).astype(np.float64)
+            assert np.all(np.abs(got - want) <= step), (point, name)
+
+
+def test_merge_is_independent_of_history(merged, adapters):
+    """Moving w1 -> w2 leaves bit-for-bit what a fresh backend writes at w2, so the same
+    point, seed and prompt always give the same text."""
+    merged.set_weights([1, 0, 0])
+    merged.set_weights([0.1, 0.3, 0.6])
+    after_history = {n: merged._shared.view(n).copy() for n in ("blk.3.attn_q.weight", "blk.9.attn_v.weight")}
+    text = merged.generate(PROMPT, GREEDY).text
+    fresh = LlamaCppBackend(merge=True)
+    fresh.load(None, adapters)
+    fresh.set_weights([0.1, 0.3, 0.6])
+    for n, values in after_history.items():
+        assert np.array_equal(fresh._shared.view(n), values)
+    assert fresh.generate(PROMPT, GREEDY).text == text
+    fresh.close()
+
+
+def test_the_cached_working_base_is_never_written(merged):
+    path = merged._shared.header.path
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    for point in ([1, 0, 0], [0, 1, 0], [0.3, 0.3, 0.4]):
+        merged.set_weights(point)
+        merged.generate(PROMPT, SamplingConfig(max_tokens=2, temperature=0))
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_an_overflowing_merge_is_refused_and_the_old_weights_kept(base, adapters, session_cache):
+    good = load_anchor(adapters[0], base)
+    # scaled so that its largest delta entry is 1e5: fine at weight 0.5 (the centre, set at
+    # load), beyond f16's 65504 at weight 1
+    peak = max(float(np.abs(f.scale * f.B @ f.A).max()) for f in good.factors.values())
+    k = np.float32(np.sqrt(1e5 / peak))
+    huge = Anchor("huge", good.source, 16.0, False,
+                  {m: LoraFactors(f.A * k, f.B * k, f.scale) for m, f in good.factors.items()})
+    b = LlamaCppBackend(merge=True)
+    b.load(None, [good, huge])
+    b.set_weights([1, 0])
+    before = b._shared.view("blk.0.attn_q.weight").copy()
+    text = b.generate(PROMPT, GREEDY).text
+    with pytest.raises(ProsemixError, match="overflows blk.*the previous weights are kept"):
+        b.set_weights([0, 1])
+    assert b.point.values == (1.0, 0.0)
+    assert np.array_equal(b._shared.view("blk.0.attn_q.weight"), before)
+    assert b.generate(PROMPT, GREEDY).text == text
+    b.close()
+
+
+def test_falls_back_to_runtime_adapters_where_merging_is_impossible(monkeypatch, adapters,
+                                                                    session_cache):
+    monkeypatch.delattr(os, "memfd_create")
+    b = LlamaCppBackend()
+    b.load(None, adapters[:2])
+    assert b.mode == "runtime" and "memfd" in b.info()["why"]
+    b.set_weights([0.5, 0.5])
+    assert b.generate(PROMPT, GREEDY).n_tokens > 0
+    b.close()
+    forced = LlamaCppBackend(merge=True)
+    with pytest.raises(ModelError, match="merged anchors are not possible here: .*memfd"):
+        forced.load(None, adapters[:2])
+    forced.close()
+
+
+def test_gpu_offload_and_no_anchors_use_the_plain_model(adapters, session_cache, monkeypatch):
+    offload = LlamaCppBackend(n_gpu_layers=1)
+    offload.load(None, adapters[:1])
+    assert offload.mode == "runtime" and "GPU" in offload.mode_reason
+    offload.close()
+    plain = LlamaCppBackend()
+    plain.load(None, [])
+    assert plain.mode == "runtime" and plain._shared is None
+    plain.close()
+    monkeypatch.setenv("PROSEMIX_LLAMA_MERGE", "0")
+    off = LlamaCppBackend()
+    off.load(None, adapters[:1])
+    assert off.mode == "runtime" and "turned off" in off.mode_reason
+    off.close()
+
+
+def _shared_copies() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:prosemix-model")
+        except OSError:
+            pass
+    return count
+
+
+def test_close_releases_the_shared_memory(adapters, session_cache):
+    before = _shared_copies()
+    b = LlamaCppBackend(merge=True)
+    b.load(None, adapters)
+    loaded = _shared_copies()  # ours, and llama.cpp's own descriptor of it
+    assert loaded > before
+    b.load(None, adapters)  # a reload closes the first copy
+    assert _shared_copies() == loaded
+    b.close()
+    b.close()
+    assert _shared_copies() == before
+
+
+def test_a_model_without_the_target_tensors_is_refused(tmp_path, base):
+    with pytest.raises(ModelError, match="has no tensor blk.99.attn_q.weight"):
+        working_base(embedded_model_path(), ["blk.99.attn_q.weight"], tmp_path)
