@@ -88,13 +88,13 @@ def test_shipped_gguf_and_peft_form_agree(session_cache):
     prompt = "The letter arrived on a grey morning, and"
     for name in NAMES:
         folder = default_anchors_dir() / name
-        shipped = LlamaCppBackend()
+        shipped = LlamaCppBackend(merge=False)  # the adapter files themselves, in llama.cpp
         shipped.load(None, [load_anchor(folder, info)])
         text = shipped.generate(prompt, greedy).text
         shipped.close()
         peft = load_anchor(folder, info)
         peft.gguf_path = None  # force a fresh f32 conversion from the PEFT factors
-        converted = LlamaCppBackend()
+        converted = LlamaCppBackend(merge=False)
         converted.load(None, [peft])
         gap = _gap_at_divergence(converted, prompt, text)
         converted.close()
@@ -137,3 +137,51 @@ def test_backends_agree_up_to_quantization(both_backends, weights):
             gap = float(row.max() - row[token])
             assert gap < 1.0, f"diverged at token {k} with a torch logit gap of {gap:.2f}"
             break
+
+
+@pytest.fixture(scope="module")
+def runtime_llama(session_cache):
+    """The unoptimised llama.cpp path: the embedded Q4_1 model with one runtime LoRA
+    adapter per anchor."""
+    from engine.backends.llama_cpp import LlamaCppBackend
+
+    backend = LlamaCppBackend(merge=False)
+    backend.load(None, default_anchor_paths())
+    yield backend
+    backend.close()
+
+
+@pytest.mark.parametrize("weights", [(1, 0, 0), (0, 1, 0), (0, 0, 1), (0.4, 0.3, 0.3)])
+def test_merged_anchors_follow_the_unoptimised_path(both_backends, runtime_llama, weights):
+    """Greedy text with merged anchors, teacher-forced through the runtime-adapter path:
+    wherever the two part, the runtime path's own top two tokens are nearly tied. The bound
+    0.3 is the size of gap that the base alone shows between its Q4_1 and F16-attention forms
+    (0.16 measured on these prompts), against gaps of several logits when a style is wrong."""
+    merged, _ = both_backends
+    assert merged.mode == "merged"
+    merged.set_weights(weights)
+    runtime_llama.set_weights(weights)
+    greedy = SamplingConfig(max_tokens=32, temperature=0, repetition_penalty=1.0)
+    for prompt in ("The letter arrived on a grey morning, and", "Tell me about the weather.",
+                   "My dear friend,", "The king said"):
+        gap = _gap_at_divergence(runtime_llama, prompt, merged.generate(prompt, greedy).text)
+        assert gap < 0.3, f"{prompt!r}: parted from the runtime path at a logit gap of {gap:.3f}"
+
+
+def test_merged_anchors_are_as_close_to_the_exact_merge(both_backends, runtime_llama):
+    """Against torch's fp32 merge of the same factors on the dequantized base, the merged
+    llama.cpp path's log-probabilities of a held-out text are no further off than the
+    runtime-adapter path's (both carry llama.cpp's own rounding: F16 KV cache, 8-bit
+    activations for the Q4_1 matrices)."""
+    import numpy as np
+
+    merged, torch_b = both_backends
+    text = (default_anchors_dir().parent / "eval" / "austen.txt").read_text()[:3000]
+    for weights in ((1, 0, 0), (0.3, 0.3, 0.4)):
+        for b in (merged, runtime_llama, torch_b):
+            b.set_weights(weights)
+        tokens = merged._tokenize(text)[:200]
+        exact = np.array(torch_b._score_tokens(tokens))
+        ours = np.abs(np.array(merged._score_tokens(tokens)) - exact).mean()
+        unoptimised = np.abs(np.array(runtime_llama._score_tokens(tokens)) - exact).mean()
+        assert ours <= 1.1 * unoptimised + 0.005, (weights, ours, unoptimised)
