@@ -63,6 +63,22 @@ def _string(f: BinaryIO) -> str:
     return _read(f, n).decode("utf-8", errors="replace")
 
 
+def _skip_strings(f: BinaryIO, count: int) -> None:
+    """Seek past ``count`` length-prefixed strings (a vocabulary: ~50k of them), reading in
+    large blocks instead of two small reads per string."""
+    base, buf, off = f.tell(), b"", 0
+    for _ in range(count):
+        while off + 8 > len(buf):
+            more = f.read(1 << 20)
+            if not more:
+                raise _Truncated
+            buf, base, off = buf[off:] + more, base + off, 0
+        off += 8 + int.from_bytes(buf[off:off + 8], "little")
+    if base + off > os.fstat(f.fileno()).st_size:  # the last string runs past the end
+        raise _Truncated
+    f.seek(base + off)
+
+
 def _value(f: BinaryIO, vtype: int) -> Any:
     if vtype in _SCALARS:
         return _unpack(f, _SCALARS[vtype])
@@ -74,6 +90,8 @@ def _value(f: BinaryIO, vtype: int) -> Any:
             return [_value(f, itype) for _ in range(count)]
         if itype in _SCALARS:
             f.seek(struct.calcsize(_SCALARS[itype]) * count, os.SEEK_CUR)
+        elif itype == _STRING:
+            _skip_strings(f, count)
         else:
             for _ in range(count):
                 _value(f, itype)

@@ -162,27 +162,51 @@ def test_gpu_offload_and_no_anchors_use_the_plain_model(adapters, session_cache,
     off.close()
 
 
-def _shared_copies() -> int:
+def _scratch_descriptors() -> int:
+    """Descriptors open on any scratch copy (ours and llama.cpp's own)."""
+    folder = str(cache_dir() / "working-base")
     count = 0
     for fd in os.listdir("/proc/self/fd"):
         try:
-            count += os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:prosemix-model")
+            target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
-            pass
+            continue
+        count += (target.startswith(folder) and target.endswith("(deleted)")
+                  or target.startswith("/memfd:prosemix-model"))
     return count
 
 
-def test_close_releases_the_shared_memory(adapters, session_cache):
-    before = _shared_copies()
+def test_the_scratch_copy_is_unnamed_and_released(adapters, session_cache):
+    before = _scratch_descriptors()
     b = LlamaCppBackend(merge=True)
     b.load(None, adapters)
-    loaded = _shared_copies()  # ours, and llama.cpp's own descriptor of it
+    assert b._shared.kind == "file" and b._shared.identity.endswith("(deleted)")  # no name
+    loaded = _scratch_descriptors()
     assert loaded > before
     b.load(None, adapters)  # a reload closes the first copy
-    assert _shared_copies() == loaded
+    assert _scratch_descriptors() == loaded
     b.close()
     b.close()
-    assert _shared_copies() == before
+    assert _scratch_descriptors() == before
+
+
+def test_a_memory_file_when_the_cache_cannot_hold_an_unnamed_file(monkeypatch, adapters,
+                                                                   session_cache):
+    monkeypatch.delattr(os, "O_TMPFILE")
+    b = LlamaCppBackend(merge=True)
+    b.load(None, adapters)
+    assert b._shared.kind == "memory" and b._shared.identity.startswith("/memfd:prosemix-model")
+    b.set_weights([0, 1, 0])
+    values = b._shared.view("blk.4.attn_v.weight").copy()
+    text = b.generate(PROMPT, GREEDY).text
+    b.close()
+    monkeypatch.undo()
+    c = LlamaCppBackend(merge=True)
+    c.load(None, adapters)
+    c.set_weights([0, 1, 0])
+    assert np.array_equal(c._shared.view("blk.4.attn_v.weight"), values)
+    assert c.generate(PROMPT, GREEDY).text == text
+    c.close()
 
 
 def test_a_model_without_the_target_tensors_is_refused(tmp_path, base):
