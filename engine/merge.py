@@ -28,10 +28,11 @@ class _Group:
     W: "torch.Tensor"  # [L, out, in], model dtype; each module's weight is a view into it
     W0: "torch.Tensor"  # the base weights, same shape and dtype
     A: "torch.Tensor"  # [L, R, in] fp32, zero where an anchor does not target a module
-    B: "torch.Tensor"  # [L, out, R] fp32
-    S: "torch.Tensor"  # [L, 1, R] fp32, each column's LoRA scale s
+    B: "torch.Tensor"  # [L, out, R] fp32, each column already scaled by its LoRA scale s
     col_anchor: "torch.Tensor"  # [R] long: which anchor each rank column belongs to
     w0_absmax: float  # max |W0|, for the cheap overflow bound
+    anchor_bound: list[float]  # per anchor: r_i * max|s_i B_i| * max|A_i| over the group
+    anchor_bmax: list[float]  # per anchor: max|s_i B_i| (bounds the scaled factor itself)
 
 
 def _all_finite(t: "torch.Tensor") -> bool:
@@ -83,9 +84,15 @@ class LowRankMerger:
                 offset += rank
             if not bool(torch.isfinite(W).all()):
                 raise ProsemixError(f"the base model's weights in {names[0]} are not finite")
+            B *= S  # the scales never change: fold them in once
+            bounds, bmax, offset = [], [], 0
+            for rank in ranks:
+                cols = slice(offset, offset + rank)
+                bmax.append(float(B[:, :, cols].abs().max()) if rank else 0.0)
+                bounds.append(rank * bmax[-1] * float(A[:, cols].abs().max()) if rank else 0.0)
+                offset += rank
             self.groups.append(_Group(names, W, W.clone(), A.to(device), B.to(device),
-                                      S.to(device), col_anchor.to(device),
-                                      float(W.abs().max())))
+                                      col_anchor.to(device), float(W.abs().max()), bounds, bmax))
         self.values: tuple[float, ...] | None = None
 
     def set_weights(self, values: Sequence[float]) -> None:
@@ -124,14 +131,17 @@ class LowRankMerger:
                     g.W.copy_(g.W0)
                     continue
                 if active.numel() == col_w.numel():  # every anchor active: no gather needed
-                    A, Bc = g.A, g.B * (g.S * col_w)
+                    A, Bc = g.A, g.B * col_w
                 else:
                     A = g.A.index_select(1, active)
-                    Bc = g.B.index_select(2, active) * (g.S.index_select(2, active) * col_w[active])
-                # |W0 + Bc A| <= max|W0| + R max|Bc| max|A|: when that bound is far below the
-                # dtype's limit, the result is finite without looking at it (NaN fails the test)
-                bound = g.w0_absmax + A.shape[1] * float(Bc.abs().max()) * float(A.abs().max())
-                safe = bound < torch.finfo(g.W.dtype).max / 4
+                    Bc = g.B.index_select(2, active) * col_w[active]
+                # |W0 + Bc A| <= max|W0| + sum_i |w_i| r_i max|s_i B_i| max|A_i|, and each entry
+                # of Bc is at most |w_i| max|s_i B_i|: when both are far below the dtype's limit,
+                # the result is finite without looking at it
+                bound = g.w0_absmax + sum(abs(v) * b for v, b in zip(values, g.anchor_bound))
+                factor = max(abs(v) * b for v, b in zip(values, g.anchor_bmax))
+                limit = torch.finfo(g.W.dtype).max / 4
+                safe = bound < limit and factor < limit
                 if g.W.dtype == torch.float32:
                     torch.baddbmm(g.W0, Bc, A, out=g.W)
                     if not safe and not _all_finite(g.W):

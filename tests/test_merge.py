@@ -119,14 +119,26 @@ def test_dense_formula(tiny):
 
 
 def test_non_finite_merge_keeps_previous_weights(tiny):
+    """Finite factors whose product overflows fp32 (an anchor scaled by 1e20 in A and B):
+    merging them is refused whole and the previous weights stay in place."""
+    from transformers import LlamaForCausalLM
+
+    from engine.anchors import LoraFactors
+
     base_dir, folders = tiny
-    model, merger = _our_model(base_dir, folders)
-    merger.set_weights((0.2, 0.3, 0.5))
+    info = base_info(base_dir)
+    anchors = [load_anchor(f, info) for f in folders]
+    big = np.float32(1e20)
+    anchors[2].factors = {m: LoraFactors(f.A * big, f.B * big, f.scale)
+                          for m, f in anchors[2].factors.items()}
+    model = LlamaForCausalLM.from_pretrained(base_dir).eval()
+    merger = LowRankMerger(dict(model.named_modules()), anchors)
+    merger.set_weights((0.5, 0.5, 0.0))
     with torch.no_grad():
         before = model(_ids()).logits
         with pytest.raises(ProsemixError, match="non-finite"):
-            merger.set_weights((3e38, 0.0, 0.0))
-        assert merger.values == (0.2, 0.3, 0.5)
+            merger.set_weights((0.2, 0.3, 0.5))
+        assert merger.values == (0.5, 0.5, 0.0)
         assert torch.equal(model(_ids()).logits, before)
 
 
