@@ -142,6 +142,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 "weights": result.weights,
                 "zone": point.zone.label if point else None,
                 "backend": backend.name,
+                "anchors_applied": getattr(backend, "mode", None),  # llama: merged or runtime
                 "model": str(backend.model_path),
                 "anchors": [str(a.source) for a in backend.anchors],
                 "tokens": result.n_tokens,

@@ -205,6 +205,17 @@ class DenseMerger:
                 np.ascontiguousarray(np.concatenate([a for _, a, _ in parts], axis=0)),
                 np.ascontiguousarray(np.concatenate([b for _, _, b in parts], axis=1)),
                 np.concatenate([np.full(a.shape[0], i) for i, a, _ in parts]), bound))
+        self._absmax = np.array([t.w0_absmax for t in self.targets])
+        self._bounds = np.array([t.anchor_bound for t in self.targets]).reshape(len(self.targets), -1)
+        self._limits = np.array([_F16_MAX if t.view.dtype == np.float16
+                                 else float(np.finfo(np.float32).max) for t in self.targets])
+        # each thread's matrices (round-robin by size keeps the shares even) and its buffers
+        self._shares: list[tuple[list[_Target], dict[tuple[int, ...], np.ndarray]]] = []
+        n = min(self.threads, len(self.targets))
+        for k in range(n):
+            mine = sorted(self.targets, key=lambda t: -t.w0.size)[k::n]
+            self._shares.append((mine, {t.w0.shape: np.empty(t.w0.shape, np.float32)
+                                        for t in mine}))
         self.values: tuple[float, ...] | None = None
 
     def set_weights(self, values: Sequence[float]) -> None:
@@ -218,10 +229,12 @@ class DenseMerger:
             return
         w = np.asarray(values, dtype=np.float32)
         checked: dict[str, np.ndarray] = {}
-        for t in self.targets:  # exact check only where the cheap bound is not safe
+        # |W0 + sum_i w_i s_i B_i A_i| <= max|W0| + sum_i |w_i| r_i max|s_i B_i| max|A_i|: the
+        # exact check runs only for the matrices where that bound is not far below the limit
+        unsafe = np.nonzero(self._absmax + self._bounds @ np.abs(w.astype(np.float64))
+                            >= self._limits / 4)[0]
+        for t in (self.targets[k] for k in unsafe):
             limit = _F16_MAX if t.view.dtype == np.float16 else float(np.finfo(np.float32).max)
-            if t.w0_absmax + float(np.abs(w) @ t.anchor_bound) < limit / 4:
-                continue
             merged = self._merged(t, w, np.empty(t.w0.shape, np.float32))
             if not (np.isfinite(merged).all() and np.abs(merged).max() <= limit):
                 active = [n for n, v in zip(self.anchor_names, values) if v != 0]
@@ -230,24 +243,19 @@ class DenseMerger:
                     f"(its values must stay finite and within +-{limit:g}); the previous "
                     "weights are kept")
             checked[t.name] = merged
-        shares: list[list[_Target]] = [[] for _ in range(min(self.threads, len(self.targets)))]
-        for k, t in enumerate(sorted(self.targets, key=lambda t: -t.w0.size)):
-            shares[k % len(shares)].append(t)  # round-robin by size keeps the shares even
 
-        def write(share: list[_Target]) -> None:
-            buffers: dict[tuple[int, ...], np.ndarray] = {}
-            for t in share:
+        def write(share: tuple[list[_Target], dict[tuple[int, ...], np.ndarray]]) -> None:
+            targets, buffers = share
+            for t in targets:
                 merged = checked.get(t.name)
                 if merged is None:
-                    buf = buffers.get(t.w0.shape)
-                    if buf is None:
-                        buf = buffers[t.w0.shape] = np.empty(t.w0.shape, np.float32)
-                    merged = self._merged(t, w, buf)
+                    merged = self._merged(t, w, buffers[t.w0.shape])
                 if t.view.dtype == np.float16:
                     self._to_f16(merged, t.view)
                 else:
                     np.copyto(t.view, merged)
 
+        shares = self._shares
         with self._blas.limit(limits=1, user_api="blas"):
             if len(shares) == 1:
                 write(shares[0])
@@ -271,4 +279,4 @@ class DenseMerger:
         return out
 
     def close(self) -> None:
-        self.targets = []
+        self.targets, self._shares = [], []

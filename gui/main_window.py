@@ -219,8 +219,11 @@ class MainWindow(QMainWindow):
         self.attributes.set_attributes([a for a in ATTRIBUTES if a.plus in names and a.minus in names])
         self._show_weights(self.picker.weights())
         self.analysis.anchors = info.get("anchor_objects", [])
-        self.model_label.setText(f"{Path(info['model']).name} · {info['backend']} · "
+        applied = {"merged": " (anchors merged)", "runtime": " (runtime adapters)"}.get(
+            info.get("anchors_applied", "") if self.loaded_names else "", "")
+        self.model_label.setText(f"{Path(info['model']).name} · {info['backend']}{applied} · "
                                  f"{len(self.loaded_names)} anchors · ready in {info['seconds']:.1f} s")
+        self.model_label.setToolTip(info.get("why", ""))
         self.progress.setVisible(False)
 
     # ----- the point --------------------------------------------------------------------------------

@@ -167,7 +167,10 @@ class EngineWorker(QThread):
         self.loaded.emit({"backend": backend.name, "model": model, "anchors": backend.anchor_names,
                           "anchor_objects": anchor_objects,
                           "seconds": time.perf_counter() - start,
-                          "device": getattr(backend, "device", "cpu")})
+                          "device": getattr(backend, "device", "cpu"),
+                          # llama.cpp: anchors "merged" into shared weights or "runtime" adapters
+                          "anchors_applied": getattr(backend, "mode", ""),
+                          "why": getattr(backend, "mode_reason", "")})
 
     def _generate(self, request: GenerateRequest) -> None:
         from engine.history import Record

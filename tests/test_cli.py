@@ -28,6 +28,7 @@ def test_generate_json_with_anchors_and_weights(adapters, session_cache):
     out = json.loads(r.stdout)
     assert out["weights"] == {"alpha": 0.25, "beta": 0.75}
     assert out["backend"] == "llama" and out["tokens"] == 12 and out["text"]
+    assert out["anchors_applied"] == "merged"
     assert out["seconds"] >= out["first_token_seconds"] > 0
     same = run("generate", "--prompt", "Dear diary,", "--anchor", str(adapters[0]), "--anchor",
                str(adapters[1]), "--weights", "0.25,0.75", "--max-tokens", "12",

@@ -42,6 +42,8 @@ def _generate(qtbot, w, timeout=20000):
 def test_loads_anchors_into_the_picker(window):
     assert window.picker.anchor_names() == ["alpha", "beta", "gamma"]
     assert "3 anchors" in window.model_label.text()
+    assert "llama (anchors merged)" in window.model_label.text()
+    assert "shared memory" in window.model_label.toolTip()
 
 
 def test_generate_streams_and_records_history(qtbot, window):

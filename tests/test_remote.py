@@ -94,7 +94,7 @@ def test_lists_and_maps_the_servers_adapters(server):
 
 @pytest.mark.parametrize("weights", [(1.0, 0.0), (0.3, 0.7), (0.0, 1.0)])
 def test_same_text_as_the_local_backend(server, gguf_adapters, weights):
-    local = LlamaCppBackend()
+    local = LlamaCppBackend(merge=False)  # the server applies runtime adapters too
     local.load(None, gguf_adapters)
     local.set_weights(weights)
     expected = local.generate(PROMPT, GREEDY).text
