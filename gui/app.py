@@ -69,6 +69,7 @@ def _smoke(app, window) -> None:  # type: ignore[no-untyped-def]
 
     def failed(tag: str, message: str, details: str) -> None:
         print(f"SMOKE FAILED {message}", flush=True)
+        window.close()  # stops the worker thread before the event loop ends
         app.exit(1)
 
     window.worker.loaded.connect(done)

@@ -17,7 +17,7 @@ from engine.paths import DEFAULT_TRIANGLE, default_anchors_dir
 from engine.weights import attribute_point, make_point
 
 from .analysis_tab import AnalysisTab
-from .anchors_panel import AnchorsPanel
+from .anchors_panel import AnchorsPanel, card_of
 from .attribute_panel import AttributePanel
 from .compare_view import CompareView, weights_label
 from .dialogs import ModelDialog, NewAnchorDialog, show_error
@@ -166,7 +166,13 @@ class MainWindow(QMainWindow):
     def _add_default_anchors(self) -> None:
         """The shipped anchors (the triangle enabled), then the writer's own from last time."""
         folder = default_anchors_dir()
-        saved = {Path(e["path"]): e for e in self._saved_anchors()}
+        shipped = {r.name for r in RECIPES}
+        saved: dict[Path, dict] = {}
+        for e in self._saved_anchors():
+            path = Path(e["path"])
+            if path.parent.name == "anchors" and path.name in shipped:
+                path = folder / path.name  # a shipped anchor saved by a moved or other install
+            saved.setdefault(path, e)
         entries = []
         for r in RECIPES:
             path = folder / r.name
@@ -175,6 +181,14 @@ class MainWindow(QMainWindow):
                 entries.append((path, bool(e.get("enabled")), e.get("name"), e.get("colour")))
         entries += [(p, bool(e.get("enabled")), e.get("name"), e.get("colour"))
                     for p, e in saved.items() if p.exists()]
+        # two enabled anchors of one name cannot load together: restore later ones switched off
+        names: set[str] = set()
+        for k, (path, enabled, name, colour) in enumerate(entries):
+            shown = name or str(card_of(path).get("name") or path.stem)
+            if enabled and shown in names:
+                entries[k] = (path, False, name, colour)
+            elif enabled:
+                names.add(shown)
         if entries:
             self.anchors.add_many(entries)  # emits once, which loads the model
         else:

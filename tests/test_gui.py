@@ -9,6 +9,8 @@ from PySide6.QtCore import QSettings
 from safetensors.numpy import load_file, save_file
 
 import gui.main_window as mw
+from engine.default_anchors import RECIPES
+from engine.paths import default_anchors_dir
 from gui.main_window import MainWindow
 
 LONG = 400
@@ -232,3 +234,27 @@ def test_anchor_choices_survive_a_restart(qtbot, window, tmp_path, adapters, mon
     assert "Alpha prime" in second.picker.anchor_names()
     second.close()
     assert second.worker.wait(10000)
+
+
+def test_saved_anchors_from_a_moved_install_do_not_clash(qtbot, tmp_path, adapters, session_cache):
+    """Anchors saved by a copy of the app at another path (a moved install, another checkout)
+    map onto this install's shipped anchors, and a writer's anchor named like an enabled one is
+    restored switched off, so the model loads instead of failing on duplicate names."""
+    settings = QSettings(str(tmp_path / "moved.ini"), QSettings.IniFormat)
+    elsewhere = tmp_path / "old-install" / "resources" / "anchors"
+    settings.setValue("anchors", json.dumps(
+        [{"path": str(elsewhere / n), "name": n, "colour": "#123456", "enabled": True}
+         for n in ("austen", "sardonic", "shakespeare")]
+        + [{"path": str(adapters[0]), "name": "sardonic", "colour": "#654321", "enabled": True}]))
+    w = MainWindow(settings=settings, load_defaults=False)
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.worker.loaded, timeout=30000):
+        w._add_default_anchors()
+    assert w.picker.anchor_names() == ["austen", "sardonic", "shakespeare"]
+    entries = w.anchors.all_entries()
+    assert [e["path"] for e in entries[:7]] == [str(default_anchors_dir() / r.name) for r in RECIPES]
+    assert entries[0]["colour"] == "#123456"  # the saved colour carried over
+    mine = [e for e in entries if e["path"] == str(adapters[0])]
+    assert len(mine) == 1 and not mine[0]["enabled"]
+    w.close()
+    assert w.worker.wait(10000)
