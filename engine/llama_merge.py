@@ -40,7 +40,7 @@ import numpy as np
 
 from .errors import ModelError, ProsemixError
 from .gguf_lora import gguf_tensor_name, llama_layout
-from .gguf_meta import read_header, rewrite_gguf
+from .gguf_meta import GGUFHeader, read_header, rewrite_gguf
 
 if TYPE_CHECKING:
     from .anchors import Anchor
@@ -66,15 +66,21 @@ def target_tensors(anchors: Sequence["Anchor"]) -> list[str]:
 
 
 def working_base(model: Path, targets: Sequence[str], cache: Path,
-                 progress: Callable[[str], None] = lambda message: None) -> Path:
-    """The working copy of ``model`` with ``targets`` stored as F16 (F32 ones stay F32),
-    made once into ``cache`` and reused while the model file is unchanged."""
+                 progress: Callable[[str], None] = lambda message: None) -> GGUFHeader:
+    """The header of the working copy of ``model`` with ``targets`` stored as F16 (F32 ones
+    stay F32), made once into ``cache`` and reused while the model file is unchanged."""
     stat = model.stat()
     key = hashlib.sha256(repr((_WORKING_BASE_VERSION, str(model.resolve()), stat.st_size,
                                stat.st_mtime_ns, sorted(targets))).encode()).hexdigest()[:16]
     out = cache / f"{model.stem}-f16-{key}.gguf"
     if out.is_file():
-        return out
+        try:
+            cached = read_header(out, error=ModelError)
+            if all(cached.tensors.get(t) is not None for t in targets):
+                return cached
+        except ModelError as exc:  # damaged since it was written: make it again
+            log.warning("remaking the working copy %s: %s", out, exc)
+        out.unlink()
     header = read_header(model, error=ModelError)
     missing = [t for t in targets if t not in header.tensors]
     if missing:
@@ -86,14 +92,15 @@ def working_base(model: Path, targets: Sequence[str], cache: Path,
         rewrite_gguf(header, out, convert)
     except (ValueError, NotImplementedError) as exc:
         raise ModelError(f"cannot prepare {model.name} for merged anchors: {exc}") from None
-    return out
+    return read_header(out, error=ModelError)
 
 
 class SharedModel:
     """A GGUF file copied into an unnamed scratch file that llama.cpp maps and we write."""
 
-    def __init__(self, source: Path) -> None:
-        self.header = read_header(source, error=ModelError)
+    def __init__(self, header: GGUFHeader) -> None:
+        self.header = header
+        source = header.path
         size = source.stat().st_size
         try:  # an unnamed file in the cache's file system, where it allows one
             self._fd = os.open(source.parent, os.O_TMPFILE | os.O_RDWR, 0o600)

@@ -212,3 +212,20 @@ def test_a_memory_file_when_the_cache_cannot_hold_an_unnamed_file(monkeypatch, a
 def test_a_model_without_the_target_tensors_is_refused(tmp_path, base):
     with pytest.raises(ModelError, match="has no tensor blk.99.attn_q.weight"):
         working_base(embedded_model_path(), ["blk.99.attn_q.weight"], tmp_path)
+
+
+def test_a_damaged_working_copy_is_made_again(tmp_path, adapters, monkeypatch):
+    monkeypatch.setenv("PROSEMIX_CACHE", str(tmp_path))
+    b = LlamaCppBackend(merge=True)
+    b.load(None, adapters[:1])
+    path = b._shared.header.path
+    b.set_weights([1.0])
+    text = b.generate(PROMPT, GREEDY).text
+    b.close()
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    again = LlamaCppBackend(merge=True)
+    again.load(None, adapters[:1])
+    assert path.stat().st_size == size and again.generate(PROMPT, GREEDY).text == text
+    again.close()
