@@ -12,11 +12,12 @@ import pytest
 
 from engine.anchors import Anchor, LoraFactors, load_anchor
 from engine.backends.llama_cpp import LlamaCppBackend
-from engine.errors import ModelError, ProsemixError
+from engine.errors import AnchorError, ModelError, ProsemixError
 from engine.gguf_lora import gguf_for
 from engine.gguf_meta import read_header, tensor_nbytes
 from engine.llama_merge import target_tensors, working_base
 from engine.models import cache_dir, embedded_model_path
+from engine.paths import default_anchor_paths
 from engine.sampling import SamplingConfig
 
 GREEDY = SamplingConfig(max_tokens=16, temperature=0.0)
@@ -229,3 +230,25 @@ def test_a_damaged_working_copy_is_made_again(tmp_path, adapters, monkeypatch):
     again.load(None, adapters[:1])
     assert path.stat().st_size == size and again.generate(PROMPT, GREEDY).text == text
     again.close()
+
+
+def test_an_unusable_cache_falls_back_to_runtime_adapters(tmp_path, adapters, monkeypatch):
+    """A cache folder that cannot be written (here: a file in its place) costs the speed-up,
+    not the model: the backend says why and runs with runtime adapters."""
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("PROSEMIX_CACHE", str(blocker))
+    shipped = default_anchor_paths()[:1]  # has its own GGUF form: nothing to write
+    b = LlamaCppBackend()
+    b.load(None, shipped)
+    assert b.mode == "runtime" and "merged anchors unavailable" in b.mode_reason
+    assert b.generate(PROMPT, GREEDY).n_tokens > 0
+    b.close()
+    forced = LlamaCppBackend(merge=True)
+    with pytest.raises(ModelError, match="merged anchors are not possible here"):
+        forced.load(None, shipped)
+    forced.close()
+    peft_only = LlamaCppBackend(merge=False)  # its GGUF form would have to be written
+    with pytest.raises(AnchorError, match="cannot write the GGUF form of anchor 'alpha'"):
+        peft_only.load(None, adapters[:1])
+    peft_only.close()

@@ -114,11 +114,17 @@ class LlamaCppBackend(Backend):
         if self.mode == "merged":
             from ..llama_merge import SharedModel, target_tensors, working_base
 
-            working = working_base(path, target_tensors(self.anchors),
-                                   cache_dir() / "working-base",
-                                   lambda message: progress(message, 0.1))
-            self._shared = SharedModel(working)
-            model_path = self._shared.path
+            try:
+                working = working_base(path, target_tensors(self.anchors),
+                                       cache_dir() / "working-base",
+                                       lambda message: progress(message, 0.1))
+                self._shared = SharedModel(working)
+                model_path = self._shared.path
+            except (OSError, ModelError) as exc:  # e.g. a full disk or an unknown quant type
+                if self.merge:
+                    raise ModelError(f"merged anchors are not possible here: {exc}") from None
+                log.warning("merged anchors unavailable, using runtime adapters: %s", exc)
+                self.mode, self.mode_reason = "runtime", f"merged anchors unavailable: {exc}"
         progress(f"loading {path.name}", 0.2)
         _recent_log.clear()
         try:
@@ -159,7 +165,11 @@ class LlamaCppBackend(Backend):
             self._merger = DenseMerger(self._shared, self.anchors, self.base, self.n_threads)
             return
         for anchor in self.anchors:
-            path = gguf_for(anchor, self.base, cache_dir() / "gguf-lora")
+            try:
+                path = gguf_for(anchor, self.base, cache_dir() / "gguf-lora")
+            except OSError as exc:
+                raise AnchorError(f"cannot write the GGUF form of anchor {anchor.name!r} into "
+                                  f"the cache: {exc}") from None
             _recent_log.clear()
             adapter = llama_cpp.llama_adapter_lora_init(self._llm.model, str(path).encode())
             # llama-cpp-python's own check is `is None`, but a failed init returns a NULL
