@@ -252,3 +252,19 @@ def test_an_unusable_cache_falls_back_to_runtime_adapters(tmp_path, adapters, mo
     with pytest.raises(AnchorError, match="cannot write the GGUF form of anchor 'alpha'"):
         peft_only.load(None, adapters[:1])
     peft_only.close()
+
+
+def test_too_little_memory_for_a_working_copy_uses_runtime_adapters(adapters, session_cache,
+                                                                    monkeypatch):
+    real = os.sysconf
+    b = LlamaCppBackend()
+    b.load(None, adapters[:1])
+    need = b.merge_memory(embedded_model_path())  # 98 MB file + 6 bytes x 26.5M weights
+    assert 250e6 < need < 300e6
+    b.close()
+    pages = (need - 1) * 2 // real("SC_PAGE_SIZE")  # half the memory is just too little
+    monkeypatch.setattr(os, "sysconf", lambda name: pages if name == "SC_PHYS_PAGES" else real(name))
+    small = LlamaCppBackend()
+    small.load(None, adapters[:1])
+    assert small.mode == "runtime" and "too large" in small.mode_reason
+    small.close()

@@ -91,14 +91,24 @@ class LlamaCppBackend(Backend):
                 ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
             except (ValueError, OSError, AttributeError):
                 ram = 0
-            # the working copy is at most a few times the file; leave most memory to others
-            if ram and path.stat().st_size * 3 > ram // 2:
+            # the working copy (the file, its targets now F16) plus the targets in fp32 for
+            # merging: keep that within half the memory
+            if ram and self.merge_memory(path) > ram // 2:
                 reason = "the model is too large to keep a working copy in memory"
         if reason is not None:
             if self.merge:
                 raise ModelError(f"merged anchors are not possible here: {reason}")
             return "runtime", reason
         return "merged", "target matrices rewritten in shared memory on each weight change"
+
+    def merge_memory(self, path: Path) -> int:
+        """Bytes that merged anchors would hold on top of nothing: the working copy (at most
+        the file plus 2 bytes per target weight) and the fp32 base targets (4 bytes each)."""
+        assert self.base is not None
+        targets = {m for a in self.anchors for m in a.factors}
+        weights = sum(out * inp for out, inp in (self.base.module_shape(m) or (0, 0)
+                                                 for m in targets))
+        return path.stat().st_size + 6 * weights
 
     def _load_model(self, path: Path, progress: Progress) -> None:
         try:
