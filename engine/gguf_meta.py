@@ -5,6 +5,7 @@ embedded model); validating an adapter only needs the hyperparameters and shapes
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class GGUFHeader:
     tensors: dict[str, GGUFTensorInfo]
     data_start: int
     kv_span: tuple[int, int] = (0, 0)  # byte range of the metadata key/value section
+    n_kv: int = 0  # key/value entries in that range (a repeated key counts each time)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
@@ -143,7 +145,7 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True,
         if isinstance(exc, ProsemixError):
             raise
         raise error(f"cannot read GGUF file {path}: {exc}") from None
-    header = GGUFHeader(path, version, metadata, tensors, data_start, kv_span)
+    header = GGUFHeader(path, version, metadata, tensors, data_start, kv_span, n_kv)
     if check_size and tensors:
         end = max(data_start + t.offset + tensor_nbytes(t) for t in tensors.values())
         if end > size:
@@ -171,38 +173,40 @@ def rewrite_gguf(header: GGUFHeader, out: str | os.PathLike[str],
         new_type = convert.get(t.name, t.ggml_type)
         if new_type not in (t.ggml_type, T.F32, T.F16):
             raise ValueError(f"cannot store {t.name} as ggml type {new_type}")
-        n = 1
-        for d in t.shape:
-            n *= d
-        size = tensor_nbytes(t) if new_type == t.ggml_type else n * (4 if new_type == T.F32 else 2)
+        size = (tensor_nbytes(t) if new_type == t.ggml_type
+                else math.prod(t.shape) * (4 if new_type == T.F32 else 2))
         plan.append((t, new_type, offset))
         offset += (size + align - 1) // align * align
     tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as f:
-        kv = raw[header.kv_span[0]:header.kv_span[1]].tobytes()
-        f.write(b"GGUF" + struct.pack("<IQQ", header.version, len(plan), len(header.metadata)))
-        f.write(kv)
-        for t, new_type, off in plan:
-            name = t.name.encode("utf-8")
-            f.write(struct.pack("<Q", len(name)) + name + struct.pack("<I", len(t.shape)))
-            f.write(b"".join(struct.pack("<Q", d) for d in reversed(t.shape)))
-            f.write(struct.pack("<IQ", new_type, off))
-        f.write(b"\0" * (-f.tell() % align))
-        for t, new_type, off in plan:
-            start = header.data_start + t.offset
-            data = raw[start:start + tensor_nbytes(t)]
-            if new_type != t.ggml_type:
-                values = quants.dequantize(np.asarray(data), T(t.ggml_type)).reshape(t.shape)
-                if not np.isfinite(values).all():
-                    raise ValueError(f"tensor {t.name} holds non-finite values")
-                dtype = np.float32 if new_type == T.F32 else np.float16
-                with np.errstate(over="ignore"):
-                    cast = values.astype(dtype)
-                if not np.isfinite(cast).all():
-                    raise ValueError(f"tensor {t.name} does not fit in {np.dtype(dtype).name}")
-                data = cast
-            blob = np.ascontiguousarray(data).tobytes()
-            f.write(blob)
-            f.write(b"\0" * (-len(blob) % align))
+    try:
+        with open(tmp, "wb") as f:
+            kv = raw[header.kv_span[0]:header.kv_span[1]].tobytes()
+            f.write(b"GGUF" + struct.pack("<IQQ", header.version, len(plan), header.n_kv))
+            f.write(kv)
+            for t, new_type, off in plan:
+                name = t.name.encode("utf-8")
+                f.write(struct.pack("<Q", len(name)) + name + struct.pack("<I", len(t.shape)))
+                f.write(b"".join(struct.pack("<Q", d) for d in reversed(t.shape)))
+                f.write(struct.pack("<IQ", new_type, off))
+            f.write(b"\0" * (-f.tell() % align))
+            for t, new_type, off in plan:
+                start = header.data_start + t.offset
+                data = raw[start:start + tensor_nbytes(t)]
+                if new_type != t.ggml_type:
+                    values = quants.dequantize(np.asarray(data), T(t.ggml_type)).reshape(t.shape)
+                    if not np.isfinite(values).all():
+                        raise ValueError(f"tensor {t.name} holds non-finite values")
+                    dtype = np.float32 if new_type == T.F32 else np.float16
+                    with np.errstate(over="ignore"):
+                        cast = values.astype(dtype)
+                    if not np.isfinite(cast).all():
+                        raise ValueError(f"tensor {t.name} does not fit in {np.dtype(dtype).name}")
+                    data = cast
+                blob = np.ascontiguousarray(data).tobytes()
+                f.write(blob)
+                f.write(b"\0" * (-len(blob) % align))
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # nothing half-written is left in the cache
+        raise
     os.replace(tmp, out)
     return out

@@ -175,11 +175,9 @@ class _Target:
     name: str
     view: np.ndarray  # the shared tensor, F16 or F32, [out, in]
     w0: np.ndarray  # the base weights, fp32
-    w0_absmax: float
     A: np.ndarray  # [R, in] fp32: the rows of every anchor that targets this matrix
     B: np.ndarray  # [out, R] fp32, columns scaled by each anchor's LoRA scale s
     col_anchor: np.ndarray  # [R]: which anchor each rank column belongs to
-    anchor_bound: np.ndarray  # [n_anchors]: r_i * max|s_i B_i| * max|A_i| (0 if untargeted)
 
 
 class DenseMerger:
@@ -200,27 +198,31 @@ class DenseMerger:
                                        base)
                 per_target.setdefault(name, []).append((i, np.asarray(f.A, np.float32), b))
         self.targets: list[_Target] = []
-        for name in sorted(per_target):
+        # for the overflow bound: max|W0| per matrix, and r_i max|s_i B_i| max|A_i| per
+        # matrix and anchor (0 where the anchor does not target it)
+        self._bounds = np.zeros((len(per_target), len(anchors)))
+        absmax = []
+        for k, name in enumerate(sorted(per_target)):
             view = shared.view(name)
             w0 = view.astype(np.float32)
+            absmax.append(float(np.abs(w0).max()))
             parts = per_target[name]
-            bound = np.zeros(len(anchors))
             for i, a, b in parts:
-                bound[i] = a.shape[0] * float(np.abs(b).max()) * float(np.abs(a).max())
+                self._bounds[k, i] = a.shape[0] * float(np.abs(b).max()) * float(np.abs(a).max())
             self.targets.append(_Target(
-                name, view, w0, float(np.abs(w0).max()),
+                name, view, w0,
                 np.ascontiguousarray(np.concatenate([a for _, a, _ in parts], axis=0)),
                 np.ascontiguousarray(np.concatenate([b for _, _, b in parts], axis=1)),
-                np.concatenate([np.full(a.shape[0], i) for i, a, _ in parts]), bound))
-        self._absmax = np.array([t.w0_absmax for t in self.targets])
-        self._bounds = np.array([t.anchor_bound for t in self.targets]).reshape(len(self.targets), -1)
+                np.concatenate([np.full(a.shape[0], i) for i, a, _ in parts])))
+        self._absmax = np.array(absmax)
         self._limits = np.array([_F16_MAX if t.view.dtype == np.float16
                                  else float(np.finfo(np.float32).max) for t in self.targets])
         # each thread's matrices (round-robin by size keeps the shares even) and its buffers
         self._shares: list[tuple[list[_Target], dict[tuple[int, ...], np.ndarray]]] = []
         n = min(self.threads, len(self.targets))
+        by_size = sorted(self.targets, key=lambda t: -t.w0.size)
         for k in range(n):
-            mine = sorted(self.targets, key=lambda t: -t.w0.size)[k::n]
+            mine = by_size[k::n]
             self._shares.append((mine, {t.w0.shape: np.empty(t.w0.shape, np.float32)
                                         for t in mine}))
         self.values: tuple[float, ...] | None = None
@@ -240,8 +242,8 @@ class DenseMerger:
         # exact check runs only for the matrices where that bound is not far below the limit
         unsafe = np.nonzero(self._absmax + self._bounds @ np.abs(w.astype(np.float64))
                             >= self._limits / 4)[0]
-        for t in (self.targets[k] for k in unsafe):
-            limit = _F16_MAX if t.view.dtype == np.float16 else float(np.finfo(np.float32).max)
+        for k in unsafe:
+            t, limit = self.targets[k], float(self._limits[k])
             merged = self._merged(t, w, np.empty(t.w0.shape, np.float32))
             if not (np.isfinite(merged).all() and np.abs(merged).max() <= limit):
                 active = [n for n, v in zip(self.anchor_names, values) if v != 0]
