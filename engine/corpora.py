@@ -324,25 +324,57 @@ def _collapse_blank(lines: list[str]) -> list[str]:
 
 
 _DEVIL_ENTRY = re.compile(r"^[A-Z][A-Z'\- ]+, [a-z]+\.")
+# "ABASEMENT, n.  " / "ABRACADABRA." / "AB'SENT, adj. and n." at the start of an entry
+_DEVIL_HEADWORD = re.compile(r"^[A-Z][A-Z'\-. ]*[A-Z](?:, (?:[a-z]+\.(?: and | or |, )?)+| ?\.)\s*")
 
 
 def clean_devil(raw: str) -> str:
+    """The definitions without their dictionary furniture: headwords, parts of speech and
+    the dictd database lines go; the definitions and Bierce's verses stay."""
     paras = _paragraphs(raw)
     start = next(i for i, p in enumerate(paras) if _DEVIL_ENTRY.match(p))
-    keep = [p for p in paras[start:] if not p.startswith("00-database")
-            and not re.fullmatch(r"[a-z ]+", p)]
-    # attribution lines ("  Sigismund Smith") are kept: they are part of Bierce's joke
-    return "\n\n".join(re.sub(r"_(\w[^_]*?)_", r"\1", p) for p in keep)
+    keep = []
+    for p in paras[start:]:
+        if p.startswith("00-database") or re.fullmatch(r"[a-z ]+", p):
+            continue
+        p = _DEVIL_HEADWORD.sub("", p, count=1).strip()
+        p = re.sub(r"_(\w[^_]*?)_", r"\1", p)
+        p = re.sub(r"\n\s*[A-Z]\.(?:[A-Z]\.)*\s*$", "", p)  # a verse's "G.J." signature
+        if len(p) >= 20:
+            keep.append(p[0].upper() + p[1:])
+    return "\n\n".join(keep)
+
+
+_ATTRIBUTION = re.compile(r"^\s*(--|―|—)\s*\S.*$")
+_SCRIPT_TAG = re.compile(r"^\s*[A-Z][\w. ]{0,20}:\s")
+
+
+def clean_fortune_entry(entry: str) -> str | None:
+    """One fortune without its furniture: attribution lines ("-- Mark Twain"), a trailing
+    " -- Name" and indented stage notes go. Chat logs and dialogue scripts ("A: ... B: ...")
+    are dropped whole, since their speaker tags are not wit. Returns None when nothing is left."""
+    lines = entry.replace("\t", "    ").split("\n")
+    if sum(bool(_SCRIPT_TAG.match(line)) for line in lines) >= 2:
+        return None
+    kept = [line for line in lines if not _ATTRIBUTION.match(line)
+            and not re.fullmatch(r"\s*\(.*\)\s*", line)
+            and not re.fullmatch(r"\s*[\w'/ -]{1,30}, [a-z]{1,5}\.:?\s*", line)]  # "VMS, n.:"
+    text = "\n".join(line.strip() for line in kept).strip()
+    text = re.sub(r"\s+--\s*[A-Z][^.!?\n]{0,60}$", "", text)
+    return text or None
 
 
 def clean_fortunes(raw: str, max_chars: int = 700_000, seed: int = 0) -> str:
-    """Prose and verse quips only: no ASCII art, no tables; a seeded sample of max_chars."""
+    """Prose and verse quips only: no ASCII art, no tables, no attributions or separators;
+    a seeded sample of max_chars."""
     entries = []
-    for e in re.split(r"\n\s*\n", raw):
-        e = e.replace("\t", "    ").strip()
+    for e in re.split(r"\n\s*\n|^%$", raw, flags=re.M):
+        e = clean_fortune_entry(e)
+        if e is None:
+            continue
         letters = sum(c.isalpha() for c in e)
         if len(e) < 20 or letters < 0.6 * len(e.replace(" ", "").replace("\n", "")) \
-                or re.search(r"[|_=*#]{4,}", e):
+                or re.search(r"[|_=*#]{4,}", e) or (e.isupper() and len(e) < 80):
             continue
         entries.append(e)
     random.Random(seed).shuffle(entries)
