@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from engine.default_anchors import RECIPES  # noqa: E402
-from engine.paths import default_anchors_dir, resources_dir  # noqa: E402
+from engine.anchors.shipped import SHIPPED  # noqa: E402
+from engine.paths import resources_dir  # noqa: E402
+from engine.anchors.shipped import shipped_anchors_dir  # noqa: E402
 from engine.sampling import SamplingConfig  # noqa: E402
 
 PROMPT = "The letter arrived on a grey morning, and"
@@ -43,13 +44,13 @@ def main() -> int:
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.backends.torch import TorchBackend
 
-    paths = [default_anchors_dir() / r.name for r in RECIPES]
+    paths = [shipped_anchors_dir() / r.name for r in SHIPPED]
     missing = [str(p) for p in paths if not (p / "anchor.json").is_file()]
     if missing:
         print(f"missing anchors: {missing}", file=sys.stderr)
         return 2
-    names = [r.name for r in RECIPES]
-    texts = {r.name: (resources_dir() / "eval" / f"{r.corpus}.txt").read_text(encoding="utf-8") for r in RECIPES}
+    names = [r.name for r in SHIPPED]
+    texts = {r.name: (resources_dir() / "eval" / f"{r.name}.txt").read_text(encoding="utf-8") for r in SHIPPED}
     torch_backend = TorchBackend(device="cpu", dtype="float32")
     torch_backend.load(None, paths)
     n = len(names)
@@ -91,7 +92,7 @@ def main() -> int:
              "characters that training never saw).", "",
              "## Validation loss on the anchor's own held-out text", "",
              "| anchor | description | base | anchor | change |", "|---|---|---|---|---|"]
-    for r in RECIPES:
+    for r in SHIPPED:
         b, o = base_row[r.name], matrix[r.name][r.name]
         lines.append(f"| {r.name} | {r.description} | {b:.3f} | {o:.3f} | {o - b:+.3f} |")
     lines += ["", "## Cross-loss matrix", "",

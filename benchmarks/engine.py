@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from engine.models import base_info, embedded_model_path  # noqa: E402
-from engine.paths import default_anchor_paths  # noqa: E402
+from engine.models.base import base_info, embedded_model_path  # noqa: E402
+from engine.anchors.shipped import default_anchor_paths  # noqa: E402
 from engine.sampling import SamplingConfig  # noqa: E402
 
 PROMPT = ("It was a bright cold day in April, and the clocks were striking thirteen. The hallway "
@@ -41,7 +41,7 @@ def anchors_for_bench(tmp: Path) -> tuple[list[Path], str]:
     shipped = default_anchor_paths()
     if len(shipped) == 3:
         return shipped, "the shipped triangle (rank 16, q/k/v/o)"
-    from engine.synthetic import write_random_peft
+    from tests.synthetic import write_random_peft
 
     info = base_info(None)
     return ([write_random_peft(tmp / f"a{i}", info, rank=8, seed=i, strength=0.05) for i in range(3)],
@@ -60,8 +60,8 @@ def bench_llama(anchors: list[Path], reps: int) -> list[dict]:
     from llama_cpp import Llama
 
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.gguf_lora import gguf_for
-    from engine.models import cache_dir
+    from engine.backends.llama_cpp import gguf_for
+    from engine.paths import cache_dir
 
     rows = []
     model = str(embedded_model_path())
@@ -191,7 +191,8 @@ def bench_torch(anchors: list[Path], reps: int) -> list[dict]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from engine.backends.torch import TorchBackend, float_copy_of_gguf
+    from engine.backends.torch import TorchBackend
+    from engine.models.float_copy import float_copy_of_gguf
 
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []
@@ -341,8 +342,8 @@ def bench_remote(anchors: list[Path], reps: int) -> list[dict]:
 
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.backends.remote import RemoteBackend
-    from engine.gguf_lora import gguf_for
-    from engine.models import cache_dir
+    from engine.backends.llama_cpp import gguf_for
+    from engine.paths import cache_dir
 
     binary = Path(os.environ.get("PROSEMIX_CI_CACHE", Path.home() / ".cache" / "prosemix-ci")) / \
         "llama-server-0.3.36" / "llama-server"

@@ -44,8 +44,8 @@ def build_model(folder: Path, size: str, dtype: str) -> int:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from engine.backends.torch import float_copy_of_gguf
-    from engine.models import embedded_model_path
+    from engine.models.float_copy import float_copy_of_gguf
+    from engine.models.base import embedded_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(float_copy_of_gguf(embedded_model_path())))
     hidden, inter, layers, heads, kv = SHAPES[size]
@@ -83,9 +83,9 @@ def main() -> int:
     from transformers import AutoModelForCausalLM
 
     from engine.backends.torch import TorchBackend
-    from engine.models import base_info
+    from engine.models.base import base_info
     from engine.sampling import SamplingConfig
-    from engine.synthetic import write_random_peft
+    from tests.synthetic import write_random_peft
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device: run with --device cpu for a dry run", file=sys.stderr)

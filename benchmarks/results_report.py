@@ -16,11 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from engine import plots  # noqa: E402
-from engine.default_anchors import ATTRIBUTES  # noqa: E402
-from engine.paths import DEFAULT_TRIANGLE, default_anchors_dir, resources_dir  # noqa: E402
-from engine.scoring import get_scorers  # noqa: E402
-from engine.sweep import SweepConfig, alpha_grid, read_table, run_sweep, simplex_grid  # noqa: E402
+from engine.evaluation import plots  # noqa: E402
+from engine.anchors.shipped import ATTRIBUTES  # noqa: E402
+from engine.paths import resources_dir  # noqa: E402
+from engine.anchors.shipped import DEFAULT_TRIANGLE, shipped_anchors_dir  # noqa: E402
+from engine.evaluation.scoring import get_scorers  # noqa: E402
+from engine.evaluation.sweep import SweepConfig, alpha_grid, read_table, run_sweep, simplex_grid  # noqa: E402
 
 FIG = ROOT / "docs" / "figures"
 SCORES = ["score:sentiment", "score:reading_ease", "score:grade"]
@@ -53,7 +54,7 @@ def main() -> int:
     tables = {}
     for attr in ATTRIBUTES:
         backend = LlamaCppBackend()
-        backend.load(None, [default_anchors_dir() / attr.plus, default_anchors_dir() / attr.minus])
+        backend.load(None, [shipped_anchors_dir() / attr.plus, shipped_anchors_dir() / attr.minus])
         start = time.perf_counter()
         path = run_sweep(backend, alpha_grid(attr, -1.0, 2.0, 0.25, others=backend.anchor_names),
                          get_scorers(["sentiment", "reading_ease", "grade"]), FIG / f"sweep_{attr.name}.csv",
@@ -62,7 +63,7 @@ def main() -> int:
         backend.close()
         tables[attr.name] = read_table(path)
     backend = LlamaCppBackend()
-    backend.load(None, [default_anchors_dir() / n for n in DEFAULT_TRIANGLE])
+    backend.load(None, [shipped_anchors_dir() / n for n in DEFAULT_TRIANGLE])
     corpora = {n: (resources_dir() / "eval" / f"{n}.txt").read_text(encoding="utf-8") for n in DEFAULT_TRIANGLE}
     start = time.perf_counter()
     tri_path = run_sweep(backend, simplex_grid(backend.anchor_names, 0.2),
@@ -83,12 +84,12 @@ def main() -> int:
     affinity = [c for c in tri[0] if c.startswith("score:affinity:")]
     for column in ["score:sentiment", "score:reading_ease"] + affinity:
         plots.save(plots.ternary(tri, column), FIG / f"ternary_{column.split(':')[-1]}")
-    from engine.anchors import load_anchor
-    from engine.default_anchors import RECIPES
-    from engine.models import base_info
+    from engine.anchors.loading import load_anchor
+    from engine.anchors.shipped import SHIPPED
+    from engine.models.base import base_info
 
     info = base_info(None)
-    plots.save(plots.anchors_plot([load_anchor(default_anchors_dir() / r.name, info) for r in RECIPES]),
+    plots.save(plots.anchors_plot([load_anchor(shipped_anchors_dir() / r.name, info) for r in SHIPPED]),
                FIG / "anchors_geometry")
 
     # numbers

@@ -44,12 +44,9 @@ class Record:
 
 
 def default_history_path() -> Path:
-    override = os.environ.get("PROSEMIX_DATA")
-    if override:
-        return Path(override) / "history.sqlite3"
-    from platformdirs import user_data_dir
+    from engine.paths import history_path
 
-    return Path(user_data_dir("prosemix", appauthor=False)) / "history.sqlite3"
+    return history_path()
 
 
 class History:

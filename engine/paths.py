@@ -1,8 +1,15 @@
-"""Where the app's own files are: in the source tree, or inside a PyInstaller bundle."""
+"""Where Prosemix keeps files: its own (source tree or PyInstaller bundle) and the user's.
+
+The one home for every folder. PROSEMIX_DATA and PROSEMIX_CACHE override the user folders
+(tests, portable installs).
+"""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+APP_NAME = "prosemix"
 
 
 def app_root() -> Path:
@@ -14,21 +21,33 @@ def resources_dir() -> Path:
     return app_root() / "resources"
 
 
-def default_anchors_dir() -> Path:
-    return resources_dir() / "anchors"
+def user_data_dir() -> Path:
+    """What the user made: history, trained anchors, sweeps, documents."""
+    override = os.environ.get("PROSEMIX_DATA")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-# The default triangle, in the documented order that `--weights W,W,W` refers to.
-DEFAULT_TRIANGLE = ("austen", "sardonic", "shakespeare")
+def cache_dir() -> Path:
+    """What can be made again: dequantized models, working copies, converted LoRAs."""
+    override = os.environ.get("PROSEMIX_CACHE")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
-def default_anchor_paths() -> list[Path]:
-    """The shipped triangle anchors that exist, in DEFAULT_TRIANGLE order."""
-    folder = default_anchors_dir()
-    return [folder / n for n in DEFAULT_TRIANGLE if (folder / n / "adapter_config.json").is_file()]
+def history_path() -> Path:
+    return user_data_dir() / "history.sqlite3"
 
 
-def shipped_anchor(name: str) -> Path | None:
-    """The folder of a shipped anchor called ``name``, if there is one."""
-    path = default_anchors_dir() / name
-    return path if (path / "adapter_config.json").is_file() else None
+def user_anchors_dir() -> Path:
+    return user_data_dir() / "anchors"
+
+
+def sweeps_dir() -> Path:
+    return user_data_dir() / "sweeps"

@@ -4,9 +4,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import ProsemixError
+from engine.errors import ProsemixError
 
 MAX_TOKENS_LIMIT = 8192
+DEFAULT_N_CTX = 2048  # context size in tokens, unless the user or the server says otherwise
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Mapping, Sequence
 
-from .errors import ProsemixError
+from engine.errors import ProsemixError
 
 SUM_TOLERANCE = 1e-6
 

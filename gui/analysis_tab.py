@@ -12,42 +12,27 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from engine.default_anchors import ATTRIBUTES
+from engine.anchors.shipped import ATTRIBUTES
+from engine.evaluation.plots import PLOT_KINDS
+from engine.paths import sweeps_dir
 from engine.errors import ProsemixError
 
 SCORERS = (("sentiment", "Sentiment (VADER)"), ("reading_ease", "Reading ease (Flesch)"),
            ("grade", "Grade (Flesch-Kincaid)"), ("affinity", "Affinity to each anchor's corpus"))
-PLOTS = ("ternary", "alpha", "spider", "entanglement", "anchors")
-
-
-def sweeps_dir() -> Path:
-    from gui.training_task import user_anchors_dir
-
-    return user_anchors_dir().parent / "sweeps"
 
 
 def sweep_task(grid: str, step: float, attribute: str, start: float, stop: float, prompts: int,
                samples: int, max_tokens: int, scorers: list[str], out: Path) -> Callable[..., Any]:
     """A worker task running the sweep on the worker's backend."""
     def task(backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> str:
-        from engine.paths import resources_dir
-        from engine.scoring import get_scorers
-        from engine.sweep import DEFAULT_PROMPTS, SweepConfig, alpha_grid, run_sweep, simplex_grid
+        from engine.evaluation.scoring import get_scorers
+        from engine.evaluation.sweep import DEFAULT_PROMPTS, SweepConfig, eval_texts, plan_points, run_sweep
 
         names = backend.anchor_names
-        if grid == "simplex":
-            if len(names) < 2:
-                raise ProsemixError("a simplex sweep needs at least two enabled anchors")
-            points = simplex_grid(names, step)
-        else:
-            attr = next((a for a in ATTRIBUTES if a.name == attribute), None)
-            if attr is None or attr.plus not in names or attr.minus not in names:
-                raise ProsemixError(f"enable both poles of {attribute} to sweep its alpha")
-            points = alpha_grid(attr, start, stop, step, others=names)
-        corpora = {n: (resources_dir() / "eval" / f"{n}.txt").read_text(encoding="utf-8")
-                   for n in names if (resources_dir() / "eval" / f"{n}.txt").is_file()}
+        points = plan_points(grid, names, ATTRIBUTES, step=step, attribute=attribute,
+                             start=start, stop=stop)
         report("preparing scorers", -1.0)
-        chosen = get_scorers(scorers, corpora)
+        chosen = get_scorers(scorers, eval_texts(names) if "affinity" in scorers else {})
 
         def progress(p) -> None:  # type: ignore[no-untyped-def]
             eta = f", about {int(p.eta_seconds)} s left" if p.done else ""
@@ -69,7 +54,7 @@ class AnalysisTab(QWidget):
         super().__init__(parent)
         self.rows: list[dict] = []
         self.table_path: Path | None = None
-        self.anchors: list = []
+        self.anchors: list = []  # the loaded anchors (remote ones hold no factors)
         self.grid = QComboBox()
         self.grid.addItem("Triangle (all enabled anchors)", "simplex")
         self.grid.addItem("One attribute's alpha", "alpha")
@@ -95,7 +80,7 @@ class AnalysisTab(QWidget):
         self.resume_button = QPushButton("Resume last")
         self.open_button = QPushButton("Open table…")
         self.plot_kind = QComboBox()
-        self.plot_kind.addItems(PLOTS)
+        self.plot_kind.addItems(PLOT_KINDS)
         self.score = QComboBox()
         self.overlay_button = QPushButton("Show on picker")
         self.clear_overlay = QPushButton("Clear overlay")
@@ -161,7 +146,7 @@ class AnalysisTab(QWidget):
         self.runRequested.emit(task)
 
     def show_table(self, path: str) -> None:
-        from engine.sweep import read_table
+        from engine.evaluation.sweep import read_table
 
         self.table_path = Path(path)
         self.rows = read_table(path)
@@ -184,26 +169,23 @@ class AnalysisTab(QWidget):
                 self.status.setText(str(exc))
 
     # ----- plotting ----------------------------------------------------------------------------
+    def set_anchors(self, anchors: list) -> None:
+        """The loaded anchors, for the geometry plot (a server's anchors hold no factors)."""
+        self.anchors = [a for a in anchors if a.factors]
+
     def redraw(self) -> None:
-        from engine import plots
+        from engine.evaluation import plots
 
         kind = self.plot_kind.currentText()
+        if kind != "anchors" and not self.rows:
+            return
+        scores = [c for c in self.rows[0] if c.startswith("score:")] if self.rows else []
+        columns = scores if kind in ("spider", "entanglement") else [self.score.currentText()]
         try:
-            if kind == "anchors":
-                if not self.anchors:
-                    raise ProsemixError("no anchors loaded")
-                fig = plots.anchors_plot(self.anchors)
-            elif not self.rows:
-                return
-            else:
-                column = self.score.currentText()
-                scores = [c for c in self.rows[0] if c.startswith("score:")]
-                fig = {"ternary": lambda: plots.ternary(self.rows, column),
-                       "alpha": lambda: plots.alpha_plot(self.rows, [column, "ppl_self"]),
-                       "spider": lambda: plots.spider(self.rows, scores),
-                       "entanglement": lambda: plots.entanglement_plot(self.rows, scores)}[kind]()
+            fig = plots.make_plot(kind, self.rows, columns, anchors=self.anchors)
         except ProsemixError as exc:
-            self.status.setText(str(exc))
+            self.status.setText(str(exc) if self.anchors or kind != "anchors" else
+                                "no anchors with LoRA factors here (a server's anchors stay on the server)")
             return
         self._show_figure(fig)
 
@@ -225,7 +207,7 @@ class AnalysisTab(QWidget):
             self._figure.savefig(path)
 
     def _overlay(self) -> None:
-        from engine import plots
+        from engine.evaluation import plots
 
         if not self.rows:
             self.status.setText("Run or open a triangle sweep first.")

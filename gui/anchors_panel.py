@@ -1,7 +1,6 @@
 """The list of anchors: enable or disable, rename, colour, add by dialog or drag-and-drop."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -9,7 +8,9 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (QColorDialog, QFileDialog, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from engine.anchors import CARD_FILE, DEFAULT_COLOURS
+from engine.anchors.loading import find_card
+from engine.anchors.model import AnchorCard, default_colour
+from engine.errors import AnchorError
 
 from .worker import AnchorSpec
 
@@ -17,15 +18,13 @@ PATH_ROLE = Qt.UserRole
 COLOUR_ROLE = Qt.UserRole + 1
 
 
-def card_of(path: Path) -> dict:
-    """Name and colour from an anchor's card, if it has one (no validation: that is the
-    worker's job when it loads the anchor)."""
-    card = path / CARD_FILE if path.is_dir() else path.with_suffix(".json")
+def card_of(path: Path) -> AnchorCard | None:
+    """The anchor's card, if it has a readable one (a broken card is reported when the worker
+    loads the anchor, not here)."""
     try:
-        data = json.loads(card.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+        return find_card(path)
+    except AnchorError:
+        return None
 
 
 class AnchorsPanel(QWidget):
@@ -66,13 +65,13 @@ class AnchorsPanel(QWidget):
             if Path(self.list.item(i).data(PATH_ROLE)) == path:
                 return
         card = card_of(path)
-        name = name or str(card.get("name") or path.stem)
-        colour = colour or str(card.get("colour") or DEFAULT_COLOURS[self.list.count() % len(DEFAULT_COLOURS)])
+        name = name or (card.name if card else path.stem)
+        colour = colour or (card.colour if card else default_colour(name))
         item = QListWidgetItem(name)
         item.setFlags(item.flags() | Qt.ItemIsUserCheckable | Qt.ItemIsEditable)
         item.setCheckState(Qt.Checked if enabled else Qt.Unchecked)
         item.setData(PATH_ROLE, str(path))
-        item.setToolTip(f"{path}\n{card.get('description', '')}")
+        item.setToolTip(f"{path}\n{card.description if card else ''}")
         muted, self._muted = self._muted, True
         self.list.addItem(item)
         self._set_colour(item, colour)
@@ -86,14 +85,6 @@ class AnchorsPanel(QWidget):
             name, colour = (style + [None, None])[:2]
             self.add_anchor(path, enabled=enabled, name=name or None, colour=colour or None)
         self._muted = muted
-        self._emit()
-
-    def set_enabled_names(self, names: set[str]) -> None:
-        self._muted = True
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            item.setCheckState(Qt.Checked if item.text() in names else Qt.Unchecked)
-        self._muted = False
         self._emit()
 
     def enabled(self) -> list[AnchorSpec]:

@@ -1,6 +1,8 @@
 """Application start-up: the QApplication, error routing, and the main window."""
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import sys
 import threading
@@ -61,14 +63,14 @@ def _smoke(app, window) -> None:  # type: ignore[no-untyped-def]
     app.processEvents()
     print(f"SMOKE shown_at={time.time():.3f}", flush=True)
 
-    def done(info: dict) -> None:
+    def done(_request: object, info: Any) -> None:
         print(f"SMOKE OK window={window.windowTitle()!r} visible={window.isVisible()} "
-              f"backend={info['backend']} anchors={len(info['anchors'])} ready_at={time.time():.3f}",
+              f"backend={info.backend} anchors={len(info.anchors)} ready_at={time.time():.3f}",
               flush=True)
         QTimer.singleShot(100, window.close)
 
-    def failed(tag: str, message: str, details: str) -> None:
-        print(f"SMOKE FAILED {message}", flush=True)
+    def failed(_request: object, failure: Any) -> None:
+        print(f"SMOKE FAILED {failure.message}", flush=True)
         window.close()  # stops the worker thread before the event loop ends
         app.exit(1)
 

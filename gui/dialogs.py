@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QColorDialog, QComboBox, QDialog, QDialogButtonBo
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QMessageBox, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.backends import available_backends
+from engine.backends import BackendSpec, available_backends
 
 
 def show_error(parent: QWidget | None, message: str, details: str = "") -> QMessageBox:
@@ -24,19 +24,19 @@ def show_error(parent: QWidget | None, message: str, details: str = "") -> QMess
 class ModelDialog(QDialog):
     """Choose the base model (embedded, a GGUF file or an HF folder), backend and device."""
 
-    def __init__(self, current: dict, parent: QWidget | None = None):
+    def __init__(self, current: BackendSpec, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Model")
         self.source = QComboBox()
         self.source.addItems(["Embedded SmolLM2-135M-Instruct", "GGUF file…", "Hugging Face folder…",
                               "Remote llama-server…"])
-        self.api_key = QLineEdit(current.get("api_key") or "")
+        self.api_key = QLineEdit(current.api_key or "")
         self.api_key.setEchoMode(QLineEdit.Password)
         self.api_key.setPlaceholderText("optional")
         self.test_button = QPushButton("Test connection")
         self.test_result = QLabel("")
         self.test_result.setWordWrap(True)
-        self.path = QLineEdit(current.get("model") or "")
+        self.path = QLineEdit(current.server or current.model or "")
         self.path.setPlaceholderText("path to a .gguf file or a model folder")
         browse = QPushButton("Browse…")
         self.backend = QComboBox()
@@ -46,10 +46,16 @@ class ModelDialog(QDialog):
             self.backend.addItem(label if avail[name] else f"{label} — not in this build", name)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
-        self._select(self.backend, current.get("backend", "auto"))
-        self.device.setCurrentText(current.get("device", "auto"))
-        model = str(current.get("model") or "")
-        self.source.setCurrentIndex(3 if current.get("backend") == "remote" else 0 if not model
+        self.gpu_layers = QSpinBox()
+        self.gpu_layers.setRange(-1, 999)
+        self.gpu_layers.setSpecialValueText("all")  # shown for -1
+        self.gpu_layers.setToolTip("Layers llama.cpp offloads to the GPU (0: CPU only; needs a GPU "
+                                   "build of llama-cpp-python). Anchors are then applied as runtime adapters.")
+        self.gpu_layers.setValue(current.gpu_layers)
+        self._select(self.backend, current.backend if not current.remote else "auto")
+        self.device.setCurrentText(current.device)
+        model = str(current.model or "")
+        self.source.setCurrentIndex(3 if current.remote else 0 if not model
                                     else 1 if model.endswith(".gguf") else 2)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path, 1)
@@ -59,6 +65,7 @@ class ModelDialog(QDialog):
         form.addRow("Path", path_row)
         form.addRow("Backend", self.backend)
         form.addRow("Device (torch)", self.device)
+        form.addRow("GPU layers (llama.cpp)", self.gpu_layers)
         form.addRow("API key (remote)", self.api_key)
         form.addRow(self.test_button, self.test_result)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
@@ -85,16 +92,15 @@ class ModelDialog(QDialog):
             w.setEnabled(remote)
         self.backend.setEnabled(not remote)
         self.device.setEnabled(not remote)
+        self.gpu_layers.setEnabled(not remote)
 
     def _test(self) -> None:
         """Ask the server for its model and adapters (a quick, blocking check)."""
-        from engine.backends.remote import RemoteBackend, adapter_name
+        from engine.backends.remote import adapter_name, probe_server
         from engine.errors import ProsemixError
 
         try:
-            backend = RemoteBackend(self.path.text().strip(), api_key=self.api_key.text() or None, timeout=5.0)
-            info = backend.check_connection()
-            backend.shutdown()
+            info = probe_server(self.path.text().strip(), api_key=self.api_key.text() or None, timeout=5.0)
         except ProsemixError as exc:
             self.test_result.setText(f"<span style='color:#b03030'>{exc}</span>")
             return
@@ -110,13 +116,13 @@ class ModelDialog(QDialog):
         if path:
             self.path.setText(path)
 
-    def choice(self) -> dict:
-        model = None if self.source.currentIndex() == 0 else (self.path.text().strip() or None)
+    def choice(self) -> BackendSpec:
+        text = self.path.text().strip() or None
         if self.source.currentIndex() == 3:
-            return {"model": model, "backend": "remote", "device": "auto",
-                    "api_key": self.api_key.text() or None}
-        return {"model": model, "backend": self.backend.currentData(),
-                "device": self.device.currentText(), "api_key": None}
+            return BackendSpec(backend="remote", server=text, api_key=self.api_key.text() or None)
+        return BackendSpec(model=None if self.source.currentIndex() == 0 else text,
+                           backend=self.backend.currentData(), device=self.device.currentText(),
+                           gpu_layers=self.gpu_layers.value())
 
 
 class NewAnchorDialog(QDialog):

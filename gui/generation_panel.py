@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
+DEFAULTS = SamplingConfig()  # the one home of the defaults: engine.sampling
+
 DEFAULT_PROMPT = "The letter arrived on a grey morning, and"
 
 
@@ -27,12 +29,12 @@ class GenerationPanel(QWidget):
         self.mode = QComboBox()
         self.mode.addItems(["Continuation", "Chat"])
         self.mode.setToolTip("Continuation extends your text; Chat answers it with the model's chat template")
-        self.max_tokens = _spin(1, 2048, 120)
-        self.temperature = _dspin(0.0, 2.0, 0.8, 0.05)
-        self.top_p = _dspin(0.05, 1.0, 0.95, 0.05)
-        self.top_k = _spin(0, 500, 40)
-        self.repetition = _dspin(1.0, 2.0, 1.1, 0.05)
-        self.seed = _spin(0, 2**31 - 1, 1234)
+        self.max_tokens = _spin(1, 2048, DEFAULTS.max_tokens)
+        self.temperature = _dspin(0.0, 2.0, DEFAULTS.temperature, 0.05)
+        self.top_p = _dspin(0.05, 1.0, DEFAULTS.top_p, 0.05)
+        self.top_k = _spin(0, 500, DEFAULTS.top_k)
+        self.repetition = _dspin(1.0, 2.0, DEFAULTS.repetition_penalty, 0.05)
+        self.seed = _spin(0, 2**31 - 1, DEFAULTS.seed)
         self.seed_lock = QCheckBox("lock")
         self.seed_lock.setChecked(True)
         self.seed_lock.setToolTip("Keep the seed, so moving the point shows the change of style, not of chance")
@@ -128,12 +130,12 @@ class GenerationPanel(QWidget):
         try:
             self.prompt.setPlainText(str(s.get("prompt", DEFAULT_PROMPT)))
             self.mode.setCurrentIndex(int(s.get("mode", 0)))
-            self.max_tokens.setValue(int(s.get("max_tokens", 120)))
-            self.temperature.setValue(float(s.get("temperature", 0.8)))
-            self.top_p.setValue(float(s.get("top_p", 0.95)))
-            self.top_k.setValue(int(s.get("top_k", 40)))
-            self.repetition.setValue(float(s.get("repetition", 1.1)))
-            self.seed.setValue(int(s.get("seed", 1234)))
+            self.max_tokens.setValue(int(s.get("max_tokens", DEFAULTS.max_tokens)))
+            self.temperature.setValue(float(s.get("temperature", DEFAULTS.temperature)))
+            self.top_p.setValue(float(s.get("top_p", DEFAULTS.top_p)))
+            self.top_k.setValue(int(s.get("top_k", DEFAULTS.top_k)))
+            self.repetition.setValue(float(s.get("repetition", DEFAULTS.repetition_penalty)))
+            self.seed.setValue(int(s.get("seed", DEFAULTS.seed)))
             self.seed_lock.setChecked(bool(s.get("seed_lock", True)))
             self.live.setChecked(bool(s.get("live", True)))
         except (TypeError, ValueError):

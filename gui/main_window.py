@@ -1,4 +1,7 @@
-"""The main window: layout, menus and shortcuts, and the wiring between panels and worker."""
+"""The main window: it lays out the parts, holds the menus, and routes between the parts and
+the one worker. Each part owns one thing: PointPanel the point, AnchorsPanel the anchors
+(saved by anchor_store), GenerationPanel / CompareView / HistoryView / AnalysisTab their
+tabs, StatusArea the status bar. Requests and results are typed objects (gui.worker)."""
 from __future__ import annotations
 
 import json
@@ -6,27 +9,28 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QInputDialog, QLabel,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
-from engine.default_anchors import ATTRIBUTES, RECIPES
+from engine.backends import BackendSpec
 from engine.errors import ProsemixError
 from engine.history import History
-from engine.paths import DEFAULT_TRIANGLE, default_anchors_dir
-from engine.weights import attribute_point, make_point
 
+from . import anchor_store
 from .analysis_tab import AnalysisTab
 from .anchors_panel import AnchorsPanel, card_of
-from .attribute_panel import AttributePanel
 from .compare_view import CompareView, weights_label
 from .dialogs import ModelDialog, NewAnchorDialog, show_error
 from .generation_panel import GenerationPanel
 from .history_view import HistoryView
-from .simplex_picker import SimplexPicker
-from .worker import EngineWorker, GenerateRequest, LoadRequest, TaskRequest
+from .point_panel import PointPanel
+from .presets import PresetStore
+from .status_area import StatusArea
+from .worker import (EngineWorker, Failure, Finished, GenerateRequest, Loaded, LoadRequest,
+                     Purpose, TaskKind, TaskRequest)
 
 DEBOUNCE_MS = 350
+REASONS = {"length": "reached max tokens", "eos": "the model ended the text",
+           "stop": "hit a stop string", "cancelled": "stopped"}
 
 
 class MainWindow(QMainWindow):
@@ -37,10 +41,10 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("Prosemix", "Prosemix")
         self.history = history or History()
         self.worker = EngineWorker(self.history)
-        self.model_choice = {"model": None, "backend": "auto", "device": "auto", "api_key": None}
+        self.model_choice = BackendSpec()
         self.loaded_names: list[str] = []
         self._errors: list = []
-        self._main_seq = 0  # tags main generations, so late tokens of a cancelled one are ignored
+        self._main: GenerateRequest | None = None  # the main generation whose tokens are shown
         self._build()
         self._menus()
         self._wire()
@@ -51,57 +55,27 @@ class MainWindow(QMainWindow):
 
     # ----- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.picker = SimplexPicker()
-        self.weights_label = QLabel("")
-        self.weights_label.setWordWrap(True)
-        self.extrapolate = QCheckBox("Extrapolate (leave the triangle)")
-        self.presets = QComboBox()
-        self.presets.setPlaceholderText("Presets")
-        self.save_preset = QPushButton("Save point…")
-        simplex_tab = QWidget()
-        s_layout = QVBoxLayout(simplex_tab)
-        s_layout.addWidget(self.picker, 1)
-        s_layout.addWidget(self.weights_label)
-        s_layout.addWidget(self.extrapolate)
-        preset_row = QHBoxLayout()
-        preset_row.addWidget(self.presets, 1)
-        preset_row.addWidget(self.save_preset)
-        s_layout.addLayout(preset_row)
-        self.attributes = AttributePanel()
-        self.point_tabs = QTabWidget()
-        self.point_tabs.addTab(simplex_tab, "Simplex")
-        self.point_tabs.addTab(self.attributes, "Attributes")
+        self.point = PointPanel(PresetStore(self.settings))
+        self.picker = self.point.picker  # the window's most used part, for shortcuts and tests
         self.anchors = AnchorsPanel()
         left = QSplitter(Qt.Vertical)
-        left.addWidget(self.point_tabs)
+        left.addWidget(self.point)
         left.addWidget(self.anchors)
         left.setSizes([520, 240])
         self.generation = GenerationPanel()
         self.compare = CompareView()
         self.history_view = HistoryView(self.history)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.generation, "Generate")
-        self.tabs.addTab(self.compare, "Compare")
-        self.tabs.addTab(self.history_view, "History")
         self.analysis = AnalysisTab()
-        self.tabs.addTab(self.analysis, "Analysis")
+        self.tabs = QTabWidget()
+        for widget, label in ((self.generation, "Generate"), (self.compare, "Compare"),
+                              (self.history_view, "History"), (self.analysis, "Analysis")):
+            self.tabs.addTab(widget, label)
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
         split.setSizes([420, 640])
         self.setCentralWidget(split)
-        self.model_label = QLabel("loading…")
-        self.speed_label = QLabel("")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setVisible(False)
-        self.cancel_task = QPushButton("Cancel")
-        self.cancel_task.setVisible(False)
-        bar = self.statusBar()
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.cancel_task)
-        bar.addPermanentWidget(self.speed_label)
-        bar.addPermanentWidget(self.model_label)
+        self.status = StatusArea(self.statusBar())
         self.resize(1120, 760)
 
     def _menus(self) -> None:
@@ -121,10 +95,10 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         action(file, "&Quit", self.close, "Ctrl+Q")
         point = self.menuBar().addMenu("&Point")
-        action(point, "&Centre", lambda: self._set_point_centre(), "Ctrl+0")
+        action(point, "&Centre", self.point.centre, "Ctrl+0")
         action(point, "&Pin for compare", self._pin, "Ctrl+P")
-        action(point, "&Save preset…", self._save_preset, "Ctrl+S")
-        self.extrapolate_action = action(point, "&Extrapolation", self.extrapolate.toggle, "Ctrl+E")
+        action(point, "&Save preset…", self.point.ask_save_preset, "Ctrl+S")
+        self.extrapolate_action = action(point, "&Extrapolation", self.point.extrapolate.toggle, "Ctrl+E")
         help_menu = self.menuBar().addMenu("&Help")
         action(help_menu, "&Keyboard shortcuts", self._show_shortcuts, "F1")
         action(help_menu, "&About Prosemix", self._about)
@@ -142,11 +116,8 @@ class MainWindow(QMainWindow):
         self.debounce.setSingleShot(True)
         self.debounce.setInterval(DEBOUNCE_MS)
         self.debounce.timeout.connect(self.generate)
-        self.picker.weightsChanged.connect(self._show_weights)
-        self.picker.weightsCommitted.connect(self._point_committed)
-        self.attributes.changed.connect(lambda a, l: self._show_weights(self.current_weights()))
-        self.attributes.committed.connect(self._point_committed)
-        self.extrapolate.toggled.connect(self.picker.set_extrapolation)
+        self.point.committed.connect(self._point_committed)
+        self.point.message.connect(lambda m: self.status.say(m, 8000))
         self.generation.generateRequested.connect(self.generate)
         self.generation.stopRequested.connect(self.stop)
         self.compare.runRequested.connect(self._run_compare)
@@ -155,64 +126,34 @@ class MainWindow(QMainWindow):
         self.anchors.anchorsChanged.connect(self._anchors_changed)
         self.anchors.newAnchorRequested.connect(self._new_anchor)
         self.history_view.rerunRequested.connect(self._rerun)
-        self.presets.activated.connect(self._apply_preset)
-        self.save_preset.clicked.connect(self._save_preset)
-        self.cancel_task.clicked.connect(self.worker.cancel)
+        self.status.cancel.clicked.connect(self.worker.cancel)
         self.analysis.runRequested.connect(
-            lambda task: self.worker.submit(TaskRequest(task, tag="sweep", needs_backend=True)))
+            lambda task: self.worker.submit(TaskRequest(task, TaskKind.SWEEP, needs_backend=True)))
         self.analysis.overlayRequested.connect(self.picker.set_overlay)
 
     # ----- model and anchors ---------------------------------------------------------------------
     def _add_default_anchors(self) -> None:
         """The shipped anchors (the triangle enabled), then the writer's own from last time."""
-        folder = default_anchors_dir()
-        shipped = {r.name for r in RECIPES}
-        saved: dict[Path, dict] = {}
-        for e in self._saved_anchors():
-            path = Path(e["path"])
-            if path.parent.name == "anchors" and path.name in shipped:
-                path = folder / path.name  # a shipped anchor saved by a moved or other install
-            saved.setdefault(path, e)
-        entries = []
-        for r in RECIPES:
-            path = folder / r.name
-            if (path / "adapter_config.json").is_file():
-                e = saved.pop(path, {"enabled": r.name in DEFAULT_TRIANGLE})
-                entries.append((path, bool(e.get("enabled")), e.get("name"), e.get("colour")))
-        entries += [(p, bool(e.get("enabled")), e.get("name"), e.get("colour"))
-                    for p, e in saved.items() if p.exists()]
-        # two enabled anchors of one name cannot load together: restore later ones switched off
-        names: set[str] = set()
-        for k, (path, enabled, name, colour) in enumerate(entries):
-            shown = name or str(card_of(path).get("name") or path.stem)
-            if enabled and shown in names:
-                entries[k] = (path, False, name, colour)
-            elif enabled:
-                names.add(shown)
-        if entries:
-            self.anchors.add_many(entries)  # emits once, which loads the model
+        def shown_name(path: Path) -> str:
+            card = card_of(path)
+            return card.name if card else path.stem
+
+        entries = anchor_store.restore(anchor_store.saved_entries(self.settings), shown_name)
+        if entries:  # emits once, which loads the model
+            self.anchors.add_many([(e.path, e.enabled, e.name, e.colour) for e in entries])
         else:
             self.load()
 
-    def _saved_anchors(self) -> list[dict]:
-        try:
-            data = json.loads(str(self.settings.value("anchors", "[]")))
-            return [e for e in data if isinstance(e, dict) and "path" in e] if isinstance(data, list) else []
-        except ValueError:
-            return []
-
     def _anchors_changed(self, _specs: object) -> None:
-        # saved at once, so a crash does not lose the writer's anchors
-        self.settings.setValue("anchors", json.dumps(self.anchors.all_entries()))
-        self.settings.sync()
+        anchor_store.save_entries(self.settings, self.anchors.all_entries())
         self.load()
 
     def load(self) -> None:
-        remote = self.model_choice.get("backend") == "remote"
+        remote = self.model_choice.remote
         self.anchors.setEnabled(not remote)  # a server brings its own anchors
         specs = () if remote else tuple(self.anchors.enabled())
-        self.model_label.setText("loading…")
-        self.worker.submit(LoadRequest(anchors=specs, **self.model_choice))
+        self.status.loading()
+        self.worker.submit(LoadRequest(self.model_choice, specs))
 
     def _choose_model(self) -> None:
         dialog = ModelDialog(self.model_choice, self)
@@ -220,68 +161,29 @@ class MainWindow(QMainWindow):
             self.model_choice = dialog.choice()
             self.load()
 
-    def _on_loaded(self, info: dict) -> None:
-        self.loaded_names = info["anchors"]
-        from engine.anchors import DEFAULT_COLOURS
-
-        colours = {s.name: s.colour for s in self.anchors.enabled()}
-        colours = {n: colours.get(n) or DEFAULT_COLOURS[k % len(DEFAULT_COLOURS)]
-                   for k, n in enumerate(self.loaded_names)}
-        self.picker.set_anchors(self.loaded_names, [colours[n] for n in self.loaded_names])
+    def _on_loaded(self, _request: LoadRequest, info: Loaded) -> None:
+        self.loaded_names = info.anchors
+        chosen = {s.name: s.colour for s in self.anchors.enabled()}
+        colours = [chosen.get(a.name) or a.colour for a in info.anchor_objects]
+        self.point.set_anchors(self.loaded_names, colours)
         self.compare.set_anchors(self.loaded_names)
-        names = set(self.loaded_names)
-        self.attributes.set_attributes([a for a in ATTRIBUTES if a.plus in names and a.minus in names])
-        self._show_weights(self.picker.weights())
-        self.analysis.anchors = info.get("anchor_objects", [])
-        applied = {"merged": " (anchors merged)", "runtime": " (runtime adapters)"}.get(
-            info.get("anchors_applied", "") if self.loaded_names else "", "")
-        self.model_label.setText(f"{Path(info['model']).name} · {info['backend']}{applied} · "
-                                 f"{len(self.loaded_names)} anchors · ready in {info['seconds']:.1f} s")
-        self.model_label.setToolTip(info.get("why", ""))
-        self.progress.setVisible(False)
+        self.analysis.set_anchors(info.anchor_objects)
+        self.status.loaded(info)
 
-    # ----- the point --------------------------------------------------------------------------------
+    # ----- generation --------------------------------------------------------------------------------
     def current_weights(self) -> list[float]:
-        if self.point_tabs.currentWidget() is self.attributes and self.attributes.attributes:
-            alphas, lambdas = self.attributes.values()
-            point = attribute_point(self.attributes.attributes, alphas, lambdas, extrapolate=True)
-            by_name = point.as_dict()
-            return [by_name.get(n, 0.0) for n in self.loaded_names]
-        return self.picker.weights()
+        return self.point.weights()
 
-    def _extrapolating(self) -> bool:
-        if self.point_tabs.currentWidget() is self.attributes:
-            return self.attributes.extrapolate.isChecked()
-        return self.picker.extrapolation()
-
-    def _show_weights(self, weights: list[float]) -> None:
-        if not self.loaded_names:
-            self.weights_label.setText("No anchors: generating with the base model.")
-            return
-        try:
-            point = make_point(weights, self.loaded_names, extrapolate=True)
-            zone = f" — {point.zone.label}" if point.zone.value else ""
-            self.weights_label.setText(weights_label(self.loaded_names, weights) + zone)
-        except ProsemixError as exc:
-            self.weights_label.setText(str(exc))
-
-    def _set_point_centre(self) -> None:
-        n = len(self.loaded_names)
-        if n:
-            self.picker.set_weights([1 / n] * n)
-            self._point_committed()
-
-    def _point_committed(self, *_args: object) -> None:
+    def _point_committed(self) -> None:
         if self.generation.live.isChecked():
             self.debounce.start()
 
-    # ----- generation --------------------------------------------------------------------------------
     def _prompt_and_sampling(self):  # type: ignore[no-untyped-def]
         """The prompt and sampling settings, or None after telling the user what is wrong."""
         try:
             return self.generation.prompt_text(), self.generation.sampling()
         except ProsemixError as exc:
-            self.statusBar().showMessage(str(exc), 6000)
+            self.status.say(str(exc))
             return None
 
     def generate(self) -> None:
@@ -291,10 +193,9 @@ class MainWindow(QMainWindow):
         prompt, sampling = request
         self.worker.cancel()  # a running generation stops first, within a token
         self.generation.start_output()
-        self._main_seq += 1
-        self.worker.submit(GenerateRequest(prompt, tuple(self.current_weights()), sampling,
-                                           tag=f"main#{self._main_seq}",
-                                           extrapolate=self._extrapolating()))
+        self._main = GenerateRequest(prompt, tuple(self.point.weights()), sampling,
+                                     extrapolate=self.point.extrapolating(), replace_queued=True)
+        self.worker.submit(self._main)
 
     def stop(self) -> None:
         self.debounce.stop()
@@ -302,7 +203,7 @@ class MainWindow(QMainWindow):
 
     def _run_compare(self) -> None:
         if not self.compare.points:
-            self.statusBar().showMessage("Pin some points first (Ctrl+P or Steps along an edge).", 6000)
+            self.status.say("Pin some points first (Ctrl+P or Steps along an edge).")
             return
         request = self._prompt_and_sampling()
         if request is None:
@@ -310,62 +211,50 @@ class MainWindow(QMainWindow):
         prompt, sampling = request
         self.compare.start(prompt)
         for k, weights in enumerate(self.compare.points):
-            self.worker.submit(GenerateRequest(prompt, tuple(weights), sampling, tag=f"compare:{k}",
-                                               extrapolate=True))
+            self.worker.submit(GenerateRequest(prompt, tuple(weights), sampling,
+                                               purpose=Purpose.COMPARE, index=k, extrapolate=True))
 
     def _pin(self) -> None:
         if self.loaded_names:
-            self.compare.add_point(self.current_weights())
+            self.compare.add_point(self.point.weights())
 
-    def _on_token(self, tag: str, piece: str) -> None:
-        if tag == f"main#{self._main_seq}":
+    def _on_token(self, request: GenerateRequest, piece: str) -> None:
+        if request is self._main:
             self.generation.append(piece)
-        elif tag.startswith("compare:"):
-            self.compare.append(int(tag.split(":")[1]), piece)
+        elif request.purpose is Purpose.COMPARE:
+            self.compare.append(request.index, piece)
 
-    def _on_finished(self, tag: str, result: dict) -> None:
-        first = result["first_token_seconds"]
-        self.speed_label.setText(f"{result['tokens_per_second']:.0f} tok/s · first token "
-                                 f"{(first or 0) * 1000:.0f} ms · {result['tokens']} tokens")
-        if tag == f"main#{self._main_seq}":
-            reasons = {"length": "reached max tokens", "eos": "the model ended the text",
-                       "stop": "hit a stop string", "cancelled": "stopped"}
-            where = weights_label(list(result["weights"]), list(result["weights"].values())) or "base model"
-            self.generation.info.setText(f"{reasons.get(result['finish_reason'], '')} · at {where}")
+    def _on_finished(self, request: GenerateRequest, result: Finished) -> None:
+        self.status.speed(result)
+        if request is self._main:
+            where = weights_label(list(result.weights), list(result.weights.values())) or "base model"
+            self.generation.info.setText(f"{REASONS.get(result.finish_reason, '')} · at {where}")
         self.history_view.refresh()
 
-    def _on_error(self, tag: str, message: str, details: str) -> None:
-        self.progress.setVisible(False)
-        self.cancel_task.setVisible(False)
-        self.statusBar().showMessage(message, 10000)
-        if tag == "load":
-            self.model_label.setText("not loaded")
-        self._errors.append(show_error(self, message, details))
+    def _on_error(self, request: object, failure: Failure) -> None:
+        self.status.done()
+        self.status.say(failure.message, 10000)
+        if isinstance(request, LoadRequest):
+            self.status.model_label.setText("not loaded")
+        self._errors.append(show_error(self, failure.message, failure.details))
 
-    def _on_progress(self, tag: str, message: str, fraction: float) -> None:
-        self.progress.setVisible(fraction < 1.0)
-        self.cancel_task.setVisible(tag != "load" and fraction < 1.0)
-        self.progress.setRange(0, 0 if fraction < 0 else 100)
-        self.progress.setValue(int(max(0.0, fraction) * 100))
-        self.statusBar().showMessage(message, 4000)
+    def _on_progress(self, request: object, message: str, fraction: float) -> None:
+        self.status.show_progress(message, fraction, cancellable=isinstance(request, TaskRequest))
 
-    def _on_task_done(self, tag: str, value: object) -> None:
-        self.progress.setVisible(False)
-        self.cancel_task.setVisible(False)
-        if tag == "sweep" and isinstance(value, str):
+    def _on_task_done(self, request: TaskRequest, value: object) -> None:
+        self.status.done()
+        if request.kind is TaskKind.SWEEP and isinstance(value, str):
             self.analysis.show_table(value)
-            return
-        if tag == "train" and isinstance(value, dict):
+        elif request.kind is TaskKind.TRAIN and isinstance(value, dict):
             self.anchors.add_anchor(Path(value["out_dir"]), enabled=True)
-            self.statusBar().showMessage(f"anchor {value['name']} trained: validation loss "
-                                         f"{value['base_val']:.3f} -> {value['val']:.3f}", 10000)
+            self.status.say(f"anchor {value['name']} trained: validation loss "
+                            f"{value['base_val']:.3f} -> {value['val']:.3f}", 10000)
 
     # ----- training ------------------------------------------------------------------------------
     def _new_anchor(self) -> None:
         dialog = NewAnchorDialog(self)
-        if not dialog.exec():
-            return
-        self.start_training(dialog.values())
+        if dialog.exec():
+            self.start_training(dialog.values())
 
     def start_training(self, values: dict) -> None:
         from .training_task import training_task
@@ -375,47 +264,16 @@ class MainWindow(QMainWindow):
         except ProsemixError as exc:
             self._errors.append(show_error(self, str(exc)))
             return
-        self.worker.submit(TaskRequest(fn, tag="train"))
+        self.worker.submit(TaskRequest(fn, TaskKind.TRAIN))
 
-    # ----- presets, history, settings --------------------------------------------------------
-    def _presets(self) -> dict:
-        try:
-            data = json.loads(str(self.settings.value("presets", "{}")))
-            return data if isinstance(data, dict) else {}
-        except ValueError:
-            return {}
-
-    def _save_preset(self) -> None:
-        if not self.loaded_names:
-            return
-        name, ok = QInputDialog.getText(self, "Save preset", "Name for this point:")
-        if ok and name.strip():
-            presets = self._presets()
-            presets[name.strip()] = dict(zip(self.loaded_names, self.current_weights()))
-            self.settings.setValue("presets", json.dumps(presets))
-            self._refresh_presets()
-
-    def _refresh_presets(self) -> None:
-        self.presets.clear()
-        for name in sorted(self._presets()):
-            self.presets.addItem(name)
-
-    def _apply_preset(self, index: int) -> None:
-        weights = self._presets().get(self.presets.itemText(index), {})
-        if set(weights) != set(self.loaded_names):
-            self.statusBar().showMessage("that preset is for other anchors: " + ", ".join(weights), 8000)
-            return
-        self.point_tabs.setCurrentIndex(0)
-        self.picker.set_weights([weights[n] for n in self.loaded_names])
-        self._point_committed()
-
+    # ----- history, settings, help ---------------------------------------------------------------
     def _rerun(self, record) -> None:  # type: ignore[no-untyped-def]
         self.generation.apply_record(record.prompt, record.params, record.seed)
         if set(record.weights) == set(self.loaded_names) and self.loaded_names:
-            self.point_tabs.setCurrentIndex(0)
+            self.point.setCurrentIndex(0)
             self.picker.set_weights([record.weights[n] for n in self.loaded_names])
         elif record.weights:
-            self.statusBar().showMessage("the record's anchors are not all enabled; using the current point", 8000)
+            self.status.say("the record's anchors are not all enabled; using the current point", 8000)
         self.tabs.setCurrentWidget(self.generation)
         self.generate()
 
@@ -424,7 +282,6 @@ class MainWindow(QMainWindow):
             self.generation.restore(json.loads(str(self.settings.value("generation", "{}"))))
         except ValueError:
             pass
-        self._refresh_presets()
 
     def _show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", (

@@ -5,22 +5,14 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.anchors import validate_name
+from engine.anchors.model import validate_name
+from engine.paths import user_anchors_dir
 from engine.errors import ProsemixError
-
-
-def user_anchors_dir() -> Path:
-    override = os.environ.get("PROSEMIX_DATA")
-    if override:
-        return Path(override) / "anchors"
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("prosemix", appauthor=False)) / "anchors"
 
 
 def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
     """Validate the dialog's values now (so mistakes show at once) and return the task."""
-    from engine.training import TrainConfig
+    from engine.training.config import TrainConfig
 
     name = validate_name(values.get("name", ""))
     files = [Path(f) for f in values.get("files", [])]
@@ -34,7 +26,7 @@ def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
     out = user_anchors_dir() / name
 
     def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
-        from engine.training import train_anchor
+        from engine.training.train import train_anchor
 
         def progress(p) -> None:  # type: ignore[no-untyped-def]
             if p.total:

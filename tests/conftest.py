@@ -26,7 +26,7 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def base():
-    from engine.models import base_info
+    from engine.models.base import base_info
 
     return base_info(None)
 
@@ -35,7 +35,7 @@ def base():
 def adapters(tmp_path_factory: pytest.TempPathFactory, base) -> list[Path]:
     """Three synthetic rank-8 q/k/v/o anchors for the embedded model, strong enough to
     change greedy text."""
-    from engine.synthetic import write_random_peft
+    from tests.synthetic import write_random_peft
 
     root = tmp_path_factory.mktemp("adapters")
     return [write_random_peft(root / name, base, rank=8, alpha=16, seed=i, strength=0.15)

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from engine.anchors import AnchorCard, load_anchor
+from engine.anchors.model import AnchorCard
+from engine.anchors.loading import load_anchor
 from engine.errors import AnchorError
-from engine.synthetic import write_random_peft
+from tests.synthetic import write_random_peft
 
 
 def test_peft_folder_loads_with_scales(tmp_path, base):

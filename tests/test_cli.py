@@ -39,7 +39,7 @@ def test_generate_json_with_anchors_and_weights(adapters, session_cache):
 @pytest.mark.parametrize("args, message", [
     (["generate", "--prompt", ""], "prompt is empty"),
     (["generate", "--prompt", "x", "--weights", "0.2,0.2,0.2"], "sum to 0.6"),
-    (["generate", "--prompt", "x", "--backend", "remote"], "needs --server"),
+    (["generate", "--prompt", "x", "--backend", "remote"], "--server URL"),
     (["generate", "--prompt", "x", "--model", "/nonexistent.gguf"], "model not found"),
     (["generate", "--prompt", "x", "--anchor", "no-such-anchor"], "anchor not found"),
     (["generate", "--prompt", "x", "--temperature", "-1"], "temperature must be"),

@@ -7,18 +7,18 @@ import json
 import pytest
 import torch
 
-from engine.anchors import load_anchor
-from engine.default_anchors import RECIPES
-from engine.models import model_sha256
-from engine.paths import DEFAULT_TRIANGLE, default_anchor_paths, default_anchors_dir, shipped_anchor
+from engine.anchors.loading import load_anchor
+from engine.anchors.shipped import SHIPPED
+from engine.models.base import model_sha256
+from engine.anchors.shipped import DEFAULT_TRIANGLE, default_anchor_paths, shipped_anchors_dir, shipped_anchor
 from engine.sampling import SamplingConfig
 
-NAMES = [r.name for r in RECIPES]
+NAMES = [r.name for r in SHIPPED]
 
 
 def test_every_anchor_is_shipped_small_and_in_both_forms():
     for name in NAMES:
-        folder = default_anchors_dir() / name
+        folder = shipped_anchors_dir() / name
         assert (folder / "adapter_config.json").is_file(), f"{name} is not shipped"
         assert (folder / f"{name}.gguf").is_file()
         config = json.loads((folder / "adapter_config.json").read_text())
@@ -29,7 +29,7 @@ def test_every_anchor_is_shipped_small_and_in_both_forms():
 def test_cards_name_corpus_license_and_the_embedded_base():
     sha = model_sha256(None)
     for name in NAMES:
-        card = json.loads((default_anchors_dir() / name / "anchor.json").read_text())
+        card = json.loads((shipped_anchors_dir() / name / "anchor.json").read_text())
         assert card["name"] == name
         assert card["corpus"] and card["license"]
         assert card["base_sha256"] == sha
@@ -43,7 +43,7 @@ def test_default_triangle_order():
 
 def test_gguf_and_peft_forms_hold_the_same_delta(base):
     for name in NAMES:
-        folder = default_anchors_dir() / name
+        folder = shipped_anchors_dir() / name
         peft = load_anchor(folder, base)
         gguf = load_anchor(folder / f"{name}.gguf", base)
         for module, f in peft.factors.items():
@@ -81,13 +81,13 @@ def test_shipped_gguf_and_peft_form_agree(session_cache):
     llama.cpp f16 and f32 LoRA tensors take different arithmetic, so greedy text may part where
     two tokens are nearly tied, and only there."""
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.models import base_info
+    from engine.models.base import base_info
 
     info = base_info(None)
     greedy = SamplingConfig(max_tokens=32, temperature=0, repetition_penalty=1.0)
     prompt = "The letter arrived on a grey morning, and"
     for name in NAMES:
-        folder = default_anchors_dir() / name
+        folder = shipped_anchors_dir() / name
         shipped = LlamaCppBackend(merge=False)  # the adapter files themselves, in llama.cpp
         shipped.load(None, [load_anchor(folder, info)])
         text = shipped.generate(prompt, greedy).text
@@ -176,7 +176,7 @@ def test_merged_anchors_are_as_close_to_the_exact_merge(both_backends, runtime_l
     import numpy as np
 
     merged, torch_b = both_backends
-    text = (default_anchors_dir().parent / "eval" / "austen.txt").read_text()[:3000]
+    text = (shipped_anchors_dir().parent / "eval" / "austen.txt").read_text()[:3000]
     for weights in ((1, 0, 0), (0.3, 0.3, 0.4)):
         for b in (merged, runtime_llama, torch_b):
             b.set_weights(weights)

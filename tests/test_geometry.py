@@ -5,8 +5,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from engine.geometry import (bary_to_cart, contains, edge_steps, plane_to_weights,
-                             regular_polygon, snap, triangle_bary, wachspress)
+from engine.geometry import (bary_to_cart, contains, edge_steps, plane_to_weights, regular_polygon, snap, triangle_bary, wachspress)
 
 TRI = regular_polygon(3)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.anchors import load_anchor
+from engine.anchors.loading import load_anchor
 from engine.errors import AnchorError, ProsemixError
-from engine.gguf_lora import _permute_rows, _unpermute_rows, write_gguf_lora
-from engine.gguf_meta import read_header
-from engine.synthetic import write_random_peft, write_raw_gguf_lora
+from engine.anchors.gguf_lora import _permute_rows, _unpermute_rows, write_gguf_lora
+from engine.models.gguf_meta import read_header
+from tests.synthetic import write_random_peft, write_raw_gguf_lora
 
 
 def test_permutation_is_inverted():
@@ -87,7 +87,7 @@ def test_same_file_and_text_as_the_upstream_converter(tmp_path, base, session_ca
     import gguf
 
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.backends.torch import float_copy_of_gguf
+    from engine.models.float_copy import float_copy_of_gguf
     from engine.sampling import SamplingConfig
 
     hf = float_copy_of_gguf(base.path)

@@ -9,8 +9,8 @@ from PySide6.QtCore import QSettings
 from safetensors.numpy import load_file, save_file
 
 import gui.main_window as mw
-from engine.default_anchors import RECIPES
-from engine.paths import default_anchors_dir
+from engine.anchors.shipped import SHIPPED
+from engine.anchors.shipped import shipped_anchors_dir
 from gui.main_window import MainWindow
 
 LONG = 400
@@ -252,7 +252,7 @@ def test_saved_anchors_from_a_moved_install_do_not_clash(qtbot, tmp_path, adapte
         w._add_default_anchors()
     assert w.picker.anchor_names() == ["austen", "sardonic", "shakespeare"]
     entries = w.anchors.all_entries()
-    assert [e["path"] for e in entries[:7]] == [str(default_anchors_dir() / r.name) for r in RECIPES]
+    assert [e["path"] for e in entries[:7]] == [str(shipped_anchors_dir() / r.name) for r in SHIPPED]
     assert entries[0]["colour"] == "#123456"  # the saved colour carried over
     mine = [e for e in entries if e["path"] == str(adapters[0])]
     assert len(mine) == 1 and not mine[0]["enabled"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.anchors import Anchor, LoraFactors, load_anchor
+from engine.anchors.model import Anchor, LoraFactors
+from engine.anchors.loading import load_anchor
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.errors import AnchorError, ModelError, ProsemixError
 from engine.sampling import SamplingConfig
-from engine.synthetic import write_raw_gguf_lora
+from tests.synthetic import write_raw_gguf_lora
 
 GREEDY = SamplingConfig(max_tokens=24, temperature=0.0)
 SAMPLED = SamplingConfig(max_tokens=24, temperature=0.9, seed=7)

@@ -10,14 +10,16 @@ import gguf
 import numpy as np
 import pytest
 
-from engine.anchors import Anchor, LoraFactors, load_anchor
+from engine.anchors.model import Anchor, LoraFactors
+from engine.anchors.loading import load_anchor
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.errors import AnchorError, ModelError, ProsemixError
-from engine.gguf_lora import gguf_for
-from engine.gguf_meta import read_header, tensor_nbytes
-from engine.llama_merge import target_tensors, working_base
-from engine.models import cache_dir, embedded_model_path
-from engine.paths import default_anchor_paths
+from engine.backends.llama_cpp import gguf_for
+from engine.models.gguf_meta import read_header, tensor_nbytes
+from engine.backends.llama_merge import target_tensors, working_base
+from engine.paths import cache_dir
+from engine.models.base import embedded_model_path
+from engine.anchors.shipped import default_anchor_paths
 from engine.sampling import SamplingConfig
 
 GREEDY = SamplingConfig(max_tokens=16, temperature=0.0)

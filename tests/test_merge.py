@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.anchors import load_anchor
+from engine.anchors.loading import load_anchor
 from engine.errors import ProsemixError
-from engine.merge import LowRankMerger
-from engine.models import base_info
+from engine.backends.torch_merge import LowRankMerger
+from engine.models.base import base_info
 
 NAMES = ("one", "two", "three")
 
@@ -123,7 +123,7 @@ def test_non_finite_merge_keeps_previous_weights(tiny):
     merging them is refused whole and the previous weights stay in place."""
     from transformers import LlamaForCausalLM
 
-    from engine.anchors import LoraFactors
+    from engine.anchors.model import LoraFactors
 
     base_dir, folders = tiny
     info = base_info(base_dir)

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.anchors import load_anchor
+from engine.anchors.loading import load_anchor
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.backends.remote import RemoteBackend
 from engine.errors import AnchorError, ProsemixError
-from engine.gguf_lora import write_gguf_lora
+from engine.anchors.gguf_lora import write_gguf_lora
 from engine.sampling import SamplingConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,7 +164,7 @@ def test_clear_errors(server, gguf_adapters, base, tmp_path):
 def test_adapter_for_another_base_is_refused(server, tmp_path):
     import numpy as np
 
-    from engine.synthetic import write_raw_gguf_lora
+    from tests.synthetic import write_raw_gguf_lora
 
     # same name as a served adapter, but for a 768-wide model
     path = write_raw_gguf_lora(tmp_path / "alpha.gguf", "llama", {

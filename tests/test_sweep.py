@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from engine import plots
+from engine.evaluation import plots
 from engine.errors import ProsemixError
-from engine.scoring import BUILTIN, flesch_reading_ease, get_scorers, sentiment, syllables
-from engine.sweep import SweepCancelled, SweepConfig, alpha_grid, lambda_alpha_grid, read_table, run_sweep, simplex_grid
+from engine.evaluation.scoring import (BUILTIN, flesch_reading_ease, get_scorers, sentiment, syllables)
+from engine.evaluation.sweep import (SweepCancelled, SweepConfig, alpha_grid, lambda_alpha_grid, read_table, run_sweep, simplex_grid)
 from engine.weights import Attribute
 
 CONFIG = SweepConfig(prompts=("The weather was", "My friend said"), samples=2, max_tokens=8,
@@ -33,7 +33,7 @@ def test_scorers_offline_and_directional():
 
 def test_affinity_scorer_prefers_its_corpus():
     pytest.importorskip("torch")
-    from engine.scoring import affinity_scorer
+    from engine.evaluation.scoring import affinity_scorer
 
     s = affinity_scorer("sea", "The ship sailed across the stormy sea. Waves crashed on the deck. " * 20)
     assert s("The sailors watched the waves and the ocean.") > s("The spreadsheet lists quarterly revenue.")
@@ -91,7 +91,7 @@ def test_sweep_writes_resumes_and_plots(tmp_path, adapters, session_cache):
 
 
 def test_alpha_sweep_entanglement_and_geometry(tmp_path, adapters, base, session_cache):
-    from engine.anchors import load_anchor
+    from engine.anchors.loading import load_anchor
     from engine.backends.llama_cpp import LlamaCppBackend
 
     b = LlamaCppBackend()

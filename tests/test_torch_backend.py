@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.anchors import load_anchor
+from engine.anchors.loading import load_anchor
 from engine.backends.torch import TorchBackend, sample_next
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig

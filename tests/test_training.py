@@ -6,7 +6,9 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training import TrainConfig, TrainingCancelled, pack_blocks, read_corpus, train_anchor
+from engine.training.config import TrainConfig, TrainingCancelled
+from engine.training.data import pack_blocks, read_corpus
+from engine.training.train import train_anchor
 
 TEXT = ("It is a truth universally acknowledged, that a single man in possession of a good "
         "fortune, must be in want of a wife. ") * 60
@@ -31,7 +33,7 @@ def test_loss_goes_down_and_outputs_exist(trained, base):
     card = json.loads((out / "anchor.json").read_text())
     assert card["name"] == "austenish" and card["license"] == "public domain"
     assert card["metrics"]["val_loss"] < card["metrics"]["base_val_loss"]
-    from engine.models import model_sha256
+    from engine.models.base import model_sha256
 
     assert card["base_sha256"] == model_sha256(None)
     assert not (out / "checkpoint").exists()

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from engine.errors import ProsemixError
-from engine.weights import (Attribute, Zone, attribute_point, make_point, parse_weights,
-                            zone_of)
+from engine.weights import Attribute, Zone, attribute_point, make_point, parse_weights, zone_of
 
 NAMES = ("a", "b", "c")
 

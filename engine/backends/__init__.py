@@ -1,13 +1,23 @@
-"""Backends: one file each, behind the protocol in base.py. Imported lazily."""
+"""Backends: one file each, behind the protocol in base.py. Imported lazily.
+
+`open_backend(BackendSpec)` is the one way to go from what a user asked for (model, backend,
+device, anchors) to a loaded backend; the CLI and the GUI's worker both call it.
+"""
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..errors import BackendUnavailable, ProsemixError
+from engine.errors import BackendUnavailable, ProsemixError
+from engine.sampling import DEFAULT_N_CTX
 
 if TYPE_CHECKING:
-    from .base import Backend
+    from engine.anchors.model import Anchor
+    from engine.backends.base import Backend
+
 
 BACKENDS = ("llama", "torch", "remote")
 
@@ -46,15 +56,58 @@ def choose_backend(name: str, model_is_gguf: bool) -> str:
 def create_backend(name: str, **options: object) -> "Backend":
     """A new, unloaded backend of the given (already resolved) kind."""
     if name == "llama":
-        from .llama_cpp import LlamaCppBackend
+        from engine.backends.llama_cpp import LlamaCppBackend
 
         return LlamaCppBackend(**options)  # type: ignore[arg-type]
     if name == "torch":
-        from .torch import TorchBackend
+        from engine.backends.torch import TorchBackend
 
         return TorchBackend(**options)  # type: ignore[arg-type]
     if name == "remote":
-        from .remote import RemoteBackend
+        from engine.backends.remote import RemoteBackend
 
         return RemoteBackend(**options)  # type: ignore[arg-type]
     raise ProsemixError(f"unknown backend {name!r}")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What to open. ``model`` None is the embedded default; for the remote backend ``server``
+    is the llama-server URL and anchors may be names the server holds."""
+
+    model: str | None = None
+    backend: str = "auto"  # auto, llama, torch, remote
+    device: str = "auto"  # torch: auto, cpu, cuda, mps
+    dtype: str = "auto"  # torch: auto, float32, float16, bfloat16
+    gpu_layers: int = 0  # llama.cpp: layers offloaded to the GPU (-1: all)
+    n_ctx: int = DEFAULT_N_CTX
+    server: str | None = None
+    api_key: str | None = None
+    allow_pickle: bool = False
+
+    @property
+    def remote(self) -> bool:
+        return self.backend == "remote" or bool(self.server)
+
+
+def open_backend(spec: BackendSpec, anchors: Sequence["str | os.PathLike[str] | Anchor"] = (),
+                 progress: Callable[[str, float], None] | None = None) -> "Backend":
+    """Create and load the backend ``spec`` asks for, with ``anchors``."""
+    from engine.models.base import resolve_model
+
+    if spec.remote:
+        if not spec.server:
+            raise ProsemixError("the remote backend needs the server's URL (on the command line: --server URL)")
+        backend = create_backend("remote", url=spec.server, api_key=spec.api_key, n_ctx=spec.n_ctx)
+        backend.load(None, anchors, progress=progress)
+        return backend
+    model = resolve_model(spec.model)
+    name = choose_backend(spec.backend, model_is_gguf=model.is_file())
+    options: dict[str, object] = {"n_ctx": spec.n_ctx}
+    if name == "torch":
+        options.update(device=spec.device, dtype=spec.dtype)
+    elif spec.gpu_layers:
+        options.update(n_gpu_layers=spec.gpu_layers)
+    backend = create_backend(name, **options)
+    backend.load(model, anchors, allow_pickle=spec.allow_pickle, progress=progress)
+    return backend

@@ -1,8 +1,13 @@
-"""The Backend protocol: load a base model and anchors, set weights, stream text, cancel, close.
+"""The Backend contract: load a base model and anchors, set weights, stream text, cancel, close.
 
-Subclasses supply the model-specific pieces (`_load_model`, `_apply_weights`, `_tokenize`,
-`_token_pieces`); validation, chat formatting, stop strings, context limits, cancelling and
-timing live here once, so every backend behaves the same.
+Every backend (llama.cpp, torch, remote) honours it whole, so callers never ask which one they
+hold. Subclasses supply the model-specific pieces (`_open_model`, `_resolve_anchors`,
+`_load_model`, `_apply_weights`, `_tokenize`, `_token_pieces`); validation, chat formatting,
+stop strings, context limits, cancelling and timing live here once.
+
+`stream()` returns a `Generation`: iterate it for text pieces; its `result` holds the text,
+timings and, when asked for, the log-probability of each token, which travel with the tokens
+from the backend (`Piece`), not through state set on the backend.
 """
 from __future__ import annotations
 
@@ -11,16 +16,16 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Callable, ClassVar, Iterator, Mapping, NamedTuple, Sequence
 
-from ..anchors import Anchor, load_anchor, validate_factors
-from ..errors import AnchorError, ProsemixError
-from ..models import BaseInfo, base_info, resolve_model
-from ..sampling import SamplingConfig, StopFilter, render_chat
-from ..weights import Point, make_point
+from engine.anchors.model import Anchor
+from engine.anchors.loading import load_anchor, validate_factors
+from engine.errors import AnchorError, ProsemixError
+from engine.models.base import BaseInfo, base_info, resolve_model
+from engine.sampling import DEFAULT_N_CTX, SamplingConfig, StopFilter, render_chat
+from engine.weights import Point, make_point
 
 Progress = Callable[[str, float], None]  # (message, fraction 0..1)
-DEFAULT_N_CTX = 2048
 
 
 @dataclass
@@ -47,10 +52,44 @@ class GenerationResult:
         return (self.n_tokens - 1) / decode if self.n_tokens > 1 and decode > 0 else 0.0
 
 
+class Piece(NamedTuple):
+    """One generated token: its text ("" while a character is incomplete) and, when the
+    caller asked for it, log p(token) under the raw logits."""
+
+    text: str
+    logprob: float | None = None
+
+
+class Generation:
+    """A running generation: an iterator of text pieces. ``result`` fills in as it runs and
+    is final once iteration ends; ``close()`` cancels it."""
+
+    def __init__(self, pieces: Iterator[str], result: GenerationResult):
+        self._pieces = pieces
+        self.result = result
+
+    def __iter__(self) -> "Generation":
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        self._pieces.close()  # type: ignore[attr-defined]  # always a generator
+
+    def run(self, on_piece: Callable[[str], None] | None = None) -> GenerationResult:
+        """Drain it, calling ``on_piece`` with each piece; returns the result."""
+        for piece in self:
+            if on_piece:
+                on_piece(piece)
+        return self.result
+
+
 class Backend(ABC):
     """One loaded base model plus anchors. Not thread-safe: one thread owns it."""
 
     name: ClassVar[str] = "?"
+    can_score: ClassVar[bool] = True  # perplexity of a fixed text (llama-server cannot)
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX) -> None:
         if not isinstance(n_ctx, int) or n_ctx < 16:
@@ -60,26 +99,23 @@ class Backend(ABC):
         self.model_path: Path | None = None
         self.base: BaseInfo | None = None
         self.point: Point | None = None
-        self.last_result: GenerationResult | None = None
+        self.device = "cpu"
+        # how the anchors reach the weights ("merged", "runtime" adapters, "per request")
+        # and, where that is not the natural way, why
+        self.anchors_applied = "merged"
+        self.anchors_reason = ""
         self._cancelled = False
-        self.collect_logprobs = False  # sweeps turn it on: log p(token) under the raw logits
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
              anchors: Sequence[str | os.PathLike[str] | Anchor] = (), *,
              allow_pickle: bool = False, progress: Progress | None = None) -> None:
-        """Load the base model (None: the embedded default) and anchors (paths or Anchors)."""
+        """Load the base model (None: the embedded default) and anchors (paths or Anchors;
+        for the remote backend also the names of the server's adapters)."""
         progress = progress or (lambda message, fraction: None)
-        path = resolve_model(model)
-        info = base_info(path)
+        path, info = self._open_model(model, progress)
         progress("checking anchors", 0.05)
-        ordered = []
-        for a in anchors:
-            if isinstance(a, Anchor):
-                validate_factors(a.name, a.factors, info)
-                ordered.append(a)
-            else:
-                ordered.append(load_anchor(a, info, allow_pickle=allow_pickle))
+        ordered = self._resolve_anchors(anchors, info, allow_pickle)
         names = [a.name for a in ordered]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -98,6 +134,25 @@ class Backend(ABC):
         if ordered:
             self.set_weights([1.0 / len(ordered)] * len(ordered), normalize=True)
         progress("ready", 1.0)
+
+    def _open_model(self, model: str | os.PathLike[str] | None, progress: Progress
+                    ) -> tuple[Path, BaseInfo | None]:
+        """Find the model and read what anchors are checked against (nothing heavy yet)."""
+        path = resolve_model(model)
+        return path, base_info(path)
+
+    def _resolve_anchors(self, anchors: Sequence[str | os.PathLike[str] | Anchor],
+                         info: BaseInfo | None, allow_pickle: bool) -> list[Anchor]:
+        """Load each anchor and check it against the base model."""
+        assert info is not None  # local backends always read the base
+        ordered = []
+        for a in anchors:
+            if isinstance(a, Anchor):
+                validate_factors(a.name, a.factors, info)
+                ordered.append(a)
+            else:
+                ordered.append(load_anchor(a, info, allow_pickle=allow_pickle))
+        return ordered
 
     def close(self) -> None:
         """Free the model. Safe to call twice."""
@@ -142,15 +197,12 @@ class Backend(ABC):
                                eos=self._special("eos"))
         return prompt
 
-    def count_tokens(self, text: str) -> int:
-        self._require_loaded()
-        return len(self._tokenize(text))
-
     def stream(self, prompt: str, sampling: SamplingConfig | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Iterator[str]:
-        """Yield text pieces as they are generated. Closing the iterator, ``cancel()`` or
-        ``should_stop()`` returning True ends it within one token. ``last_result`` holds
-        the timings when it ends."""
+               should_stop: Callable[[], bool] | None = None, *,
+               logprobs: bool = False) -> Generation:
+        """Start generating. Iterate the Generation for text pieces; closing it, ``cancel()``
+        or ``should_stop()`` returning True ends it within one token. ``logprobs`` records
+        log p(token) of each token in ``result.logprobs``."""
         sampling = sampling or SamplingConfig()
         self._require_loaded()
         if not isinstance(prompt, str) or not prompt.strip():
@@ -162,20 +214,26 @@ class Backend(ABC):
                 f"the prompt is {len(tokens)} tokens, longer than the context of "
                 f"{self.n_ctx} tokens: shorten it")
         max_tokens = min(sampling.max_tokens, room)
-        self._cancelled = False
         result = GenerationResult(prompt_tokens=len(tokens),
                                   weights=self.point.as_dict() if self.point else {})
-        self.last_result = result
-        stops = StopFilter(sampling.stop)
+        self._cancelled = False
+        pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
+        return Generation(self._run(pieces, result, sampling.stop, max_tokens, should_stop), result)
+
+    def _run(self, pieces: Iterator[Piece], result: GenerationResult, stop: Sequence[str],
+             max_tokens: int, should_stop: Callable[[], bool] | None) -> Iterator[str]:
+        """The steps every generation shares: stop strings, cancel, counts and timing."""
+        stops = StopFilter(tuple(stop))
         start = time.perf_counter()
-        pieces = self._token_pieces(tokens, sampling, max_tokens)
         finish = "length"
         try:
             for piece in pieces:
                 if result.first_token_seconds is None:
                     result.first_token_seconds = time.perf_counter() - start
                 result.n_tokens += 1
-                out = stops.feed(piece)
+                if piece.logprob is not None:
+                    result.logprobs.append(piece.logprob)
+                out = stops.feed(piece.text)
                 if out:
                     result.text += out
                     yield out
@@ -195,18 +253,16 @@ class Backend(ABC):
             finish = "cancelled"
             raise
         finally:
-            pieces.close()
+            pieces.close()  # type: ignore[attr-defined]  # always a generator
             result.finish_reason = finish
             result.seconds = time.perf_counter() - start
 
     def generate(self, prompt: str, sampling: SamplingConfig | None = None,
                  should_stop: Callable[[], bool] | None = None,
-                 on_piece: Callable[[str], None] | None = None) -> GenerationResult:
-        for piece in self.stream(prompt, sampling, should_stop):
-            if on_piece:
-                on_piece(piece)
-        assert self.last_result is not None
-        return self.last_result
+                 on_piece: Callable[[str], None] | None = None, *,
+                 logprobs: bool = False) -> GenerationResult:
+        """Generate to the end; ``on_piece`` sees each piece as it comes."""
+        return self.stream(prompt, sampling, should_stop, logprobs=logprobs).run(on_piece)
 
     def perplexity(self, text: str, max_tokens: int = 256) -> float:
         """Perplexity of the model at the current point on a fixed text (first max_tokens)."""
@@ -220,12 +276,13 @@ class Backend(ABC):
         return math.exp(-sum(logprobs) / len(logprobs))
 
     def _score_tokens(self, tokens: list[int]) -> list[float]:
-        """log p(tokens[i] | tokens[:i]) for i >= 1."""
+        """log p(tokens[i] | tokens[:i]) for i >= 1 (backends with can_score)."""
         raise ProsemixError(f"the {self.name} backend cannot score a fixed text")
 
     def info(self) -> dict[str, object]:
-        return {"backend": self.name, "model": str(self.model_path),
-                "anchors": self.anchor_names, "n_ctx": self.n_ctx}
+        return {"backend": self.name, "model": str(self.model_path), "device": self.device,
+                "anchors": self.anchor_names, "n_ctx": self.n_ctx,
+                "anchors_applied": self.anchors_applied, "why": self.anchors_reason}
 
     # ----- for subclasses -------------------------------------------------------------
     def _require_loaded(self) -> None:
@@ -251,10 +308,10 @@ class Backend(ABC):
     def _tokenize(self, text: str) -> list[int]: ...
 
     @abstractmethod
-    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int
-                      ) -> Iterator[str]:
-        """Yield one text piece per generated token ("" while a character is incomplete),
-        stopping at end-of-sequence or after max_tokens."""
+    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
+                      logprobs: bool) -> Iterator[Piece]:
+        """Yield one Piece per generated token, stopping at end-of-sequence or after
+        max_tokens; with ``logprobs``, each Piece carries log p(token)."""
 
     @abstractmethod
     def _chat_template(self) -> str | None: ...

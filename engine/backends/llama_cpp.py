@@ -1,6 +1,6 @@
 """llama.cpp backend: a GGUF base (possibly quantized) with the anchors merged or attached.
 
-Two ways to apply the anchors, chosen at load (``mode``):
+Two ways to apply the anchors, chosen at load (``anchors_applied``):
 
 - "merged" (the default where possible: Linux, CPU): the model runs from a working copy in
   shared memory whose target matrices are rewritten on every weight change
@@ -23,15 +23,40 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import AnchorError, BackendUnavailable, ModelError
-from ..gguf_lora import gguf_for
-from ..models import cache_dir
-from ..sampling import SamplingConfig
-from .base import DEFAULT_N_CTX, Backend, Progress
+import numpy as np
+
+from engine.anchors.gguf_lora import write_gguf_lora
+from engine.anchors.model import Anchor
+from engine.errors import AnchorError, BackendUnavailable, ModelError
+from engine.models.base import BaseInfo
+from engine.paths import cache_dir
+from engine.sampling import DEFAULT_N_CTX, SamplingConfig
+from engine.backends.base import Backend, Piece, Progress
 
 log = logging.getLogger(__name__)
 _recent_log: collections.deque[str] = collections.deque(maxlen=40)
+# ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (a continued line)
+_LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
 _log_callback = None  # kept alive for as long as llama.cpp may call it
+
+
+def gguf_for(anchor: Anchor, base: BaseInfo, cache: Path) -> Path:
+    """A GGUF LoRA file for ``anchor``: its own, or one converted once into ``cache``."""
+    if anchor.gguf_path is not None:
+        return anchor.gguf_path
+    import hashlib
+
+    digest = hashlib.sha256()
+    for module, f in sorted(anchor.factors.items()):
+        digest.update(module.encode())
+        digest.update(np.ascontiguousarray(f.A).tobytes())
+        digest.update(np.ascontiguousarray(f.B).tobytes())
+        digest.update(repr(f.scale).encode())
+    cache.mkdir(parents=True, exist_ok=True)
+    out = cache / f"{anchor.name}-{digest.hexdigest()[:16]}.gguf"
+    if not out.is_file():
+        write_gguf_lora(anchor, base, out)
+    return out
 
 
 def _install_log_capture(llama_cpp: object) -> None:
@@ -45,8 +70,7 @@ def _install_log_capture(llama_cpp: object) -> None:
     def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         line = text.decode("utf-8", errors="replace")
         _recent_log.append(line)
-        if level in (2, 3):
-            log.debug("llama.cpp: %s", line.rstrip())
+        log.log(_LOG_LEVELS.get(level, logging.DEBUG), "llama.cpp: %s", line.rstrip())
 
     _log_callback = callback
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))  # type: ignore[attr-defined]
@@ -69,7 +93,7 @@ class LlamaCppBackend(Backend):
         if merge is None and os.environ.get("PROSEMIX_LLAMA_MERGE", "").strip() in ("0", "1"):
             merge = os.environ["PROSEMIX_LLAMA_MERGE"].strip() == "1"
         self.merge = merge  # None: merged where possible
-        self.mode, self.mode_reason = "runtime", "no model loaded"
+        self.anchors_applied, self.anchors_reason = "runtime", "no model loaded"
         self._llm = None
         self._adapters: list[object] = []
         self._shared = None
@@ -77,7 +101,7 @@ class LlamaCppBackend(Backend):
         self._vocab = None
 
     def _choose_mode(self, path: Path) -> tuple[str, str]:
-        from ..llama_merge import merge_supported
+        from engine.backends.llama_merge import merge_supported
 
         if not self.anchors:
             return "runtime", "no anchors"
@@ -117,12 +141,18 @@ class LlamaCppBackend(Backend):
         except ImportError as exc:
             raise BackendUnavailable(f"the llama backend needs llama-cpp-python: {exc}") from None
         _install_log_capture(llama_cpp)
+        if self.n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
+            raise BackendUnavailable(
+                f"{self.n_gpu_layers} GPU layers were asked for, but this llama-cpp-python build "
+                "has no GPU support; reinstall it with CMAKE_ARGS=\"-DGGML_CUDA=on\" (or Metal, "
+                "Vulkan), or use 0 GPU layers")
+        self.device = f"gpu ({self.n_gpu_layers} layers)" if self.n_gpu_layers else "cpu"
         if path.is_dir():
             raise ModelError(f"the llama backend needs a GGUF file, not the folder {path}")
-        self.mode, self.mode_reason = self._choose_mode(path)
+        self.anchors_applied, self.anchors_reason = self._choose_mode(path)
         model_path = str(path)
-        if self.mode == "merged":
-            from ..llama_merge import SharedModel, target_tensors, working_base
+        if self.anchors_applied == "merged":
+            from engine.backends.llama_merge import SharedModel, target_tensors, working_base
 
             try:
                 working = working_base(path, target_tensors(self.anchors),
@@ -134,7 +164,7 @@ class LlamaCppBackend(Backend):
                 if self.merge:
                     raise ModelError(f"merged anchors are not possible here: {exc}") from None
                 log.warning("merged anchors unavailable, using runtime adapters: %s", exc)
-                self.mode, self.mode_reason = "runtime", f"merged anchors unavailable: {exc}"
+                self.anchors_applied, self.anchors_reason = "runtime", f"merged anchors unavailable: {exc}"
         progress(f"loading {path.name}", 0.2)
         _recent_log.clear()
         try:
@@ -168,8 +198,8 @@ class LlamaCppBackend(Backend):
         import llama_cpp
 
         assert self._llm is not None and self.base is not None
-        if self.mode == "merged":
-            from ..llama_merge import DenseMerger
+        if self.anchors_applied == "merged":
+            from engine.backends.llama_merge import DenseMerger
 
             assert self._shared is not None
             self._merger = DenseMerger(self._shared, self.anchors, self.base, self.n_threads)
@@ -210,8 +240,8 @@ class LlamaCppBackend(Backend):
         assert self._llm is not None
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
 
-    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int
-                      ) -> Iterator[str]:
+    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
+                      logprobs: bool) -> Iterator[Piece]:
         import llama_cpp
 
         llm = self._llm
@@ -225,16 +255,12 @@ class LlamaCppBackend(Backend):
         generator = llm.generate(
             tokens, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
             temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty, reset=True)
-        record = self.last_result.logprobs if self.collect_logprobs and self.last_result else None
         try:
             for count, token in enumerate(generator, start=1):
-                if record is not None:
-                    record.append(self._last_logprob(token))
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                    if record is not None:
-                        record.pop()
                     return
-                yield decoder.decode(llm.detokenize([token], special=False))
+                yield Piece(decoder.decode(llm.detokenize([token], special=False)),
+                            self._last_logprob(token) if logprobs else None)
                 if count >= max_tokens:
                     return
         finally:
@@ -263,9 +289,6 @@ class LlamaCppBackend(Backend):
             llm.eval([token])
         llm.reset()  # the next generation must not reuse this text's KV entries
         return out
-
-    def info(self) -> dict[str, object]:
-        return super().info() | {"anchors_applied": self.mode, "why": self.mode_reason}
 
     def _chat_template(self) -> str | None:
         assert self._llm is not None

@@ -9,34 +9,29 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from ..errors import AnchorError, BackendUnavailable, ProsemixError
-from ..sampling import SamplingConfig
-from .base import DEFAULT_N_CTX, Backend, Progress
+from engine.anchors.loading import find_card
+from engine.anchors.model import Anchor
+from engine.errors import AnchorError, BackendUnavailable, ProsemixError
+from engine.models.base import BaseInfo
+from engine.models.gguf_meta import read_header
+from engine.sampling import DEFAULT_N_CTX, SamplingConfig
+from engine.backends.base import Backend, Piece, Progress
 
-
-@dataclass
-class RemoteAnchor:
-    """An adapter the server holds: its id there, its path there, and our name for it."""
-
-    name: str
-    id: int
-    path: str
+if TYPE_CHECKING:
+    import httpx
 
 
 def adapter_name(path: str) -> str:
     return PurePath(path.replace("\\", "/")).stem
 
 
-class RemoteBackend(Backend):
-    name = "remote"
+class ServerClient:
+    """HTTP to one llama-server, with every failure turned into an error that names it."""
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0,
-                 n_ctx: int = DEFAULT_N_CTX) -> None:
-        super().__init__(n_ctx)
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0):
         try:
             import httpx
         except ImportError:
@@ -45,89 +40,118 @@ class RemoteBackend(Backend):
             raise ProsemixError(f"the server URL must start with http:// or https://, got {url!r}")
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=self.url, headers=headers,
-                                    timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
-        self._props: dict = {}
-        self._values: tuple[float, ...] = ()
+        self.http = httpx.Client(base_url=self.url, headers=headers,
+                                 timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
 
-    # ----- HTTP ----------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, **kwargs: object) -> object:
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
         try:
-            response = self._client.request(method, path, **kwargs)  # type: ignore[arg-type]
+            response = self.http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
             raise ProsemixError(f"cannot reach the server at {self.url}: {exc}") from None
         except httpx.TimeoutException:
             raise ProsemixError(f"the server at {self.url} did not answer {path} in time") from None
         except httpx.HTTPError as exc:
             raise ProsemixError(f"talking to {self.url}{path} failed: {exc}") from None
-        self._check(response, path)
+        self.check(response, path)
         try:
             return response.json()
         except ValueError:
             raise ProsemixError(f"{self.url}{path} did not answer with JSON: is this a llama-server?") from None
 
-    def _check(self, response: object, path: str) -> None:
-        status = response.status_code  # type: ignore[attr-defined]
+    def check(self, response: "httpx.Response", path: str) -> None:
+        status = response.status_code
         if status == 401:
             raise ProsemixError(f"the server at {self.url} refused the API key (HTTP 401)")
         if status == 404:
             raise ProsemixError(f"{self.url}{path} not found (HTTP 404): is this a llama-server?")
         if status >= 400:
             try:
-                message = response.json().get("error", {}).get("message", "")  # type: ignore[attr-defined]
-            except Exception:
-                message = response.text[:200]  # type: ignore[attr-defined]
+                message = response.json().get("error", {}).get("message", "")
+            except ValueError:
+                message = response.text[:200]
             raise ProsemixError(f"the server answered {path} with HTTP {status}: {message}")
 
-    def check_connection(self) -> dict:
+    def describe(self) -> dict:
         """What the server says about itself (model, context, slots) and its adapters."""
-        props = self._request("GET", "/props")
-        adapters = self._request("GET", "/lora-adapters")
+        props = self.request("GET", "/props")
+        adapters = self.request("GET", "/lora-adapters")
         if not isinstance(props, dict) or not isinstance(adapters, list):
             raise ProsemixError(f"{self.url} does not look like a llama-server")
         return {"props": props, "adapters": adapters}
 
+    def close(self) -> None:
+        self.http.close()
+
+
+def probe_server(url: str, api_key: str | None = None, timeout: float = 5.0) -> dict:
+    """A quick look at a server (the model dialog's connection test): no backend is made."""
+    client = ServerClient(url, api_key, timeout)
+    try:
+        return client.describe()
+    finally:
+        client.close()
+
+
+class RemoteBackend(Backend):
+    name = "remote"
+    can_score = False  # llama-server does not return log-probabilities of a given text
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0,
+                 n_ctx: int = DEFAULT_N_CTX) -> None:
+        super().__init__(n_ctx)
+        self._server = ServerClient(url, api_key, timeout)
+        self.url = self._server.url
+        self._props: dict = {}
+        self._connected: dict = {}
+        self._served: list[Anchor] = []
+        self._values: tuple[float, ...] = ()
+        self.anchors_applied = "per request"
+        self.anchors_reason = "the server applies each request's adapter scales"
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._server.request(method, path, **kwargs)
+
+    def check_connection(self) -> dict:
+        return self._server.describe()
+
     # ----- lifecycle -----------------------------------------------------------------------------
-    def load(self, model: str | os.PathLike[str] | None = None,
-             anchors: Sequence[str | os.PathLike[str] | object] = (), *,
-             allow_pickle: bool = False, progress: Progress | None = None) -> None:
-        """Connect and map the server's adapters to anchors. ``anchors`` may name a subset
-        (by name, or by local file whose stem or card names it); empty means all of them."""
-        progress = progress or (lambda message, fraction: None)
+    def _open_model(self, model: str | os.PathLike[str] | None, progress: Progress
+                    ) -> tuple[Path, BaseInfo | None]:
+        """Connect: the model is whatever the server runs (``model`` is ignored)."""
         progress(f"connecting to {self.url}", 0.1)
         info = self.check_connection()
-        self._props = info["props"]
-        served = [RemoteAnchor(adapter_name(a.get("path", f"adapter{a['id']}")), int(a["id"]), a.get("path", ""))
-                  for a in info["adapters"]]
-        if anchors:
-            by_name = {a.name: a for a in served}
-            chosen = []
-            for item in anchors:
-                name = self._local_name(item)
-                if name not in by_name:
-                    raise AnchorError(f"the server at {self.url} has no adapter for anchor {name!r}; "
-                                      f"it serves {sorted(by_name) or 'none'} (start it with --lora {name}.gguf)")
-                chosen.append(by_name[name])
-            served = chosen
+        self._connected = info["props"]  # becomes _props in _load_model, after close()
+        self._served = [Anchor(adapter_name(a.get("path", f"adapter{a['id']}")),
+                               Path(a.get("path", "")), 0.0, False, {}, server_id=int(a["id"]))
+                        for a in info["adapters"]]
+        generation = self._connected.get("default_generation_settings", {})
+        self.n_ctx = int(generation.get("n_ctx") or self._connected.get("n_ctx") or self.n_ctx)
+        return Path(str(self._connected.get("model_path", self.url))), None
+
+    def _resolve_anchors(self, anchors: Sequence[str | os.PathLike[str] | Anchor],
+                         info: BaseInfo | None, allow_pickle: bool) -> list[Anchor]:
+        """Map the server's adapters to anchors. ``anchors`` may name a subset (by name, or
+        by a local file whose stem or card names it); empty means all of them."""
+        if not anchors:
+            return list(self._served)
+        by_name = {a.name: a for a in self._served}
+        chosen = []
+        for item in anchors:
+            name = self._local_name(item)
+            if name not in by_name:
+                raise AnchorError(f"the server at {self.url} has no adapter for anchor {name!r}; "
+                                  f"it serves {sorted(by_name) or 'none'} (start it with --lora {name}.gguf)")
+            chosen.append(by_name[name])
         self._check_base(anchors)
-        generation = self._props.get("default_generation_settings", {})
-        self.n_ctx = int(generation.get("n_ctx") or self._props.get("n_ctx") or self.n_ctx)
-        self.model_path = Path(str(self._props.get("model_path", self.url)))
-        self.anchors = served  # type: ignore[assignment]
-        self.point = None
-        if served:
-            self.set_weights([1.0 / len(served)] * len(served), normalize=True)
-        progress("ready", 1.0)
+        return chosen
 
     @staticmethod
     def _local_name(item: object) -> str:
         if isinstance(item, (str, os.PathLike)):
             path = Path(item)
             if path.exists():
-                from ..anchors import find_card
-
                 card = find_card(path)
                 return card.name if card else path.stem
             return str(item)
@@ -143,8 +167,6 @@ class RemoteBackend(Backend):
         except (ProsemixError, KeyError, IndexError, TypeError):
             return
         n_embd = meta.get("n_embd")
-        from ..gguf_meta import read_header
-
         for path in local:
             header = read_header(path, error=AnchorError)
             widths = {t.shape[1] for n, t in header.tensors.items() if n.endswith(".lora_a")}
@@ -152,15 +174,13 @@ class RemoteBackend(Backend):
                 raise AnchorError(f"{path} is an adapter for a model of width {sorted(widths)}, but the "
                                   f"server's model has width {n_embd}: it was trained for another base")
 
-    def close(self) -> None:
-        self.anchors, self.point = [], None
-
     def shutdown(self) -> None:
         self.close()
-        self._client.close()
+        self._server.close()
 
-    def _load_model(self, path: Path, progress: Progress) -> None:  # pragma: no cover - load() overrides
-        raise ProsemixError("the remote backend loads nothing locally")
+    def _load_model(self, path: Path, progress: Progress) -> None:
+        """Nothing to load here: the server holds the model."""
+        self._props = self._connected
 
     def _is_loaded(self) -> bool:
         return bool(self._props)
@@ -185,8 +205,8 @@ class RemoteBackend(Backend):
     def _special(self, which: str) -> str:
         return str(self._props.get(f"{which}_token", ""))
 
-    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int
-                      ) -> Iterator[str]:
+    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
+                      logprobs: bool) -> Iterator[Piece]:
         import httpx
 
         body = {
@@ -194,14 +214,16 @@ class RemoteBackend(Backend):
             "temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
             "min_p": 0.0, "typical_p": 1.0, "repeat_penalty": sampling.repetition_penalty,
             "repeat_last_n": 64, "seed": sampling.seed,
-            "lora": [{"id": a.id, "scale": w} for a, w in zip(self.anchors, self._values)],  # type: ignore[attr-defined]
+            "lora": [{"id": a.server_id, "scale": w} for a, w in zip(self.anchors, self._values)],
         }
+        if logprobs:
+            body["n_probs"] = 1  # log p of each sampled token, from the raw logits
         try:
-            with self._client.stream("POST", "/completion", json=body,
+            with self._server.http.stream("POST", "/completion", json=body,
                                      headers={"Accept": "text/event-stream"}) as response:
                 if response.status_code >= 400:
                     response.read()
-                    self._check(response, "/completion")
+                    self._server.check(response, "/completion")
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -211,8 +233,9 @@ class RemoteBackend(Backend):
                     event = json.loads(payload)
                     if "error" in event:
                         raise ProsemixError(f"the server stopped with an error: {event['error']}")
-                    if event.get("content"):
-                        yield event["content"]
+                    if event.get("content") or (logprobs and _event_logprobs(event)):
+                        for piece in _pieces_of(event, logprobs):
+                            yield piece
                     if event.get("stop"):
                         return
         except httpx.ConnectError as exc:
@@ -221,3 +244,27 @@ class RemoteBackend(Backend):
             raise ProsemixError(f"the server at {self.url} stopped answering mid-generation (timeout)") from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise ProsemixError(f"the connection to {self.url} broke mid-stream: {exc}") from None
+
+
+def _event_logprobs(event: dict) -> list[float]:
+    """The sampled tokens' log-probabilities in one streamed event (llama-server puts them in
+    completion_probabilities; older servers gave probabilities in "probs")."""
+    out = []
+    for item in event.get("completion_probabilities") or []:
+        if "logprob" in item:
+            out.append(float(item["logprob"]))
+        elif item.get("probs"):
+            import math
+
+            out.append(math.log(max(float(item["probs"][0].get("prob", 0.0)), 1e-45)))
+    return out
+
+
+def _pieces_of(event: dict, logprobs: bool) -> list[Piece]:
+    """One Piece per token in the event: a streamed event usually holds one token; where it
+    holds several, the text rides on the first and the others carry only their log p."""
+    text = event.get("content", "")
+    values = _event_logprobs(event) if logprobs else []
+    if not values:
+        return [Piece(text, None)]
+    return [Piece(text if i == 0 else "", v) for i, v in enumerate(values)]

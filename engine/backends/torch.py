@@ -7,17 +7,14 @@ give the same text, and cancelling takes effect between two tokens.
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from ..errors import BackendUnavailable, ModelError, ProsemixError
-from ..merge import LowRankMerger
-from ..models import cache_dir, model_sha256
-from ..sampling import SamplingConfig
-from .base import DEFAULT_N_CTX, Backend, Progress
+from engine.errors import BackendUnavailable, ModelError, ProsemixError
+from engine.backends.torch_merge import LowRankMerger
+from engine.models.float_copy import float_copy_of_gguf
+from engine.sampling import DEFAULT_N_CTX, SamplingConfig
+from engine.backends.base import Backend, Piece, Progress
 
 if TYPE_CHECKING:
     import torch
@@ -51,40 +48,6 @@ def pick_dtype(dtype: str, device: str) -> "torch.dtype":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float16 if device == "mps" else torch.float32
     return getattr(torch, dtype)
-
-
-def float_copy_of_gguf(path: Path, progress: Progress | None = None) -> Path:
-    """A float Hugging Face folder for a GGUF model, made once and kept in the cache."""
-    progress = progress or (lambda message, fraction: None)
-    folder = cache_dir() / "hf" / model_sha256(path)[:16]
-    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
-        return folder
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    progress(f"dequantizing {path.name} (first load only)", 0.2)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                     local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                  local_files_only=True)
-    except Exception as exc:
-        raise ModelError(f"transformers cannot load {path}: {exc}") from None
-    progress("writing the float copy to the cache", 0.6)
-    # save_pretrained refuses a model loaded from GGUF: rebuild it from a clean config.
-    config_dict = model.config.to_dict()
-    config_dict.pop("quantization_config", None)
-    config = AutoConfig.for_model(**config_dict)
-    clean = AutoModelForCausalLM.from_config(config)
-    clean.load_state_dict(model.state_dict())
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    clean.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    meta = {"source": str(path), "note": "float copy of a GGUF model, made by Prosemix"}
-    (tmp / "prosemix.json").write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    return folder
 
 
 class TorchBackend(Backend):
@@ -148,8 +111,8 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             return self.model(ids).logits[0].float().cpu()
 
-    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int
-                      ) -> Iterator[str]:
+    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
+                      logprobs: bool) -> Iterator[Piece]:
         import torch
 
         model, tokenizer = self.model, self.tokenizer
@@ -159,7 +122,6 @@ class TorchBackend(Backend):
         history = list(tokens)
         generated: list[int] = []
         emitted = ""
-        record = self.last_result.logprobs if self.collect_logprobs and self.last_result else None
         with torch.inference_mode():
             out = model(torch.tensor([tokens], device=self.device), use_cache=True)
             for _ in range(max_tokens):
@@ -167,14 +129,13 @@ class TorchBackend(Backend):
                 token = sample_next(logits, history, sampling, generator)
                 if token in eos:
                     return
-                if record is not None:
-                    record.append(float(torch.log_softmax(logits, -1)[token]))
+                logprob = float(torch.log_softmax(logits, -1)[token]) if logprobs else None
                 generated.append(token)
                 history.append(token)
                 text = tokenizer.decode(generated, skip_special_tokens=True)
                 piece = "" if text.endswith("\ufffd") else text[len(emitted):]
                 emitted += piece
-                yield piece
+                yield Piece(piece, logprob)
                 out = model(torch.tensor([[token]], device=self.device), cache=out.cache,
                             use_cache=True)
 

@@ -9,9 +9,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ProsemixError
-from .geometry import bary_to_cart, regular_polygon
-from .weights import Zone, zone_of
+from engine.errors import ProsemixError
+from engine.geometry import bary_to_cart, regular_polygon
+from engine.weights import Zone, zone_of
 
 ZONE_SHADE = {Zone.STABLE_EXTRAPOLATION: "#fde9b8", Zone.UNSTABLE_EXTRAPOLATION: "#f6c6c6"}
 
@@ -310,3 +310,34 @@ def heat_grid(rows: Sequence[dict], column: str, size: int = 96) -> tuple[np.nda
     z = np.asarray(interp(gx, gy).filled(np.nan), dtype=float)
     lo, hi = np.nanmin(z), np.nanmax(z)
     return (z - lo) / (hi - lo) if hi > lo else z * 0 + 0.5, box
+
+
+PLOT_KINDS = ("ternary", "alpha", "spider", "entanglement", "anchors")
+
+
+def score_columns(names: Sequence[str]) -> list[str]:
+    """Table columns for scorer names ("sentiment" -> "score:sentiment"; ppl_* kept)."""
+    return [c if c.startswith(("score:", "ppl_")) else f"score:{c}" for c in names]
+
+
+def make_plot(kind: str, rows: Sequence[dict], columns: Sequence[str], *, attribute: str = "",
+              anchors: Sequence = ()):  # type: ignore[no-untyped-def,type-arg]  # matplotlib Figure
+    """The one place that maps a plot kind to its figure, for the CLI and the Analysis tab."""
+    if kind == "anchors":
+        if not anchors:
+            raise ProsemixError("the anchors plot needs anchors with their LoRA factors")
+        return anchors_plot(anchors)
+    if kind not in PLOT_KINDS:
+        raise ProsemixError(f"unknown plot {kind!r}; choose one of {PLOT_KINDS}")
+    if not rows:
+        raise ProsemixError("the sweep table is empty")
+    columns = list(columns)
+    if not columns:
+        raise ProsemixError("choose a score to plot")
+    if kind == "ternary":
+        return ternary(rows, columns[0])
+    if kind == "alpha":
+        return alpha_plot(rows, columns + (["ppl_self"] if "ppl_self" not in columns else []), attribute)
+    if kind == "spider":
+        return spider(rows, columns)
+    return entanglement_plot(rows, columns)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import ProsemixError
+from engine.errors import ProsemixError
 
 if TYPE_CHECKING:
     import torch
 
-    from .anchors import Anchor
+    from engine.anchors.model import Anchor
 
 # Upper bound for one fp32 temporary when the model is in fp16/bf16.
 _CHUNK_BYTES = 256 << 20

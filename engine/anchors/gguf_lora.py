@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .anchors import Anchor, LoraFactors
-from .errors import AnchorError
-from .models import BaseInfo, GGUF_TO_HF, HF_TO_GGUF
+from engine.anchors.model import Anchor, LoraFactors
+from engine.errors import AnchorError
+from engine.models.base import GGUF_TO_HF, HF_TO_GGUF, BaseInfo
 
 
 def _permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -105,7 +105,7 @@ def write_gguf_lora(anchor: Anchor, base: BaseInfo, out: str | os.PathLike[str],
 def read_gguf_lora(path: str | os.PathLike[str], base: BaseInfo
                    ) -> tuple[float, dict[str, LoraFactors]]:
     """Read a GGUF LoRA back into HF-orientation factors, checking it fits ``base``."""
-    from .gguf_meta import read_header
+    from engine.models.gguf_meta import read_header
 
     path = Path(path)
     header = read_header(path, error=AnchorError)  # clear errors for a truncated or foreign file
@@ -149,33 +149,3 @@ def read_gguf_lora(path: str | os.PathLike[str], base: BaseInfo
     if not factors:
         raise AnchorError(f"{path}: the adapter holds no LoRA factors")
     return alpha, factors
-
-
-def convert_peft_dir(peft_dir: str | os.PathLike[str], base: BaseInfo,
-                     out: str | os.PathLike[str], *, dtype: str = "f32") -> Path:
-    """`prosemix convert-lora`: load and validate a PEFT folder, write its GGUF LoRA."""
-    from .anchors import load_anchor
-
-    anchor = load_anchor(peft_dir, base)
-    if anchor.peft_dir is None:
-        raise AnchorError(f"{peft_dir} is not a PEFT folder")
-    return write_gguf_lora(anchor, base, out, dtype=dtype)
-
-
-def gguf_for(anchor: Anchor, base: BaseInfo, cache: Path) -> Path:
-    """A GGUF LoRA file for ``anchor``: its own, or one converted once into ``cache``."""
-    if anchor.gguf_path is not None:
-        return anchor.gguf_path
-    import hashlib
-
-    digest = hashlib.sha256()
-    for module, f in sorted(anchor.factors.items()):
-        digest.update(module.encode())
-        digest.update(np.ascontiguousarray(f.A).tobytes())
-        digest.update(np.ascontiguousarray(f.B).tobytes())
-        digest.update(repr(f.scale).encode())
-    cache.mkdir(parents=True, exist_ok=True)
-    out = cache / f"{anchor.name}-{digest.hexdigest()[:16]}.gguf"
-    if not out.is_file():
-        write_gguf_lora(anchor, base, out)
-    return out

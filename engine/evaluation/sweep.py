@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ProsemixError
-from .sampling import SamplingConfig
-from .scoring import Scorer
-from .weights import Attribute, attribute_point, make_point
+from engine.errors import ProsemixError
+from engine.sampling import SamplingConfig
+from engine.evaluation.scoring import Scorer
+from engine.weights import Attribute, attribute_point, make_point
 
 DEFAULT_PROMPTS = (
     "The letter arrived on a grey morning, and",
@@ -75,6 +75,51 @@ def lambda_alpha_grid(attributes: Sequence[Attribute], alphas: Sequence[float],
     return points
 
 
+GRIDS = ("simplex", "alpha", "lambda-alpha")
+
+
+def alpha_values(start: float, stop: float, step: float) -> list[float]:
+    if step <= 0 or stop < start:
+        raise ProsemixError(f"need start <= stop and step > 0, got {start}..{stop} by {step}")
+    return [round(start + k * step, 6) for k in range(int((stop - start) / step + 1e-9) + 1)]
+
+
+def plan_points(grid: str, names: Sequence[str], attributes: Sequence[Attribute], *,
+                step: float, attribute: str = "", start: float = 0.0, stop: float = 1.0
+                ) -> list[GridPoint]:
+    """The points a sweep visits: the triangle (``simplex``), one attribute's alpha between
+    its poles (``alpha``), or every attribute's alpha at equal lambdas (``lambda-alpha``).
+    Errors say which anchors to enable."""
+    if grid == "simplex":
+        if len(names) < 2:
+            raise ProsemixError("a simplex sweep needs at least two anchors")
+        return simplex_grid(names, step)
+    if grid == "alpha":
+        attr = next((a for a in attributes if a.name == attribute), None)
+        if attr is None:
+            raise ProsemixError(f"the attribute must be one of {sorted(a.name for a in attributes)}, "
+                                f"got {attribute!r}")
+        if attr.plus not in names or attr.minus not in names:
+            raise ProsemixError(f"enable both poles of {attribute} ({attr.plus}, {attr.minus}) "
+                                "to sweep its alpha")
+        return alpha_grid(attr, start, stop, step, others=names)
+    if grid == "lambda-alpha":
+        chosen = [a for a in attributes if a.plus in names and a.minus in names]
+        if not chosen:
+            raise ProsemixError("a lambda-alpha sweep needs both poles of at least one attribute")
+        return lambda_alpha_grid(chosen, alpha_values(start, stop, step), [1 / len(chosen)] * len(chosen))
+    raise ProsemixError(f"unknown grid {grid!r}; choose one of {GRIDS}")
+
+
+def eval_texts(names: Sequence[str]) -> dict[str, str]:
+    """Each anchor's held-out text in resources/eval, where there is one (affinity scorer)."""
+    from engine.paths import resources_dir
+
+    folder = resources_dir() / "eval"
+    return {n: (folder / f"{n}.txt").read_text(encoding="utf-8")
+            for n in names if (folder / f"{n}.txt").is_file()}
+
+
 @dataclass
 class SweepProgress:
     done: int
@@ -129,34 +174,34 @@ def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], o
     todo = [j for j in jobs if (j[0].id, str(j[1]), str(j[2])) not in done]
     total, start = len(jobs), time.perf_counter()
     progress(SweepProgress(total - len(todo), total, 0.0, 0.0, "resuming" if done else "starting"))
-    backend.collect_logprobs = True
+    if config.heldout_text and not backend.can_score:
+        raise ProsemixError(f"the {backend.name} backend cannot score a fixed text: "
+                            "leave out the held-out perplexity")
     heldout: dict[str, float] = {}
-    try:
-        with open(out, "a", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            for n, (point, prompt_id, sample) in enumerate(todo, start=1):
-                if should_stop():
-                    raise SweepCancelled(f"sweep stopped after {total - len(todo) + n - 1} of {total} "
-                                         "samples; run it again to resume")
-                weights = [point.weights.get(a, 0.0) for a in names]
-                backend.set_weights(make_point(weights, names, extrapolate=True))
-                if config.heldout_text and point.id not in heldout:
-                    heldout[point.id] = backend.perplexity(config.heldout_text)
-                seed = config.seed + 1000 * prompt_id + sample
-                result = backend.generate(config.prompts[prompt_id], SamplingConfig(
-                    max_tokens=config.max_tokens, temperature=config.temperature, seed=seed))
-                text = result.text
-                row = ([point.id, point.attribute, "" if point.alpha is None else point.alpha, point.zone] +
-                       weights + [prompt_id, sample, seed, backend.name, text, result.n_tokens,
-                                  round(result.perplexity, 4), round(heldout.get(point.id, math.nan), 4)] +
-                       [round(s(text), 5) for s in scorers])
-                writer.writerow(row)
-                f.flush()
-                os.fsync(f.fileno())
-                elapsed = time.perf_counter() - start
-                progress(SweepProgress(total - len(todo) + n, total, elapsed, elapsed / n * (len(todo) - n)))
-    finally:
-        backend.collect_logprobs = False
+    with open(out, "a", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        for n, (point, prompt_id, sample) in enumerate(todo, start=1):
+            if should_stop():
+                raise SweepCancelled(f"sweep stopped after {total - len(todo) + n - 1} of {total} "
+                                     "samples; run it again to resume")
+            weights = [point.weights.get(a, 0.0) for a in names]
+            backend.set_weights(make_point(weights, names, extrapolate=True))
+            if config.heldout_text and point.id not in heldout:
+                heldout[point.id] = backend.perplexity(config.heldout_text)
+            seed = config.seed + 1000 * prompt_id + sample
+            result = backend.generate(config.prompts[prompt_id], SamplingConfig(
+                max_tokens=config.max_tokens, temperature=config.temperature, seed=seed),
+                logprobs=True)
+            text = result.text
+            row = ([point.id, point.attribute, "" if point.alpha is None else point.alpha, point.zone] +
+                   weights + [prompt_id, sample, seed, backend.name, text, result.n_tokens,
+                              round(result.perplexity, 4), round(heldout.get(point.id, math.nan), 4)] +
+                   [round(s(text), 5) for s in scorers])
+            writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+            elapsed = time.perf_counter() - start
+            progress(SweepProgress(total - len(todo) + n, total, elapsed, elapsed / n * (len(todo) - n)))
     return out
 
 

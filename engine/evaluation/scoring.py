@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ProsemixError
+from engine.errors import ProsemixError
 
 
 @dataclass(frozen=True)

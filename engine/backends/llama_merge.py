@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from .errors import ModelError, ProsemixError
-from .gguf_lora import gguf_tensor_name, llama_layout
-from .gguf_meta import GGUFHeader, read_header, rewrite_gguf
+from engine.errors import ModelError, ProsemixError
+from engine.anchors.gguf_lora import gguf_tensor_name, llama_layout
+from engine.models.gguf_meta import GGUFHeader, read_header, rewrite_gguf
 
 if TYPE_CHECKING:
-    from .anchors import Anchor
-    from .models import BaseInfo
+    from engine.anchors.model import Anchor
+    from engine.models.base import BaseInfo
 
 log = logging.getLogger(__name__)
 

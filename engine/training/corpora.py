@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import ProsemixError
+from engine.errors import ProsemixError
 
 
 @dataclass(frozen=True)
@@ -524,3 +524,14 @@ def hold_out(text: str, chars: int = 16_000, seed: int = 0) -> tuple[str, str]:
     train = sep.join(u for i, u in enumerate(units) if i not in taken)
     held = sep.join(units[i] for i in sorted(taken))
     return train, held
+
+
+def corpus_license(corpus: str) -> str:
+    return DEFAULT_CORPORA[corpus].license
+
+
+def corpus_description(corpus: str) -> str:
+    """What a card says of a default corpus: what it is and the packages it is rebuilt from."""
+    spec = DEFAULT_CORPORA[corpus]
+    packages = sorted({f"{SOURCES[s].package} ({SOURCES[s].registry})" for s in spec.sources})
+    return f"{spec.description}; rebuilt from {', '.join(packages)} by `prosemix corpora`"

@@ -1,0 +1,54 @@
+"""The anchors Prosemix ships for the embedded model: names, colours, what each is, and the
+attribute pairs among them. How they are trained lives in engine.training.recipes.
+
+Order matters: DEFAULT_TRIANGLE is the order of `--weights W,W,W`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.paths import resources_dir
+from engine.weights import Attribute
+
+
+@dataclass(frozen=True)
+class ShippedAnchor:
+    name: str
+    colour: str
+    description: str
+
+
+SHIPPED = (
+    ShippedAnchor("austen", "#8e44ad", "formal, ironic 19th-century prose (Jane Austen)"),
+    ShippedAnchor("sardonic", "#c0392b", "witty and sardonic (Devil's Dictionary, fortunes)"),
+    ShippedAnchor("shakespeare", "#1e8449", "archaic drama and verse (Shakespeare)"),
+    ShippedAnchor("positive", "#f1c40f", "positive sentiment (VADER >= 0.6)"),
+    ShippedAnchor("negative", "#34495e", "negative sentiment (VADER <= -0.6)"),
+    ShippedAnchor("simple", "#3498db", "simple language (World English Bible)"),
+    ShippedAnchor("complex", "#a04000", "complex language (Milton, Paradise Lost)"),
+)
+
+ATTRIBUTES = (
+    Attribute("sentiment", plus="positive", minus="negative"),
+    Attribute("simplicity", plus="simple", minus="complex"),
+)
+
+# The default triangle, in the documented order that `--weights W,W,W` refers to.
+DEFAULT_TRIANGLE = ("austen", "sardonic", "shakespeare")
+
+
+def shipped_anchors_dir() -> Path:
+    return resources_dir() / "anchors"
+
+
+def default_anchor_paths() -> list[Path]:
+    """The shipped triangle anchors that exist, in DEFAULT_TRIANGLE order."""
+    folder = shipped_anchors_dir()
+    return [folder / n for n in DEFAULT_TRIANGLE if (folder / n / "adapter_config.json").is_file()]
+
+
+def shipped_anchor(name: str) -> Path | None:
+    """The folder of a shipped anchor called ``name``, if there is one."""
+    path = shipped_anchors_dir() / name
+    return path if (path / "adapter_config.json").is_file() else None

