@@ -161,7 +161,7 @@ def bench_llama(anchors: list[Path], reps: int) -> list[dict]:
                  "ours": f"{med(ours) * 1000:.1f} ms",
                  "baseline": f"plain prompt eval on the base {med(plain) * 1000:.1f} ms",
                  "ratio": ratio, "target": "<= 1.10x", "ok": ratio <= 1.10,
-                 "note": f"anchors {merged.mode}: the re-merge itself takes "
+                 "note": f"anchors {merged.anchors_applied}: the re-merge itself takes "
                          f"{med(merge_only) * 1000:.1f} ms; runtime adapters instead: "
                          f"{med(old) * 1000:.1f} ms ({med(old) / med(plain):.2f}x); reloading "
                          f"Llama(lora_path=...) {med(reload_) * 1000:.0f} ms, one adapter only"})
@@ -319,7 +319,7 @@ def bench_gui(reps: int) -> list[dict]:
             window.picker.set_weights(list(POINTS[state["runs"] % len(POINTS)]))
             window.generate()
 
-        window.worker.loaded.connect(lambda _i: (ticker.start(), again()))
+        window.worker.loaded.connect(lambda *_: (ticker.start(), again()))
         window.worker.finished.connect(again)
         app.exec()
         window.deleteLater()

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 
-class ProsemixError(ValueError):
-    """A user-facing error: bad input, a missing file, a mismatched adapter."""
+class ProsemixError(Exception):
+    """A user-facing error: bad input, a missing file, a mismatched adapter. Not a
+    ValueError, so that code catching a library's ValueError never swallows one."""
 
 
 class AnchorError(ProsemixError):

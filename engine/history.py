@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,24 +51,44 @@ def default_history_path() -> Path:
 
 
 class History:
-    """A small store of Records. Safe to use from one thread at a time."""
+    """A small store of Records, safe to use from several threads: each thread gets its own
+    SQLite connection (WAL lets a reader and a writer work at once), so the worker can add a
+    row while the GUI searches."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path else default_history_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self.closed = False
+        db = self._db()
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        if self.closed:
+            raise sqlite3.ProgrammingError("the history is closed")
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False)  # closed by close()
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
 
     def add(self, record: Record) -> int:
-        with self._db:  # one transaction: the row is there whole or not at all
-            cur = self._db.execute(
+        db = self._db()
+        with db:  # one transaction: the row is there whole or not at all
+            cur = db.execute(
                 "INSERT INTO generations (created, prompt, output, weights, seed, params, backend,"
                 " model, tokens, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.created, record.prompt, record.output, json.dumps(record.weights),
                  record.seed, json.dumps(record.params), record.backend, record.model,
                  record.tokens, record.seconds))
+        assert cur.lastrowid is not None  # an INSERT always sets it
         record.id = int(cur.lastrowid)
         return record.id
 
@@ -77,7 +98,7 @@ class History:
         return self._rows("prompt LIKE ? OR output LIKE ?", (like, like), limit)
 
     def _rows(self, where: str, args: tuple, limit: int) -> list[Record]:
-        rows = self._db.execute(
+        rows = self._db().execute(
             "SELECT id, created, prompt, output, weights, seed, params, backend, model, tokens,"
             f" seconds FROM generations WHERE {where} ORDER BY created DESC, id DESC LIMIT ?",
             (*args, limit)).fetchall()
@@ -89,11 +110,14 @@ class History:
         return next((r for r in self._rows("id = ?", (record_id,), 1)), None)
 
     def delete(self, record_id: int) -> None:
-        with self._db:
-            self._db.execute("DELETE FROM generations WHERE id = ?", (record_id,))
+        db = self._db()
+        with db:
+            db.execute("DELETE FROM generations WHERE id = ?", (record_id,))
 
     def close(self) -> None:
-        self._db.close()
+        """Close every thread's connection (call it when no thread uses the history any more)."""
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
         self.closed = True
-
-    closed = False

@@ -7,13 +7,15 @@ from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
                                QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
 from engine.anchors.shipped import ATTRIBUTES
 from engine.evaluation.plots import PLOT_KINDS
+
+from .images import rgba_image
 from engine.paths import sweeps_dir
 from engine.errors import ProsemixError
 
@@ -225,15 +227,7 @@ def heat_image(z: np.ndarray) -> QImage:
     """A [0, 1] grid as a viridis-like QImage (transparent where nan)."""
     from matplotlib import colormaps
 
-    cmap = colormaps["viridis"]
-    h, w = z.shape
-    image = QImage(w, h, QImage.Format_ARGB32)
-    for y in range(h):
-        for x in range(w):
-            v = z[y, x]
-            if np.isfinite(v):
-                r, g, b, _ = cmap(float(v))
-                image.setPixelColor(x, y, QColor(int(r * 255), int(g * 255), int(b * 255), 200))
-            else:
-                image.setPixelColor(x, y, QColor(0, 0, 0, 0))
-    return image
+    finite = np.isfinite(z)
+    rgba = (colormaps["viridis"](np.where(finite, z, 0.0)) * 255).astype(np.uint8)
+    rgba[..., 3] = np.where(finite, 200, 0)
+    return rgba_image(rgba)

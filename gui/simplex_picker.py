@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPainterPath,
                            QPaintEvent, QPen, QPolygonF, QResizeEvent)
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from .images import rgba_image
 
 from engine.geometry import (bary_to_cart, pixel_to_plane, plane_to_pixel, plane_to_weights, regular_polygon, snap, view_transform)
 from engine.weights import Zone, zone_of
@@ -43,9 +46,10 @@ class SimplexPicker(QWidget):
         self._overlay: QImage | None = None
         self._overlay_label = ""
         self._pins: list[list[float]] = []
+        self._hover: tuple[float, float] | None = None  # where a click would put the handle
         self.setFocusPolicy(Qt.StrongFocus)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.setMouseTracking(False)
+        self.setMouseTracking(True)  # the hover ring shows where a click would land
         self.setAccessibleName("Style picker")
 
     # ----- public API -------------------------------------------------------------------------
@@ -172,6 +176,16 @@ class SimplexPicker(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._dragging:
             self._move_to(self._plane_at(event.position()), emit=True)
+        elif self._names:
+            self._hover = self._plane_at(event.position())
+            self.setCursor(Qt.PointingHandCursor)
+            self.update()
+
+    def leaveEvent(self, event: QEvent) -> None:
+        self._hover = None
+        self.unsetCursor()
+        self.update()
+        super().leaveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.LeftButton and self._dragging:
@@ -211,10 +225,25 @@ class SimplexPicker(QWidget):
         self._draw_overlay(painter)
         self._draw_pins(painter)
         self._draw_vertices(painter)
+        self._draw_hover(painter)
         self._draw_handle(painter)
         if self.hasFocus():
-            painter.setPen(QPen(self.palette().highlight().color(), 1, Qt.DashLine))
-            painter.drawRect(self.rect().adjusted(1, 1, -2, -2))
+            self._draw_focus(painter)
+
+    def _draw_focus(self, painter: QPainter) -> None:
+        # no brush: with the handle's brush still set, the "frame" filled the whole widget
+        painter.setBrush(Qt.NoBrush)
+        painter.setRenderHint(QPainter.Antialiasing, False)  # a crisp 1-pixel frame
+        painter.setPen(QPen(self.palette().highlight().color(), 1, Qt.DashLine))
+        painter.drawRect(self.rect().adjusted(1, 1, -2, -2))
+
+    def _draw_hover(self, painter: QPainter) -> None:
+        if self._hover is None or self._dragging:
+            return
+        x, y = plane_to_pixel(self._hover, self.transform())
+        painter.setBrush(Qt.NoBrush)
+        painter.setPen(QPen(self.palette().mid().color(), 1.5, Qt.DotLine))
+        painter.drawEllipse(QPointF(x, y), 9, 9)
 
     def _polygon(self) -> QPolygonF:
         t = self.transform()
@@ -232,17 +261,17 @@ class SimplexPicker(QWidget):
 
     def _zone_raster(self) -> QImage:
         w, h = max(1, self.width() // 4), max(1, self.height() // 4)
-        image = QImage(w, h, QImage.Format_ARGB32)
-        image.fill(Qt.transparent)
+        rgba = np.zeros((h, w, 4), dtype=np.uint8)
+        colours = {zone: c.getRgb() for zone, c in ZONE_COLOURS.items()}
         t = self.transform()
         for y in range(h):
             for x in range(w):
                 weights = plane_to_weights(pixel_to_plane(x * 4 + 2, y * 4 + 2, t),
                                            self._vertices, extrapolate=True)
                 zone = max(zone_of(v) for v in weights)
-                if zone in ZONE_COLOURS:
-                    image.setPixelColor(x, y, ZONE_COLOURS[zone])
-        return image
+                if zone in colours:
+                    rgba[y, x] = colours[zone]
+        return rgba_image(rgba)
 
     def _draw_shape(self, painter: QPainter) -> None:
         fill = QColor(self.palette().window().color())

@@ -88,3 +88,31 @@ def test_info(session_cache):
     info = json.loads(r.stdout)
     assert info["backends"]["llama"] is True
     assert info["default_model"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def test_prosemix_with_no_arguments_opens_the_app(monkeypatch):
+    """The installed `prosemix` is main.py's entry: no arguments open the window, as
+    `python main.py` does (it printed help and exited 2 before)."""
+    import tomllib
+
+    import gui.app
+    import main
+
+    root = Path(__file__).resolve().parent.parent
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["prosemix"] == "main:main_entry"
+    opened = []
+    monkeypatch.setattr(gui.app, "run", lambda: opened.append(True) or 0)
+    monkeypatch.setattr(sys, "argv", ["prosemix"])
+    with pytest.raises(SystemExit) as done:
+        main.main_entry()
+    assert done.value.code == 0 and opened == [True]
+
+
+def test_gpu_layers_on_a_cpu_build_is_a_clear_message():
+    import llama_cpp
+
+    if llama_cpp.llama_supports_gpu_offload():
+        pytest.skip("this llama-cpp-python build has GPU support")
+    r = run("generate", "--prompt", "Hi", "--max-tokens", "2", "--gpu-layers", "4")
+    assert r.returncode == 2 and "no GPU support" in r.stderr and "CMAKE_ARGS" in r.stderr

@@ -158,7 +158,7 @@ def test_merged_anchors_follow_the_unoptimised_path(both_backends, runtime_llama
     0.3 is the size of gap that the base alone shows between its Q4_1 and F16-attention forms
     (0.16 measured on these prompts), against gaps of several logits when a style is wrong."""
     merged, _ = both_backends
-    assert merged.mode == "merged"
+    assert merged.anchors_applied == "merged"
     merged.set_weights(weights)
     runtime_llama.set_weights(weights)
     greedy = SamplingConfig(max_tokens=32, temperature=0, repetition_penalty=1.0)

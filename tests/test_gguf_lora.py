@@ -110,3 +110,56 @@ def test_same_file_and_text_as_the_upstream_converter(tmp_path, base, session_ca
         texts.append(backend.generate("Once upon a time", SamplingConfig(max_tokens=24, temperature=0)).text)
         backend.close()
     assert texts[0] == texts[1]
+
+
+def _tensor_type_offset(data: bytes, name: str) -> int:
+    """Where a tensor's type field sits in a GGUF file's tensor table."""
+    import struct
+
+    raw = name.encode()
+    at = data.index(struct.pack("<Q", len(raw)) + raw) + 8 + len(raw)
+    n_dims = struct.unpack_from("<I", data, at)[0]
+    return at + 4 + 8 * n_dims
+
+
+def test_a_corrupt_tensor_type_names_the_file_and_tensor(tmp_path, base):
+    """Found by mutating real LoRA files: a type code llama.cpp does not know ended in
+    "unexpected ValueError ... is not a valid GGMLQuantizationType" with exit 1."""
+    import struct
+
+    d = write_random_peft(tmp_path / "a", base, layers=[0])
+    good = write_gguf_lora(load_anchor(d, base), base, tmp_path / "a.gguf")
+    data = bytearray(good.read_bytes())
+    name = next(iter(read_header(good).tensors))
+    struct.pack_into("<I", data, _tensor_type_offset(bytes(data), name), 64)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(AnchorError, match=f"{bad}.*{name}.*unknown type code 64"):
+        load_anchor(bad, base)
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "main.py"), "anchors", str(bad)],
+                       capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2 and "unknown type code 64" in r.stderr and name in r.stderr
+
+
+def test_mutated_lora_files_end_in_a_clear_error(tmp_path, base):
+    """Every byte of the header and tensor table set to a few values: each file either loads
+    or raises AnchorError, never anything else."""
+    d = write_random_peft(tmp_path / "a", base, layers=[0], targets=("q_proj",))
+    good = write_gguf_lora(load_anchor(d, base), base, tmp_path / "a.gguf")
+    data = good.read_bytes()
+    end = read_header(good).data_start
+    other = []
+    for at in range(0, end, 7):
+        for value in (0x00, 0x40, 0xFF):
+            mutated = bytearray(data)
+            mutated[at] = value
+            path = tmp_path / "m.gguf"
+            path.write_bytes(bytes(mutated))
+            try:
+                load_anchor(path, base)
+            except AnchorError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - what the test looks for
+                other.append(f"byte {at} = {value:#x}: {type(exc).__name__}: {exc}")
+    assert not other, "\n".join(other[:10])

@@ -12,6 +12,7 @@ import gui.main_window as mw
 from engine.anchors.shipped import SHIPPED
 from engine.anchors.shipped import shipped_anchors_dir
 from gui.main_window import MainWindow
+from gui.worker import TaskKind
 
 LONG = 400
 
@@ -43,27 +44,27 @@ def _generate(qtbot, w, timeout=20000):
 
 def test_loads_anchors_into_the_picker(window):
     assert window.picker.anchor_names() == ["alpha", "beta", "gamma"]
-    assert "3 anchors" in window.model_label.text()
-    assert "llama (anchors merged)" in window.model_label.text()
-    assert "shared memory" in window.model_label.toolTip()
+    assert "3 anchors" in window.status.model_label.text()
+    assert "llama (anchors merged)" in window.status.model_label.text()
+    assert "shared memory" in window.status.model_label.toolTip()
 
 
 def test_generate_streams_and_records_history(qtbot, window):
     result = _generate(qtbot, window)
-    assert result["tokens"] == 12 and result["text"]
-    assert window.generation.output.toPlainText() == result["text"]
-    assert "tok/s" in window.speed_label.text() and "first token" in window.speed_label.text()
+    assert result.tokens == 12 and result.text
+    assert window.generation.output.toPlainText() == result.text
+    assert "tok/s" in window.status.speed_label.text() and "first token" in window.status.speed_label.text()
     rows = window.history.search()
-    assert rows and rows[0].output == result["text"]
+    assert rows and rows[0].output == result.text
     assert window.history_view.table.rowCount() == len(rows)
 
 
 def test_same_point_same_seed_same_text_and_point_changes_it(qtbot, window):
     window.picker.set_weights([1, 0, 0])
-    a = _generate(qtbot, window)["text"]
-    assert _generate(qtbot, window)["text"] == a
+    a = _generate(qtbot, window).text
+    assert _generate(qtbot, window).text == a
     window.picker.set_weights([0, 0, 1])
-    assert _generate(qtbot, window)["text"] != a
+    assert _generate(qtbot, window).text != a
 
 
 def test_stop_cancels(qtbot, window):
@@ -72,14 +73,14 @@ def test_stop_cancels(qtbot, window):
         window.generate()
         qtbot.waitUntil(lambda: len(window.generation.output.toPlainText()) > 5, timeout=30000)
         window.stop()
-    assert sig.args[1]["finish_reason"] == "cancelled"
-    assert sig.args[1]["tokens"] < LONG
+    assert sig.args[1].finish_reason == "cancelled"
+    assert sig.args[1].tokens < LONG
 
 
 def test_weight_change_mid_generation(qtbot, window):
     window.generation.max_tokens.setValue(LONG)
     finished = []
-    window.worker.finished.connect(lambda tag, r: finished.append(r))
+    window.worker.finished.connect(lambda request, r: finished.append(r))
     window.picker.set_weights([1, 0, 0])
     window.generate()
     qtbot.waitUntil(lambda: len(window.generation.output.toPlainText()) > 5, timeout=30000)
@@ -87,9 +88,9 @@ def test_weight_change_mid_generation(qtbot, window):
     window.picker.set_weights([0, 1, 0])
     window.generate()
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=20000)
-    assert finished[0]["finish_reason"] == "cancelled"
-    assert finished[1]["weights"] == {"alpha": 0.0, "beta": 1.0, "gamma": 0.0}
-    assert window.generation.output.toPlainText() == finished[1]["text"]
+    assert finished[0].finish_reason == "cancelled"
+    assert finished[1].weights == {"alpha": 0.0, "beta": 1.0, "gamma": 0.0}
+    assert window.generation.output.toPlainText() == finished[1].text
 
 
 def test_live_preview_debounces_after_release(qtbot, window):
@@ -103,7 +104,7 @@ def test_live_preview_debounces_after_release(qtbot, window):
 def test_compare_edge_steps(qtbot, window):
     window.compare.add_edge(0, 2, 3)
     finished = []
-    window.worker.finished.connect(lambda tag, r: finished.append(tag))
+    window.worker.finished.connect(lambda request, r: finished.append(request))
     window._run_compare()
     qtbot.waitUntil(lambda: len(finished) == 3, timeout=30000)
     assert all(window.compare.results)
@@ -118,7 +119,7 @@ def test_history_rerun(qtbot, window):
     record = window.history.search()[0]
     with qtbot.waitSignal(window.worker.finished, timeout=20000) as sig:
         window._rerun(record)
-    assert sig.args[1]["text"] == first["text"]
+    assert sig.args[1].text == first.text
 
 
 def test_bad_adapter_is_a_clear_message_and_the_app_recovers(qtbot, window, tmp_path, adapters):
@@ -133,10 +134,10 @@ def test_bad_adapter_is_a_clear_message_and_the_app_recovers(qtbot, window, tmp_
     with qtbot.waitSignal(window.worker.errored, timeout=20000):
         window.anchors.add_anchor(bad)
     assert any("NaN" in e for e in window.errors_seen)
-    assert window.model_label.text() == "not loaded"
+    assert window.status.model_label.text() == "not loaded"
     with qtbot.waitSignal(window.worker.loaded, timeout=20000):
         window.anchors.list.item(3).setCheckState(mw.Qt.Unchecked)
-    assert _generate(qtbot, window)["text"]
+    assert _generate(qtbot, window).text
 
 
 def test_empty_prompt_is_a_status_message(qtbot, window):
@@ -156,18 +157,18 @@ def test_closing_during_generation(qtbot, window):
 def test_presets_round_trip(qtbot, window, monkeypatch):
     window.picker.set_weights([0.6, 0.3, 0.1])
     monkeypatch.setattr(mw.QInputDialog, "getText", lambda *a, **k: ("warm", True))
-    window._save_preset()
+    window.point.ask_save_preset()
     window.picker.set_weights([1, 0, 0])
-    window._apply_preset(window.presets.findText("warm"))
+    window.point._apply_preset(window.point.presets.findText("warm"))
     assert window.picker.weights() == pytest.approx([0.6, 0.3, 0.1])
 
 
 def test_attribute_mode(qtbot, window):
     from engine.weights import Attribute
 
-    window.attributes.set_attributes([Attribute("ab", plus="alpha", minus="beta")])
-    window.point_tabs.setCurrentWidget(window.attributes)
-    window.attributes._alpha[0].setValue(80)
+    window.point.attributes.set_attributes([Attribute("ab", plus="alpha", minus="beta")])
+    window.point.setCurrentWidget(window.point.attributes)
+    window.point.attributes._alpha[0].setValue(80)
     assert window.current_weights() == pytest.approx([0.8, 0.2, 0.0])
 
 
@@ -175,12 +176,12 @@ def test_new_anchor_trains_in_the_worker_and_joins_the_picker(qtbot, window, tmp
     corpus = tmp_path / "mine.txt"
     corpus.write_text("I write short, plain sentences. I like rain. I like tea. " * 80)
     progress = []
-    window.worker.progress.connect(lambda tag, message, fraction: progress.append((tag, fraction)))
+    window.worker.progress.connect(lambda request, message, fraction: progress.append((request, fraction)))
     with qtbot.waitSignal(window.worker.task_done, timeout=120000) as done:
         window.start_training({"files": [corpus], "name": "my-voice", "colour": "#123456",
                                "steps": 2, "rank": 4})
     assert done.args[1]["name"] == "my-voice"
-    assert any(tag == "train" and 0 < f < 1 for tag, f in progress)
+    assert any(r.kind is TaskKind.TRAIN and 0 < f < 1 for r, f in progress)
     qtbot.waitUntil(lambda: "my-voice" in window.picker.anchor_names(), timeout=20000)
     assert len(window.picker.anchor_names()) == 4
 
@@ -194,10 +195,10 @@ def test_new_anchor_errors_and_cancel(qtbot, window, tmp_path):
     corpus.write_text("Some words here. " * 400)
     with qtbot.waitSignal(window.worker.errored, timeout=120000) as err:
         window.start_training({"files": [corpus], "name": "slow", "steps": 50, "rank": 4})
-        qtbot.waitUntil(lambda: window.cancel_task.isVisible() and "step" in window.statusBar().currentMessage(),
+        qtbot.waitUntil(lambda: window.status.cancel.isVisible() and "step" in window.statusBar().currentMessage(),
                         timeout=60000)
-        window.cancel_task.click()
-    assert "cancelled" in err.args[1]
+        window.status.cancel.click()
+    assert "cancelled" in err.args[1].message
 
 
 def test_analysis_sweep_plots_and_overlay(qtbot, window):
@@ -208,7 +209,7 @@ def test_analysis_sweep_plots_and_overlay(qtbot, window):
     tab.tokens.setValue(8)
     with qtbot.waitSignal(window.worker.task_done, timeout=120000) as done:
         tab._run(new=True)
-    assert done.args[0] == "sweep"
+    assert done.args[0].kind is TaskKind.SWEEP
     qtbot.waitUntil(lambda: len(tab.rows) == 6, timeout=10000)
     assert tab._canvas is not None and tab.plot_kind.currentText() == "ternary"
     overlays = []

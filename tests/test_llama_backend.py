@@ -21,7 +21,7 @@ def backend(request, adapters, session_cache):
     """Both ways of applying anchors: merged into shared weights, and runtime adapters."""
     b = LlamaCppBackend(merge=request.param)
     b.load(None, adapters)
-    assert b.mode == ("merged" if request.param else "runtime")
+    assert b.anchors_applied == ("merged" if request.param else "runtime")
     yield b
     b.close()
 
@@ -79,8 +79,8 @@ def test_cancel_within_one_token(backend):
         pieces.append(piece)
         if len(pieces) == 3:
             backend.cancel()
-    assert backend.last_result.n_tokens == 3
-    assert backend.last_result.finish_reason == "cancelled"
+    assert stream.result.n_tokens == 3
+    assert stream.result.finish_reason == "cancelled"
     # a should_stop callable and closing the iterator work too
     count = iter(range(1000))
     result = backend.generate(PROMPT, long, should_stop=lambda: next(count) >= 4)
@@ -88,16 +88,16 @@ def test_cancel_within_one_token(backend):
     stream = backend.stream(PROMPT, long)
     next(stream)
     stream.close()
-    assert backend.last_result.finish_reason == "cancelled"
+    assert stream.result.finish_reason == "cancelled"
 
 
 def test_stop_strings_and_chat(backend):
     backend.set_weights([0, 0, 1])
     full = backend.generate(PROMPT, GREEDY).text
     stop = full.strip().split()[2]
-    cut = backend.generate(PROMPT, SamplingConfig(max_tokens=24, temperature=0, stop=(stop,))).text
-    assert cut == full[: full.index(stop)]
-    assert backend.last_result.finish_reason == "stop"
+    cut = backend.generate(PROMPT, SamplingConfig(max_tokens=24, temperature=0, stop=(stop,)))
+    assert cut.text == full[: full.index(stop)]
+    assert cut.finish_reason == "stop"
     chat = backend.format_prompt("Hi", SamplingConfig(chat=True))
     assert "<|im_start|>user" in chat and chat.rstrip().endswith("<|im_start|>assistant")
 

@@ -139,7 +139,7 @@ def test_falls_back_to_runtime_adapters_where_merging_is_impossible(monkeypatch,
     monkeypatch.delattr(os, "memfd_create")
     b = LlamaCppBackend()
     b.load(None, adapters[:2])
-    assert b.mode == "runtime" and "memfd" in b.info()["why"]
+    assert b.anchors_applied == "runtime" and "memfd" in b.info()["why"]
     b.set_weights([0.5, 0.5])
     assert b.generate(PROMPT, GREEDY).n_tokens > 0
     b.close()
@@ -152,16 +152,16 @@ def test_falls_back_to_runtime_adapters_where_merging_is_impossible(monkeypatch,
 def test_gpu_offload_and_no_anchors_use_the_plain_model(adapters, session_cache, monkeypatch):
     offload = LlamaCppBackend(n_gpu_layers=1)
     offload.load(None, adapters[:1])
-    assert offload.mode == "runtime" and "GPU" in offload.mode_reason
+    assert offload.anchors_applied == "runtime" and "GPU" in offload.anchors_reason
     offload.close()
     plain = LlamaCppBackend()
     plain.load(None, [])
-    assert plain.mode == "runtime" and plain._shared is None
+    assert plain.anchors_applied == "runtime" and plain._shared is None
     plain.close()
     monkeypatch.setenv("PROSEMIX_LLAMA_MERGE", "0")
     off = LlamaCppBackend()
     off.load(None, adapters[:1])
-    assert off.mode == "runtime" and "turned off" in off.mode_reason
+    assert off.anchors_applied == "runtime" and "turned off" in off.anchors_reason
     off.close()
 
 
@@ -243,7 +243,7 @@ def test_an_unusable_cache_falls_back_to_runtime_adapters(tmp_path, adapters, mo
     shipped = default_anchor_paths()[:1]  # has its own GGUF form: nothing to write
     b = LlamaCppBackend()
     b.load(None, shipped)
-    assert b.mode == "runtime" and "merged anchors unavailable" in b.mode_reason
+    assert b.anchors_applied == "runtime" and "merged anchors unavailable" in b.anchors_reason
     assert b.generate(PROMPT, GREEDY).n_tokens > 0
     b.close()
     forced = LlamaCppBackend(merge=True)
@@ -268,5 +268,5 @@ def test_too_little_memory_for_a_working_copy_uses_runtime_adapters(adapters, se
     monkeypatch.setattr(os, "sysconf", lambda name: pages if name == "SC_PHYS_PAGES" else real(name))
     small = LlamaCppBackend()
     small.load(None, adapters[:1])
-    assert small.mode == "runtime" and "too large" in small.mode_reason
+    assert small.anchors_applied == "runtime" and "too large" in small.anchors_reason
     small.close()

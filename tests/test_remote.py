@@ -140,7 +140,7 @@ def test_cancel_closes_the_stream(server):
     stream = b.stream(PROMPT, SamplingConfig(max_tokens=400, temperature=0.8))
     next(stream)
     stream.close()
-    assert b.last_result.finish_reason == "cancelled" and b.last_result.n_tokens < 400
+    assert stream.result.finish_reason == "cancelled" and stream.result.n_tokens < 400
 
 
 def test_clear_errors(server, gguf_adapters, base, tmp_path):
@@ -193,16 +193,17 @@ def test_gui_remote_model_choice(qtbot, server, tmp_path, monkeypatch):
     from PySide6.QtCore import QSettings
 
     import gui.main_window as mw
+    from engine.backends import BackendSpec
     from gui.dialogs import ModelDialog
 
     monkeypatch.setenv("PROSEMIX_DATA", str(tmp_path))
-    dialog = ModelDialog({"model": server, "backend": "remote", "api_key": KEY})
+    dialog = ModelDialog(BackendSpec(backend="remote", server=server, api_key=KEY))
     qtbot.addWidget(dialog)
     assert dialog.source.currentIndex() == 3
     dialog._test()
     assert "OK" in dialog.test_result.text() and "alpha" in dialog.test_result.text()
     choice = dialog.choice()
-    assert choice == {"model": server, "backend": "remote", "device": "auto", "api_key": KEY}
+    assert choice == BackendSpec(backend="remote", server=server, api_key=KEY)
     w = mw.MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), load_defaults=False)
     qtbot.addWidget(w)
     w.model_choice = choice
@@ -212,6 +213,36 @@ def test_gui_remote_model_choice(qtbot, server, tmp_path, monkeypatch):
     w.generation.max_tokens.setValue(8)
     with qtbot.waitSignal(w.worker.finished, timeout=20000) as done:
         w.generate()
-    assert done.args[1]["text"]
+    assert done.args[1].text
     w.close()
     assert w.worker.wait(10000)
+
+
+def test_cli_generate_json_against_a_server(server):
+    """`generate --backend remote --json` reported "'RemoteAnchor' object has no attribute
+    'source'" (exit 1): every backend now holds the same Anchor type."""
+    import json
+    import os
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--backend", "remote",
+                        "--server", server, "--api-key", KEY, "--prompt", PROMPT,
+                        "--weights", "alpha=0.5,beta=0.5", "--max-tokens", "6", "--json"],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["backend"] == "remote" and out["anchors_applied"] == "per request"
+    assert [Path(a).stem for a in out["anchors"]] == ["alpha", "beta"] and out["text"]
+
+
+def test_logprobs_travel_with_the_tokens(server):
+    """A sweep's self-perplexity needs log p of each token; the server sends them with the
+    tokens when asked, and cannot score a fixed text (the contract says so)."""
+    b = _remote(server)
+    result = b.generate(PROMPT, GREEDY, logprobs=True)
+    assert len(result.logprobs) == result.n_tokens and all(x <= 0 for x in result.logprobs)
+    assert result.perplexity >= 1.0
+    assert b.can_score is False
+    with pytest.raises(ProsemixError, match="cannot score a fixed text"):
+        b.perplexity("some fixed text to score")

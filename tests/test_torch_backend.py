@@ -60,12 +60,13 @@ def test_merged_logits_equal_the_dense_formula(backend, base, adapters):
 
 def test_cancel_and_stop(backend):
     pieces = []
-    for piece in backend.stream(PROMPT, SamplingConfig(max_tokens=100, temperature=0.7)):
+    stream = backend.stream(PROMPT, SamplingConfig(max_tokens=100, temperature=0.7))
+    for piece in stream:
         pieces.append(piece)
         if len(pieces) == 2:
             backend.cancel()
-    assert backend.last_result.n_tokens == 2
-    assert backend.last_result.finish_reason == "cancelled"
+    assert stream.result.n_tokens == 2
+    assert stream.result.finish_reason == "cancelled"
 
 
 def test_prompt_errors(backend):

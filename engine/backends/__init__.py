@@ -58,15 +58,15 @@ def create_backend(name: str, **options: object) -> "Backend":
     if name == "llama":
         from engine.backends.llama_cpp import LlamaCppBackend
 
-        return LlamaCppBackend(**options)  # type: ignore[arg-type]
+        return LlamaCppBackend(**options)  # type: ignore[arg-type]  # options are checked by the class
     if name == "torch":
         from engine.backends.torch import TorchBackend
 
-        return TorchBackend(**options)  # type: ignore[arg-type]
+        return TorchBackend(**options)  # type: ignore[arg-type]  # as above
     if name == "remote":
         from engine.backends.remote import RemoteBackend
 
-        return RemoteBackend(**options)  # type: ignore[arg-type]
+        return RemoteBackend(**options)  # type: ignore[arg-type]  # as above
     raise ProsemixError(f"unknown backend {name!r}")
 
 

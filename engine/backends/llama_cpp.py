@@ -21,7 +21,7 @@ import ctypes
 import logging
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -66,14 +66,14 @@ def _install_log_capture(llama_cpp: object) -> None:
     if _log_callback is not None:
         return
 
-    @llama_cpp.llama_log_callback  # type: ignore[attr-defined,misc]
+    @llama_cpp.llama_log_callback  # type: ignore[attr-defined]  # llama_cpp is a module passed in
     def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         line = text.decode("utf-8", errors="replace")
         _recent_log.append(line)
         log.log(_LOG_LEVELS.get(level, logging.DEBUG), "llama.cpp: %s", line.rstrip())
 
     _log_callback = callback
-    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))  # type: ignore[attr-defined]
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))  # type: ignore[attr-defined]  # as above
 
 
 def _llama_reason() -> str:
@@ -94,11 +94,12 @@ class LlamaCppBackend(Backend):
             merge = os.environ["PROSEMIX_LLAMA_MERGE"].strip() == "1"
         self.merge = merge  # None: merged where possible
         self.anchors_applied, self.anchors_reason = "runtime", "no model loaded"
-        self._llm = None
-        self._adapters: list[object] = []
-        self._shared = None
-        self._merger = None
-        self._vocab = None
+        # llama_cpp objects (typed Any: llama-cpp-python ships no types for these)
+        self._llm: Any = None
+        self._adapters: list[Any] = []
+        self._shared: Any = None
+        self._merger: Any = None
+        self._vocab: Any = None
 
     def _choose_mode(self, path: Path) -> tuple[str, str]:
         from engine.backends.llama_merge import merge_supported

@@ -163,7 +163,7 @@ class RemoteBackend(Backend):
         if not local:
             return
         try:
-            meta = self._request("GET", "/v1/models")["data"][0].get("meta", {})  # type: ignore[index]
+            meta = self._request("GET", "/v1/models")["data"][0].get("meta", {})
         except (ProsemixError, KeyError, IndexError, TypeError):
             return
         n_embd = meta.get("n_embd")

@@ -8,7 +8,7 @@ give the same text, and cancelling takes effect between two tokens.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from engine.errors import BackendUnavailable, ModelError, ProsemixError
 from engine.backends.torch_merge import LowRankMerger
@@ -64,8 +64,8 @@ class TorchBackend(Backend):
                 f"the torch backend is not in this build ({exc.name} is missing)") from None
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        self.model = None
-        self.tokenizer = None
+        self.model: Any = None  # a transformers model (typed Any: transformers is untyped here)
+        self.tokenizer: Any = None
         self.merger: LowRankMerger | None = None
 
     def _load_model(self, path: Path, progress: Progress) -> None:
@@ -75,8 +75,9 @@ class TorchBackend(Backend):
         progress(f"loading {folder.name} on {self.device}", 0.7)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                str(folder), dtype=self.dtype, local_files_only=True).to(self.device)
+            model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=self.dtype,
+                                                              local_files_only=True)
+            self.model = model.to(self.device)
         except Exception as exc:
             raise ModelError(f"transformers cannot load {folder}: {exc}") from None
         self.model.eval()
@@ -157,11 +158,11 @@ class TorchBackend(Backend):
         return (self.tokenizer.bos_token if which == "bos" else self.tokenizer.eos_token) or ""
 
 
-def _eos_ids(model: object, tokenizer: object) -> set[int]:
-    ids = model.generation_config.eos_token_id if model.generation_config else None  # type: ignore[attr-defined]
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids = model.generation_config.eos_token_id if model.generation_config else None
     out = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
-    if tokenizer.eos_token_id is not None:  # type: ignore[attr-defined]
-        out.add(tokenizer.eos_token_id)  # type: ignore[attr-defined]
+    if tokenizer.eos_token_id is not None:
+        out.add(tokenizer.eos_token_id)
     return out
 
 

@@ -9,7 +9,7 @@ Deltas are computed in fp32 and checked to be finite before they are committed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, TYPE_CHECKING, Sequence
 
 from engine.errors import ProsemixError
 
@@ -48,7 +48,8 @@ def _all_finite(t: "torch.Tensor") -> bool:
 class LowRankMerger:
     """Owns the target modules' weights and re-merges them when the weights change."""
 
-    def __init__(self, modules: dict[str, "torch.nn.Module"], anchors: Sequence["Anchor"]):
+    def __init__(self, modules: dict[str, Any], anchors: Sequence["Anchor"]):
+        """``modules``: name -> torch Linear (Any: torch types its attributes as Tensor | Module)."""
         import torch
 
         self.anchor_names = [a.name for a in anchors]

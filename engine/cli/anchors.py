@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.anchors.gguf_lora import write_gguf_lora
 from engine.anchors.loading import load_anchor
@@ -40,7 +41,7 @@ def cmd_anchors(args: argparse.Namespace) -> int:
     paths = resolve_anchor_args(args.paths)
     if not paths:
         raise ProsemixError("no anchors given and none shipped")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in paths:
         anchor = load_anchor(path, info, allow_pickle=args.allow_pickle)
         rows.append({

@@ -8,6 +8,7 @@ import sys
 from engine.cli.options import (add_model_options, add_sampling_options, open_from_args,
                                 sampling_from_args)
 from engine.errors import ProsemixError
+from engine.weights import Point
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -38,7 +39,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if args.weights:
             if not backend.anchors:
                 raise ProsemixError("--weights given, but there are no anchors")
-            point = backend.set_weights(parse_weights(args.weights, backend.anchor_names),
+            point: Point | None = backend.set_weights(parse_weights(args.weights, backend.anchor_names),
                                         normalize=args.normalize, extrapolate=args.extrapolate)
         else:
             point = backend.point

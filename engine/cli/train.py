@@ -4,9 +4,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from engine.cli.options import ProgressBar, fmt_seconds
 from engine.errors import ProsemixError
+
+if TYPE_CHECKING:
+    from engine.training.config import TrainProgress
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -52,7 +56,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     r.set_defaults(handler=cmd_train_defaults)
 
 
-def _progress(label: str):  # type: ignore[no-untyped-def]
+def _progress(label: str) -> Callable[[TrainProgress], None]:
     bar = ProgressBar(label)
     return lambda p: bar.update(p.step, p.total, p.seconds, p.eta_seconds, p.loss, p.message)
 

@@ -16,7 +16,7 @@ from engine.weights import Zone, zone_of
 ZONE_SHADE = {Zone.STABLE_EXTRAPOLATION: "#fde9b8", Zone.UNSTABLE_EXTRAPOLATION: "#f6c6c6"}
 
 
-def _figure(figsize=(6.0, 4.5)):  # type: ignore[no-untyped-def]
+def _figure(figsize=(6.0, 4.5)):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -25,7 +25,7 @@ def _figure(figsize=(6.0, 4.5)):  # type: ignore[no-untyped-def]
     return Figure(figsize=figsize, dpi=110, layout="constrained")
 
 
-def save(fig, out: str | os.PathLike[str]) -> list[Path]:  # type: ignore[no-untyped-def]
+def save(fig, out: str | os.PathLike[str]) -> list[Path]:
     """Save as PNG and SVG next to each other (the suffix of ``out`` is replaced)."""
     out = Path(out)
     paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
@@ -57,7 +57,7 @@ def _check_column(rows: Sequence[dict], column: str) -> None:
         raise ProsemixError(f"the table has no column {column!r}; it has {available}")
 
 
-def ternary(rows: Sequence[dict], column: str, title: str = ""):  # type: ignore[no-untyped-def]
+def ternary(rows: Sequence[dict], column: str, title: str = ""):
     """A filled contour of a score over the triangle of the first three anchors."""
     import matplotlib.tri as mtri
 
@@ -94,7 +94,7 @@ def ternary(rows: Sequence[dict], column: str, title: str = ""):  # type: ignore
     return fig
 
 
-def alpha_plot(rows: Sequence[dict], columns: Sequence[str], attribute: str = ""):  # type: ignore[no-untyped-def]
+def alpha_plot(rows: Sequence[dict], columns: Sequence[str], attribute: str = ""):
     """Scores (and perplexity) against alpha, zones shaded; one panel per column."""
     rows = [r for r in rows if isinstance(r.get("alpha"), float) and math.isfinite(r["alpha"])
             and (not attribute or r["attribute"] == attribute)]
@@ -134,8 +134,8 @@ def _step(values: Sequence[float]) -> float:
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rho (average ranks for ties)."""
-    def ranks(v: Sequence[float]) -> np.ndarray:
-        v = np.asarray(v, dtype=float)
+    def ranks(values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values, dtype=float)
         order = v.argsort()
         r = np.empty(len(v))
         r[order] = np.arange(len(v))
@@ -144,11 +144,11 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
             r[tie] = r[tie].mean()
         return r
 
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = np.isfinite(x) & np.isfinite(y)
+    xs, ys = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(xs) & np.isfinite(ys)
     if keep.sum() < 3:
         return math.nan
-    rx, ry = ranks(x[keep]), ranks(y[keep])
+    rx, ry = ranks(xs[keep]), ranks(ys[keep])
     if rx.std() == 0 or ry.std() == 0:
         return math.nan
     return float(np.corrcoef(rx, ry)[0, 1])
@@ -169,7 +169,7 @@ def entanglement(rows: Sequence[dict], scores: Sequence[str], interpolation_only
     return attributes, list(scores), matrix
 
 
-def entanglement_plot(rows: Sequence[dict], scores: Sequence[str]):  # type: ignore[no-untyped-def]
+def entanglement_plot(rows: Sequence[dict], scores: Sequence[str]):
     attributes, cols, matrix = entanglement(rows, scores)
     fig = _figure((1.6 + 1.5 * len(cols), 1.4 + 0.8 * len(attributes)))
     ax = fig.add_subplot()
@@ -185,7 +185,7 @@ def entanglement_plot(rows: Sequence[dict], scores: Sequence[str]):  # type: ign
 
 
 def spider(rows: Sequence[dict], scores: Sequence[str], point_ids: Sequence[str] | None = None,
-           ranges: dict[str, tuple[float, float]] | None = None):  # type: ignore[no-untyped-def]
+           ranges: dict[str, tuple[float, float]] | None = None):
     """Mean scores at a few points on a radar chart; each axis scaled by the range seen."""
     for s in scores:
         _check_column(rows, s)
@@ -208,12 +208,12 @@ def spider(rows: Sequence[dict], scores: Sequence[str], point_ids: Sequence[str]
 
 
 # ----- geometry of the anchors themselves -------------------------------------------------------
-def _inner(f, g) -> float:  # type: ignore[no-untyped-def]
+def _inner(f, g) -> float:
     """<s_f B_f A_f, s_g B_g A_g>_F without forming the matrices."""
     return float(f.scale * g.scale * np.sum((f.B.T.astype(np.float64) @ g.B) * (f.A.astype(np.float64) @ g.A.T)))
 
 
-def anchor_geometry(anchors: Sequence) -> tuple[list[str], np.ndarray, dict[int, np.ndarray]]:  # type: ignore[type-arg]
+def anchor_geometry(anchors: Sequence) -> tuple[list[str], np.ndarray, dict[int, np.ndarray]]:
     """Gram matrix of the anchors' whole deltas and per-layer cosine similarity matrices."""
     names = [a.name for a in anchors]
     n = len(anchors)
@@ -255,7 +255,7 @@ def mds_with_base(gram: np.ndarray) -> np.ndarray:
     return coords - coords[0]
 
 
-def anchors_plot(anchors: Sequence):  # type: ignore[no-untyped-def,type-arg]
+def anchors_plot(anchors: Sequence):
     names, gram, cos_layers = anchor_geometry(anchors)
     d = np.sqrt(np.clip(np.diag(gram), 1e-30, None))
     cos = gram / np.outer(d, d)
@@ -321,7 +321,7 @@ def score_columns(names: Sequence[str]) -> list[str]:
 
 
 def make_plot(kind: str, rows: Sequence[dict], columns: Sequence[str], *, attribute: str = "",
-              anchors: Sequence = ()):  # type: ignore[no-untyped-def,type-arg]  # matplotlib Figure
+              anchors: Sequence = ()):
     """The one place that maps a plot kind to its figure, for the CLI and the Analysis tab."""
     if kind == "anchors":
         if not anchors:

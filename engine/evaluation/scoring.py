@@ -37,7 +37,7 @@ class Scorer:
 
 # ----- sentiment -----------------------------------------------------------------------------
 @lru_cache(maxsize=1)
-def _vader():  # type: ignore[no-untyped-def]
+def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
@@ -53,7 +53,7 @@ _SENT_END = re.compile(r"[.!?]+")
 
 
 @lru_cache(maxsize=1)
-def _pyphen():  # type: ignore[no-untyped-def]
+def _pyphen():
     import pyphen
 
     return pyphen.Pyphen(lang="en_US")
@@ -111,7 +111,7 @@ class Embedder:
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         self.model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
 
-    def embed(self, texts: Sequence[str]):  # type: ignore[no-untyped-def]
+    def embed(self, texts: Sequence[str]):
         import torch
 
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=256,

@@ -147,7 +147,7 @@ def _row_key(row: dict) -> tuple[str, str, str]:
 def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], out: str | os.PathLike[str],
               config: SweepConfig = SweepConfig(),
               progress: Callable[[SweepProgress], None] | None = None,
-              should_stop: Callable[[], bool] | None = None) -> Path:  # type: ignore[no-untyped-def]
+              should_stop: Callable[[], bool] | None = None) -> Path:
     """Run (or resume) a sweep and return the CSV path."""
     progress = progress or (lambda p: None)
     should_stop = should_stop or (lambda: False)

@@ -101,6 +101,15 @@ def _value(f: BinaryIO, vtype: int) -> Any:
     raise ValueError(f"unknown GGUF value type {vtype}")
 
 
+def _known_types() -> frozenset[int]:
+    from gguf.constants import GGML_QUANT_SIZES
+
+    return frozenset(int(t) for t in GGML_QUANT_SIZES)
+
+
+_KNOWN_TYPES = _known_types()
+
+
 def tensor_nbytes(info: GGUFTensorInfo) -> int:
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
@@ -136,14 +145,15 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True,
                 n_dims = _unpack(f, "<I")
                 ne = [_unpack(f, "<Q") for _ in range(n_dims)]
                 ggml_type, offset = _unpack(f, "<I"), _unpack(f, "<Q")
+                if ggml_type not in _KNOWN_TYPES:
+                    raise error(f"{path}: tensor {name!r} has an unknown type code {ggml_type}: "
+                                "the file is damaged or from a newer llama.cpp")
                 tensors[name] = GGUFTensorInfo(name, tuple(reversed(ne)), ggml_type, offset)
             align = int(metadata.get("general.alignment", 32))
             data_start = (f.tell() + align - 1) // align * align
     except _Truncated:
         raise error(f"{path} is truncated: the GGUF header ends early") from None
     except (OSError, UnicodeError, ValueError, struct.error) as exc:
-        if isinstance(exc, ProsemixError):
-            raise
         raise error(f"cannot read GGUF file {path}: {exc}") from None
     header = GGUFHeader(path, version, metadata, tensors, data_start, kv_span, n_kv)
     if check_size and tensors:
@@ -191,7 +201,7 @@ def rewrite_gguf(header: GGUFHeader, out: str | os.PathLike[str],
             f.write(b"\0" * (-f.tell() % align))
             for t, new_type, off in plan:
                 start = header.data_start + t.offset
-                data = raw[start:start + tensor_nbytes(t)]
+                data: np.ndarray = raw[start:start + tensor_nbytes(t)]
                 if new_type != t.ggml_type:
                     values = quants.dequantize(np.asarray(data), T(t.ggml_type)).reshape(t.shape)
                     if not np.isfinite(values).all():

@@ -77,26 +77,3 @@ class TrainResult:
     base_val_loss: float
     seconds: float
     history: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class TrainProgress:
-    step: int
-    total: int
-    loss: float
-    seconds: float
-    eta_seconds: float
-    val_loss: float | None = None
-    message: str = ""
-
-
-@dataclass
-class TrainResult:
-    out_dir: Path
-    gguf_path: Path
-    steps: int
-    train_loss: float
-    val_loss: float
-    base_val_loss: float
-    seconds: float
-    history: list[dict] = field(default_factory=list)

@@ -80,18 +80,19 @@ class _RReader:
     """A minimal reader of R's XDR serialization: enough for character vectors."""
 
     def __init__(self, data: bytes):
-        self.data, self.pos, self.refs = data, 0, []
+        self.data, self.pos = data, 0
+        self.refs: list[object] = []
         self.strings: list[list[str]] = []
 
-    def int(self) -> int:
+    def read_int(self) -> int:
         (v,) = struct.unpack_from(">i", self.data, self.pos)
         self.pos += 4
         return v
 
     def length(self) -> int:
-        n = self.int()
+        n = self.read_int()
         if n == -1:
-            hi, lo = self.int(), self.int()
+            hi, lo = self.read_int(), self.read_int()
             n = (hi << 32) + lo
         return n
 
@@ -99,14 +100,14 @@ class _RReader:
         if self.data[:2] != b"X\n":
             raise ValueError("not XDR-serialized R data")
         self.pos = 2
-        version = self.int()
-        self.int(); self.int()
+        version = self.read_int()
+        self.read_int(); self.read_int()
         if version == 3:
-            n = self.int()
+            n = self.read_int()
             self.pos += n
 
     def item(self) -> object:
-        flags = self.int()
+        flags = self.read_int()
         kind, has_attr, has_tag = flags & 0xFF, flags & (1 << 9), flags & (1 << 10)
         if kind in (254, 253, 252, 251, 250, 242, 241):
             return None
@@ -125,7 +126,7 @@ class _RReader:
             self.item()  # cdr
             return car
         if kind == 9:  # CHARSXP
-            n = self.int()
+            n = self.read_int()
             if n == -1:
                 return None
             raw = self.data[self.pos:self.pos + n]
@@ -150,7 +151,7 @@ class _RReader:
                 self.item()
         elif kind == 4:  # environment
             self.refs.append("env")
-            self.int()
+            self.read_int()
             for _ in range(4):
                 self.item()
             return None
@@ -243,7 +244,7 @@ FORTUNE_SKIP = {"ascii-art", "art", "songs-poems", "debian", "linux", "linuxcook
 
 def extract_fortunes(root: Path) -> str:
     folder = next(root.rglob("games/fortunes"))
-    entries = []
+    entries: list[str] = []
     for file in sorted(folder.iterdir()):
         if not file.is_file() or file.suffix in (".dat", ".u8") or file.name in FORTUNE_SKIP:
             continue

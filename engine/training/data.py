@@ -19,7 +19,7 @@ def read_corpus(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
         if not path:
             raise ProsemixError("no corpus files given")
         return [doc for p in path for doc in read_corpus(p)]
-    path = Path(path).expanduser()
+    path = Path(path).expanduser()  # type: ignore[arg-type]  # a list was handled above
     if not path.exists():
         raise ProsemixError(f"corpus not found: {path}")
     files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
@@ -95,7 +95,7 @@ class BatchOrder:
         return order
 
     def next(self) -> list[int]:
-        out = []
+        out: list[int] = []
         while len(out) < self._batch:
             if self._cursor >= self._n:
                 self._order, self._cursor = self._shuffled(), 0

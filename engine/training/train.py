@@ -105,14 +105,14 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
     token_docs = [tokenizer(d, add_special_tokens=False)["input_ids"] for d in docs]
     train, val = split_blocks(pack_blocks(token_docs, config.block, tokenizer.eos_token_id), config)
     steps_per_epoch = max(1, len(train) // config.batch)
-    total = config.steps if config.steps is not None else max(1, round(config.epochs * steps_per_epoch))
+    total = config.steps if config.steps is not None else max(1, round((config.epochs or 1.0) * steps_per_epoch))
     state = _load_checkpoint(ckpt, config)
     if state:
         base_val = state["base_val_loss"]
     else:
         progress(TrainProgress(0, total, math.nan, 0, 0, message="measuring the base model's validation loss"))
         base_val = evaluate(base_model, val, config.batch, config.precision)
-    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(config.targets),
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha,  # type: ignore[arg-type]  # peft types it int; floats work target_modules=list(config.targets),
                       lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
     return _Run(config, get_peft_model(base_model, lora), train, val, total, base_val, info, path), state
 
