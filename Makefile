@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test bench package package-cpu clean-venv
+.PHONY: setup run test test-fast bench package package-cpu clean-venv
 
 $(VENV)/.prosemix-setup: pyproject.toml packaging/setup_env.sh
 	VENV=$(VENV) bash packaging/setup_env.sh
@@ -15,6 +15,11 @@ run: setup
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# the developer's loop: everything but the bundle, llama-server, training and the
+# shipped anchors' cross-backend checks (pytest -m slow runs just those)
+test-fast: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
 
 bench: setup
 	$(PY) benchmarks/engine.py

@@ -13,6 +13,8 @@ from engine.models.base import model_sha256
 from engine.anchors.shipped import DEFAULT_TRIANGLE, default_anchor_paths, shipped_anchors_dir, shipped_anchor
 from engine.sampling import SamplingConfig
 
+pytestmark = pytest.mark.slow
+
 NAMES = [r.name for r in SHIPPED]
 
 

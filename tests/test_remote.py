@@ -18,6 +18,8 @@ from engine.errors import AnchorError, ProsemixError
 from engine.anchors.gguf_lora import write_gguf_lora
 from engine.sampling import SamplingConfig
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-key"
 GREEDY = SamplingConfig(max_tokens=20, temperature=0.0, repetition_penalty=1.0)

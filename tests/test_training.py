@@ -10,6 +10,8 @@ from engine.training.config import TrainConfig, TrainingCancelled
 from engine.training.data import pack_blocks, read_corpus
 from engine.training.train import train_anchor
 
+pytestmark = pytest.mark.slow
+
 TEXT = ("It is a truth universally acknowledged, that a single man in possession of a good "
         "fortune, must be in want of a wife. ") * 60
 FAST = TrainConfig(rank=4, alpha=8, steps=6, lr=3e-3, batch=2, block=32, checkpoint_every=3,

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from engine.backends.overflow import anchor_bound, merged_bound, needs_exact_check
 from engine.errors import ModelError, ProsemixError
 from engine.anchors.gguf_lora import gguf_tensor_name, llama_layout
 from engine.models.gguf_meta import GGUFHeader, read_header, rewrite_gguf
@@ -208,7 +209,8 @@ class DenseMerger:
             absmax.append(float(np.abs(w0).max()))
             parts = per_target[name]
             for i, a, b in parts:
-                self._bounds[k, i] = a.shape[0] * float(np.abs(b).max()) * float(np.abs(a).max())
+                self._bounds[k, i] = anchor_bound(a.shape[0], float(np.abs(b).max()),
+                                                  float(np.abs(a).max()))
             self.targets.append(_Target(
                 name, view, w0,
                 np.ascontiguousarray(np.concatenate([a for _, a, _ in parts], axis=0)),
@@ -238,10 +240,9 @@ class DenseMerger:
             return
         w = np.asarray(values, dtype=np.float32)
         checked: dict[str, np.ndarray] = {}
-        # |W0 + sum_i w_i s_i B_i A_i| <= max|W0| + sum_i |w_i| r_i max|s_i B_i| max|A_i|: the
-        # exact check runs only for the matrices where that bound is not far below the limit
-        unsafe = np.nonzero(self._absmax + self._bounds @ np.abs(w.astype(np.float64))
-                            >= self._limits / 4)[0]
+        # the exact check runs only for the matrices whose bound is not far below the limit
+        unsafe = np.nonzero(needs_exact_check(merged_bound(self._absmax, self._bounds, w),
+                                              self._limits))[0]
         for k in unsafe:
             t, limit = self.targets[k], float(self._limits[k])
             merged = self._merged(t, w, np.empty(t.w0.shape, np.float32))

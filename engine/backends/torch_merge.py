@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TYPE_CHECKING, Sequence
 
+from engine.backends.overflow import anchor_bound, merged_bound, needs_exact_check
 from engine.errors import ProsemixError
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class LowRankMerger:
             for rank in ranks:
                 cols = slice(offset, offset + rank)
                 bmax.append(float(B[:, :, cols].abs().max()) if rank else 0.0)
-                bounds.append(rank * bmax[-1] * float(A[:, cols].abs().max()) if rank else 0.0)
+                bounds.append(anchor_bound(rank, bmax[-1], float(A[:, cols].abs().max())) if rank else 0.0)
                 offset += rank
             self.groups.append(_Group(names, W, W.clone(), A.to(device), B.to(device),
                                       col_anchor.to(device), float(W.abs().max()), bounds, bmax))
@@ -136,13 +137,12 @@ class LowRankMerger:
                 else:
                     A = g.A.index_select(1, active)
                     Bc = g.B.index_select(2, active) * col_w[active]
-                # |W0 + Bc A| <= max|W0| + sum_i |w_i| r_i max|s_i B_i| max|A_i|, and each entry
-                # of Bc is at most |w_i| max|s_i B_i|: when both are far below the dtype's limit,
-                # the result is finite without looking at it
-                bound = g.w0_absmax + sum(abs(v) * b for v, b in zip(values, g.anchor_bound))
+                # each entry of Bc is at most |w_i| max|s_i B_i|: when it and the merge's bound
+                # are far below the dtype's limit, the result is finite without looking at it
                 factor = max(abs(v) * b for v, b in zip(values, g.anchor_bmax))
-                limit = torch.finfo(g.W.dtype).max / 4
-                safe = bound < limit and factor < limit
+                limit = torch.finfo(g.W.dtype).max
+                safe = not (needs_exact_check(merged_bound(g.w0_absmax, g.anchor_bound, values), limit)
+                            or needs_exact_check(factor, limit))
                 if g.W.dtype == torch.float32:
                     torch.baddbmm(g.W0, Bc, A, out=g.W)
                     if not safe and not _all_finite(g.W):
