@@ -401,7 +401,25 @@ def bench_remote(anchors: list[Path], reps: int) -> list[dict]:
              "note": "client-side tok/s over SSE (includes HTTP and JSON per token)"}]
 
 
-def write_doc(rows: list[dict], anchors_desc: str, reps: int) -> None:
+def recorded_run() -> tuple[str, dict[str, str]]:
+    """The date and the ratio per goal of the run docs/benchmarks.md holds now, to print
+    beside this run's (the architecture change had to stay within noise of it)."""
+    doc = ROOT / "docs" / "benchmarks.md"
+    if not doc.is_file():
+        return "", {}
+    text = doc.read_text()
+    date = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("- date:")), "")
+    ratios = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[3].endswith("x") and cells[0] not in ("goal", "---"):
+            ratios[cells[0]] = cells[3]
+    return date, ratios
+
+
+def write_doc(rows: list[dict], anchors_desc: str, reps: int,
+              recorded: tuple[str, dict[str, str]]) -> None:
     import subprocess
 
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
@@ -414,11 +432,14 @@ def write_doc(rows: list[dict], anchors_desc: str, reps: int) -> None:
         f"- machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), Linux, no GPU",
         "- model: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp) / its float32 dequantized copy (torch)",
         f"- anchors: {anchors_desc}", f"- repetitions: {reps}",
-        "- command: `.venv/bin/python benchmarks/engine.py`", "",
-        "| goal | ours | baseline | ratio | target | result | note |", "|---|---|---|---|---|---|---|"]
+        "- command: `.venv/bin/python benchmarks/engine.py`",
+        f"- previous run: the ratios that this file held before this run ({recorded[0] or 'none'}), "
+        "in the column *before*", "",
+        "| goal | ours | baseline | ratio | before | target | result | note |",
+        "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['goal']} | {r['ours']} | {r['baseline']} | {r['ratio']:.2f}x | {r['target']} | "
-                     f"{verdict(r['ok'])} | {r['note']} |")
+        lines.append(f"| {r['goal']} | {r['ours']} | {r['baseline']} | {r['ratio']:.2f}x | "
+                     f"{recorded[1].get(r['goal'], '—')} | {r['target']} | {verdict(r['ok'])} | {r['note']} |")
     extra = ROOT / "docs" / "benchmarks_notes.md"
     if extra.is_file():
         lines += ["", extra.read_text().strip()]
@@ -431,6 +452,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--only", choices=("llama", "torch", "gui", "remote"))
     args = parser.parse_args()
+    recorded = recorded_run()
     with tempfile.TemporaryDirectory() as tmp:
         anchors, desc = anchors_for_bench(Path(tmp))
         rows = []
@@ -443,11 +465,13 @@ def main() -> int:
         if args.only in (None, "gui"):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
             rows += bench_gui(args.reps)
+    print(f"'before': the ratios of the recorded run ({recorded[0] or 'none'})")
     for r in rows:
         print(f"{r['goal']:<45} {r['ours']:>14}  vs {r['baseline']:<60} {r['ratio']:6.2f}x "
-              f"{r['target']:<13} {verdict(r['ok'])}  {r['note']}")
+              f"(before {recorded[1].get(r['goal'], '—'):>6}) {r['target']:<13} {verdict(r['ok'])}  "
+              f"{r['note']}")
     if not args.no_write:
-        write_doc(rows, desc, args.reps)
+        write_doc(rows, desc, args.reps, recorded)
         print("wrote docs/benchmarks.md")
     return 0
 

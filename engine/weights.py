@@ -13,6 +13,10 @@ from typing import Mapping, Sequence
 from engine.errors import ProsemixError
 
 SUM_TOLERANCE = 1e-6
+# A sum this close to 1 is what people type for thirds (0.333333 x 3): it is normalised, and
+# the Point says so. Further off is refused.
+TYPED_SUM_TOLERANCE = 1e-3
+STRENGTH_RANGE = (0.0, 3.0)
 
 
 class Zone(IntEnum):
@@ -38,15 +42,32 @@ def zone_of(position: float) -> Zone:
 
 @dataclass(frozen=True)
 class Point:
-    """Weights over named anchors, validated. ``zone`` is the worst of ``zones``."""
+    """Weights over named anchors, validated, times a global strength s:
+    W = W_base + s * sum_i w_i Delta_i. s = 0 is the base model, s = 1 the blend itself,
+    s > 1 extrapolates along it. ``zone`` is the worst of the weights' zones and the
+    strength's."""
 
     names: tuple[str, ...]
     values: tuple[float, ...]
     zones: tuple[Zone, ...]
+    strength: float = 1.0
+    normalized_from: float | None = None  # the typed sum, when it was normalised
 
     @property
     def zone(self) -> Zone:
-        return max(self.zones, default=Zone.INTERPOLATION)
+        return max((*self.zones, zone_of(self.strength)), default=Zone.INTERPOLATION)
+
+    @property
+    def effective(self) -> tuple[float, ...]:
+        """What each anchor's delta is multiplied by: s * w_i."""
+        return tuple(self.strength * v for v in self.values)
+
+    @property
+    def note(self) -> str:
+        """What the user should be told about how the point was read ("" if nothing)."""
+        if self.normalized_from is None:
+            return ""
+        return f"the weights summed to {self.normalized_from:.6g}; normalised to 1"
 
     def as_dict(self) -> dict[str, float]:
         return dict(zip(self.names, self.values))
@@ -67,13 +88,20 @@ def make_point(
     *,
     normalize: bool = False,
     extrapolate: bool = False,
+    strength: float = 1.0,
 ) -> Point:
     """Validate weights for the anchors ``names`` (in that order).
 
-    By default the weights must lie on the simplex: each >= 0 and summing to 1 within
-    1e-6. ``normalize`` divides by the sum instead of refusing; it never happens silently.
+    By default the weights must lie on the simplex: each >= 0 and summing to 1. A sum within
+    1e-3 of 1 (thirds typed as 0.333333) is normalised, and ``Point.note`` says so; further
+    off is refused. ``normalize`` divides by any sum instead; it never happens silently.
     ``extrapolate`` admits negative weights and weights above 1 (the sum still has to be 1).
+    ``strength`` (0..3) scales every anchor's delta.
     """
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) \
+            or not STRENGTH_RANGE[0] <= strength <= STRENGTH_RANGE[1]:
+        raise ProsemixError(f"strength must be a number in [{STRENGTH_RANGE[0]:g}, "
+                            f"{STRENGTH_RANGE[1]:g}], got {strength!r}")
     names = tuple(names)
     if len(set(names)) != len(names):
         raise ProsemixError(f"anchor names must be unique, got {list(names)}")
@@ -93,8 +121,11 @@ def make_point(
     _check_finite(names, values)
     values = [float(v) for v in values]
     if not names:
-        return Point((), (), ())
+        return Point((), (), (), float(strength))
     total = math.fsum(values)
+    typed = None
+    if not normalize and SUM_TOLERANCE < abs(total - 1.0) <= TYPED_SUM_TOLERANCE:
+        normalize, typed = True, total
     if normalize:
         if abs(total) < 1e-12:
             raise ProsemixError("cannot normalise weights that sum to 0")
@@ -110,7 +141,7 @@ def make_point(
         raise ProsemixError(
             f"weights sum to {total:.6g}, not 1; normalise them explicitly or fix them"
         )
-    return Point(names, tuple(values), tuple(zone_of(v) for v in values))
+    return Point(names, tuple(values), tuple(zone_of(v) for v in values), float(strength), typed)
 
 
 def parse_weights(text: str, names: Sequence[str]) -> dict[str, float] | list[float]:

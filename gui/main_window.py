@@ -194,7 +194,8 @@ class MainWindow(QMainWindow):
         self.worker.cancel()  # a running generation stops first, within a token
         self.generation.start_output()
         self._main = GenerateRequest(prompt, tuple(self.point.weights()), sampling,
-                                     extrapolate=self.point.extrapolating(), replace_queued=True)
+                                     extrapolate=self.point.extrapolating(),
+                                     strength=self.point.strength.value(), replace_queued=True)
         self.worker.submit(self._main)
 
     def stop(self) -> None:
@@ -212,7 +213,8 @@ class MainWindow(QMainWindow):
         self.compare.start(prompt)
         for k, weights in enumerate(self.compare.points):
             self.worker.submit(GenerateRequest(prompt, tuple(weights), sampling,
-                                               purpose=Purpose.COMPARE, index=k, extrapolate=True))
+                                               purpose=Purpose.COMPARE, index=k, extrapolate=True,
+                                               strength=self.point.strength.value()))
 
     def _pin(self) -> None:
         if self.loaded_names:
@@ -226,6 +228,8 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, request: GenerateRequest, result: Finished) -> None:
         self.status.speed(result)
+        if result.note:
+            self.status.say(result.note, 8000)
         if request is self._main:
             where = weights_label(list(result.weights), list(result.weights.values())) or "base model"
             self.generation.info.setText(f"{REASONS.get(result.finish_reason, '')} · at {where}")
@@ -269,6 +273,7 @@ class MainWindow(QMainWindow):
     # ----- history, settings, help ---------------------------------------------------------------
     def _rerun(self, record) -> None:  # type: ignore[no-untyped-def]
         self.generation.apply_record(record.prompt, record.params, record.seed)
+        self.point.strength.set_value(float(record.params.get("strength", 1.0)), emit=False)
         if set(record.weights) == set(self.loaded_names) and self.loaded_names:
             self.point.setCurrentIndex(0)
             self.picker.set_weights([record.weights[n] for n in self.loaded_names])

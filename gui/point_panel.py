@@ -16,6 +16,7 @@ from .attribute_panel import AttributePanel
 from .compare_view import weights_label
 from .presets import PresetStore
 from .simplex_picker import SimplexPicker
+from .strength_control import StrengthControl
 
 
 class PointPanel(QTabWidget):
@@ -30,6 +31,7 @@ class PointPanel(QTabWidget):
         self.weights_label = QLabel("")
         self.weights_label.setWordWrap(True)
         self.extrapolate = QCheckBox("Extrapolate (leave the triangle)")
+        self.strength = StrengthControl()
         self.presets = QComboBox()
         self.presets.setPlaceholderText("Presets")
         self.save_preset = QPushButton("Save point…")
@@ -37,6 +39,7 @@ class PointPanel(QTabWidget):
         layout = QVBoxLayout(simplex_tab)
         layout.addWidget(self.picker, 1)
         layout.addWidget(self.weights_label)
+        layout.addWidget(self.strength)
         layout.addWidget(self.extrapolate)
         row = QHBoxLayout()
         row.addWidget(self.presets, 1)
@@ -50,6 +53,7 @@ class PointPanel(QTabWidget):
         self.attributes.changed.connect(lambda *_: self.show_weights(self.weights()))
         self.attributes.committed.connect(lambda *_: self.committed.emit())
         self.extrapolate.toggled.connect(self.picker.set_extrapolation)
+        self.strength.committed.connect(lambda *_: self.committed.emit())
         self.presets.activated.connect(self._apply_preset)
         self.save_preset.clicked.connect(self.ask_save_preset)
         self.refresh_presets()

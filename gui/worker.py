@@ -60,6 +60,7 @@ class GenerateRequest:
     purpose: Purpose = Purpose.MAIN
     index: int = 0  # Compare: the column
     extrapolate: bool = False
+    strength: float = 1.0  # s in W = W_base + s sum_i w_i Delta_i
     record: bool = True  # store in history
     replace_queued: bool = False  # drop queued requests of the same purpose
     id: int = field(default_factory=lambda: next(_ids))
@@ -104,6 +105,8 @@ class Finished:
     tokens_per_second: float
     finish_reason: str
     weights: dict[str, float]
+    strength: float
+    note: str  # how the point was read, if the user should know (e.g. normalised weights)
     history_id: int | None
 
 
@@ -215,8 +218,11 @@ class EngineWorker(QThread):
         backend = self._backend
         if backend is None:
             raise ProsemixError("no model is loaded yet")
+        note = ""
         if backend.anchors:
-            backend.set_weights(list(request.weights), extrapolate=request.extrapolate)
+            point = backend.set_weights(list(request.weights), extrapolate=request.extrapolate,
+                                        strength=request.strength)
+            note = point.note
         generation = backend.stream(request.prompt, request.sampling, self._cancel.is_set)
         for piece in generation:
             self.token.emit(request, piece)
@@ -225,6 +231,7 @@ class EngineWorker(QThread):
         if self._history is not None and request.record and result.text:
             params = {k: v for k, v in vars(request.sampling).items() if k != "seed"}
             params["stop"] = list(request.sampling.stop)
+            params["strength"] = result.strength
             record_id = self._history.add(Record(
                 prompt=request.prompt, output=result.text, weights=result.weights,
                 seed=request.sampling.seed, params=params, backend=backend.name,
@@ -233,7 +240,7 @@ class EngineWorker(QThread):
             text=result.text, tokens=result.n_tokens, seconds=result.seconds,
             first_token_seconds=result.first_token_seconds,
             tokens_per_second=result.tokens_per_second, finish_reason=result.finish_reason,
-            weights=result.weights, history_id=record_id))
+            weights=result.weights, strength=result.strength, note=note, history_id=record_id))
 
     def _task(self, request: TaskRequest) -> None:
         if request.needs_backend and self._backend is None:

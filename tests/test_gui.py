@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings
 from safetensors.numpy import load_file, save_file
 
 import gui.main_window as mw
+import gui.point_panel as point_panel
 from engine.anchors.shipped import SHIPPED
 from engine.anchors.shipped import shipped_anchors_dir
 from gui.main_window import MainWindow
@@ -156,7 +157,7 @@ def test_closing_during_generation(qtbot, window):
 
 def test_presets_round_trip(qtbot, window, monkeypatch):
     window.picker.set_weights([0.6, 0.3, 0.1])
-    monkeypatch.setattr(mw.QInputDialog, "getText", lambda *a, **k: ("warm", True))
+    monkeypatch.setattr(point_panel.QInputDialog, "getText", lambda *a, **k: ("warm", True))
     window.point.ask_save_preset()
     window.picker.set_weights([1, 0, 0])
     window.point._apply_preset(window.point.presets.findText("warm"))

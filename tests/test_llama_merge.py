@@ -13,7 +13,7 @@ import pytest
 from engine.anchors.model import Anchor, LoraFactors
 from engine.anchors.loading import load_anchor
 from engine.backends.llama_cpp import LlamaCppBackend
-from engine.errors import AnchorError, ModelError, ProsemixError
+from engine.errors import AnchorError, BackendUnavailable, ModelError, ProsemixError
 from engine.backends.llama_cpp import gguf_for
 from engine.models.gguf_meta import read_header, tensor_nbytes
 from engine.backends.llama_merge import target_tensors, working_base
@@ -150,6 +150,12 @@ def test_falls_back_to_runtime_adapters_where_merging_is_impossible(monkeypatch,
 
 
 def test_gpu_offload_and_no_anchors_use_the_plain_model(adapters, session_cache, monkeypatch):
+    import llama_cpp
+
+    with pytest.raises(BackendUnavailable, match="no GPU support"):  # this CPU-only build
+        LlamaCppBackend(n_gpu_layers=1).load(None, adapters[:1])
+    # a GPU build: merged mode is not possible with offload, runtime adapters say why
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
     offload = LlamaCppBackend(n_gpu_layers=1)
     offload.load(None, adapters[:1])
     assert offload.anchors_applied == "runtime" and "GPU" in offload.anchors_reason

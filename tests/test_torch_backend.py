@@ -90,3 +90,29 @@ def test_sampler_filters():
     picks = {sample_next(logits, [], SamplingConfig(temperature=1.0, top_k=0, top_p=0.9, repetition_penalty=1.0), gen)
              for _ in range(50)}
     assert picks == {1, 2}
+
+
+def test_strength_zero_is_the_base_model_and_scales_the_delta_linearly(backend):
+    """W = W_base + s sum_i w_i Delta_i: s = 0 gives the base model's logits exactly, and the
+    change from the base is linear in s."""
+    weights = (0.2, 0.3, 0.5)
+    backend.set_weights(weights, strength=0.0)
+    at_zero = backend.logits(PROMPT)
+    backend.merger.restore_base()
+    base = backend.logits(PROMPT)
+    backend.merger.values = None
+    backend.point = None
+    backend.set_weights(weights, strength=0.0)
+    assert torch.equal(at_zero, base)
+    name = sorted(backend.anchors[0].factors)[0]
+    weight = lambda: dict(backend.model.named_modules())[name].weight.detach().clone()  # noqa: E731
+    w0 = weight()
+    deltas = {}
+    for s in (1.0, 2.5):
+        point = backend.set_weights(weights, strength=s)
+        assert point.effective == pytest.approx(tuple(s * w for w in weights))
+        deltas[s] = weight() - w0
+    assert deltas[1.0].abs().max() > 0
+    assert torch.allclose(deltas[2.5], 2.5 * deltas[1.0], atol=1e-6)
+    backend.set_weights(weights)
+    assert backend.point.strength == 1.0

@@ -113,3 +113,25 @@ def test_parse_weights_forms():
         parse_weights("0.2,x,0.5", NAMES)
     with pytest.raises(ProsemixError, match="mix"):
         parse_weights("a=0.2,0.8", NAMES)
+
+
+def test_thirds_as_typed_are_normalised_and_said_so():
+    p = make_point([0.333333, 0.333333, 0.333333], ["a", "b", "c"])
+    assert sum(p.values) == pytest.approx(1.0, abs=1e-12)
+    assert p.normalized_from == pytest.approx(0.999999) and "0.999999" in p.note
+    exact = make_point([0.5, 0.25, 0.25], ["a", "b", "c"])
+    assert exact.note == "" and exact.normalized_from is None
+    with pytest.raises(ProsemixError, match="sum to 0.99"):
+        make_point([0.33, 0.33, 0.33], ["a", "b", "c"])  # 0.99: really off, refused
+
+
+def test_strength_scales_the_effective_weights_and_has_zones():
+    p = make_point([0.2, 0.8], ["a", "b"], strength=1.5)
+    assert p.effective == pytest.approx((0.3, 1.2))
+    assert p.zone == Zone.STABLE_EXTRAPOLATION
+    assert make_point([0.2, 0.8], ["a", "b"], strength=0.0).effective == (0.0, 0.0)
+    assert make_point([0.2, 0.8], ["a", "b"], strength=2.5).zone == Zone.UNSTABLE_EXTRAPOLATION
+    assert make_point([0.2, 0.8], ["a", "b"]).zone == Zone.INTERPOLATION
+    for bad in (-0.1, 3.5, float("nan"), True):
+        with pytest.raises(ProsemixError, match="strength"):
+            make_point([0.2, 0.8], ["a", "b"], strength=bad)

@@ -131,3 +131,30 @@ def test_extrapolation_zones_are_shaded_around_the_triangle(qtbot, picker):
     assert amber.red() > amber.blue() + 10 and amber.green() > amber.blue()  # warm, yellowish
     assert red.red() > red.green() + 10  # reddish
     assert not _close(amber, plain.pixelColor(near), 6)
+
+
+def test_strength_strip_shows_the_three_zones_and_the_value(qtbot):
+    from gui.strength_control import ZONE_STRIP, StrengthControl
+
+    from engine.weights import Zone
+
+    c = StrengthControl()
+    qtbot.addWidget(c)
+    c.resize(330, 40)
+    c.show()
+    qtbot.waitExposed(c)
+    seen = []
+    c.committed.connect(seen.append)
+    c.set_value(2.5)
+    assert seen == [2.5] and "unstable" in c.label.text()
+    c.set_value(0.0, emit=False)
+    assert seen == [2.5] and "base model" in c.label.text()
+    c.set_value(1.0)
+    strip = c.strip.grab().toImage()
+    y, w = strip.height() // 2, strip.width()
+    assert _close(strip.pixelColor(w // 6, y), ZONE_STRIP[Zone.INTERPOLATION], 2)
+    assert _close(strip.pixelColor(w // 2, y), ZONE_STRIP[Zone.STABLE_EXTRAPOLATION], 2)
+    assert _close(strip.pixelColor(5 * w // 6, y), ZONE_STRIP[Zone.UNSTABLE_EXTRAPOLATION], 2)
+    tick = round(w / 3)  # strength 1.0 of 0..3
+    assert any(_close(strip.pixelColor(x, y), c.palette().text().color(), 30)
+               for x in range(tick - 2, tick + 3))

@@ -37,6 +37,7 @@ class GenerationResult:
     first_token_seconds: float | None = None
     finish_reason: str = ""  # "eos", "length", "stop", "cancelled"
     weights: dict[str, float] = field(default_factory=dict)
+    strength: float = 1.0
     logprobs: list[float] = field(default_factory=list)  # per generated token, raw logits
 
     @property
@@ -169,20 +170,24 @@ class Backend(ABC):
 
     # ----- weights ------------------------------------------------------------------
     def set_weights(self, weights: Point | Mapping[str, float] | Sequence[float], *,
-                    normalize: bool = False, extrapolate: bool = False) -> Point:
-        """Validate and apply a point. The same point again costs nothing."""
+                    normalize: bool = False, extrapolate: bool = False,
+                    strength: float = 1.0) -> Point:
+        """Validate and apply a point (its weights times ``strength``; a Point brings its
+        own). The same point again costs nothing."""
         if isinstance(weights, Point):
-            point = make_point(weights.as_dict(), self.anchor_names, extrapolate=True)
+            point = make_point(weights.as_dict(), self.anchor_names, extrapolate=True,
+                               strength=weights.strength)
             if point.values != weights.values:
                 raise ProsemixError("the point names anchors in another order")
             point = weights
         else:
             point = make_point(weights, self.anchor_names, normalize=normalize,
-                               extrapolate=extrapolate)
-        if self.point is not None and point.values == self.point.values:
+                               extrapolate=extrapolate, strength=strength)
+        if self.point is not None and point.effective == self.point.effective:
+            self.point = point
             return point
         self._require_loaded()
-        self._apply_weights(point.values)
+        self._apply_weights(point.effective)
         self.point = point
         return point
 
@@ -215,7 +220,8 @@ class Backend(ABC):
                 f"{self.n_ctx} tokens: shorten it")
         max_tokens = min(sampling.max_tokens, room)
         result = GenerationResult(prompt_tokens=len(tokens),
-                                  weights=self.point.as_dict() if self.point else {})
+                                  weights=self.point.as_dict() if self.point else {},
+                                  strength=self.point.strength if self.point else 1.0)
         self._cancelled = False
         pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
         return Generation(self._run(pieces, result, sampling.stop, max_tokens, should_stop), result)
@@ -302,7 +308,8 @@ class Backend(ABC):
     def _attach_anchors(self) -> None: ...
 
     @abstractmethod
-    def _apply_weights(self, values: tuple[float, ...]) -> None: ...
+    def _apply_weights(self, values: tuple[float, ...]) -> None:
+        """Make each anchor's delta count ``values[i]`` times (the point's s * w_i)."""
 
     @abstractmethod
     def _tokenize(self, text: str) -> list[int]: ...

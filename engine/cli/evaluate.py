@@ -25,6 +25,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     add_sampling_options(w, max_tokens=32)
     w.add_argument("--scorers", default="sentiment,reading_ease,grade",
                    help="comma-separated: sentiment, reading_ease, grade, affinity, module:function")
+    w.add_argument("--strength", type=float, default=1.0,
+                   help="global strength s of every point (0: the base model, >1 extrapolates)")
     w.add_argument("--heldout", default="", help="a resources/eval file for fixed-text perplexity")
     w.add_argument("--out", required=True)
     add_model_options(w)
@@ -59,7 +61,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         bar = ProgressBar("sweep")
         out = run_sweep(backend, points, scorers, args.out,
                         SweepConfig(prompts=prompts, samples=args.samples, max_tokens=args.max_tokens,
-                                    temperature=args.temperature, seed=args.seed, heldout_text=heldout),
+                                    temperature=args.temperature, seed=args.seed, heldout_text=heldout,
+                                    strength=args.strength),
                         progress=lambda p: bar.update(p.done, p.total, p.seconds, p.eta_seconds))
         print(f"wrote {out}")
     finally:

@@ -20,6 +20,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     g.add_argument("--weights", help="NAME=W,... or W,W,... in anchor order (default: the centre)")
     g.add_argument("--normalize", action="store_true", help="divide the weights by their sum")
     g.add_argument("--extrapolate", action="store_true", help="allow weights outside the simplex")
+    g.add_argument("--strength", type=float, default=1.0,
+                   help="scale every anchor's delta: 0 is the base model, 1 the blend, >1 "
+                        "extrapolates along it (up to 3)")
     add_sampling_options(g)
     g.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
     g.add_argument("--chat", action="store_true", help="use the model's chat template")
@@ -36,15 +39,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ProsemixError("the prompt is empty")
     backend = open_from_args(args, args.anchor)
     try:
+        point: Point | None = backend.point
         if args.weights:
             if not backend.anchors:
                 raise ProsemixError("--weights given, but there are no anchors")
-            point: Point | None = backend.set_weights(parse_weights(args.weights, backend.anchor_names),
-                                        normalize=args.normalize, extrapolate=args.extrapolate)
-        else:
-            point = backend.point
-        if point is not None and point.zone.value > 0 and not args.json:
-            print(f"note: {point.zone.label} ({point.label()})", file=sys.stderr)
+            point = backend.set_weights(parse_weights(args.weights, backend.anchor_names),
+                                        normalize=args.normalize, extrapolate=args.extrapolate,
+                                        strength=args.strength)
+        elif point is not None and args.strength != 1.0:
+            point = backend.set_weights(point.values, strength=args.strength)
+        elif args.strength != 1.0:
+            raise ProsemixError("--strength given, but there are no anchors")
+        if point is not None and not args.json:
+            if point.note:
+                print(f"note: {point.note}", file=sys.stderr)
+            if point.zone.value > 0:
+                print(f"note: {point.zone.label} ({point.label()}, strength {point.strength:g})",
+                      file=sys.stderr)
         generation = backend.stream(args.prompt, sampling)
         for piece in generation:
             if not args.json:
@@ -56,7 +67,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(json.dumps({
             "text": result.text,
             "weights": result.weights,
+            "strength": result.strength,
             "zone": point.zone.label if point else None,
+            "note": point.note if point else "",
             "backend": backend.name,
             "anchors_applied": backend.anchors_applied,
             "model": str(backend.model_path),

@@ -137,6 +137,7 @@ class SweepConfig:
     temperature: float = 0.8
     seed: int = 0
     heldout_text: str = ""  # perplexity on a fixed text, once per point
+    strength: float = 1.0  # every point's global strength s (W = W_base + s sum w_i Delta_i)
     extra: dict = field(default_factory=dict)
 
 
@@ -157,7 +158,7 @@ def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], o
         unknown = set(p.weights) - set(names)
         if unknown:
             raise ProsemixError(f"grid point {p.id} names anchors the backend lacks: {sorted(unknown)}")
-    columns = (["point", "attribute", "alpha", "zone"] + [f"w:{n}" for n in names] +
+    columns = (["point", "attribute", "alpha", "zone", "strength"] + [f"w:{n}" for n in names] +
                ["prompt_id", "sample", "seed", "backend", "text", "tokens", "ppl_self", "ppl_heldout"] +
                [f"score:{s.name}" for s in scorers])
     done: set[tuple[str, str, str]] = set()
@@ -185,7 +186,8 @@ def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], o
                 raise SweepCancelled(f"sweep stopped after {total - len(todo) + n - 1} of {total} "
                                      "samples; run it again to resume")
             weights = [point.weights.get(a, 0.0) for a in names]
-            backend.set_weights(make_point(weights, names, extrapolate=True))
+            backend.set_weights(make_point(weights, names, extrapolate=True,
+                                           strength=config.strength))
             if config.heldout_text and point.id not in heldout:
                 heldout[point.id] = backend.perplexity(config.heldout_text)
             seed = config.seed + 1000 * prompt_id + sample
@@ -193,7 +195,8 @@ def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], o
                 max_tokens=config.max_tokens, temperature=config.temperature, seed=seed),
                 logprobs=True)
             text = result.text
-            row = ([point.id, point.attribute, "" if point.alpha is None else point.alpha, point.zone] +
+            row = ([point.id, point.attribute, "" if point.alpha is None else point.alpha, point.zone,
+                    config.strength] +
                    weights + [prompt_id, sample, seed, backend.name, text, result.n_tokens,
                               round(result.perplexity, 4), round(heldout.get(point.id, math.nan), 4)] +
                    [round(s(text), 5) for s in scorers])
