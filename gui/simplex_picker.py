@@ -171,6 +171,7 @@ class SimplexPicker(QWidget):
         if event.button() != Qt.LeftButton or not self._names:
             return
         self._dragging = True
+        self._hover = None  # the handle itself is under the pointer now
         self._move_to(self._plane_at(event.position()), emit=True)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:

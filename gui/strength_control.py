@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSlider, QStyle, QWidget
 
 from engine.weights import STRENGTH_RANGE, Zone, zone_of
 
@@ -20,6 +20,7 @@ class ZoneStrip(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.value = 1.0
+        self.inset = 0  # pixels at each end, so the strip spans the slider handle's travel
         self.setFixedHeight(8)
 
     def sizeHint(self) -> QSize:
@@ -28,11 +29,11 @@ class ZoneStrip(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         lo, hi = STRENGTH_RANGE
-        width = self.width()
+        width = max(1, self.width() - 2 * self.inset)
         for x in range(width):
             s = lo + (hi - lo) * (x + 0.5) / width
-            painter.fillRect(QRectF(x, 0, 1, self.height()), ZONE_STRIP[zone_of(s)])
-        tick = (self.value - lo) / (hi - lo) * (width - 1)
+            painter.fillRect(QRectF(self.inset + x, 0, 1, self.height()), ZONE_STRIP[zone_of(s)])
+        tick = self.inset + (self.value - lo) / (hi - lo) * (width - 1)
         painter.fillRect(QRectF(tick - 1, 0, 2, self.height()), self.palette().text().color())
 
 
@@ -54,15 +55,15 @@ class StrengthControl(QWidget):
         self.label = QLabel()
         self.label.setMinimumWidth(150)
         self.strip = ZoneStrip()
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Strength"))
-        top.addWidget(self.slider, 1)
-        top.addWidget(self.label)
-        layout = QVBoxLayout(self)
+        self.strip.inset = self.slider.style().pixelMetric(QStyle.PM_SliderLength) // 2
+        layout = QGridLayout(self)  # the strip sits right under the slider's track
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addLayout(top)
-        layout.addWidget(self.strip)
+        layout.setVerticalSpacing(1)
+        layout.addWidget(QLabel("Strength"), 0, 0)
+        layout.addWidget(self.slider, 0, 1)
+        layout.addWidget(self.label, 0, 2)
+        layout.addWidget(self.strip, 1, 1)
+        layout.setColumnStretch(1, 1)
         self.slider.valueChanged.connect(self._moved)
         self.slider.sliderReleased.connect(lambda: self.committed.emit(self.value()))
         self._moved(self.slider.value())

@@ -169,3 +169,21 @@ def test_factors_validated_when_given_as_objects(base, adapters):
     b = LlamaCppBackend()
     with pytest.raises(AnchorError, match="NaN"):
         b.load(None, [bad])
+
+
+def test_llama_cpp_errors_reach_python_logging(backend, caplog):
+    """ggml's levels are DEBUG 1, INFO 2, WARN 3, ERROR 4: errors and warnings are logged at
+    their level (the first round passed only 2 and 3 on, as debug, so errors never showed)."""
+    import logging
+
+    import engine.backends.llama_cpp as llama_module
+
+    assert llama_module._log_callback is not None  # installed by the load
+    with caplog.at_level(logging.DEBUG, logger="engine.backends.llama_cpp"):
+        llama_module._log_callback(4, b"something failed\n", None)
+        llama_module._log_callback(3, b"something odd\n", None)
+        llama_module._log_callback(2, b"loading\n", None)
+    levels = {r.getMessage(): r.levelno for r in caplog.records}
+    assert levels["llama.cpp: something failed"] == logging.ERROR
+    assert levels["llama.cpp: something odd"] == logging.WARNING
+    assert levels["llama.cpp: loading"] == logging.DEBUG

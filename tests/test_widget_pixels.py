@@ -105,6 +105,11 @@ def test_a_drag_moves_the_handle_and_leaves_nothing_behind(qtbot, picker):
     centre_colour = before.pixelColor(start)
     corner = regular_polygon(3)[2]
     end = _at(p, (corner[0] * 0.6, corner[1] * 0.6))
+    hover_at = QPoint(start.x() - 40, start.y() + 20)
+    ring = QPoint(hover_at.x() + 9, hover_at.y())
+    QApplication.sendEvent(p, QMouseEvent(QMouseEvent.MouseMove, QPointF(hover_at), QPointF(hover_at),
+                                          Qt.NoButton, Qt.NoButton, Qt.NoModifier))
+    assert not _close(_image(p).pixelColor(ring), before.pixelColor(ring), 8)  # the hover ring
     qtbot.mousePress(p, Qt.LeftButton, pos=start)
     for k in range(1, 6):
         step = QPoint(start.x() + (end.x() - start.x()) * k // 5, start.y() + (end.y() - start.y()) * k // 5)
@@ -116,6 +121,7 @@ def test_a_drag_moves_the_handle_and_leaves_nothing_behind(qtbot, picker):
     assert _close(after.pixelColor(_at(p, p._point)), _handle_colour(p), 4)
     assert not _close(after.pixelColor(start), centre_colour, 20) or p.weights()[2] < 0.9
     assert _share(after, after.pixelColor(_at(p, p._point))) < 0.03
+    assert _close(after.pixelColor(ring), before.pixelColor(ring), 4)  # no stale hover ring
 
 
 def test_extrapolation_zones_are_shaded_around_the_triangle(qtbot, picker):
@@ -151,10 +157,11 @@ def test_strength_strip_shows_the_three_zones_and_the_value(qtbot):
     assert seen == [2.5] and "base model" in c.label.text()
     c.set_value(1.0)
     strip = c.strip.grab().toImage()
-    y, w = strip.height() // 2, strip.width()
-    assert _close(strip.pixelColor(w // 6, y), ZONE_STRIP[Zone.INTERPOLATION], 2)
-    assert _close(strip.pixelColor(w // 2, y), ZONE_STRIP[Zone.STABLE_EXTRAPOLATION], 2)
-    assert _close(strip.pixelColor(5 * w // 6, y), ZONE_STRIP[Zone.UNSTABLE_EXTRAPOLATION], 2)
-    tick = round(w / 3)  # strength 1.0 of 0..3
+    y, inset = strip.height() // 2, c.strip.inset
+    w = strip.width() - 2 * inset
+    assert _close(strip.pixelColor(inset + w // 6, y), ZONE_STRIP[Zone.INTERPOLATION], 2)
+    assert _close(strip.pixelColor(inset + w // 2, y), ZONE_STRIP[Zone.STABLE_EXTRAPOLATION], 2)
+    assert _close(strip.pixelColor(inset + 5 * w // 6, y), ZONE_STRIP[Zone.UNSTABLE_EXTRAPOLATION], 2)
+    tick = inset + round(w / 3)  # strength 1.0 of 0..3
     assert any(_close(strip.pixelColor(x, y), c.palette().text().color(), 30)
                for x in range(tick - 2, tick + 3))
