@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.cli.options import (ProgressBar, add_model_options, add_sampling_options,
                                 open_from_args, resolve_anchor_args)
+from engine.anchors.shipped import DEFAULT_TRIANGLE
 from engine.errors import ProsemixError
 
 
@@ -41,6 +43,15 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     pl.add_argument("--out", required=True, help="file name; PNG and SVG are written")
     pl.set_defaults(handler=cmd_plot)
 
+    st = sub.add_parser("style-scorer", help="build (and cache) the style-recognition scorer: "
+                                              "which style a text reads as")
+    st.add_argument("--corpora", default="corpora",
+                    help="the rebuilt corpora (prosemix corpora); without them, resources/eval")
+    st.add_argument("--styles", default=",".join(DEFAULT_TRIANGLE))
+    st.add_argument("--samples", type=int, default=4, help="base-model samples per prompt (plain class)")
+    st.add_argument("--max-tokens", type=int, default=120)
+    st.set_defaults(handler=cmd_style_scorer)
+
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from engine.anchors.shipped import ATTRIBUTES
@@ -67,6 +78,36 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"wrote {out}")
     finally:
         backend.close()
+    return 0
+
+
+def cmd_style_scorer(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from engine.backends import BackendSpec, open_backend
+    from engine.evaluation import style_classifier as sc
+
+    start = time.perf_counter()
+    names = [n.strip() for n in args.styles.split(",") if n.strip()]
+    corpora = Path(args.corpora)
+    texts = sc.style_texts(names, corpora if corpora.is_dir() else None)
+    backend = open_backend(BackendSpec(backend="llama"))  # the base model, no anchors
+    bar = ProgressBar("plain samples")
+    try:
+        plain = sc.plain_samples(backend, seeds=range(args.samples), max_tokens=args.max_tokens,
+                                 progress=lambda k, n: bar.update(k, n, time.perf_counter() - start, 0.0))
+    finally:
+        backend.close()
+    print("training the classifier", file=sys.stderr)
+    classifier = sc.train_classifier(texts, plain)
+    path = sc.cache_path(sc.fingerprint(texts, plain))
+    sc.save(classifier, path)
+    print(json.dumps({"path": str(path), "classes": classifier.classes,
+                      "held_out_accuracy": round(classifier.accuracy, 3), **classifier.report,
+                      "source": "corpora" if corpora.is_dir() else "resources/eval",
+                      "seconds": round(time.perf_counter() - start, 1)}, indent=2))
     return 0
 
 

@@ -167,6 +167,15 @@ def user_scorer(spec: str) -> Scorer:
     return Scorer(spec, fn, -math.inf, math.inf, "as its author defines")
 
 
+def style_scorers() -> list[Scorer]:
+    """style_<class>: the cached style classifier's probability of each class."""
+    from engine.evaluation.style_classifier import load_cached
+
+    classifier = load_cached()
+    return [Scorer(f"style_{c}", fn, 0.0, 1.0, f"more like {c}")
+            for c, fn in classifier.scorer_fns().items()]
+
+
 def get_scorers(names: Sequence[str], affinity_corpora: dict[str, str] | None = None) -> list[Scorer]:
     """Built-in names, "affinity" (one scorer per corpus given), or "module:function"."""
     out: list[Scorer] = []
@@ -176,9 +185,11 @@ def get_scorers(names: Sequence[str], affinity_corpora: dict[str, str] | None = 
         elif name == "affinity":
             for corpus, text in (affinity_corpora or {}).items():
                 out.append(affinity_scorer(corpus, text))
+        elif name == "style":
+            out += style_scorers()
         elif ":" in name:
             out.append(user_scorer(name))
         else:
             raise ProsemixError(f"unknown scorer {name!r}; built in: {sorted(BUILTIN)}, "
-                                "affinity, or module:function")
+                                "affinity, style, or module:function")
     return out
