@@ -128,3 +128,13 @@ def test_pickle_checkpoints_need_the_flag(tmp_path, base):
     torch.save({"x": argparse.Namespace(a=1)}, d / "adapter_model.bin")
     with pytest.raises(AnchorError, match="cannot read"):
         load_anchor(d, base, allow_pickle=True)
+
+
+def test_card_calibration_is_validated():
+    from engine.anchors.model import AnchorCard
+
+    assert AnchorCard(name="x").calibration == 1.0
+    assert AnchorCard(name="x", calibration=0.7).calibration == 0.7
+    for bad in (0, -1, 5, float("nan"), "1", True):
+        with pytest.raises(AnchorError, match="calibration"):
+            AnchorCard(name="x", calibration=bad)

@@ -116,3 +116,25 @@ def test_strength_zero_is_the_base_model_and_scales_the_delta_linearly(backend):
     assert torch.allclose(deltas[2.5], 2.5 * deltas[1.0], atol=1e-6)
     backend.set_weights(weights)
     assert backend.point.strength == 1.0
+
+
+def test_a_cards_calibration_scales_its_anchor(backend):
+    """An anchor whose card says calibration c counts c times at every point: (1, 0, 0) with
+    c = 0.5 is the same model as (1, 0, 0) at strength 0.5."""
+    from engine.anchors.model import AnchorCard
+
+    name = sorted(backend.anchors[0].factors)[0]
+    weight = lambda: dict(backend.model.named_modules())[name].weight.detach().clone()  # noqa: E731
+    backend.point = None
+    backend.set_weights([1, 0, 0], strength=0.5)
+    half = weight()
+    saved = backend.anchors[0].card
+    try:
+        backend.anchors[0].card = AnchorCard(name=backend.anchors[0].name, calibration=0.5)
+        backend.point = None
+        backend.set_weights([1, 0, 0])
+        assert torch.equal(weight(), half)
+    finally:
+        backend.anchors[0].card = saved
+        backend.point = None
+        backend.set_weights([1, 0, 0])

@@ -33,6 +33,9 @@ class AnchorCard:
     base_sha256: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # multiplies this anchor's delta at every point, so that anchors of unequal strength give
+    # comparable style shares at equal weights (benchmarks/calibrate.py measures it)
+    calibration: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -45,6 +48,10 @@ class AnchorCard:
         for key in ("training", "metrics"):
             if not isinstance(getattr(self, key), dict):
                 raise AnchorError(f"anchor card {self.name!r}: {key} must be an object")
+        c = self.calibration
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or not 0 < c <= 4:
+            raise AnchorError(f"anchor card {self.name!r}: calibration must be a number in (0, 4], "
+                              f"got {c!r}")
 
     @classmethod
     def load(cls, path: Path) -> "AnchorCard":
@@ -109,6 +116,11 @@ class Anchor:
     @property
     def target_modules(self) -> list[str]:
         return sorted({m.rsplit(".", 1)[-1] for m in self.factors})
+
+    @property
+    def calibration(self) -> float:
+        """The card's calibration factor (1 without a card)."""
+        return self.card.calibration if self.card else 1.0
 
     @property
     def colour(self) -> str:

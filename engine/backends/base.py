@@ -187,7 +187,7 @@ class Backend(ABC):
             self.point = point
             return point
         self._require_loaded()
-        self._apply_weights(point.effective)
+        self._apply_weights(tuple(v * a.calibration for v, a in zip(point.effective, self.anchors)))
         self.point = point
         return point
 

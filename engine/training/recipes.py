@@ -22,8 +22,9 @@ def style_recipe(steps: int) -> TrainConfig:
                        checkpoint_every=25)
 
 
-# steps: about one epoch of the sardonic corpus, 0.4 of Austen's and Shakespeare's
-STYLE_STEPS = {"austen": 400, "sardonic": 250, "shakespeare": 400}
+# steps: about one epoch of the sardonic corpus, 0.3 of Austen's and Shakespeare's (the time this
+# session had: about 20 minutes each on the 2-core machine)
+STYLE_STEPS = {"austen": 300, "sardonic": 250, "shakespeare": 300}
 
 
 @dataclass(frozen=True)
