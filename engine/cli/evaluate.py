@@ -48,7 +48,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     st.add_argument("--corpora", default="corpora",
                     help="the rebuilt corpora (prosemix corpora); without them, resources/eval")
     st.add_argument("--styles", default=",".join(DEFAULT_TRIANGLE))
-    st.add_argument("--samples", type=int, default=4, help="base-model samples per prompt (plain class)")
+    st.add_argument("--samples", type=int, default=16, help="base-model samples per prompt (plain class)")
     st.add_argument("--max-tokens", type=int, default=120)
     st.set_defaults(handler=cmd_style_scorer)
 
@@ -97,7 +97,8 @@ def cmd_style_scorer(args: argparse.Namespace) -> int:
     bar = ProgressBar("plain samples")
     try:
         plain = sc.plain_samples(backend, seeds=range(args.samples), max_tokens=args.max_tokens,
-                                 progress=lambda k, n: bar.update(k, n, time.perf_counter() - start, 0.0))
+                                 progress=lambda k, n: bar.update(k, n, time.perf_counter() - start,
+                                                                  (time.perf_counter() - start) / k * (n - k)))
     finally:
         backend.close()
     print("training the classifier", file=sys.stderr)

@@ -93,7 +93,7 @@ class StyleClassifier:
 
 
 def train_classifier(style_texts: dict[str, str], plain_samples: Sequence[str], *,
-                     max_chunks: int = 3000, test_fraction: float = 0.2,
+                     max_chunks: int = 1500, test_fraction: float = 0.2,
                      seed: int = 0) -> StyleClassifier:
     """Fit on chunks of each style's text and the plain samples; measure accuracy on a
     held-out share of the chunks."""
@@ -179,9 +179,18 @@ def plain_samples(backend: Any, prompts: Sequence[str] = PLAIN_PROMPTS, seeds: S
                   max_tokens: int = 120, temperature: float = 0.8,
                   progress: Callable[[int, int], None] | None = None) -> list[str]:
     """The base model's own continuations (the "plain" class): ``backend`` is loaded with the
-    base model and no anchors (or any backend at strength 0)."""
+    base model and no anchors. Kept in the cache: the same model, prompts and seeds give the
+    same samples, and making them is the slow part of a rebuild."""
+    from engine.models.base import model_sha256
     from engine.sampling import SamplingConfig
 
+    key = hashlib.sha256(json.dumps([model_sha256(backend.model_path), list(prompts), list(seeds),
+                                     max_tokens, temperature]).encode()).hexdigest()[:16]
+    cached = cache_dir() / "style-scorer" / f"plain-{key}.json"
+    try:
+        return list(json.loads(cached.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        pass  # not made yet, or damaged: make it again
     out = []
     total = len(prompts) * len(seeds)
     for k, (prompt, seed) in enumerate(((p, s) for p in prompts for s in seeds), start=1):
@@ -191,6 +200,8 @@ def plain_samples(backend: Any, prompts: Sequence[str] = PLAIN_PROMPTS, seeds: S
             out.append(text)
         if progress:
             progress(k, total)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(out), encoding="utf-8")
     return out
 
 
