@@ -132,3 +132,24 @@ def test_thirds_as_typed_and_strength_in_json(adapters, session_cache):
     assert r.returncode == 2 and "sum to 0.99" in r.stderr
     r = run(*args, "--strength", "9", cache=session_cache)
     assert r.returncode == 2 and "strength must be" in r.stderr
+
+
+def test_continue_appends_a_passage_with_its_provenance(tmp_path, adapters, session_cache):
+    doc = tmp_path / "story.md"
+    doc.write_text("The rain had not stopped for three days, and")
+    anchors = []
+    for a in adapters:
+        anchors += ["--anchor", str(a)]
+    for seed in ("1", "2"):
+        r = run("continue", str(doc), *anchors, "--weights", "alpha=0.5,beta=0.5,gamma=0",
+                "--max-tokens", "8", "--seed", seed, "--json", cache=session_cache)
+        assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    text = doc.read_text()
+    assert text.endswith(out["text"]) and text[out["start"]:out["end"]] == out["text"]
+    assert out["provenance"]["weights"] == {"alpha": 0.5, "beta": 0.5, "gamma": 0.0}
+    assert out["provenance"]["seed"] == 2 and out["context_tokens"] > 5
+    sidecar = json.loads((tmp_path / "story.md.prosemix.json").read_text())
+    assert len(sidecar["passages"]) == 2
+    r = run("continue", str(tmp_path / "story.docx"), cache=session_cache)
+    assert r.returncode == 2 and ".md or .txt" in r.stderr

@@ -202,6 +202,11 @@ class Backend(ABC):
                                eos=self._special("eos"))
         return prompt
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes as a prompt (the desk's context counter and budget)."""
+        self._require_loaded()
+        return len(self._tokenize(text))
+
     def stream(self, prompt: str, sampling: SamplingConfig | None = None,
                should_stop: Callable[[], bool] | None = None, *,
                logprobs: bool = False) -> Generation:

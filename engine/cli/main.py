@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from engine.cli import anchors, evaluate, generate, train
+from engine.cli import anchors, evaluate, generate, train, write
 from engine.cli.options import EXIT_BAD_INPUT
 from engine.errors import ProsemixError
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "With no command, the app opens.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (generate, anchors, train, evaluate):
+    for module in (generate, write, anchors, train, evaluate):
         module.register(sub)
     return parser
 

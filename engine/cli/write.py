@@ -1,0 +1,80 @@
+"""`prosemix continue FILE`: append a passage to a document, as the writing desk's Continue
+does, with its provenance kept in the document's sidecar."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.cli.options import (add_model_options, add_sampling_options, open_from_args,
+                                sampling_from_args)
+from engine.errors import ProsemixError
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    c = sub.add_parser("continue", help="continue a document (.md or .txt) at its end, keeping "
+                                        "the passage's provenance beside it")
+    c.add_argument("file")
+    c.add_argument("--anchor", action="append", default=None, metavar="PATH_OR_NAME",
+                   help="anchors (default: the shipped triangle)")
+    c.add_argument("--weights", help="NAME=W,... or W,W,... (default: the centre)")
+    c.add_argument("--strength", type=float, default=1.0)
+    c.add_argument("--extrapolate", action="store_true")
+    add_sampling_options(c)
+    c.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    add_model_options(c)
+    c.set_defaults(handler=cmd_continue)
+
+
+def cmd_continue(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.documents import files
+    from engine.documents.context import assemble
+    from engine.documents.model import Document, Provenance
+    from engine.weights import parse_weights
+
+    path = Path(args.file)
+    if not path.suffix:
+        path = path.with_suffix(".md")
+    if path.suffix.lower() not in files.TEXT_SUFFIXES:
+        raise ProsemixError(f"a document is a .md or .txt file, not {path.name}")
+    if path.exists():
+        doc, warnings = files.load(path)
+    else:
+        doc, warnings = Document(), [f"{path} did not exist: a new document was started"]
+    if not doc.text.strip() and not doc.memory.strip():
+        raise ProsemixError(f"{path} is empty: write a beginning first")
+    for w in warnings:
+        if not args.json:
+            print(f"note: {w}", file=sys.stderr)
+    sampling = sampling_from_args(args)
+    backend = open_from_args(args, args.anchor)
+    try:
+        if backend.anchors:
+            weights = parse_weights(args.weights, backend.anchor_names) if args.weights \
+                else [1 / len(backend.anchors)] * len(backend.anchors)
+            backend.set_weights(weights, extrapolate=args.extrapolate, strength=args.strength)
+        budget = backend.n_ctx - sampling.max_tokens
+        context = assemble(doc.text, doc.memory, doc.note, budget, backend.count_tokens)
+        result = backend.generate(context.prompt, sampling,
+                                  on_piece=None if args.json else lambda s: print(s, end="", flush=True))
+        provenance = Provenance(result.weights, result.strength, sampling.seed, str(backend.model_path),
+                                {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
+        doc.begin_pending(len(doc.text))
+        doc.set_candidate(result.text, provenance)
+        passage = doc.accept()
+        files.save(doc, path)
+    finally:
+        backend.close()
+    if args.json:
+        print(json.dumps({"file": str(path), "text": result.text,
+                          "start": passage.start if passage else len(doc.text),
+                          "end": passage.end if passage else len(doc.text),
+                          "provenance": provenance.to_json(), "context_tokens": context.tokens,
+                          "context_budget": context.budget, "dropped_chars": context.dropped,
+                          "finish_reason": result.finish_reason, "warnings": warnings},
+                         ensure_ascii=False))
+    else:
+        print()
+    return 0

@@ -1,0 +1,236 @@
+"""The writer's document: text, the passages the model wrote (with how each was made), the
+alternatives for a pending passage, memory and an author's note, and undo steps.
+
+Plain data, no Qt: the GUI renders it and the CLI (`prosemix continue`) drives the same
+code. Positions are character offsets into ``text``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from engine.errors import ProsemixError
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a passage was made: the point, the anchors, the seed, the model and the sampling."""
+
+    weights: dict[str, float]
+    strength: float
+    seed: int
+    model: str
+    sampling: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+
+    @property
+    def anchors(self) -> list[str]:
+        return list(self.weights)
+
+    def label(self) -> str:
+        point = ", ".join(f"{n} {w:.2f}" for n, w in self.weights.items()) or "base model"
+        strength = "" if self.strength == 1.0 else f", strength {self.strength:g}"
+        return f"{point}{strength}; seed {self.seed}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Provenance":
+        if not isinstance(data, dict):
+            raise ProsemixError("a passage's provenance must be an object")
+        try:
+            weights = {str(k): float(v) for k, v in dict(data["weights"]).items()}
+            p = cls(weights, float(data.get("strength", 1.0)), int(data["seed"]), str(data["model"]),
+                    dict(data.get("sampling") or {}), float(data.get("created", 0.0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProsemixError(f"a passage's provenance is incomplete or malformed ({exc})") from None
+        if not all(math.isfinite(v) for v in (*p.weights.values(), p.strength)):
+            raise ProsemixError("a passage's provenance holds a non-finite weight")
+        return p
+
+
+@dataclass
+class Passage:
+    """Text the model wrote, at [start, end); ``edited`` once the writer changed it."""
+
+    start: int
+    end: int
+    provenance: Provenance
+    edited: bool = False
+
+    def to_json(self, text: str) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": text[self.start:self.end],
+                "edited": self.edited, "provenance": self.provenance.to_json()}
+
+
+@dataclass
+class Alternatives:
+    """The candidates for one place: each a text and its provenance; ``current`` is shown."""
+
+    start: int
+    candidates: list[tuple[str, Provenance]] = field(default_factory=list)
+    current: int = 0
+
+    @property
+    def position(self) -> str:
+        """What the desk shows, e.g. "2/4"."""
+        return f"{self.current + 1}/{len(self.candidates)}" if self.candidates else ""
+
+
+@dataclass
+class Snapshot:
+    text: str
+    passages: list[Passage]
+    pending: Alternatives | None
+    label: str
+
+
+class Document:
+    """Text plus passages. Every change goes through `edit` (typing, pasting) or the
+    generation methods, which keep the passages' positions true."""
+
+    def __init__(self, text: str = "", memory: str = "", note: str = ""):
+        self.text = text
+        self.memory = memory
+        self.note = note
+        self.passages: list[Passage] = []
+        self.pending: Alternatives | None = None  # a generated passage not yet accepted
+        self._undo: list[Snapshot] = []
+        self._redo: list[Snapshot] = []
+
+    # ----- typing ---------------------------------------------------------------------------
+    def edit(self, pos: int, removed: int, inserted: str) -> None:
+        """Replace ``removed`` characters at ``pos`` with ``inserted``. Passages after the edit
+        move; a passage the edit touches is marked edited; one removed whole is dropped.
+        Typing accepts a pending passage (it becomes part of the text)."""
+        if not 0 <= pos <= len(self.text) or removed < 0 or pos + removed > len(self.text):
+            raise ProsemixError(f"an edit at {pos} removing {removed} is outside the text "
+                                f"({len(self.text)} characters)")
+        if self.pending is not None:
+            self.accept()  # typing keeps the pending passage
+        end, size = pos + removed, len(inserted)
+        shift = size - removed
+        kept = []
+        for p in self.passages:
+            if p.end <= pos and not (p.start < pos < p.end):
+                kept.append(p)  # wholly before the edit (typing right after a passage too)
+            elif p.start >= end:
+                kept.append(replace(p, start=p.start + shift, end=p.end + shift))  # after it
+            else:  # the edit touches the passage: what is left of it, marked edited
+                start = p.start if p.start < pos else pos + size
+                stop = p.end + shift if p.end > end else pos + size
+                if stop > start:
+                    kept.append(replace(p, start=start, end=stop, edited=True))
+        self.text = self.text[:pos] + inserted + self.text[end:]
+        self.passages = sorted(kept, key=lambda p: p.start)
+
+    # ----- generation -------------------------------------------------------------------------
+    def begin_pending(self, pos: int) -> None:
+        """A generation will stream in at ``pos`` (one undo step with its outcome)."""
+        self._push("generate")
+        self.pending = Alternatives(pos)
+
+    def set_candidate(self, text: str, provenance: Provenance, index: int | None = None) -> None:
+        """Put a candidate's text in place (a new one, or ``index``'s again) and show it."""
+        if self.pending is None:
+            raise ProsemixError("no passage is pending")
+        alt = self.pending
+        self._remove_pending_text()
+        if index is None:
+            alt.candidates.append((text, provenance))
+            alt.current = len(alt.candidates) - 1
+        else:
+            alt.candidates[index] = (text, provenance)
+            alt.current = index
+        self._insert_pending_text()
+
+    def show_candidate(self, step: int) -> str:
+        """Cycle through the candidates (Alt+Left/Right); returns the "2/4" position."""
+        if self.pending is None or not self.pending.candidates:
+            return ""
+        self._remove_pending_text()
+        self.pending.current = (self.pending.current + step) % len(self.pending.candidates)
+        self._insert_pending_text()
+        return self.pending.position
+
+    def pending_span(self) -> tuple[int, int] | None:
+        if self.pending is None or not self.pending.candidates:
+            return None
+        text, _ = self.pending.candidates[self.pending.current]
+        return self.pending.start, self.pending.start + len(text)
+
+    def accept(self) -> Passage | None:
+        """Keep the shown candidate as a passage (Tab, or typing)."""
+        if self.pending is None or not self.pending.candidates:
+            self.pending = None
+            return None
+        text, provenance = self.pending.candidates[self.pending.current]
+        start = self.pending.start
+        self.pending = None
+        if not text:
+            return None
+        passage = Passage(start, start + len(text), provenance)
+        self.passages = sorted(self.passages + [passage], key=lambda p: p.start)
+        return passage
+
+    def discard(self) -> None:
+        """Remove the pending passage's text (Ctrl+Backspace)."""
+        if self.pending is not None:
+            self._remove_pending_text()
+            self.pending = None
+
+    def _remove_pending_text(self) -> None:
+        span = self.pending_span()
+        if span:
+            start, end = span
+            self._shift_after(start, -(end - start), end)
+            self.text = self.text[:start] + self.text[end:]
+
+    def _insert_pending_text(self) -> None:
+        assert self.pending is not None
+        text, _ = self.pending.candidates[self.pending.current]
+        start = self.pending.start
+        self._shift_after(start, len(text), start)
+        self.text = self.text[:start] + text + self.text[start:]
+
+    def _shift_after(self, pos: int, shift: int, boundary: int) -> None:
+        self.passages = [replace(p, start=p.start + shift, end=p.end + shift) if p.start >= boundary
+                         else p for p in self.passages]
+
+    # ----- reading -------------------------------------------------------------------------------
+    def passage_at(self, pos: int) -> Passage | None:
+        return next((p for p in self.passages if p.start <= pos < p.end), None)
+
+    # ----- undo ------------------------------------------------------------------------------------
+    def _snapshot(self, label: str) -> Snapshot:
+        pending = None if self.pending is None else Alternatives(
+            self.pending.start, list(self.pending.candidates), self.pending.current)
+        return Snapshot(self.text, list(self.passages), pending, label)
+
+    def _push(self, label: str) -> None:
+        self._undo.append(self._snapshot(label))
+        self._redo.clear()
+
+    def mark(self, label: str) -> None:
+        """Record an undo step before a change made outside the generation methods."""
+        self._push(label)
+
+    def undo(self) -> bool:
+        if not self._undo:
+            return False
+        self._redo.append(self._snapshot("redo"))
+        self._restore(self._undo.pop())
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        self._undo.append(self._snapshot("undo"))
+        self._restore(self._redo.pop())
+        return True
+
+    def _restore(self, s: Snapshot) -> None:
+        self.text, self.passages, self.pending = s.text, list(s.passages), s.pending
