@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QKeySequence, QShortcut, QTextCursor
+from PySide6.QtGui import QFont, QTextCursor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -56,10 +56,7 @@ class GenerationPanel(QWidget):
         self._layout()
         self.generate_button.clicked.connect(self.generateRequested)
         self.stop_button.clicked.connect(self.stopRequested)
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, self.generateRequested.emit,
-                      context=Qt.WindowShortcut)
-        QShortcut(QKeySequence("Esc"), self, self.stopRequested.emit, context=Qt.WindowShortcut)
+        # Ctrl+Enter and Esc are the window's shortcuts: they act on the tab in view
 
     def _layout(self) -> None:
         controls = QGroupBox("Sampling")

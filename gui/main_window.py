@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from engine.backends import BackendSpec
@@ -25,6 +25,7 @@ from .history_view import HistoryView
 from .point_panel import PointPanel
 from .presets import PresetStore
 from .status_area import StatusArea
+from .write_panel import WritePanel
 from .worker import (EngineWorker, Failure, Finished, GenerateRequest, Loaded, LoadRequest,
                      Purpose, TaskKind, TaskRequest)
 
@@ -63,11 +64,14 @@ class MainWindow(QMainWindow):
         left.addWidget(self.anchors)
         left.setSizes([520, 240])
         self.generation = GenerationPanel()
+        self.write = WritePanel(lambda r: self.worker.submit(r), lambda: self.worker.cancel(),
+                                self._desk_point,
+                                self.generation.sampling)
         self.compare = CompareView()
         self.history_view = HistoryView(self.history)
         self.analysis = AnalysisTab()
         self.tabs = QTabWidget()
-        for widget, label in ((self.generation, "Generate"), (self.compare, "Compare"),
+        for widget, label in ((self.write, "Write"), (self.generation, "Generate"), (self.compare, "Compare"),
                               (self.history_view, "History"), (self.analysis, "Analysis")):
             self.tabs.addTab(widget, label)
         split = QSplitter(Qt.Horizontal)
@@ -99,6 +103,9 @@ class MainWindow(QMainWindow):
         action(point, "&Pin for compare", self._pin, "Ctrl+P")
         action(point, "&Save preset…", self.point.ask_save_preset, "Ctrl+S")
         self.extrapolate_action = action(point, "&Extrapolation", self.point.extrapolate.toggle, "Ctrl+E")
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self._run_here, context=Qt.WindowShortcut)
+        QShortcut(QKeySequence("Esc"), self, self.stop, context=Qt.WindowShortcut)
         help_menu = self.menuBar().addMenu("&Help")
         action(help_menu, "&Keyboard shortcuts", self._show_shortcuts, "F1")
         action(help_menu, "&About Prosemix", self._about)
@@ -117,6 +124,10 @@ class MainWindow(QMainWindow):
         self.debounce.setInterval(DEBOUNCE_MS)
         self.debounce.timeout.connect(self.generate)
         self.point.committed.connect(self._point_committed)
+        self.picker.weightsChanged.connect(self._point_moving)
+        self.point.strength.changed.connect(self._point_moving)
+        self.write.pointRequested.connect(self._go_to_point)
+        self.write.message.connect(lambda m: self.status.say(m, 6000))
         self.point.message.connect(lambda m: self.status.say(m, 8000))
         self.generation.generateRequested.connect(self.generate)
         self.generation.stopRequested.connect(self.stop)
@@ -168,6 +179,7 @@ class MainWindow(QMainWindow):
         self.point.set_anchors(self.loaded_names, colours)
         self.compare.set_anchors(self.loaded_names)
         self.analysis.set_anchors(info.anchor_objects)
+        self.write.set_anchors(self.loaded_names, colours, info.model)
         self.status.loaded(info)
 
     # ----- generation --------------------------------------------------------------------------------
@@ -175,8 +187,33 @@ class MainWindow(QMainWindow):
         return self.point.weights()
 
     def _point_committed(self) -> None:
-        if self.generation.live.isChecked():
+        if self.tabs.currentWidget() is self.write:
+            self.write.restyle()  # the exact text at the final point
+        elif self.generation.live.isChecked():
             self.debounce.start()
+
+    def _point_moving(self, *_args: object) -> None:
+        """While the handle is dragged, the Write tab restyles its passage at every move."""
+        if self.tabs.currentWidget() is self.write and self.loaded_names:
+            self.write.restyle()
+
+    def _desk_point(self) -> tuple[list[float], float, bool]:
+        return self.point.weights(), self.point.strength.value(), self.point.extrapolating()
+
+    def _go_to_point(self, weights: dict, strength: float) -> None:
+        if set(weights) != set(self.loaded_names):
+            self.status.say("that passage was written with other anchors: " + ", ".join(weights), 8000)
+            return
+        self.point.strength.set_value(strength, emit=False)
+        self.point.setCurrentIndex(0)
+        self.picker.set_weights([weights[n] for n in self.loaded_names])
+
+    def _run_here(self) -> None:
+        """Ctrl+Enter: continue in the Write tab, generate elsewhere."""
+        if self.tabs.currentWidget() is self.write:
+            self.write.continue_here()
+        else:
+            self.generate()
 
     def _prompt_and_sampling(self):  # type: ignore[no-untyped-def]
         """The prompt and sampling settings, or None after telling the user what is wrong."""
@@ -201,6 +238,7 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         self.debounce.stop()
         self.worker.cancel()
+        self.write.stop()
 
     def _run_compare(self) -> None:
         if not self.compare.points:
@@ -221,13 +259,17 @@ class MainWindow(QMainWindow):
             self.compare.add_point(self.point.weights())
 
     def _on_token(self, request: GenerateRequest, piece: str) -> None:
-        if request is self._main:
+        if request.purpose is Purpose.WRITE:
+            self.write.on_token(request, piece)
+        elif request is self._main:
             self.generation.append(piece)
         elif request.purpose is Purpose.COMPARE:
             self.compare.append(request.index, piece)
 
     def _on_finished(self, request: GenerateRequest, result: Finished) -> None:
         self.status.speed(result)
+        if request.purpose is Purpose.WRITE:
+            self.write.on_finished(request, result)
         if result.note:
             self.status.say(result.note, 8000)
         if request is self._main:
@@ -240,6 +282,7 @@ class MainWindow(QMainWindow):
         self.status.say(failure.message, 10000)
         if isinstance(request, LoadRequest):
             self.status.model_label.setText("not loaded")
+        self.write.on_failed(request)
         self._errors.append(show_error(self, failure.message, failure.details))
 
     def _on_progress(self, request: object, message: str, fraction: float) -> None:

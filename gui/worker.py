@@ -43,6 +43,7 @@ class Purpose(enum.Enum):
 
     MAIN = "main"  # the Generate tab's output
     COMPARE = "compare"  # one column of the Compare view (``index``)
+    WRITE = "write"  # a passage of the document in the Write tab
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,17 @@ class GenerateRequest:
     strength: float = 1.0  # s in W = W_base + s sum_i w_i Delta_i
     record: bool = True  # store in history
     replace_queued: bool = False  # drop queued requests of the same purpose
+    # a document's continuation: ``prompt`` is the text before the cursor, and the worker
+    # assembles the context (memory, text, author's note) within ``budget`` tokens
+    document: "DocumentContext | None" = None
     id: int = field(default_factory=lambda: next(_ids))
+
+
+@dataclass(frozen=True)
+class DocumentContext:
+    memory: str = ""
+    note: str = ""
+    budget: int = 384  # tokens for memory + text + note (the style window); capped by the context
 
 
 class TaskKind(enum.Enum):
@@ -108,6 +119,8 @@ class Finished:
     strength: float
     note: str  # how the point was read, if the user should know (e.g. normalised weights)
     history_id: int | None
+    context_tokens: int = 0  # a document continuation: the context's tokens and its budget
+    context_budget: int = 0
 
 
 @dataclass(frozen=True)
@@ -223,7 +236,15 @@ class EngineWorker(QThread):
             point = backend.set_weights(list(request.weights), extrapolate=request.extrapolate,
                                         strength=request.strength)
             note = point.note
-        generation = backend.stream(request.prompt, request.sampling, self._cancel.is_set)
+        prompt, context = request.prompt, None
+        if request.document is not None:
+            from engine.documents.context import assemble
+
+            d = request.document
+            budget = min(d.budget, backend.n_ctx - request.sampling.max_tokens)
+            context = assemble(request.prompt, d.memory, d.note, budget, backend.count_tokens)
+            prompt = context.prompt
+        generation = backend.stream(prompt, request.sampling, self._cancel.is_set)
         for piece in generation:
             self.token.emit(request, piece)
         result = generation.result
@@ -240,7 +261,9 @@ class EngineWorker(QThread):
             text=result.text, tokens=result.n_tokens, seconds=result.seconds,
             first_token_seconds=result.first_token_seconds,
             tokens_per_second=result.tokens_per_second, finish_reason=result.finish_reason,
-            weights=result.weights, strength=result.strength, note=note, history_id=record_id))
+            weights=result.weights, strength=result.strength, note=note, history_id=record_id,
+            context_tokens=context.tokens if context else 0,
+            context_budget=context.budget if context else 0))
 
     def _task(self, request: TaskRequest) -> None:
         if request.needs_backend and self._backend is None:

@@ -1,0 +1,411 @@
+"""The Write tab: one document, continued from the cursor in any blend, with the pending
+passage restyled live while the handle moves.
+
+The document itself (text, passages with provenance, alternatives) is an
+engine.documents.model.Document; this panel renders it in a QPlainTextEdit and keeps the two
+equal. Generated text streams in as one undo step (Qt edit blocks joined token by token);
+after an undo or redo the passages are restored from the states the panel has seen.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Callable
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QShortcut, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit,
+                               QPushButton, QSpinBox, QTextEdit, QToolTip, QVBoxLayout, QWidget)
+
+from engine.documents.context import DEFAULT_STYLE_WINDOW
+from engine.documents.model import Document, Passage, Provenance
+from engine.sampling import SamplingConfig
+
+from .worker import DocumentContext, Finished, GenerateRequest, Purpose
+
+Point = tuple[list[float], float, bool]  # weights, strength, extrapolate
+
+
+def blend_colour(weights: dict[str, float], colours: dict[str, str], alpha: int) -> QColor:
+    """The anchors' colours mixed by the point's weights (clamped to [0, 1])."""
+    mix, total = [0.0, 0.0, 0.0], 0.0
+    for name, w in weights.items():
+        w = min(1.0, max(0.0, w))
+        c = QColor(colours.get(name, "#888888"))
+        mix = [mix[0] + w * c.red(), mix[1] + w * c.green(), mix[2] + w * c.blue()]
+        total += w
+    if total <= 0:
+        return QColor(160, 160, 160, alpha)
+    return QColor(*[int(m / total) for m in mix], alpha)
+
+
+class WritePanel(QWidget):
+    pointRequested = Signal(object, float)  # weights by name, strength: "back to this point"
+    message = Signal(str)
+
+    def __init__(self, submit: Callable[[GenerateRequest], None], cancel: Callable[[], None],
+                 point: Callable[[], Point], sampling: Callable[[], SamplingConfig],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self._submit, self._cancel, self._point, self._sampling = submit, cancel, point, sampling
+        self.doc = Document()
+        self.names: list[str] = []
+        self.colours: dict[str, str] = {}
+        self.model = ""
+        self._job: GenerateRequest | None = None  # the generation filling the pending passage
+        self._before = ""  # the pending passage's context: the text before it
+        self._seed = 0
+        self._mirroring = False  # our own edits of the editor: not the writer's typing
+        self._joined = False  # the next generated edit joins the previous undo step
+        self._known: dict[str, list[Passage]] = {}  # text hash -> passages, for undo/redo
+        self.editor = QPlainTextEdit()
+        self.editor.setPlaceholderText("Write here. Ctrl+Enter continues from the cursor in the "
+                                       "blend of the picker; drag the handle to restyle the new passage.")
+        font = self.editor.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        self.editor.setFont(font)
+        self.editor.viewport().setMouseTracking(True)
+        self.editor.viewport().installEventFilter(self)
+        self.editor.installEventFilter(self)
+        self.editor.document().contentsChange.connect(self._typed)
+        self.memory = QPlainTextEdit()
+        self.memory.setPlaceholderText("Memory: always at the start of the context (characters, setting)")
+        self.memory.setMaximumHeight(70)
+        self.note = QPlainTextEdit()
+        self.note.setPlaceholderText("Author's note: a few lines before the cursor (tone, what happens next)")
+        self.note.setMaximumHeight(50)
+        self.window_tokens = QSpinBox()
+        self.window_tokens.setRange(64, 4096)
+        self.window_tokens.setSingleStep(64)
+        self.window_tokens.setValue(DEFAULT_STYLE_WINDOW)
+        self.window_tokens.setToolTip("The style window: memory plus this many tokens before the "
+                                      "passage. A restyle evaluates it again at every new point, "
+                                      "so smaller is livelier.")
+        self.status = QLabel("")
+        self.counter = QLabel("")
+        self.candidate_label = QLabel("")
+        self.continue_button = QPushButton("Continue  (Ctrl+Enter)")
+        self._layout()
+        self.continue_button.clicked.connect(self.continue_here)
+        # Ctrl+Enter and Esc are the window's (they act on the tab in view)
+        for keys, slot in (("Ctrl+R", self.retry), ("Alt+Left", lambda: self.cycle(-1)),
+                           ("Alt+Right", lambda: self.cycle(+1)), ("Ctrl+Backspace", self.discard),
+                           ("Ctrl+Shift+P", self.point_of_passage)):
+            QShortcut(QKeySequence(keys), self.editor, slot, context=Qt.WidgetWithChildrenShortcut)
+
+    def _layout(self) -> None:
+        side = QGroupBox("Context")
+        form = QFormLayout(side)
+        form.addRow(self.memory)
+        form.addRow(self.note)
+        form.addRow("Style window (tokens)", self.window_tokens)
+        row = QHBoxLayout()
+        row.addWidget(self.continue_button)
+        row.addWidget(self.candidate_label)
+        row.addStretch(1)
+        row.addWidget(self.counter)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.editor, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(side)
+
+    # ----- the point and the anchors -------------------------------------------------------------
+    def set_anchors(self, names: list[str], colours: list[str], model: str) -> None:
+        self.names, self.colours, self.model = list(names), dict(zip(names, colours)), model
+        self._paint()
+
+    # ----- generation ------------------------------------------------------------------------------
+    def continue_here(self) -> None:
+        """Generate from the cursor (Ctrl+Enter). A pending passage is kept first."""
+        if self.doc.pending is not None:
+            self.accept()
+        pos = self.editor.textCursor().position()
+        if not self.doc.text[:pos].strip() and not self.memory.toPlainText().strip():
+            self.message.emit("Write a beginning first (or a memory), then continue.")
+            return
+        self._before = self.doc.text[:pos]
+        self._seed = self._sampling().seed
+        self.doc.begin_pending(pos)
+        self._joined = False
+        self._start(new_candidate=True)
+
+    def retry(self) -> None:
+        """Another candidate for the same place, with a new seed (Ctrl+R)."""
+        if self.doc.pending is None:
+            self.continue_here()
+            return
+        self._seed = random.randrange(2**31)
+        self._joined = False
+        self._start(new_candidate=True)
+
+    def restyle(self) -> None:
+        """Regenerate the pending (or selected) passage at the picker's point: the same context
+        and seed, so what changes is the style. Called on every move of the handle."""
+        if self.doc.pending is None and not self._reopen_passage():
+            return
+        self._start(new_candidate=False)
+
+    def _reopen_passage(self) -> bool:
+        """The passage under the cursor becomes pending again, to be restyled."""
+        passage = self.doc.passage_at(self.editor.textCursor().position())
+        if passage is None:
+            return False
+        text = self.doc.text[passage.start:passage.end]
+        self.doc.passages.remove(passage)
+        self._before = self.doc.text[:passage.start]
+        self._seed = passage.provenance.seed
+        self.doc.mark("restyle")
+        self.doc.pending = None
+        self.doc.begin_pending(passage.start)
+        self.doc.pending.candidates.append((text, passage.provenance))  # type: ignore[union-attr]
+        self._joined = False
+        return True
+
+    def _start(self, new_candidate: bool) -> None:
+        weights, strength, extrapolate = self._point()
+        base = self._sampling()
+        sampling = SamplingConfig(max_tokens=base.max_tokens, temperature=base.temperature,
+                                  top_p=base.top_p, top_k=base.top_k,
+                                  repetition_penalty=base.repetition_penalty, seed=self._seed)
+        provenance = Provenance(dict(zip(self.names, weights)), strength, self._seed, self.model,
+                                {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
+        self._cancel()
+        self._set_text("", provenance, new=new_candidate)
+        self._job = GenerateRequest(
+            self._before, tuple(weights), sampling, purpose=Purpose.WRITE, extrapolate=extrapolate,
+            strength=strength, record=False, replace_queued=True,
+            document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
+                                     self.window_tokens.value()))
+        self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
+        self._submit(self._job)
+
+    def on_token(self, request: GenerateRequest, piece: str) -> None:
+        if request is not self._job or self.doc.pending is None or not piece:
+            return
+        text, provenance = self.doc.pending.candidates[self.doc.pending.current]
+        self._set_text(text + piece, provenance, new=False)
+
+    def on_finished(self, request: GenerateRequest, result: Finished) -> None:
+        if request is not self._job:
+            return
+        self._job = None
+        if result.context_budget:
+            self.counter.setText(f"context {result.context_tokens} / {result.context_budget} tokens")
+        reasons = {"cancelled": "stopped", "length": "done", "eos": "done", "stop": "done"}
+        self.status.setText(f"{reasons.get(result.finish_reason, '')}: Tab keeps it, Ctrl+R tries "
+                            "again, Alt+Left/Right pick another, moving the handle restyles it")
+        self._remember()
+
+    def on_failed(self, request: object) -> None:
+        if request is self._job:
+            self._job = None
+            self.status.setText("")
+
+    def stop(self) -> None:
+        if self._job is not None:
+            self._cancel()
+
+    def accept(self) -> None:
+        """Keep the pending passage (Tab)."""
+        if self.doc.pending is None:
+            return
+        self.stop()
+        self._job = None
+        self.doc.accept()
+        self.candidate_label.setText("")
+        self.status.setText("")
+        self._paint()
+        self._remember()
+
+    def discard(self) -> None:
+        """Remove the pending passage (Ctrl+Backspace)."""
+        if self.doc.pending is None:
+            return
+        self.stop()
+        self._job = None
+        span = self.doc.pending_span()
+        self.doc.discard()
+        if span:
+            self._edit(span[0], span[1], "", join=False)
+        self.candidate_label.setText("")
+        self.status.setText("discarded")
+        self._paint()
+        self._remember()
+
+    def cycle(self, step: int) -> None:
+        """Show another candidate (Alt+Left / Alt+Right)."""
+        if self.doc.pending is None or len(self.doc.pending.candidates) < 2:
+            return
+        self.stop()
+        self._job = None
+        old = self.doc.pending_span()
+        self.doc.show_candidate(step)
+        new = self.doc.pending_span()
+        if old and new:
+            self._edit(old[0], old[1], self.doc.text[new[0]:new[1]], join=True)
+        self._seed = self.doc.pending.candidates[self.doc.pending.current][1].seed
+        self.candidate_label.setText(self.doc.pending.position)
+        self._paint()
+
+    def _set_text(self, text: str, provenance: Provenance, new: bool) -> None:
+        """Put ``text`` in the pending slot (a new candidate, or the current one again)."""
+        assert self.doc.pending is not None
+        old = self.doc.pending_span()
+        self.doc.set_candidate(text, provenance, None if new else self.doc.pending.current)
+        start = self.doc.pending.start
+        removed_end = old[1] if old else start
+        self._edit(start, removed_end, text, join=self._joined)
+        self._joined = True
+        self.candidate_label.setText(self.doc.pending.position if len(self.doc.pending.candidates) > 1 else "")
+        self._paint()
+
+    # ----- keeping the editor and the document equal ---------------------------------------------
+    def _edit(self, start: int, end: int, text: str, join: bool) -> None:
+        cursor = QTextCursor(self.editor.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.KeepAnchor)
+        self._mirroring = True
+        try:
+            if join:
+                cursor.joinPreviousEditBlock()
+            else:
+                cursor.beginEditBlock()
+            cursor.insertText(text)
+            cursor.endEditBlock()
+        finally:
+            self._mirroring = False
+
+    def _typed(self, pos: int, removed: int, added: int) -> None:
+        if self._mirroring:
+            return
+        text = self.editor.toPlainText()
+        if self.doc.pending is not None:
+            self.stop()
+            self._job = None
+            self.candidate_label.setText("")
+        inserted = text[pos:pos + added] if added else ""
+        removed = min(removed, len(self.doc.text) - pos)
+        try:
+            self.doc.edit(pos, max(0, removed), inserted)
+        except Exception:  # noqa: BLE001 - resync below, never lose the writer's text
+            pass
+        if self.doc.text != text:  # a change Qt reported differently (e.g. a whole paste)
+            self.doc.edit(0, len(self.doc.text), text)
+        self._paint()
+
+    def undo(self) -> None:
+        self._undo_redo(self.editor.undo)
+
+    def redo(self) -> None:
+        self._undo_redo(self.editor.redo)
+
+    def _undo_redo(self, action: Callable[[], None]) -> None:
+        self.stop()
+        self._job = None
+        self._mirroring = True
+        try:
+            action()
+        finally:
+            self._mirroring = False
+        text = self.editor.toPlainText()
+        self.doc.pending = None
+        self.doc.text = text
+        self.doc.passages = list(self._known.get(_key(text), [
+            p for p in self.doc.passages if p.end <= len(text)]))
+        self.candidate_label.setText("")
+        self._paint()
+
+    def _remember(self) -> None:
+        self._known[_key(self.doc.text)] = list(self.doc.passages)
+        if len(self._known) > 500:
+            self._known.pop(next(iter(self._known)))
+
+    # ----- provenance ---------------------------------------------------------------------------------
+    def _paint(self) -> None:
+        """Tint each generated passage in its point's blend; the pending one stronger."""
+        selections = []
+        spans: list[tuple[int, int, Provenance, bool, bool]] = [
+            (p.start, p.end, p.provenance, p.edited, False) for p in self.doc.passages]
+        span = self.doc.pending_span()
+        if span and self.doc.pending is not None:
+            spans.append((span[0], span[1], self.doc.pending.candidates[self.doc.pending.current][1], False, True))
+        for start, end, provenance, edited, pending in spans:
+            sel = QTextEdit.ExtraSelection()
+            fmt = QTextCharFormat()
+            fmt.setBackground(blend_colour(provenance.weights, self.colours, 90 if pending else 45))
+            if pending:
+                fmt.setFontItalic(True)
+            if edited:
+                fmt.setUnderlineStyle(QTextCharFormat.DotLine)
+            sel.format = fmt
+            cursor = QTextCursor(self.editor.document())
+            cursor.setPosition(start)
+            cursor.setPosition(min(end, len(self.doc.text)), QTextCursor.KeepAnchor)
+            sel.cursor = cursor
+            selections.append(sel)
+        self.editor.setExtraSelections(selections)
+
+    def point_of_passage(self) -> None:
+        """Put the picker back at the point of the passage under the cursor."""
+        pos = self.editor.textCursor().position()
+        passage = self.doc.passage_at(pos)
+        if passage is None and self.doc.pending is not None:
+            span = self.doc.pending_span()
+            if span and span[0] <= pos <= span[1]:
+                provenance = self.doc.pending.candidates[self.doc.pending.current][1]
+                self.pointRequested.emit(provenance.weights, provenance.strength)
+            return
+        if passage is not None:
+            self.pointRequested.emit(passage.provenance.weights, passage.provenance.strength)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.editor.viewport() and event.type() == QEvent.MouseMove:
+            pos = self.editor.cursorForPosition(event.position().toPoint()).position()
+            passage = self.doc.passage_at(pos)
+            if passage is not None:
+                what = "generated" + (", then edited" if passage.edited else "")
+                QToolTip.showText(event.globalPosition().toPoint(),
+                                  f"{what}: {passage.provenance.label()}\nCtrl+Shift+P: back to this point",
+                                  self.editor)
+            else:
+                QToolTip.hideText()
+        elif watched is self.editor and event.type() == QEvent.KeyPress:
+            key, mods = event.key(), event.modifiers()
+            if key == Qt.Key_Tab and self.doc.pending is not None:
+                self.accept()
+                return True
+            if key == Qt.Key_Escape and self._job is not None:
+                self.stop()
+                return True
+            if key == Qt.Key_Z and mods & Qt.ControlModifier:
+                self.redo() if mods & Qt.ShiftModifier else self.undo()
+                return True
+        return super().eventFilter(watched, event)
+
+    # ----- whole documents -------------------------------------------------------------------------
+    def set_document(self, doc: Document) -> None:
+        self.stop()
+        self._job = None
+        self.doc = doc
+        self._mirroring = True
+        try:
+            self.editor.setPlainText(doc.text)
+        finally:
+            self._mirroring = False
+        self.memory.setPlainText(doc.memory)
+        self.note.setPlainText(doc.note)
+        self._known.clear()
+        self._remember()
+        self._paint()
+
+    def document(self) -> Document:
+        """The document with the memory and note as shown."""
+        self.doc.memory = self.memory.toPlainText()
+        self.doc.note = self.note.toPlainText()
+        return self.doc
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
