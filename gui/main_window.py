@@ -19,6 +19,7 @@ from . import anchor_store
 from .analysis_tab import AnalysisTab
 from .anchors_panel import AnchorsPanel, card_of
 from .compare_view import CompareView, weights_label
+from .desk_files import DeskFiles
 from .dialogs import ModelDialog, NewAnchorDialog, show_error
 from .generation_panel import GenerationPanel
 from .history_view import HistoryView
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         self.worker.start()
         if load_defaults:
             QTimer.singleShot(0, self._add_default_anchors)
+            QTimer.singleShot(0, self.files.offer_recovery)
 
     # ----- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -67,6 +69,7 @@ class MainWindow(QMainWindow):
         self.write = WritePanel(lambda r: self.worker.submit(r), lambda: self.worker.cancel(),
                                 self._desk_point,
                                 self.generation.sampling)
+        self.files = DeskFiles(self.write, self.settings, self)
         self.compare = CompareView()
         self.history_view = HistoryView(self.history)
         self.analysis = AnalysisTab()
@@ -92,16 +95,26 @@ class MainWindow(QMainWindow):
             return a
 
         file = self.menuBar().addMenu("&File")
+        action(file, "&New document", self.files.new, "Ctrl+N")
+        action(file, "&Open document…", lambda: self.files.open(), "Ctrl+O")
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        action(file, "&Save", self.files.save, "Ctrl+S")
+        action(file, "Save &as…", self.files.save_as, "Ctrl+Shift+S")
+        action(file, "Export as plain &text…", lambda: self.files.export(markdown=False))
+        action(file, "Export as &Markdown…", lambda: self.files.export(markdown=True))
+        file.addSeparator()
         action(file, "&Model…", self._choose_model, "Ctrl+M")
-        action(file, "&Add anchor file…", self.anchors.add_file, "Ctrl+O")
-        action(file, "Add anchor &folder…", self.anchors.add_folder, "Ctrl+Shift+O")
-        action(file, "&New anchor from my texts…", self._new_anchor, "Ctrl+N")
+        action(file, "&Add anchor file…", self.anchors.add_file, "Ctrl+Alt+O")
+        action(file, "Add anchor &folder…", self.anchors.add_folder)
+        action(file, "New &anchor from my texts…", self._new_anchor, "Ctrl+Alt+N")
         file.addSeparator()
         action(file, "&Quit", self.close, "Ctrl+Q")
         point = self.menuBar().addMenu("&Point")
         action(point, "&Centre", self.point.centre, "Ctrl+0")
         action(point, "&Pin for compare", self._pin, "Ctrl+P")
-        action(point, "&Save preset…", self.point.ask_save_preset, "Ctrl+S")
+        action(point, "&Save preset…", self.point.ask_save_preset, "Ctrl+Alt+S")
+        action(point, "&Back to the passage's point", self.write.point_of_passage, "Ctrl+Shift+P")
         self.extrapolate_action = action(point, "&Extrapolation", self.point.extrapolate.toggle, "Ctrl+E")
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, self._run_here, context=Qt.WindowShortcut)
@@ -128,6 +141,8 @@ class MainWindow(QMainWindow):
         self.point.strength.changed.connect(self._point_moving)
         self.write.pointRequested.connect(self._go_to_point)
         self.write.message.connect(lambda m: self.status.say(m, 6000))
+        self.files.message.connect(lambda m: self.status.say(m, 8000))
+        self.files.titleChanged.connect(lambda t: self.setWindowTitle(f"{t} — Prosemix"))
         self.point.message.connect(lambda m: self.status.say(m, 8000))
         self.generation.generateRequested.connect(self.generate)
         self.generation.stopRequested.connect(self.stop)
@@ -333,16 +348,34 @@ class MainWindow(QMainWindow):
 
     def _show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", (
-            "Ctrl+Enter  generate\nEsc  stop\nArrow keys  move the handle (Shift: faster)\n"
-            "Home / Ctrl+0  centre\nCtrl+P  pin the point for Compare\nCtrl+S  save the point as a preset\n"
-            "Ctrl+E  extrapolation\nCtrl+M  model\nCtrl+O  add an anchor\nCtrl+N  new anchor\nCtrl+Q  quit"))
+            "Write tab: Ctrl+Enter  continue from the cursor\nTab  keep the new passage\n"
+            "Esc  stop\nCtrl+Backspace  discard it\nCtrl+R  another candidate\n"
+            "Alt+Left / Alt+Right  previous / next candidate\nmove the handle  restyle the new (or "
+            "selected) passage\nCtrl+Shift+P  put the picker back at the passage's point\n"
+            "Ctrl+Z / Ctrl+Shift+Z  undo / redo (a generation is one step)\n\n"
+            "Generate tab: Ctrl+Enter  generate\nEsc  stop\n\n"
+            "Arrow keys  move the handle (Shift: faster)\nHome / Ctrl+0  centre\n"
+            "Ctrl+P  pin the point for Compare\nCtrl+Alt+S  save the point as a preset\n"
+            "Ctrl+E  extrapolation\nCtrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S  new, open, save, save as\n"
+            "Ctrl+M  model\nCtrl+Alt+O  add an anchor\nCtrl+Alt+N  new anchor\nCtrl+Q  quit"))
 
     def _about(self) -> None:
         from .about import about_text
 
         QMessageBox.about(self, "About Prosemix", about_text())
 
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.files.recent():
+            self.recent_menu.addAction(path, lambda p=path: self.files.open(p))
+        if not self.recent_menu.actions():
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.files.maybe_save():
+            event.ignore()
+            return
+        self.files.closed_cleanly()
         self.settings.setValue("generation", json.dumps(self.generation.settings()))
         self.debounce.stop()
         self.worker.shutdown()

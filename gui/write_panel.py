@@ -89,8 +89,7 @@ class WritePanel(QWidget):
         self.continue_button.clicked.connect(self.continue_here)
         # Ctrl+Enter and Esc are the window's (they act on the tab in view)
         for keys, slot in (("Ctrl+R", self.retry), ("Alt+Left", lambda: self.cycle(-1)),
-                           ("Alt+Right", lambda: self.cycle(+1)), ("Ctrl+Backspace", self.discard),
-                           ("Ctrl+Shift+P", self.point_of_passage)):
+                           ("Alt+Right", lambda: self.cycle(+1)), ("Ctrl+Backspace", self.discard)):
             QShortcut(QKeySequence(keys), self.editor, slot, context=Qt.WidgetWithChildrenShortcut)
 
     def _layout(self) -> None:

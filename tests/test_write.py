@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QTextCursor
 
+import gui.desk_files as desk_files
 import gui.main_window as mw
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.documents.context import assemble
@@ -19,6 +20,7 @@ START = "The rain had not stopped for three days, and the river"
 def window(qtbot, tmp_path, adapters, session_cache, monkeypatch):
     monkeypatch.setenv("PROSEMIX_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(mw, "show_error", lambda *a, **k: None)
+    monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Discard)
     w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), load_defaults=False)
     qtbot.addWidget(w)
     w.generation.temperature.setValue(0.0)
@@ -118,3 +120,76 @@ def test_point_of_a_passage_moves_the_picker_back(qtbot, window):
     desk.editor.setTextCursor(cursor)
     desk.point_of_passage()
     assert window.picker.weights() == pytest.approx([1.0, 0.0, 0.0])
+
+
+def test_save_open_and_the_unsaved_question(qtbot, window, tmp_path, monkeypatch):
+    desk, files = window.write, window.files
+    _continue(qtbot, window)
+    desk.accept()
+    assert files.dirty and window.windowTitle().startswith("*Untitled")
+    path = tmp_path / "story.md"
+    monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    assert files.save_as()
+    assert path.read_text() == desk.doc.text and not files.dirty
+    assert window.windowTitle() == "story.md — Prosemix"
+    text, passages = desk.doc.text, list(desk.doc.passages)
+    files.new()
+    assert desk.editor.toPlainText() == "" and files.path is None
+    files.open(path)
+    assert desk.doc.text == text and [(p.start, p.end) for p in desk.doc.passages] == \
+        [(p.start, p.end) for p in passages]
+    assert files.recent()[0] == str(path)
+    desk.editor.moveCursor(QTextCursor.End)
+    qtbot.keyClicks(desk.editor, "!")
+    asked = []
+    monkeypatch.setattr(desk_files.QMessageBox, "question",
+                        lambda *a, **k: asked.append(a[2]) or desk_files.QMessageBox.Cancel)
+    files.new()  # cancelled: nothing lost
+    assert asked and desk.doc.text == text + "!"
+    monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Discard)
+
+
+CRASHING_APP = """
+import sys
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from gui.main_window import MainWindow
+w = MainWindow(settings=QSettings(sys.argv[1], QSettings.IniFormat), load_defaults=False)
+w.show()
+w.write.editor.setPlainText("First words of a story.")
+QTimer.singleShot(800, lambda: w.write.editor.appendPlainText("A second line, typed later."))
+QTimer.singleShot(900, lambda: print("TYPED", flush=True))
+app.exec()
+"""
+
+
+def test_killed_mid_typing_the_next_start_recovers_the_text(qtbot, tmp_path, monkeypatch):
+    """kill -9 five seconds after the last keystroke: the autosave (2 s after a change) holds
+    everything typed, and the next start offers it back."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PROSEMIX_DATA": str(tmp_path / "data"),
+           "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-c", CRASHING_APP, str(tmp_path / "s.ini")],
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=root)
+    assert proc.stdout.readline().strip() == "TYPED"
+    time.sleep(5.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    monkeypatch.setenv("PROSEMIX_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Yes)
+    w = MainWindow(settings=QSettings(str(tmp_path / "s2.ini"), QSettings.IniFormat), load_defaults=False)
+    qtbot.addWidget(w)
+    w.files.offer_recovery()
+    assert w.write.editor.toPlainText() == "First words of a story.\nA second line, typed later."
+    assert w.files.dirty and w.windowTitle().startswith("*Untitled")
+    monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Discard)
+    w.close()
+    assert w.worker.wait(10000)

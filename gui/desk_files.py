@@ -1,0 +1,187 @@
+"""The Write tab's files: New, Open, Save, Save As, Recent, Export, the unsaved-changes
+question on close, autosave to the user data folder, and recovery after a crash.
+
+The formats are the engine's (engine.documents.files): the text is a plain .md or .txt file,
+provenance and the rest sit in a sidecar. Autosave writes the whole document (text and
+sidecar) to engine.documents.recovery two seconds after the last change; a clean close
+removes it, so what is left at the next start is what a crash would otherwise have lost.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from engine.documents import files
+from engine.documents.model import Document
+from engine.documents.recovery import RecoveryStore
+from engine.errors import ProsemixError
+
+from .write_panel import WritePanel
+
+AUTOSAVE_MS = 2000
+RECENT_KEY = "recent_documents"
+FILTER = "Text (*.md *.txt)"
+
+
+class DeskFiles(QObject):
+    titleChanged = Signal(str)
+    message = Signal(str)
+
+    def __init__(self, desk: WritePanel, settings: QSettings, parent_widget: QWidget,
+                 store: RecoveryStore | None = None):
+        super().__init__(parent_widget)
+        self.desk, self.settings, self.parent_widget = desk, settings, parent_widget
+        self.store = store or RecoveryStore()
+        self.path: Path | None = None
+        self.doc_id = RecoveryStore.new_id()
+        self.dirty = False
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(AUTOSAVE_MS)
+        self.timer.timeout.connect(self.autosave)
+        for signal in (desk.editor.textChanged, desk.memory.textChanged, desk.note.textChanged):
+            signal.connect(self._changed)
+
+    # ----- state ------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        if not self.dirty:
+            self.dirty = True
+            self.titleChanged.emit(self.title())
+        self.timer.start()
+
+    def title(self) -> str:
+        name = self.path.name if self.path else "Untitled"
+        return f"{'*' if self.dirty else ''}{name}"
+
+    def autosave(self) -> None:
+        if not self.dirty:
+            return
+        try:
+            self.store.save(self.doc_id, self.desk.document(), self.path)
+        except OSError as exc:
+            self.message.emit(f"autosave failed: {exc}")
+
+    def _set(self, doc: Document, path: Path | None) -> None:
+        self.store.discard(self.doc_id)
+        self.timer.stop()
+        self.desk.set_document(doc)
+        self.path, self.doc_id, self.dirty = path, RecoveryStore.new_id(), False
+        self.titleChanged.emit(self.title())
+
+    # ----- commands -----------------------------------------------------------------------------
+    def new(self) -> None:
+        if self.maybe_save():
+            self._set(Document(), None)
+
+    def open(self, path: str | Path | None = None) -> None:
+        if not self.maybe_save():
+            return
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open a document", "", FILTER)
+            if not chosen:
+                return
+            path = chosen
+        try:
+            doc, warnings = files.load(path)
+        except ProsemixError as exc:
+            self.message.emit(str(exc))
+            return
+        self._set(doc, Path(path))
+        self._add_recent(Path(path))
+        if warnings:
+            QMessageBox.information(self.parent_widget, "Opened with notes", "\n".join(warnings))
+
+    def save(self) -> bool:
+        if self.path is None:
+            return self.save_as()
+        try:
+            files.save(self.desk.document(), self.path)
+        except ProsemixError as exc:
+            QMessageBox.warning(self.parent_widget, "Not saved", str(exc))
+            return False
+        self.store.discard(self.doc_id)
+        self.dirty = False
+        self.titleChanged.emit(self.title())
+        self._add_recent(self.path)
+        self.message.emit(f"saved {self.path}")
+        return True
+
+    def save_as(self) -> bool:
+        chosen, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save the document",
+                                                str(self.path or "untitled.md"), FILTER)
+        if not chosen:
+            return False
+        path = Path(chosen)
+        self.path = path if path.suffix else path.with_suffix(".md")
+        return self.save()
+
+    def export(self, markdown: bool) -> None:
+        suffix = ".md" if markdown else ".txt"
+        chosen, _ = QFileDialog.getSaveFileName(self.parent_widget, "Export", str(
+            (self.path or Path("untitled")).with_suffix(suffix)), FILTER)
+        if not chosen:
+            return
+        doc = self.desk.document()
+        text = files.export_markdown(doc, Path(chosen).stem) if markdown else files.export_text(doc)
+        try:
+            files.atomic_write(Path(chosen), text)
+        except OSError as exc:
+            QMessageBox.warning(self.parent_widget, "Not exported", str(exc))
+
+    def maybe_save(self) -> bool:
+        """Ask before unsaved changes are lost; False means the writer cancelled."""
+        if not self.dirty or not self.desk.doc.text.strip():
+            return True
+        answer = QMessageBox.question(
+            self.parent_widget, "Unsaved changes", f"Save the changes to {self.title().lstrip('*')}?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Cancel:
+            return False
+        return self.save() if answer == QMessageBox.Save else True
+
+    def closed_cleanly(self) -> None:
+        """The window closes with nothing unsaved: no recovery file is needed."""
+        self.timer.stop()
+        self.store.discard(self.doc_id)
+
+    # ----- recent and recovery -----------------------------------------------------------------
+    def recent(self) -> list[str]:
+        try:
+            data = json.loads(str(self.settings.value(RECENT_KEY, "[]")))
+        except ValueError:
+            return []
+        return [p for p in data if isinstance(p, str)] if isinstance(data, list) else []
+
+    def _add_recent(self, path: Path) -> None:
+        items = [str(path)] + [p for p in self.recent() if p != str(path)]
+        self.settings.setValue(RECENT_KEY, json.dumps(items[:10]))
+
+    def offer_recovery(self) -> None:
+        """At start: offer what a crash left behind (the newest document)."""
+        entries, problems = self.store.entries()
+        for problem in problems:
+            self.message.emit(problem)
+        if not entries:
+            return
+        newest = entries[0]
+        where = newest.path or "an unsaved document"
+        answer = QMessageBox.question(
+            self.parent_widget, "Recover your writing?",
+            f"Prosemix closed without saving {where}. Recover it?\n\n\"{newest.preview}…\"",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if answer != QMessageBox.Yes:
+            return
+        try:
+            doc, warnings = self.store.load(newest.id)
+        except (OSError, ValueError, KeyError) as exc:
+            self.message.emit(f"the recovery file could not be read ({exc})")
+            return
+        self._set(doc, Path(newest.path) if newest.path else None)
+        self.doc_id = newest.id  # keep autosaving into it until it is saved
+        self.dirty = True
+        self.titleChanged.emit(self.title())
+        for w in warnings:
+            self.message.emit(w)
