@@ -244,8 +244,14 @@ class WritePanel(QWidget):
         if old and new:
             self._edit(old[0], old[1], self.doc.text[new[0]:new[1]], join=True)
         self._seed = self.doc.pending.candidates[self.doc.pending.current][1].seed
-        self.candidate_label.setText(self.doc.pending.position)
+        self.candidate_label.setText(self._candidates_text())
         self._paint()
+
+    def _candidates_text(self) -> str:
+        alt = self.doc.pending
+        if alt is None or len(alt.candidates) < 2:
+            return ""
+        return f"candidate {alt.position}  (Alt+Left / Alt+Right)"
 
     def _set_text(self, text: str, provenance: Provenance, new: bool) -> None:
         """Put ``text`` in the pending slot (a new candidate, or the current one again)."""
@@ -256,7 +262,7 @@ class WritePanel(QWidget):
         removed_end = old[1] if old else start
         self._edit(start, removed_end, text, join=self._joined)
         self._joined = True
-        self.candidate_label.setText(self.doc.pending.position if len(self.doc.pending.candidates) > 1 else "")
+        self.candidate_label.setText(self._candidates_text())
         self._paint()
 
     # ----- keeping the editor and the document equal ---------------------------------------------
@@ -333,8 +339,10 @@ class WritePanel(QWidget):
             sel = QTextEdit.ExtraSelection()
             fmt = QTextCharFormat()
             fmt.setBackground(blend_colour(provenance.weights, self.colours, 90 if pending else 45))
-            if pending:
+            if pending:  # not yet kept: italic and underlined in its blend
                 fmt.setFontItalic(True)
+                fmt.setUnderlineStyle(QTextCharFormat.SingleUnderline)
+                fmt.setUnderlineColor(blend_colour(provenance.weights, self.colours, 255))
             if edited:
                 fmt.setUnderlineStyle(QTextCharFormat.DotLine)
             sel.format = fmt

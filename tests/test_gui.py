@@ -95,6 +95,8 @@ def test_weight_change_mid_generation(qtbot, window):
 
 
 def test_live_preview_debounces_after_release(qtbot, window):
+    """In the Generate tab (in the Write tab the handle restyles the pending passage)."""
+    window.tabs.setCurrentWidget(window.generation)
     window.generation.live.setChecked(True)
     with qtbot.waitSignal(window.worker.finished, timeout=20000):
         window.picker.weightsCommitted.emit([0.2, 0.3, 0.5])

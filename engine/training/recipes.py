@@ -22,9 +22,9 @@ def style_recipe(steps: int) -> TrainConfig:
                        checkpoint_every=25)
 
 
-# steps: about one epoch of the sardonic corpus, 0.3 of Austen's and Shakespeare's (the time this
-# session had: about 20 minutes each on the 2-core machine)
-STYLE_STEPS = {"austen": 300, "sardonic": 250, "shakespeare": 300}
+# steps: about one epoch of the sardonic corpus, 0.2 of Austen's and Shakespeare's (the time this
+# session had on the 2-core machine)
+STYLE_STEPS = {"austen": 200, "sardonic": 250, "shakespeare": 200}
 
 
 @dataclass(frozen=True)
