@@ -207,28 +207,26 @@ class WritePanel(QWidget):
 
     def accept(self) -> None:
         """Keep the pending passage (Tab)."""
-        if self.doc.pending is None:
-            return
-        self.stop()
-        self._job = None
-        self.doc.accept()
-        self.candidate_label.setText("")
-        self.status.setText("")
-        self._paint()
-        self._remember()
+        self._settle(keep=True)
 
     def discard(self) -> None:
         """Remove the pending passage (Ctrl+Backspace)."""
+        self._settle(keep=False)
+
+    def _settle(self, keep: bool) -> None:
         if self.doc.pending is None:
             return
         self.stop()
         self._job = None
-        span = self.doc.pending_span()
-        self.doc.discard()
-        if span:
-            self._edit(span[0], span[1], "", join=False)
+        if keep:
+            self.doc.accept()
+        else:
+            span = self.doc.pending_span()
+            self.doc.discard()
+            if span:
+                self._edit(span[0], span[1], "", join=False)
         self.candidate_label.setText("")
-        self.status.setText("discarded")
+        self.status.setText("" if keep else "discarded")
         self._paint()
         self._remember()
 
