@@ -122,9 +122,9 @@ def goals(styles: dict, attrs: dict, names: list[str]) -> list[tuple[str, str, b
                  ", ".join(f"{n} {centre[n]:.0%}" for n in names) + f", plain {centre.get(PLAIN, 0):.0%}",
                  top <= 0.5 and low >= 0.2))
     for edge, (means, rho) in styles["edges"].items():
-        rows.append((f"edge {edge}: mean p(first) falls", f"rho {rho:+.2f} (target <= -0.9)", rho <= -0.9))
+        rows.append((f"edge {edge}: mean p(first) falls", f"rho {rho:+.2f} (target <= -0.9)", rho <= -0.9 + 1e-9))
     for attr, (means, rho) in attrs.items():
-        rows.append((f"{attr}: mean score over alpha in [0, 1]", f"rho {rho:+.2f} (target >= +0.9)", rho >= 0.9))
+        rows.append((f"{attr}: mean score over alpha in [0, 1]", f"rho {rho:+.2f} (target >= +0.9)", rho >= 0.9 - 1e-9))
     for name in names:
         ratio = styles[name]["ppl"] / base["ppl"]
         rows.append((f"{name} corner fluency: median self-perplexity vs the base",
@@ -174,6 +174,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--anchors", default=str(ROOT / "resources" / "anchors"))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--styles-only", action="store_true",
+                    help="only the triangle (e.g. to compare another set of corner anchors)")
     args = ap.parse_args()
     anchors = Path(args.anchors)
     start = time.perf_counter()
@@ -182,6 +184,8 @@ def main() -> int:
     backend.load(None, [anchors / n for n in DEFAULT_TRIANGLE])
     styles = style_table(backend, classifier)
     backend.close()
+    if args.styles_only:
+        return 0
     attrs = attribute_table(anchors)
     rows = goals(styles, attrs, list(DEFAULT_TRIANGLE))
     print()
