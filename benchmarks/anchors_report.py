@@ -98,7 +98,7 @@ def main() -> int:
         t = card.training
         lines.append(f"| {r.name} | {t.get('steps')} x {t.get('batch')} x {t.get('block')} | "
                      f"{t.get('precision', 'fp32')} | {t.get('lr')} | {', '.join(t.get('targets', []))} | "
-                     f"{t.get('seconds', 'not recorded')} s | {card.calibration:g} |")
+                     f"{str(t['seconds']) + ' s' if 'seconds' in t else 'not recorded'} | {card.calibration:g} |")
     recipe = ROOT / "docs" / "anchors_recipe.md"
     if recipe.is_file():
         lines += ["", recipe.read_text().strip()]
