@@ -18,6 +18,7 @@ from engine.documents import files
 from engine.documents.model import Document
 from engine.documents.recovery import RecoveryStore
 from engine.errors import ProsemixError
+from engine.paths import atomic_write_text
 
 from .write_panel import WritePanel
 
@@ -127,7 +128,7 @@ class DeskFiles(QObject):
         doc = self.desk.document()
         text = files.export_markdown(doc, Path(chosen).stem) if markdown else files.export_text(doc)
         try:
-            files.atomic_write(Path(chosen), text)
+            atomic_write_text(Path(chosen), text)
         except OSError as exc:
             QMessageBox.warning(self.parent_widget, "Not exported", str(exc))
 

@@ -1,7 +1,6 @@
 """The New anchor dialog's values turned into a task the worker runs (engine training API)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable
 

@@ -154,8 +154,6 @@ class WritePanel(QWidget):
         self.doc.passages.remove(passage)
         self._before = self.doc.text[:passage.start]
         self._seed = passage.provenance.seed
-        self.doc.mark("restyle")
-        self.doc.pending = None
         self.doc.begin_pending(passage.start)
         self.doc.pending.candidates.append((text, passage.provenance))  # type: ignore[union-attr]
         self._joined = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import AnchorError
+from engine.paths import atomic_write_text
 
 CARD_FILE = "anchor.json"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -69,12 +69,6 @@ class AnchorCard:
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)

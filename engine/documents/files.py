@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.documents.model import Alternatives, Document, Passage, Provenance
 from engine.errors import ProsemixError
+from engine.paths import atomic_write_text
 
 SIDECAR_SUFFIX = ".prosemix.json"
 FORMAT_VERSION = 1
@@ -28,15 +29,6 @@ def sidecar_path(path: Path) -> Path:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def atomic_write(path: Path, data: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def to_json(doc: Document) -> dict[str, Any]:
@@ -55,8 +47,8 @@ def save(doc: Document, path: str | os.PathLike[str]) -> None:
     if path.suffix.lower() not in TEXT_SUFFIXES:
         raise ProsemixError(f"save the document as .md or .txt, not {path.suffix or 'no suffix'}")
     try:
-        atomic_write(path, doc.text)
-        atomic_write(sidecar_path(path), json.dumps(to_json(doc), ensure_ascii=False, indent=1))
+        atomic_write_text(path, doc.text)
+        atomic_write_text(sidecar_path(path), json.dumps(to_json(doc), ensure_ascii=False, indent=1))
     except OSError as exc:
         raise ProsemixError(f"cannot save {path}: {exc.strerror or exc}") from None
 

@@ -186,17 +186,17 @@ class Document:
         span = self.pending_span()
         if span:
             start, end = span
-            self._shift_after(start, -(end - start), end)
+            self._shift_after(-(end - start), end)
             self.text = self.text[:start] + self.text[end:]
 
     def _insert_pending_text(self) -> None:
         assert self.pending is not None
         text, _ = self.pending.candidates[self.pending.current]
         start = self.pending.start
-        self._shift_after(start, len(text), start)
+        self._shift_after(len(text), start)
         self.text = self.text[:start] + text + self.text[start:]
 
-    def _shift_after(self, pos: int, shift: int, boundary: int) -> None:
+    def _shift_after(self, shift: int, boundary: int) -> None:
         self.passages = [replace(p, start=p.start + shift, end=p.end + shift) if p.start >= boundary
                          else p for p in self.passages]
 
@@ -213,10 +213,6 @@ class Document:
     def _push(self, label: str) -> None:
         self._undo.append(self._snapshot(label))
         self._redo.clear()
-
-    def mark(self, label: str) -> None:
-        """Record an undo step before a change made outside the generation methods."""
-        self._push(label)
 
     def undo(self) -> bool:
         if not self._undo:

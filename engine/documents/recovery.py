@@ -10,9 +10,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.documents.files import atomic_write, from_json, to_json
+from engine.documents.files import from_json, to_json
 from engine.documents.model import Document
-from engine.paths import user_data_dir
+from engine.paths import atomic_write_text, user_data_dir
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class RecoveryStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         data = {"id": doc_id, "path": str(path or ""), "saved": time.time(), "text": doc.text,
                 "sidecar": to_json(doc)}
-        atomic_write(self._file(doc_id), json.dumps(data, ensure_ascii=False))
+        atomic_write_text(self._file(doc_id), json.dumps(data, ensure_ascii=False))
 
     def discard(self, doc_id: str) -> None:
         self._file(doc_id).unlink(missing_ok=True)
