@@ -8,7 +8,7 @@ from engine.anchors.shipped import SHIPPED, ShippedAnchor
 from engine.training.config import TrainConfig
 
 # The recipe of the round-one anchors (80 steps of 8 x 128 tokens, q/k/v/o, rank 16): the
-# attribute pairs still use it.
+# sentiment pair still uses it.
 ROUND_ONE = TrainConfig(steps=80)
 
 
@@ -23,8 +23,9 @@ def style_recipe(steps: int) -> TrainConfig:
 
 
 # steps: about one epoch of the sardonic corpus, 0.2 of Austen's and Shakespeare's (the time this
-# session had on the 2-core machine)
-STYLE_STEPS = {"austen": 200, "sardonic": 250, "shakespeare": 200}
+# session had on the 2-core machine). The simplicity pair moved to this recipe in round three:
+# 200 steps are about two epochs of Milton and 0.2 of the World English Bible.
+STYLE_STEPS = {"austen": 200, "sardonic": 250, "shakespeare": 200, "simple": 200, "complex": 200}
 
 
 @dataclass(frozen=True)
