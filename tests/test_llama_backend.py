@@ -203,3 +203,65 @@ def test_strength_zero_is_the_base_model(adapters, session_cache):
     b.set_weights([0.2, 0.3, 0.5])
     assert b.generate(PROMPT, GREEDY).text != expected
     b.close()
+
+
+# ----- the kept prompt prefix (Continue in a long document) -----------------------------------
+LONG = " ".join(f"On day {i} the rain kept on, and the letters came late." for i in range(60))
+
+
+def test_prompt_batches_never_leave_a_row_alone():
+    from engine.backends.llama_cpp import prompt_batches
+
+    assert prompt_batches(0, 512) == []
+    assert prompt_batches(1, 512) == [1]
+    assert prompt_batches(600, 512) == [512, 88]
+    assert prompt_batches(513, 512) == [511, 2]
+    for n in range(2, 1100, 7):
+        sizes = prompt_batches(n, 64)
+        assert sum(sizes) == n and max(sizes) <= 64 and min(sizes) >= 2
+
+
+def test_common_prefix():
+    from engine.backends.llama_cpp import common_prefix
+
+    assert common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([1, 2], [1, 2, 3]) == 2
+
+
+@pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "sampled"])
+def test_a_kept_prefix_gives_the_text_of_a_fresh_run(backend, sampling):
+    """Continue after typing: the shared prefix is not evaluated again, and the text is the
+    same as a run that evaluates the whole prompt (longer than one 512-token batch)."""
+    assert backend.split_invariant  # this build: batching does not change the numbers
+    backend.set_weights([0.2, 0.3, 0.5])
+    backend.generate(LONG, sampling)
+    kept = backend.generate(LONG + " She wrote back at once.", sampling)
+    assert kept.prompt_tokens > 512
+    assert kept.cached_tokens >= kept.prompt_tokens - 8
+    backend._forget_prompt()
+    fresh = backend.generate(LONG + " She wrote back at once.", sampling)
+    assert fresh.cached_tokens == 0
+    assert kept.text == fresh.text
+
+
+def test_the_kept_prefix_is_dropped_on_weight_change_and_scoring(backend):
+    backend.set_weights([0.2, 0.3, 0.5])
+    backend.generate(LONG, GREEDY)
+    assert backend.generate(LONG, GREEDY).cached_tokens > 0  # the same prompt again
+    backend.set_weights([0.5, 0.3, 0.2])
+    assert backend.generate(LONG, GREEDY).cached_tokens == 0
+    backend.perplexity("A short text to score.")
+    assert backend.generate(LONG, GREEDY).cached_tokens == 0
+
+
+def test_prompt_cache_can_be_turned_off(adapters, monkeypatch):
+    monkeypatch.setenv("PROSEMIX_PROMPT_CACHE", "0")
+    b = LlamaCppBackend()
+    b.load(None, adapters)
+    try:
+        assert not b.split_invariant
+        b.generate(PROMPT, GREEDY)
+        assert b.generate(PROMPT + " and", GREEDY).cached_tokens == 0
+    finally:
+        b.close()

@@ -33,6 +33,7 @@ class GenerationResult:
     text: str = ""
     n_tokens: int = 0
     prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV entries were kept from the last generation
     seconds: float = 0.0
     first_token_seconds: float | None = None
     finish_reason: str = ""  # "eos", "length", "stop", "cancelled"
@@ -106,6 +107,7 @@ class Backend(ABC):
         self.anchors_applied = "merged"
         self.anchors_reason = ""
         self._cancelled = False
+        self.reused_tokens = 0  # set by a backend that keeps a prompt prefix (llama)
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -228,6 +230,7 @@ class Backend(ABC):
                                   weights=self.point.as_dict() if self.point else {},
                                   strength=self.point.strength if self.point else 1.0)
         self._cancelled = False
+        self.reused_tokens = 0
         pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
         return Generation(self._run(pieces, result, sampling.stop, max_tokens, should_stop), result)
 
@@ -241,6 +244,7 @@ class Backend(ABC):
             for piece in pieces:
                 if result.first_token_seconds is None:
                     result.first_token_seconds = time.perf_counter() - start
+                    result.cached_tokens = self.reused_tokens
                 result.n_tokens += 1
                 if piece.logprob is not None:
                     result.logprobs.append(piece.logprob)

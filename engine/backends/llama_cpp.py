@@ -11,7 +11,10 @@ Two ways to apply the anchors, chosen at load (``anchors_applied``):
   PROSEMIX_LLAMA_MERGE=0).
 
 Either way a weight change resets the prompt/KV cache: llama.cpp does not invalidate it, so
-without the reset the next text would silently reflect the old weights.
+without the reset the next text would silently reflect the old weights. While the weights stay,
+the prefix a prompt shares with the last one is kept (`_prefill`), where llama.cpp's kernels
+give the same numbers however a prompt is batched (checked at load): Continue in a long
+document then evaluates only what changed, and still gives the same text as a fresh run.
 """
 from __future__ import annotations
 
@@ -59,6 +62,28 @@ def gguf_for(anchor: Anchor, base: BaseInfo, cache: Path) -> Path:
     return out
 
 
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """The length of the longest common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prompt_batches(n: int, n_batch: int) -> list[int]:
+    """Sizes of the batches that evaluate ``n`` prompt tokens: at most ``n_batch`` each, and
+    none of a single row unless the whole prompt is one token (llama.cpp computes a lone row
+    with another kernel, which rounds differently)."""
+    if n <= 0:
+        return []
+    sizes = [n_batch] * (n // n_batch) + ([n % n_batch] if n % n_batch else [])
+    if len(sizes) > 1 and sizes[-1] == 1:
+        sizes[-2:] = [sizes[-2] - 1, 2]
+    return sizes
+
+
 def _install_log_capture(llama_cpp: object) -> None:
     """Route llama.cpp's log into Python logging and keep the last lines, so that an
     error can quote llama.cpp's own reason."""
@@ -100,6 +125,9 @@ class LlamaCppBackend(Backend):
         self._shared: Any = None
         self._merger: Any = None
         self._vocab: Any = None
+        # the last prompt, whose KV entries are in the cache (a prefix of it can be kept)
+        self._prompt_tokens: list[int] = []
+        self.split_invariant = False  # checked at load; PROSEMIX_PROMPT_CACHE=0 turns it off
 
     def _choose_mode(self, path: Path) -> tuple[str, str]:
         from engine.backends.llama_merge import merge_supported
@@ -176,6 +204,9 @@ class LlamaCppBackend(Backend):
             self._close_model()
             raise ModelError(f"llama.cpp cannot load {path}: {_llama_reason()} ({exc})") from None
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._prompt_tokens = []
+        self.split_invariant = (os.environ.get("PROSEMIX_PROMPT_CACHE", "").strip() != "0"
+                                and self._check_split_invariance())
 
     def _is_loaded(self) -> bool:
         return self._llm is not None
@@ -226,7 +257,7 @@ class LlamaCppBackend(Backend):
         assert self._llm is not None
         if self._merger is not None:
             self._merger.set_weights(values)
-            self._llm.reset()  # the KV cache was computed with the old weights
+            self._forget_prompt()  # the KV cache was computed with the old weights
             return
         active = [(a, w) for a, w in zip(self._adapters, values) if w != 0.0]
         n = len(active)
@@ -235,7 +266,12 @@ class LlamaCppBackend(Backend):
         if llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, adapters if n else None, n,
                                              scales if n else None):
             raise AnchorError(f"llama.cpp could not set the adapter scales: {_llama_reason()}")
-        self._llm.reset()  # the KV cache was computed with the old weights
+        self._forget_prompt()  # the KV cache was computed with the old weights
+
+    def _forget_prompt(self) -> None:
+        assert self._llm is not None
+        self._llm.reset()
+        self._prompt_tokens = []
 
     def _tokenize(self, text: str) -> list[int]:
         assert self._llm is not None
@@ -248,14 +284,11 @@ class LlamaCppBackend(Backend):
         llm = self._llm
         assert llm is not None
         llm.set_seed(sampling.seed)
-        # Evaluate the whole prompt every time: reusing a cached prefix would compute the last
-        # prompt token alone instead of in the batch, and llama.cpp's one-row and batched
-        # kernels round differently, so the same point, seed and prompt could give another text.
-        llm.reset()
+        last_batch = self._prefill(tokens)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         generator = llm.generate(
-            tokens, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
-            temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty, reset=True)
+            last_batch, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
+            temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty, reset=False)
         try:
             for count, token in enumerate(generator, start=1):
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
@@ -266,6 +299,59 @@ class LlamaCppBackend(Backend):
                     return
         finally:
             generator.close()
+
+    def _prefill(self, tokens: list[int]) -> list[int]:
+        """Evaluate the prompt but for its last batch, which is returned for generate() to
+        evaluate and sample from.
+
+        The prefix this prompt shares with the last one is kept when this build's kernels give
+        the same numbers however a prompt is split into batches (``split_invariant``, checked
+        at load): then a cached prefix is bit-identical to a fresh evaluation and the same
+        point, seed and prompt still give the same text. Only rows evaluated alone differ (a
+        one-row batch takes another kernel), so no prompt batch is ever a single row: the
+        batches come from `prompt_batches`, and at least two tokens are always evaluated."""
+        llm = self._llm
+        assert llm is not None
+        reuse = 0
+        if self.split_invariant and self._prompt_tokens:
+            reuse = min(common_prefix(self._prompt_tokens, tokens), llm.n_tokens, len(tokens) - 2)
+        self._prompt_tokens = []  # until this prompt is in the cache
+        llm.n_tokens = max(reuse, 0)
+        self.reused_tokens = llm.n_tokens
+        sizes = prompt_batches(len(tokens) - llm.n_tokens, llm.n_batch)
+        position = llm.n_tokens
+        for size in sizes[:-1]:
+            llm.eval(tokens[position:position + size])
+            position += size
+        self._prompt_tokens = list(tokens)
+        return tokens[position:]
+
+    def _check_split_invariance(self) -> bool:
+        """Whether a prompt split into batches (of at least two rows) gives bit-identical
+        logits to the prompt in one batch, on this build and device."""
+        import llama_cpp
+
+        llm = self._llm
+        assert llm is not None
+        n_vocab = llm.n_vocab()
+        n = min(48, self.n_ctx)
+        probe = [t % n_vocab for t in range(1000, 1000 + n)]
+
+        def logits(sizes: list[int]) -> np.ndarray:
+            llm.reset()
+            start = 0
+            for size in sizes:
+                llm.eval(probe[start:start + size])
+                start += size
+            return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1),
+                                         shape=(n_vocab,)).copy()
+
+        same = bool(np.array_equal(logits([n]), logits([2, n - 2 - n // 2, n // 2])))
+        llm.reset()
+        if not same:
+            log.info("llama.cpp's batched kernels round differently by batch size here: every "
+                     "prompt is evaluated whole")
+        return same
 
     def _last_logprob(self, token: int) -> float:
         """log p(token) under the logits it was just sampled from (still in the context)."""
@@ -282,13 +368,13 @@ class LlamaCppBackend(Backend):
     def _score_tokens(self, tokens: list[int]) -> list[float]:
         assert self._llm is not None
         llm = self._llm
-        llm.reset()
+        self._forget_prompt()
         out = []
         llm.eval(tokens[:1])
         for token in tokens[1:]:
             out.append(self._last_logprob(token))
             llm.eval([token])
-        llm.reset()  # the next generation must not reuse this text's KV entries
+        self._forget_prompt()  # the next generation must not reuse this text's KV entries
         return out
 
     def _chat_template(self) -> str | None:
