@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         self.compare.set_anchors(self.loaded_names)
         self.analysis.set_anchors(info.anchor_objects)
         self.write.set_anchors(self.loaded_names, colours, info.model)
+        self.write.context_counter.schedule()
         self.status.loaded(info)
 
     # ----- generation --------------------------------------------------------------------------------
@@ -293,6 +294,8 @@ class MainWindow(QMainWindow):
         self.history_view.refresh()
 
     def _on_error(self, request: object, failure: Failure) -> None:
+        if self.write.context_counter.on_failed(request, failure.message):
+            return
         self.status.done()
         self.status.say(failure.message, 10000)
         if isinstance(request, LoadRequest):
@@ -304,6 +307,8 @@ class MainWindow(QMainWindow):
         self.status.show_progress(message, fraction, cancellable=isinstance(request, TaskRequest))
 
     def _on_task_done(self, request: TaskRequest, value: object) -> None:
+        if self.write.context_counter.on_done(request, value):
+            return
         self.status.done()
         if request.kind is TaskKind.SWEEP and isinstance(value, str):
             self.analysis.show_table(value)

@@ -80,6 +80,7 @@ class DocumentContext:
 class TaskKind(enum.Enum):
     TRAIN = "train"
     SWEEP = "sweep"
+    COUNT = "count"  # the desk's context counter: `count_context`
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,23 @@ class Failure:
 @dataclass
 class _Stop:
     pass
+
+
+def document_context(backend: Any, before: str, document: DocumentContext,
+                     max_tokens: int) -> Any:
+    """The context (engine.documents.context.Context) of a continuation at the end of
+    ``before``: the style window, within the model's context minus the generation."""
+    from engine.documents.context import assemble
+
+    budget = min(document.budget, backend.n_ctx - max_tokens)
+    return assemble(before, document.memory, document.note, budget, backend.count_tokens)
+
+
+def count_context(before: str, document: DocumentContext, max_tokens: int) -> TaskRequest:
+    """A task that measures the context a Continue would use now (the desk's live counter)."""
+    return TaskRequest(lambda backend, progress, should_stop:
+                       document_context(backend, before, document, max_tokens),
+                       TaskKind.COUNT, needs_backend=True)
 
 
 class EngineWorker(QThread):
@@ -238,11 +256,8 @@ class EngineWorker(QThread):
             note = point.note
         prompt, context = request.prompt, None
         if request.document is not None:
-            from engine.documents.context import assemble
-
-            d = request.document
-            budget = min(d.budget, backend.n_ctx - request.sampling.max_tokens)
-            context = assemble(request.prompt, d.memory, d.note, budget, backend.count_tokens)
+            context = document_context(backend, request.prompt, request.document,
+                                       request.sampling.max_tokens)
             prompt = context.prompt
         generation = backend.stream(prompt, request.sampling, self._cancel.is_set)
         for piece in generation:

@@ -21,6 +21,7 @@ from engine.documents.context import DEFAULT_STYLE_WINDOW
 from engine.documents.model import Document, Passage, Provenance
 from engine.sampling import SamplingConfig
 
+from .context_counter import ContextCounter
 from .worker import DocumentContext, Finished, GenerateRequest, Purpose
 
 Point = tuple[list[float], float, bool]  # weights, strength, extrapolate
@@ -86,6 +87,10 @@ class WritePanel(QWidget):
         self.candidate_label = QLabel("")
         self.continue_button = QPushButton("Continue  (Ctrl+Enter)")
         self._layout()
+        self.context_counter = ContextCounter(self.counter, self._submit, self._count_what, self)
+        for signal in (self.editor.cursorPositionChanged, self.memory.textChanged,
+                       self.note.textChanged, self.window_tokens.valueChanged):
+            signal.connect(self.context_counter.schedule)
         self.continue_button.clicked.connect(self.continue_here)
         # Ctrl+Enter and Esc are the window's (they act on the tab in view)
         for keys, slot in (("Ctrl+R", self.retry), ("Alt+Left", lambda: self.cycle(-1)),
@@ -177,6 +182,18 @@ class WritePanel(QWidget):
         self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
         self._submit(self._job)
 
+    def _count_what(self) -> tuple[str, DocumentContext, int] | None:
+        """What a Continue at the cursor would send now, for the counter (None while a passage
+        is being written: its count comes with it)."""
+        if self._job is not None:
+            return None
+        before = self._before if self.doc.pending is not None else \
+            self.doc.text[:self.editor.textCursor().position()]
+        if not before.strip() and not self.memory.toPlainText().strip():
+            return None
+        return (before, DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
+                                        self.window_tokens.value()), self._sampling().max_tokens)
+
     def on_token(self, request: GenerateRequest, piece: str) -> None:
         if request is not self._job or self.doc.pending is None or not piece:
             return
@@ -188,7 +205,7 @@ class WritePanel(QWidget):
             return
         self._job = None
         if result.context_budget:
-            self.counter.setText(f"context {result.context_tokens} / {result.context_budget} tokens")
+            self.context_counter.show(result.context_tokens, result.context_budget)
         reasons = {"cancelled": "stopped", "length": "done", "eos": "done", "stop": "done"}
         self.status.setText(f"{reasons.get(result.finish_reason, '')}: Tab keeps it, Ctrl+R tries "
                             "again, Alt+Left/Right pick another, moving the handle restyles it")

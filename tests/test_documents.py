@@ -82,8 +82,7 @@ def test_context_memory_note_and_budget():
     lines = ctx.prompt.split("\n")
     assert lines[-4] == "[Author's note: keep it grim]"  # three lines before the end
     assert ctx.dropped > 0 and ctx.prompt.endswith("line 39 has five words")
-    kept = ctx.prompt.split("\n\n", 1)[1]
-    assert kept.split()[0] == "line"  # cut at a word start, not mid-word
+    assert text[ctx.dropped - 1].isspace() and not text[ctx.dropped].isspace()  # a word start
     small = assemble("a short text", "", "", budget=60, count=count)
     assert small.prompt == "a short text" and small.dropped == 0 and small.usage == "3 / 60 tokens"
     with pytest.raises(ProsemixError, match="memory and the author's note take"):
@@ -159,3 +158,21 @@ def test_recovery_lists_restores_and_skips_damage(tmp_path):
     assert back.text == doc.text and len(back.passages) == 1 and warnings == []
     store.discard("abc")
     assert store.entries()[0] == []
+
+
+def test_the_context_keeps_its_start_while_the_writer_types_at_the_end():
+    """Typing at the end moves the context's start only in steps, so consecutive prompts share
+    their beginning (the backend keeps that prefix); each prompt still fits its budget."""
+    from engine.documents.context import cut_step
+
+    count = lambda t: len(t.split())  # noqa: E731
+    text = " ".join(f"w{i}" for i in range(400))
+    starts = []
+    for extra in range(0, 200, 5):
+        typed = text + "".join(f" t{j}" for j in range(extra))
+        ctx = assemble(typed, "", "", budget=100, count=count)
+        assert 75 <= ctx.tokens <= 100 and ctx.prompt.endswith(typed.split()[-1])
+        assert ctx.dropped % cut_step(100) < 40  # a step, moved at most to its word start
+        starts.append(ctx.dropped)
+    assert len(set(starts)) < len(starts) // 3  # most prompts keep the last one's start
+    assert starts == sorted(starts)

@@ -193,3 +193,19 @@ def test_killed_mid_typing_the_next_start_recovers_the_text(qtbot, tmp_path, mon
     monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Discard)
     w.close()
     assert w.worker.wait(10000)
+
+
+def test_the_context_counter_follows_the_typing(qtbot, window):
+    """The counter shows the tokens a Continue would use, without one, once the writer
+    pauses; a memory that cannot fit says so there, not in a dialog."""
+    desk = window.write
+    qtbot.waitUntil(lambda: desk.counter.text().startswith("context "), timeout=10000)
+    first = desk.counter.text()
+    qtbot.keyClicks(desk.editor, " and the roads were long gone under the brown water")
+    qtbot.waitUntil(lambda: desk.counter.text() not in ("", first), timeout=10000)
+    used, budget = desk.counter.text().split()[1], desk.counter.text().split()[3]
+    assert int(used) > int(first.split()[1]) and int(budget) == desk.window_tokens.value()
+    errors = len(window._errors)
+    desk.memory.setPlainText("rain " * 2000)
+    qtbot.waitUntil(lambda: desk.counter.text() == "context: too long", timeout=10000)
+    assert "memory" in desk.counter.toolTip() and len(window._errors) == errors

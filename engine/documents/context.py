@@ -3,7 +3,10 @@ before the cursor as fits in the context minus the generation's length, with the
 note a few lines before its end (the habit of NovelAI and KoboldAI). Pure functions.
 
 The text is cut at its start, at a word boundary (never mid-word where that can be
-avoided), so the kept part begins on a token boundary.
+avoided), so the kept part begins on a token boundary. The cut moves in steps (`cut_step`):
+while the writer types at the end, the context keeps its start, so the prompt of the next
+Continue shares its beginning with the last one and the backend evaluates only what changed.
+The kept text is then between about three quarters of the budget and all of it.
 """
 from __future__ import annotations
 
@@ -51,6 +54,12 @@ def word_start(text: str, at: int) -> int:
     return m.end() if m and m.end() - at <= 40 else at
 
 
+def cut_step(budget: int) -> int:
+    """Characters between the places where the context may start: about a quarter of the
+    budget's tokens (a token is about four characters of English)."""
+    return max(16, budget)
+
+
 def assemble(before: str, memory: str, note: str, budget: int,
              count: Callable[[str], int], depth: int = NOTE_DEPTH) -> Context:
     """The prompt for a continuation at the end of ``before``. ``count`` gives a text's
@@ -68,7 +77,7 @@ def assemble(before: str, memory: str, note: str, budget: int,
     tokens = count(full)
     if tokens <= budget:
         return Context(full, tokens, budget, 0)
-    # the longest suffix that fits: binary search on where the text starts
+    # where the longest suffix that fits starts: binary search
     lo, hi = 0, len(before)
     while lo < hi:
         mid = (lo + hi) // 2
@@ -76,8 +85,12 @@ def assemble(before: str, memory: str, note: str, budget: int,
             hi = mid
         else:
             lo = mid + 1
-    cut = word_start(before, lo)
-    while cut < len(before) and count(prompt_from(cut)) > budget:  # a word start past lo may not fit yet
-        cut = word_start(before, cut + 1)
+    # the first step at or after it, then its word start (which may need one step more)
+    step = cut_step(budget)
+    k = -(-lo // step)
+    cut = word_start(before, min(k * step, len(before)))
+    while cut < len(before) and count(prompt_from(cut)) > budget:
+        k += 1
+        cut = word_start(before, min(k * step, len(before)))
     prompt = prompt_from(cut)
     return Context(prompt, count(prompt), budget, cut)

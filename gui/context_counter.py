@@ -1,0 +1,71 @@
+"""The desk's context counter: the tokens a Continue at the cursor would use, out of the
+budget, kept up to date while the writer types.
+
+Counting needs the model's tokenizer, which the worker owns, so a count is a small task sent
+to the worker once the writer pauses (COUNT_DELAY_MS) and is skipped while a passage is being
+written (that passage's own count arrives with it).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QLabel
+
+from .worker import DocumentContext, TaskKind, TaskRequest, count_context
+
+COUNT_DELAY_MS = 600
+
+
+class ContextCounter(QObject):
+    def __init__(self, label: QLabel, submit: Callable[[TaskRequest], None],
+                 what: Callable[[], tuple[str, DocumentContext, int] | None],
+                 parent: QObject | None = None):
+        """``what`` gives (text before the cursor, the document's context, tokens to
+        generate), or None when there is nothing to count now."""
+        super().__init__(parent)
+        self.label, self._submit, self._what = label, submit, what
+        self._task: TaskRequest | None = None
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(COUNT_DELAY_MS)
+        self.timer.timeout.connect(self.count_now)
+
+    def schedule(self) -> None:
+        self.timer.start()
+
+    def count_now(self) -> None:
+        what = self._what()
+        if what is None:
+            return
+        self._task = count_context(*what)
+        self._submit(self._task)
+
+    def show(self, tokens: int, budget: int, dropped: int = 0) -> None:
+        self.label.setText(f"context {tokens} / {budget} tokens")
+        self.label.setToolTip("What Continue sends the model: the memory, the text before the "
+                              "cursor and the author's note, within the style window."
+                              + (f" The first {dropped} characters of the text do not fit and "
+                                 "are left out." if dropped else ""))
+
+    def on_done(self, request: object, context: object) -> bool:
+        """A count came back; True if it was this counter's."""
+        if request is not self._task:
+            return _is_count(request)
+        self._task = None
+        self.show(context.tokens, context.budget, context.dropped)  # type: ignore[attr-defined]  # a Context
+        return True
+
+    def on_failed(self, request: object, message: str) -> bool:
+        """A count failed (e.g. the memory alone overflows): shown here, not in a dialog."""
+        if request is not self._task:
+            return _is_count(request)
+        self._task = None
+        self.label.setText("context: not counted" if "no model" in message else "context: too long")
+        self.label.setToolTip(message)
+        return True
+
+
+def _is_count(request: object) -> bool:
+    """An older count, overtaken by a newer one: handled by dropping it."""
+    return isinstance(request, TaskRequest) and request.kind is TaskKind.COUNT
