@@ -176,3 +176,19 @@ def test_the_context_keeps_its_start_while_the_writer_types_at_the_end():
         starts.append(ctx.dropped)
     assert len(set(starts)) < len(starts) // 3  # most prompts keep the last one's start
     assert starts == sorted(starts)
+
+
+def test_a_long_document_is_not_tokenized_whole():
+    seen = []
+
+    def count(t: str) -> int:
+        seen.append(len(t))
+        return len(t.split())
+
+    text = " ".join(f"w{i}" for i in range(50_000))  # about 340,000 characters
+    ctx = assemble(text, "", "", budget=200, count=count)
+    assert 150 <= ctx.tokens <= 200 and ctx.prompt.endswith("w49999")
+    assert max(seen) < 8 * 200 * 4 and sum(seen) < len(text) // 20
+    # a document that fits after all is still kept whole
+    short = " ".join(f"w{i}" for i in range(180))
+    assert assemble(short, "", "", budget=200, count=count).dropped == 0

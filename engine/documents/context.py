@@ -73,24 +73,35 @@ def assemble(before: str, memory: str, note: str, budget: int,
     def prompt_from(cut: int) -> str:
         return head + with_note(before[cut:], note, depth)
 
-    full = prompt_from(0)
-    tokens = count(full)
-    if tokens <= budget:
-        return Context(full, tokens, budget, 0)
-    # where the longest suffix that fits starts: binary search
-    lo, hi = 0, len(before)
+    # the context starts at one of the steps k * step (at its word start): the first that fits,
+    # found by looking at the text's end first, so a long document is not tokenized whole
+    step, n = cut_step(budget), len(before)
+    span = budget * 8  # characters: more than the budget's tokens take in English
+    if n <= span:
+        full = prompt_from(0)
+        tokens = count(full)
+        if tokens <= budget:
+            return Context(full, tokens, budget, 0)
+
+    def cut_at(k: int) -> int:
+        return word_start(before, min(k * step, n))
+
+    def fits(k: int) -> bool:
+        return count(prompt_from(cut_at(k))) <= budget
+
+    lo, hi = 0, -(-n // step)  # cut_at(hi) keeps no text, which fits
+    while span < n:
+        k = (n - span) // step
+        if not fits(k):
+            lo = k + 1
+            break
+        hi, span = k, span * 4
     while lo < hi:
         mid = (lo + hi) // 2
-        if count(prompt_from(mid)) <= budget:
+        if fits(mid):
             hi = mid
         else:
             lo = mid + 1
-    # the first step at or after it, then its word start (which may need one step more)
-    step = cut_step(budget)
-    k = -(-lo // step)
-    cut = word_start(before, min(k * step, len(before)))
-    while cut < len(before) and count(prompt_from(cut)) > budget:
-        k += 1
-        cut = word_start(before, min(k * step, len(before)))
+    cut = cut_at(lo)
     prompt = prompt_from(cut)
     return Context(prompt, count(prompt), budget, cut)
