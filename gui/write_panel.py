@@ -57,6 +57,7 @@ class WritePanel(QWidget):
         self._before = ""  # the pending passage's context: the text before it
         self._seed = 0
         self._mirroring = False  # our own edits of the editor: not the writer's typing
+        self._whole = False  # the passage in view is complete (not stopped part-way)
         self._joined = False  # the next generated edit joins the previous undo step
         self._known: dict[str, list[Passage]] = {}  # text hash -> passages, for undo/redo
         self.editor = QPlainTextEdit()
@@ -148,7 +149,18 @@ class WritePanel(QWidget):
         and seed, so what changes is the style. Called on every move of the handle."""
         if self.doc.pending is None and not self._reopen_passage():
             return
-        self._start(new_candidate=False)
+        if not self._at_point_already():
+            self._start(new_candidate=False)
+
+    def _at_point_already(self) -> bool:
+        """The passage in view is being written, or was written whole, at the picker's point
+        (the release that ends a drag then costs nothing)."""
+        assert self.doc.pending is not None
+        weights, strength, _ = self._point()
+        _, made = self.doc.pending.candidates[self.doc.pending.current]
+        same = (made.weights == dict(zip(self.names, weights)) and made.strength == strength
+                and made.seed == self._seed)
+        return same and (self._job is not None or self._whole)
 
     def _reopen_passage(self) -> bool:
         """The passage under the cursor becomes pending again, to be restyled."""
@@ -162,6 +174,7 @@ class WritePanel(QWidget):
         self.doc.begin_pending(passage.start)
         self.doc.pending.candidates.append((text, passage.provenance))  # type: ignore[union-attr]
         self._joined = False
+        self._whole = True
         return True
 
     def _start(self, new_candidate: bool) -> None:
@@ -173,6 +186,7 @@ class WritePanel(QWidget):
         provenance = Provenance(dict(zip(self.names, weights)), strength, self._seed, self.model,
                                 {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
         self._cancel()
+        self._whole = False
         self._set_text("", provenance, new=new_candidate)
         self._job = GenerateRequest(
             self._before, tuple(weights), sampling, purpose=Purpose.WRITE, extrapolate=extrapolate,
@@ -204,6 +218,7 @@ class WritePanel(QWidget):
         if request is not self._job:
             return
         self._job = None
+        self._whole = result.finish_reason != "cancelled"
         if result.context_budget:
             self.context_counter.show(result.context_tokens, result.context_budget)
         reasons = {"cancelled": "stopped", "length": "done", "eos": "done", "stop": "done"}
@@ -257,6 +272,7 @@ class WritePanel(QWidget):
         if old and new:
             self._edit(old[0], old[1], self.doc.text[new[0]:new[1]], join=True)
         self._seed = self.doc.pending.candidates[self.doc.pending.current][1].seed
+        self._whole = True  # as it was made at its own point
         self.candidate_label.setText(self._candidates_text())
         self._paint()
 

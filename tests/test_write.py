@@ -80,9 +80,17 @@ def test_discard_retry_and_cycle(qtbot, window):
 def test_restyle_while_dragging_ends_with_the_fresh_text_at_the_final_point(qtbot, window, session_cache):
     desk = window.write
     _continue(qtbot, window)
+    submitted = []
+    submit = window.worker.submit
+    window.worker.submit = lambda req: (submitted.append(req), submit(req))
     for weights in ([0.6, 0.2, 0.2], [0.3, 0.5, 0.2], [0.1, 0.1, 0.8]):
         window.picker.set_weights(weights)  # each move cancels and restarts the passage
-    _continue(qtbot, window, lambda: window.picker.weightsCommitted.emit(window.picker.weights()))
+    window.picker.weightsCommitted.emit(window.picker.weights())  # the release, at the last point
+    assert len(submitted) == 3  # the release costs nothing: the last move's passage goes on
+    qtbot.waitUntil(lambda: desk._job is None, timeout=60000)
+    window.worker.submit = submit
+    window.picker.weightsCommitted.emit(window.picker.weights())  # again, once it is whole
+    assert desk._job is None
     final = desk.doc.text[slice(*desk.doc.pending_span())]
     weights = window.picker.weights()
     # a fresh generation at the final point, with the same context and seed
