@@ -265,3 +265,21 @@ def test_prompt_cache_can_be_turned_off(adapters, monkeypatch):
         assert b.generate(PROMPT + " and", GREEDY).cached_tokens == 0
     finally:
         b.close()
+
+
+def test_cancel_is_heard_while_the_prompt_is_evaluated(backend):
+    """A new point while dragging cancels the running restyle within one prompt chunk; the
+    part of the prompt already evaluated is kept and the next run still gives the fresh text."""
+    from engine.backends import llama_cpp
+
+    backend.set_weights([0.2, 0.3, 0.5])
+    backend._forget_prompt()
+    checks = []
+    stop_after = lambda: checks.append(1) or len(checks) > 3  # noqa: E731
+    result = backend.stream(LONG, SAMPLED, should_stop=stop_after).run()
+    assert result.finish_reason == "cancelled" and result.text == ""
+    assert len(backend._prompt_tokens) == 3 * llama_cpp.PREFILL_CHUNK  # three chunks went in
+    again = backend.generate(LONG, SAMPLED)
+    assert again.cached_tokens == 3 * llama_cpp.PREFILL_CHUNK
+    backend._forget_prompt()
+    assert again.text == backend.generate(LONG, SAMPLED).text

@@ -108,6 +108,7 @@ class Backend(ABC):
         self.anchors_reason = ""
         self._cancelled = False
         self.reused_tokens = 0  # set by a backend that keeps a prompt prefix (llama)
+        self._should_stop: Callable[[], bool] | None = None
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -198,6 +199,11 @@ class Backend(ABC):
         """Ask the running stream to stop after the current token (any thread may call it)."""
         self._cancelled = True
 
+    def _stop_requested(self) -> bool:
+        """Whether the running generation was asked to stop (a backend may check this while
+        it evaluates a prompt)."""
+        return self._cancelled or (self._should_stop is not None and self._should_stop())
+
     def format_prompt(self, prompt: str, sampling: SamplingConfig) -> str:
         if sampling.chat:
             return render_chat(self._chat_template(), prompt, bos=self._special("bos"),
@@ -230,6 +236,7 @@ class Backend(ABC):
                                   weights=self.point.as_dict() if self.point else {},
                                   strength=self.point.strength if self.point else 1.0)
         self._cancelled = False
+        self._should_stop = should_stop
         self.reused_tokens = 0
         pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
         return Generation(self._run(pieces, result, sampling.stop, max_tokens, should_stop), result)
@@ -259,7 +266,8 @@ class Backend(ABC):
                     finish = "cancelled"
                     break
             else:
-                finish = "length" if result.n_tokens >= max_tokens else "eos"
+                finish = ("length" if result.n_tokens >= max_tokens else
+                          "cancelled" if self._stop_requested() else "eos")
             tail = stops.flush()
             if tail:
                 result.text += tail

@@ -62,6 +62,15 @@ def gguf_for(anchor: Anchor, base: BaseInfo, cache: Path) -> Path:
     return out
 
 
+# Tokens per prompt batch: a cancel waits at most for one. Measured on the embedded model
+# (docs/benchmarks.md), batches of 64 evaluate as fast as batches of 512 within the noise.
+PREFILL_CHUNK = 64
+
+
+class _Stopped(Exception):
+    """The generation was cancelled while its prompt was being evaluated."""
+
+
 def common_prefix(a: list[int], b: list[int]) -> int:
     """The length of the longest common prefix of two token lists."""
     n = 0
@@ -284,7 +293,10 @@ class LlamaCppBackend(Backend):
         llm = self._llm
         assert llm is not None
         llm.set_seed(sampling.seed)
-        last_batch = self._prefill(tokens)
+        try:
+            last_batch = self._prefill(tokens)
+        except _Stopped:
+            return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         generator = llm.generate(
             last_batch, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
@@ -309,20 +321,26 @@ class LlamaCppBackend(Backend):
         at load): then a cached prefix is bit-identical to a fresh evaluation and the same
         point, seed and prompt still give the same text. Only rows evaluated alone differ (a
         one-row batch takes another kernel), so no prompt batch is ever a single row: the
-        batches come from `prompt_batches`, and at least two tokens are always evaluated."""
+        batches come from `prompt_batches`, and at least two tokens are always evaluated.
+
+        The prompt goes in chunks of PREFILL_CHUNK tokens, so that a cancel (a new point while
+        the handle is dragged) is heard within one chunk, not after the whole prompt."""
         llm = self._llm
         assert llm is not None
         reuse = 0
         if self.split_invariant and self._prompt_tokens:
             reuse = min(common_prefix(self._prompt_tokens, tokens), llm.n_tokens, len(tokens) - 2)
-        self._prompt_tokens = []  # until this prompt is in the cache
-        llm.n_tokens = max(reuse, 0)
+        self._prompt_tokens = tokens[:max(reuse, 0)]  # what the cache holds of this prompt
+        llm.n_tokens = len(self._prompt_tokens)
         self.reused_tokens = llm.n_tokens
-        sizes = prompt_batches(len(tokens) - llm.n_tokens, llm.n_batch)
+        sizes = prompt_batches(len(tokens) - llm.n_tokens, min(PREFILL_CHUNK, llm.n_batch))
         position = llm.n_tokens
         for size in sizes[:-1]:
+            if self._stop_requested():
+                raise _Stopped
             llm.eval(tokens[position:position + size])
             position += size
+            self._prompt_tokens = tokens[:position]
         self._prompt_tokens = list(tokens)
         return tokens[position:]
 
