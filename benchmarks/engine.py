@@ -446,11 +446,78 @@ def write_doc(rows: list[dict], anchors_desc: str, reps: int,
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
 
 
+def bench_working_copy(anchors: list[Path], reps: int) -> list[dict]:
+    """Goal 8 (issue 14): the merged working copy's layout. "keep" stores the matrices no
+    anchor targets as the file has them (Q4_1: the merged mode before); "bf16" stores them as
+    BF16 (the default for the embedded model on a CPU with AVX512-BF16). Both run the same
+    three anchors merged, at the same point, side by side."""
+    import numpy as np
+
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.backends.torch import TorchBackend
+
+    backends = {}
+    for layout in ("keep", "bf16"):
+        b = LlamaCppBackend(merge=True, working_copy=layout)
+        b.load(None, anchors)
+        b.set_weights(POINTS[0])
+        backends[layout] = b
+    long_prompt = (ROOT / "resources" / "eval" / "austen.txt").read_text(encoding="utf-8")[:2200]
+    one = SamplingConfig(max_tokens=1, temperature=0)
+    decode = SamplingConfig(max_tokens=64, temperature=0)
+    prompt_s: dict[str, list[float]] = {"keep": [], "bf16": []}
+    tps: dict[str, list[float]] = {"keep": [], "bf16": []}
+    n_prompt = 0
+    for _ in range(reps):  # interleaved
+        for layout, b in backends.items():
+            b._forget_prompt()
+            r = b.generate(long_prompt, one)
+            n_prompt = r.prompt_tokens
+            prompt_s[layout].append(r.first_token_seconds or float("nan"))
+            tps[layout].append(b.generate(PROMPT, decode).tokens_per_second)
+    # the log-probability error against torch's fp32 model (the Q4_1 file dequantized), at
+    # strength 0 (the base weights, in each working copy), on each anchor's held-out text
+    reference = TorchBackend(dtype="float32")
+    reference.load(None, [])
+    texts = [(ROOT / "resources" / "eval" / f"{n}.txt").read_text(encoding="utf-8")[3000:4200]
+             for n in ("austen", "sardonic", "shakespeare", "positive", "negative", "simple", "complex")]
+    seqs = [reference._tokenize(t)[:200] for t in texts]
+    want = [np.array(reference._score_tokens(s)) for s in seqs]
+    reference.close()
+    err, size_mb = {}, {}
+    for layout, b in backends.items():
+        b.set_weights(POINTS[0], strength=0.0)
+        got = [np.array(b._score_tokens(s)) for s in seqs]
+        err[layout] = float(np.mean([np.abs(g - w).mean() for g, w in zip(got, want)]))
+        size = b._shared.header.path.stat().st_size / 2**20
+        size_mb[layout] = size
+        b.close()
+    p_ratio = med(prompt_s["keep"]) / med(prompt_s["bf16"])
+    d_ratio = med(tps["bf16"]) / med(tps["keep"])
+    e_ratio = err["bf16"] / err["keep"]
+    return [
+        {"goal": "8. prompt eval, working copy bf16 (merged)",
+         "ours": f"{n_prompt / med(prompt_s['bf16']):.0f} tok/s",
+         "baseline": f"working copy keep (Q4_1) {n_prompt / med(prompt_s['keep']):.0f} tok/s",
+         "ratio": p_ratio, "target": ">= 1.6x", "ok": p_ratio >= 1.6,
+         "note": f"a {n_prompt}-token prompt, first token, 3 anchors merged; working copy "
+                 f"{size_mb['bf16']:.0f} MB vs {size_mb['keep']:.0f} MB"},
+        {"goal": "8b. decode, working copy bf16 (merged)", "ours": f"{med(tps['bf16']):.1f} tok/s",
+         "baseline": f"working copy keep (Q4_1) {med(tps['keep']):.1f} tok/s", "ratio": d_ratio,
+         "target": ">= 1.0x", "ok": d_ratio >= 1.0, "note": "64 greedy tokens"},
+        {"goal": "8c. log-prob error vs fp32, working copy bf16", "ours": f"{err['bf16']:.4f}",
+         "baseline": f"working copy keep (Q4_1) {err['keep']:.4f}", "ratio": e_ratio,
+         "target": "<= 1.0x", "ok": e_ratio <= 1.0,
+         "note": "mean |log p(token)| difference from torch fp32 (the Q4_1 file dequantized), "
+                 "base weights, 7 held-out texts x 200 tokens"},
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--only", choices=("llama", "torch", "gui", "remote"))
+    parser.add_argument("--only", choices=("llama", "torch", "gui", "remote", "working-copy"))
     args = parser.parse_args()
     recorded = recorded_run()
     with tempfile.TemporaryDirectory() as tmp:
@@ -458,6 +525,8 @@ def main() -> int:
         rows = []
         if args.only in (None, "llama"):
             rows += bench_llama(anchors, args.reps)
+        if args.only in (None, "working-copy"):
+            rows += bench_working_copy(anchors, args.reps)
         if args.only in (None, "torch"):
             rows += bench_torch(anchors, args.reps)
         if args.only in (None, "remote"):

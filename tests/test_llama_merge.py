@@ -16,7 +16,8 @@ from engine.backends.llama_cpp import LlamaCppBackend
 from engine.errors import AnchorError, BackendUnavailable, ModelError, ProsemixError
 from engine.backends.llama_cpp import gguf_for
 from engine.models.gguf_meta import read_header, tensor_nbytes
-from engine.backends.llama_merge import target_tensors, working_base
+from engine.backends.llama_merge import (choose_layout, cpu_has_bf16, rest_tensors,
+                                         target_tensors, working_base)
 from engine.paths import cache_dir
 from engine.models.base import embedded_model_path
 from engine.anchors.shipped import default_anchor_paths
@@ -49,6 +50,9 @@ def test_working_base_converts_only_the_targets(merged):
     assert working.get("tokenizer.chat_template") == source.get("tokenizer.chat_template")
     targets = set(target_tensors(merged.anchors))
     assert len(targets) == 120  # q/k/v/o in 30 layers
+    assert cpu_has_bf16() and merged.working_copy == "auto"  # this machine: AVX512-BF16
+    rest = set(rest_tensors(source, sorted(targets)))
+    assert len(rest) == 90  # gate/up/down in 30 layers
     src_raw = np.memmap(source.path, np.uint8, mode="r")
     dst_raw = np.memmap(working.path, np.uint8, mode="r")
     for name, t in source.tensors.items():
@@ -56,12 +60,18 @@ def test_working_base_converts_only_the_targets(merged):
         assert w.shape == t.shape
         a = src_raw[source.data_start + t.offset:][:tensor_nbytes(t)]
         b = dst_raw[working.data_start + w.offset:][:tensor_nbytes(w)]
+        exact = lambda: gguf.quants.dequantize(np.asarray(a), gguf.GGMLQuantizationType(t.ggml_type))  # noqa: E731
         if name in targets:
             assert w.ggml_type == 1  # F16
-            exact = gguf.quants.dequantize(np.asarray(a), gguf.GGMLQuantizationType(t.ggml_type))
             f16 = np.frombuffer(b.tobytes(), np.float16).reshape(t.shape)
-            assert np.array_equal(f16, exact.reshape(t.shape).astype(np.float16)), name
-        else:
+            assert np.array_equal(f16, exact().reshape(t.shape).astype(np.float16)), name
+        elif name in rest:  # the embedded model's default layout here: BF16
+            assert w.ggml_type == 30
+            got = gguf.quants.dequantize(np.asarray(b), gguf.GGMLQuantizationType.BF16)
+            want = gguf.quants.quantize(exact().astype(np.float32), gguf.GGMLQuantizationType.BF16)
+            assert np.array_equal(np.asarray(b).view(np.uint8), want.view(np.uint8)), name
+            assert np.allclose(got, exact(), rtol=2**-8, atol=0), name
+        else:  # norms and the token embeddings: byte for byte
             assert w.ggml_type == t.ggml_type and np.array_equal(a, b), name
 
 
@@ -276,3 +286,39 @@ def test_too_little_memory_for_a_working_copy_uses_runtime_adapters(adapters, se
     small.load(None, adapters[:1])
     assert small.anchors_applied == "runtime" and "too large" in small.anchors_reason
     small.close()
+
+
+def test_the_working_copy_layout_is_chosen():
+    assert choose_layout("keep", embedded=True) == "keep"
+    assert choose_layout("bf16", embedded=False) == "bf16"
+    assert choose_layout("auto", embedded=False) == "keep"  # a user's own model keeps its format
+    assert choose_layout("auto", embedded=True) == ("bf16" if cpu_has_bf16() else "keep")
+    with pytest.raises(ModelError, match="unknown working-copy layout 'q2'"):
+        choose_layout("q2", embedded=True)
+
+
+def test_the_bf16_layout_is_closer_to_fp32_than_the_kept_one(adapters, session_cache):
+    """The quality check against torch's fp32 model (the Q4_1 file dequantized): on a short
+    text, the mean |log-prob error| of the BF16 working copy is no larger than that of the
+    layout that keeps Q4_1 (the merged mode before it)."""
+    from engine.backends.torch import TorchBackend
+
+    text = ("It is a truth universally acknowledged, that a single man in possession of a good "
+            "fortune, must be in want of a wife. However little known the feelings or views of "
+            "such a man may be on his first entering a neighbourhood, this truth is so well fixed.")
+    reference = TorchBackend(dtype="float32")
+    reference.load(None, adapters)
+    reference.set_weights([1 / 3] * 3, strength=0.0)
+    tokens = reference._tokenize(text)
+    want = np.array(reference._score_tokens(tokens))
+    reference.close()
+    errors = {}
+    for layout in ("keep", "bf16"):
+        b = LlamaCppBackend(merge=True, working_copy=layout)
+        b.load(None, adapters)
+        b.set_weights([1 / 3] * 3, strength=0.0)  # the base model, in the working copy
+        assert b._tokenize(text) == tokens
+        errors[layout] = float(np.abs(np.array(b._score_tokens(tokens)) - want).mean())
+        b.close()
+    assert errors["bf16"] <= errors["keep"], errors
+    assert errors["bf16"] < 0.1, errors

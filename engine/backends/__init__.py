@@ -79,6 +79,7 @@ class BackendSpec:
     device: str = "auto"  # torch: auto, cpu, cuda, mps
     dtype: str = "auto"  # torch: auto, float32, float16, bfloat16
     gpu_layers: int = 0  # llama.cpp: layers offloaded to the GPU (-1: all)
+    working_copy: str = "auto"  # llama.cpp merged mode: auto, keep, bf16 (llama_merge.LAYOUTS)
     n_ctx: int = DEFAULT_N_CTX
     server: str | None = None
     api_key: str | None = None
@@ -105,8 +106,10 @@ def open_backend(spec: BackendSpec, anchors: Sequence["str | os.PathLike[str] | 
     options: dict[str, object] = {"n_ctx": spec.n_ctx}
     if name == "torch":
         options.update(device=spec.device, dtype=spec.dtype)
-    elif spec.gpu_layers:
-        options.update(n_gpu_layers=spec.gpu_layers)
+    else:
+        options.update(working_copy=spec.working_copy)
+        if spec.gpu_layers:
+            options.update(n_gpu_layers=spec.gpu_layers)
     backend = create_backend(name, **options)
     backend.load(model, anchors, allow_pickle=spec.allow_pickle, progress=progress)
     return backend

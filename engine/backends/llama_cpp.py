@@ -120,8 +120,10 @@ class LlamaCppBackend(Backend):
     name = "llama"
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-                 n_gpu_layers: int = 0, merge: bool | None = None) -> None:
+                 n_gpu_layers: int = 0, merge: bool | None = None,
+                 working_copy: str = "auto") -> None:
         super().__init__(n_ctx)
+        self.working_copy = working_copy  # the merged working copy's layout (llama_merge)
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.n_gpu_layers = n_gpu_layers
         if merge is None and os.environ.get("PROSEMIX_LLAMA_MERGE", "").strip() in ("0", "1"):
@@ -190,12 +192,16 @@ class LlamaCppBackend(Backend):
         self.anchors_applied, self.anchors_reason = self._choose_mode(path)
         model_path = str(path)
         if self.anchors_applied == "merged":
-            from engine.backends.llama_merge import SharedModel, target_tensors, working_base
+            from engine.backends.llama_merge import (SharedModel, choose_layout,
+                                                     target_tensors, working_base)
+            from engine.models.base import embedded_model_path
 
             try:
+                layout = choose_layout(self.working_copy, path.resolve() == embedded_model_path().resolve())
                 working = working_base(path, target_tensors(self.anchors),
                                        cache_dir() / "working-base",
-                                       lambda message: progress(message, 0.1))
+                                       lambda message: progress(message, 0.1), layout)
+                self.anchors_reason += f"; other matrices: {layout}"
                 self._shared = SharedModel(working)
                 model_path = self._shared.path
             except (OSError, ModelError) as exc:  # e.g. a full disk or an unknown quant type

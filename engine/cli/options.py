@@ -31,6 +31,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-layers", type=int, default=spec.gpu_layers,
                    help="llama backend: layers to offload to the GPU (-1: all; needs a GPU build "
                         "of llama-cpp-python)")
+    p.add_argument("--working-copy", default=spec.working_copy, choices=("auto", "keep", "bf16"),
+                   help="llama backend, merged anchors: how the working copy stores the matrices "
+                        "no anchor targets. bf16 evaluates prompts about 1.7x faster on CPUs "
+                        "with AVX512-BF16; auto uses it for the embedded model there and keeps "
+                        "your own models' format")
     p.add_argument("--n-ctx", type=int, default=spec.n_ctx, help="context size in tokens")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow adapter_model.bin pickle checkpoints (loaded with weights_only=True)")
@@ -58,6 +63,7 @@ def sampling_from_args(args: argparse.Namespace, **extra: object) -> SamplingCon
 def spec_from_args(args: argparse.Namespace) -> BackendSpec:
     return BackendSpec(model=args.model, backend=args.backend, device=args.device,
                        dtype=args.dtype, gpu_layers=args.gpu_layers, n_ctx=args.n_ctx,
+                       working_copy=args.working_copy,
                        server=args.server, api_key=args.api_key, allow_pickle=args.allow_pickle)
 
 

@@ -165,10 +165,14 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True,
     return header
 
 
+# the ggml types a tensor can be rewritten as: F32, F16, Q4_0, Q8_0, BF16 (gguf's converters)
+STORABLE = (0, 1, 2, 8, 30)
+
+
 def rewrite_gguf(header: GGUFHeader, out: str | os.PathLike[str],
                  convert: Mapping[str, int]) -> Path:
     """Copy the GGUF file of ``header`` to ``out`` with the tensors named in ``convert``
-    stored as the given ggml type (F32 or F16), dequantized with the gguf package; all
+    stored as the given ggml type (one of STORABLE), converted with the gguf package; all
     metadata and every other tensor are copied byte for byte. Atomic (temp file, rename)."""
     import numpy as np
     from gguf import quants
@@ -181,10 +185,10 @@ def rewrite_gguf(header: GGUFHeader, out: str | os.PathLike[str],
     offset = 0
     for t in header.tensors.values():
         new_type = convert.get(t.name, t.ggml_type)
-        if new_type not in (t.ggml_type, T.F32, T.F16):
+        if new_type not in (t.ggml_type, *STORABLE):
             raise ValueError(f"cannot store {t.name} as ggml type {new_type}")
         size = (tensor_nbytes(t) if new_type == t.ggml_type
-                else math.prod(t.shape) * (4 if new_type == T.F32 else 2))
+                else tensor_nbytes(GGUFTensorInfo(t.name, t.shape, new_type, 0)))
         plan.append((t, new_type, offset))
         offset += (size + align - 1) // align * align
     tmp = out.with_name(out.name + ".tmp")
@@ -206,12 +210,15 @@ def rewrite_gguf(header: GGUFHeader, out: str | os.PathLike[str],
                     values = quants.dequantize(np.asarray(data), T(t.ggml_type)).reshape(t.shape)
                     if not np.isfinite(values).all():
                         raise ValueError(f"tensor {t.name} holds non-finite values")
-                    dtype = np.float32 if new_type == T.F32 else np.float16
-                    with np.errstate(over="ignore"):
-                        cast = values.astype(dtype)
-                    if not np.isfinite(cast).all():
-                        raise ValueError(f"tensor {t.name} does not fit in {np.dtype(dtype).name}")
-                    data = cast
+                    if new_type in (T.F32, T.F16):
+                        dtype = np.float32 if new_type == T.F32 else np.float16
+                        with np.errstate(over="ignore"):
+                            cast = values.astype(dtype)
+                        if not np.isfinite(cast).all():
+                            raise ValueError(f"tensor {t.name} does not fit in {np.dtype(dtype).name}")
+                        data = cast
+                    else:
+                        data = quants.quantize(values.astype(np.float32), T(new_type))
                 blob = np.ascontiguousarray(data).tobytes()
                 f.write(blob)
                 f.write(b"\0" * (-len(blob) % align))
