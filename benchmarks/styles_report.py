@@ -176,9 +176,15 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--styles-only", action="store_true",
                     help="only the triangle (e.g. to compare another set of corner anchors)")
+    ap.add_argument("--pairs-only", action="store_true",
+                    help="only the attribute pairs (e.g. to compare a retrained pair)")
     args = ap.parse_args()
     anchors = Path(args.anchors)
     start = time.perf_counter()
+    if args.pairs_only:
+        for name, (means, rho) in attribute_table(anchors).items():
+            print(f"{name}: rho {rho:+.2f} (target >= +0.9)")
+        return 0
     classifier = load_cached()
     backend = LlamaCppBackend()
     backend.load(None, [anchors / n for n in DEFAULT_TRIANGLE])

@@ -111,8 +111,16 @@ def plane_to_weights(p: Vec, vertices: Sequence[Vec], *, extrapolate: bool = Fal
     if len(vertices) == 3:
         if not extrapolate:
             p = clamp_to_polygon(p, vertices)
-        return list(triangle_bary(p, *vertices))
-    return wachspress(p, vertices)
+        weights = list(triangle_bary(p, *vertices))
+        return weights if extrapolate else _on_simplex(weights)
+    return _on_simplex(wachspress(p, vertices))
+
+
+def _on_simplex(weights: list[float]) -> list[float]:
+    """A point on an edge can come out of the arithmetic a hair below 0 (-4e-17): that is 0."""
+    clean = [max(0.0, w) for w in weights]
+    total = math.fsum(clean)
+    return [w / total for w in clean] if clean != weights and total > 0 else weights
 
 
 def snap(p: Vec, vertices: Sequence[Vec], radius: float) -> Vec:

@@ -75,3 +75,23 @@ def test_edge_steps():
 def test_polygon_needs_three_vertices():
     with pytest.raises(ValueError):
         regular_polygon(2)
+
+
+def test_a_point_snapped_onto_an_edge_is_on_the_simplex_exactly():
+    """Dragging onto an edge snapped the handle there with a weight of -4e-17, which the engine
+    refused as a negative weight (found using the app under Xvfb)."""
+    import random
+
+    from engine.weights import make_point
+
+    rng = random.Random(0)
+    vertices = regular_polygon(3)
+    for _ in range(2000):
+        i = rng.randrange(3)
+        a, b = vertices[i], vertices[(i + 1) % 3]
+        t = rng.random()
+        on_edge = (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
+        near = (on_edge[0] + rng.uniform(-0.02, 0.02), on_edge[1] + rng.uniform(-0.02, 0.02))
+        w = plane_to_weights(snap(near, vertices, 0.05), vertices)
+        assert min(w) >= 0.0 and abs(sum(w) - 1) < 1e-12
+        make_point(w, ["a", "b", "c"])  # accepted without the extrapolation flag
