@@ -38,7 +38,9 @@ class StatusArea:
         self.done()
 
     def speed(self, result: Finished) -> None:
-        first = result.first_token_seconds or 0.0
+        if result.first_token_seconds is None:  # stopped before its first token (a drag)
+            return
+        first = result.first_token_seconds
         self.speed_label.setText(f"{result.tokens_per_second:.0f} tok/s · first token "
                                  f"{first * 1000:.0f} ms · {result.tokens} tokens")
 
