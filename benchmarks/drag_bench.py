@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EDGE = ([0.95, 0.05, 0.0], [0.05, 0.95, 0.0])  # austen -> sardonic
+EDGES = (([0.95, 0.05, 0.0], [0.05, 0.95, 0.0]),  # austen -> sardonic
+         ([0.0, 0.95, 0.05], [0.0, 0.05, 0.95]),  # sardonic -> shakespeare
+         ([0.05, 0.0, 0.95], [0.95, 0.0, 0.05]))  # shakespeare -> austen
 HZ, SECONDS, TOKENS, TICK_MS = 30, 3.0, 40, 5
 
 
@@ -49,7 +51,7 @@ def _window(tmp: str):  # type: ignore[no-untyped-def]
     return app, w
 
 
-def _drag(app, w):  # type: ignore[no-untyped-def]
+def _drag(app, w, edge):  # type: ignore[no-untyped-def]
     """Press at one end of the edge, move at HZ for SECONDS, release. Returns the times of the
     moves, the event loop's ticks, and the worker's first tokens and finishes per request."""
     from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
@@ -71,7 +73,7 @@ def _drag(app, w):  # type: ignore[no-untyped-def]
                                           Qt.NoModifier))
 
     n = int(HZ * SECONDS)
-    path = [[a + (b - a) * i / (n - 1) for a, b in zip(*EDGE)] for i in range(n)]
+    path = [[a + (b - a) * i / (n - 1) for a, b in zip(*edge)] for i in range(n)]
     moves: list[float] = []
     mover = QTimer()
     mover.setInterval(round(1000 / HZ))
@@ -95,6 +97,8 @@ def _drag(app, w):  # type: ignore[no-untyped-def]
 
 
 def restyle_while_dragging() -> None:
+    import statistics
+
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.anchors.shipped import default_anchor_paths
     from engine.documents.context import assemble
@@ -103,20 +107,23 @@ def restyle_while_dragging() -> None:
     tmp = tempfile.mkdtemp(prefix="prosemix-drag-")
     app, w = _window(tmp)
     desk = w.write
-    w.picker.set_weights(EDGE[0])
+    w.picker.set_weights(EDGES[0][0])
     desk.continue_here()
     _wait(app, lambda: desk._job is None)
-    moves, ticks, events = _drag(app, w)
-    final_weights = tuple(w.picker.weights())
-    last = moves[-1]
-    first_final = min(t for t, kind, req in events
-                      if kind == "token" and t > last and req.weights == final_weights)
-    finished = {req.weights for t, kind, req in events
-                if kind in ("length", "eos", "stop") and t <= last}
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    stall = max(gaps) * 1000 - TICK_MS
-    shown = desk.doc.text[slice(*desk.doc.pending_span())]
-    made = desk.doc.pending.candidates[desk.doc.pending.current][1]
+    drags = []
+    for edge in EDGES:
+        moves, ticks, events = _drag(app, w, edge)
+        final_weights = tuple(w.picker.weights())
+        last = moves[-1]
+        first_final = min(t for t, kind, req in events
+                          if kind == "token" and t > last and req.weights == final_weights)
+        finished = {req.weights for t, kind, req in events
+                    if kind in ("length", "eos", "stop") and t <= last}
+        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+        made = desk.doc.pending.candidates[desk.doc.pending.current][1]
+        drags.append({"latency": first_final - last, "finished": len(finished),
+                      "stall": max(gaps) * 1000 - TICK_MS, "weights": final_weights,
+                      "shown": desk.doc.text[slice(*desk.doc.pending_span())], "made": made})
     before, memory, note = desk._before, desk.memory.toPlainText(), desk.note.toPlainText()
     window = desk.window_tokens.value()
     w.close()
@@ -124,30 +131,39 @@ def restyle_while_dragging() -> None:
 
     backend = LlamaCppBackend()
     backend.load(None, default_anchor_paths())
-    sampling = SamplingConfig(seed=made.seed, **{k: v for k, v in made.sampling.items()
-                                                 if k in ("max_tokens", "temperature", "top_p", "top_k",
-                                                          "repetition_penalty")})
     ctx = assemble(before, memory, note, min(window, backend.n_ctx - TOKENS), backend.count_tokens)
-    backend.set_weights(EDGE[0])  # the weight change is timed from another point
-    start = time.perf_counter()
-    backend.set_weights(list(final_weights))
-    change = time.perf_counter() - start
-    fresh = backend.generate(ctx.prompt, sampling)
-    prompt_eval = []
-    for _ in range(3):
+    same = []
+    for d in drags:
+        made = d["made"]
+        sampling = SamplingConfig(seed=made.seed, **{k: v for k, v in made.sampling.items()
+                                                     if k in ("max_tokens", "temperature", "top_p",
+                                                              "top_k", "repetition_penalty")})
+        backend.set_weights(list(d["weights"]))
         backend._forget_prompt()
-        r = backend.generate(ctx.prompt, SamplingConfig(max_tokens=2, temperature=0.0))
-        prompt_eval.append(r.seconds)
+        same.append(backend.generate(ctx.prompt, sampling).text == d["shown"])
+    change, prompt_eval = [], []
+    for d in drags:  # the physics at each final point, from the edge's start
+        backend.set_weights(EDGES[0][0])
+        start = time.perf_counter()
+        backend.set_weights(list(d["weights"]))
+        change.append(time.perf_counter() - start)
+        for _ in range(3):
+            backend._forget_prompt()
+            prompt_eval.append(backend.generate(ctx.prompt, SamplingConfig(max_tokens=2, temperature=0.0)).seconds)
     backend.close()
-    physics = sorted(prompt_eval)[1]
-    latency = first_final - last
-    print(f"Restyle while dragging: {len(moves)} moves at {HZ} Hz along austen -> sardonic, a "
-          f"{TOKENS}-token passage, style window {window} ({ctx.tokens} tokens of context)")
-    print(f"  last move -> first token at the final point {latency * 1000:7.0f} ms")
+    latency = statistics.median(d["latency"] for d in drags)
+    physics, merge = statistics.median(prompt_eval), statistics.median(change)
+    print(f"Restyle while dragging: {len(EDGES)} drags of {int(HZ * SECONDS)} moves at {HZ} Hz "
+          f"(austen -> sardonic -> shakespeare -> austen), a {TOKENS}-token passage, style window "
+          f"{window} ({ctx.tokens} tokens of context); medians over the drags")
+    print(f"  last move -> first token at the final point {latency * 1000:7.0f} ms "
+          f"(each drag: {', '.join(str(round(d['latency'] * 1000)) for d in drags)} ms)")
     print(f"  physics: prompt evaluation + one decode step {physics * 1000:7.0f} ms; ratio "
           f"{latency / physics:.2f}  {'PASS' if latency <= 1.2 * physics else 'MISS'} (goal <= 1.2); "
-          f"the weight change (merge) adds {change * 1000:.0f} ms: ratio to both "
-          f"{latency / (physics + change):.2f}")
-    print(f"  distinct points whose passage finished during the drag: {len(finished)}")
+          f"the weight change (merge) adds {merge * 1000:.0f} ms: ratio to both "
+          f"{latency / (physics + merge):.2f}")
+    print(f"  distinct points whose passage finished during a drag: "
+          f"{', '.join(str(d['finished']) for d in drags)}")
+    stall = max(d["stall"] for d in drags)
     print(f"  worst event-loop stall {stall:5.1f} ms  {'PASS' if stall < 50 else 'MISS'} (goal < 50 ms)")
-    print(f"  final passage equals a fresh generation at the final point: {shown == fresh.text}")
+    print(f"  final passage equals a fresh generation at the final point: {all(same)} ({same})")

@@ -82,8 +82,8 @@ def test_cancel_within_one_token(backend):
     assert stream.result.n_tokens == 3
     assert stream.result.finish_reason == "cancelled"
     # a should_stop callable and closing the iterator work too
-    count = iter(range(1000))
-    result = backend.generate(PROMPT, long, should_stop=lambda: next(count) >= 4)
+    seen: list[str] = []
+    result = backend.generate(PROMPT, long, should_stop=lambda: len(seen) >= 5, on_piece=seen.append)
     assert result.n_tokens == 5 and result.finish_reason == "cancelled"
     stream = backend.stream(PROMPT, long)
     next(stream)
@@ -267,19 +267,21 @@ def test_prompt_cache_can_be_turned_off(adapters, monkeypatch):
         b.close()
 
 
-def test_cancel_is_heard_while_the_prompt_is_evaluated(backend):
-    """A new point while dragging cancels the running restyle within one prompt chunk; the
-    part of the prompt already evaluated is kept and the next run still gives the fresh text."""
-    from engine.backends import llama_cpp
+def test_cancel_is_heard_inside_a_prompt_evaluation(backend):
+    """A new point while dragging cancels the running restyle inside its prompt's first batch
+    (llama.cpp's abort callback asks between the graph's operations); the cancelled run leaves
+    no half-evaluated prompt behind, and the next run gives the fresh text."""
+    import itertools
 
     backend.set_weights([0.2, 0.3, 0.5])
     backend._forget_prompt()
-    checks = []
-    stop_after = lambda: checks.append(1) or len(checks) > 3  # noqa: E731
-    result = backend.stream(LONG, SAMPLED, should_stop=stop_after).run()
+    asked = itertools.count()
+    result = backend.stream(LONG, SAMPLED, should_stop=lambda: next(asked) > 5).run()
     assert result.finish_reason == "cancelled" and result.text == ""
-    assert len(backend._prompt_tokens) == 3 * llama_cpp.PREFILL_CHUNK  # three chunks went in
+    assert backend._prompt_tokens == []  # stopped before its first batch of 256 was done
+    assert next(asked) > 7  # asked from inside the evaluation, not only between batches
     again = backend.generate(LONG, SAMPLED)
-    assert again.cached_tokens == 3 * llama_cpp.PREFILL_CHUNK
+    assert again.finish_reason == "length" and again.cached_tokens == 0
     backend._forget_prompt()
     assert again.text == backend.generate(LONG, SAMPLED).text
+    assert backend.perplexity("Scoring is never aborted by an old cancel.") > 1

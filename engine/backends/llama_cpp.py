@@ -41,6 +41,7 @@ _recent_log: collections.deque[str] = collections.deque(maxlen=40)
 # ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (a continued line)
 _LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
 _log_callback = None  # kept alive for as long as llama.cpp may call it
+_aborted = False  # the last evaluation was stopped by our abort callback (its errors are expected)
 
 
 def gguf_for(anchor: Anchor, base: BaseInfo, cache: Path) -> Path:
@@ -62,9 +63,11 @@ def gguf_for(anchor: Anchor, base: BaseInfo, cache: Path) -> Path:
     return out
 
 
-# Tokens per prompt batch: a cancel waits at most for one. Measured on the embedded model
-# (docs/benchmarks.md), batches of 64 evaluate as fast as batches of 512 within the noise.
-PREFILL_CHUNK = 64
+# Tokens per prompt batch. On the embedded model's BF16 working copy here, a 384-token prompt
+# evaluated at 626 / 730 / 776 / 797 / 697 tok/s in batches of 32 / 64 / 128 / 256 / 512
+# (docs/benchmarks.md). A cancel does not wait for a batch: llama.cpp's abort callback stops it
+# between two operations of the graph (`_abort`).
+PREFILL_CHUNK = 256
 
 
 class _Stopped(Exception):
@@ -104,7 +107,10 @@ def _install_log_capture(llama_cpp: object) -> None:
     def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         line = text.decode("utf-8", errors="replace")
         _recent_log.append(line)
-        log.log(_LOG_LEVELS.get(level, logging.DEBUG), "llama.cpp: %s", line.rstrip())
+        # an evaluation we aborted ourselves (a cancel) is reported as a failure: not a problem
+        quiet = _aborted and level in (3, 4)
+        log.log(logging.DEBUG if quiet else _LOG_LEVELS.get(level, logging.DEBUG),
+                "llama.cpp: %s", line.rstrip())
 
     _log_callback = callback
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))  # type: ignore[attr-defined]  # as above
@@ -136,6 +142,8 @@ class LlamaCppBackend(Backend):
         self._shared: Any = None
         self._merger: Any = None
         self._vocab: Any = None
+        self._abort_callback: Any = None  # kept alive while llama.cpp holds it
+        self._streaming = False  # a generation runs: a cancel may abort its evaluations
         # the last prompt, whose KV entries are in the cache (a prefix of it can be kept)
         self._prompt_tokens: list[int] = []
         self.split_invariant = False  # checked at load; PROSEMIX_PROMPT_CACHE=0 turns it off
@@ -219,6 +227,8 @@ class LlamaCppBackend(Backend):
             self._close_model()
             raise ModelError(f"llama.cpp cannot load {path}: {_llama_reason()} ({exc})") from None
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._abort_callback = llama_cpp.ggml_abort_callback(self._abort)
+        llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
         self._prompt_tokens = []
         self.split_invariant = (os.environ.get("PROSEMIX_PROMPT_CACHE", "").strip() != "0"
                                 and self._check_split_invariance())
@@ -294,11 +304,21 @@ class LlamaCppBackend(Backend):
 
     def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                       logprobs: bool) -> Iterator[Piece]:
+        global _aborted
+        assert self._llm is not None
+        self._llm.set_seed(sampling.seed)
+        self._streaming, _aborted = True, False
+        try:
+            yield from self._stream_tokens(tokens, sampling, max_tokens, logprobs)
+        finally:
+            self._streaming = False
+
+    def _stream_tokens(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
+                       logprobs: bool) -> Iterator[Piece]:
         import llama_cpp
 
         llm = self._llm
         assert llm is not None
-        llm.set_seed(sampling.seed)
         try:
             last_batch = self._prefill(tokens)
         except _Stopped:
@@ -315,6 +335,9 @@ class LlamaCppBackend(Backend):
                             self._last_logprob(token) if logprobs else None)
                 if count >= max_tokens:
                     return
+        except RuntimeError as exc:
+            if not self._stop_requested():  # not a cancel that aborted an evaluation
+                raise ModelError(f"llama.cpp could not evaluate: {_llama_reason()} ({exc})") from None
         finally:
             generator.close()
 
@@ -329,8 +352,8 @@ class LlamaCppBackend(Backend):
         one-row batch takes another kernel), so no prompt batch is ever a single row: the
         batches come from `prompt_batches`, and at least two tokens are always evaluated.
 
-        The prompt goes in chunks of PREFILL_CHUNK tokens, so that a cancel (a new point while
-        the handle is dragged) is heard within one chunk, not after the whole prompt."""
+        The prompt goes in batches of PREFILL_CHUNK tokens; a cancel (a new point while the
+        handle is dragged) is heard between them and, through `_abort`, inside them."""
         llm = self._llm
         assert llm is not None
         reuse = 0
@@ -344,11 +367,24 @@ class LlamaCppBackend(Backend):
         for size in sizes[:-1]:
             if self._stop_requested():
                 raise _Stopped
-            llm.eval(tokens[position:position + size])
+            try:
+                llm.eval(tokens[position:position + size])
+            except RuntimeError as exc:  # llama_decode failed, or a cancel aborted it
+                if self._stop_requested():
+                    raise _Stopped from None
+                raise ModelError(f"llama.cpp could not evaluate the prompt: {_llama_reason()} ({exc})") from None
             position += size
             self._prompt_tokens = tokens[:position]
         self._prompt_tokens = list(tokens)
         return tokens[position:]
+
+    def _abort(self, _data: object) -> bool:
+        """llama.cpp asks this between the operations of an evaluation: True stops it (its
+        llama_decode then fails), so a cancel is heard within a layer, not after a batch."""
+        global _aborted
+        stop = self._streaming and self._stop_requested()
+        _aborted = _aborted or stop
+        return stop
 
     def _check_split_invariance(self) -> bool:
         """Whether a prompt split into batches (of at least two rows) gives bit-identical
