@@ -226,7 +226,10 @@ def bench_torch(anchors: list[Path], reps: int) -> list[dict]:
         peft_model.delete_adapter("mix")
     ours_block()
     point = POINTS[0]
-    peft_model.add_weighted_adapter(names, list(point), "mix", combination_type="cat")
+    # the shipped anchors carry calibration factors in their cards, which peft does not read:
+    # give peft the weights our backend applies (w_i times anchor i's factor)
+    applied = [w * a.calibration for w, a in zip(point, backend.anchors)]
+    peft_model.add_weighted_adapter(names, applied, "mix", combination_type="cat")
     peft_model.set_adapter("mix")
     backend.set_weights(point)
     ids = torch.tensor([backend._tokenize(PROMPT)])
