@@ -336,10 +336,14 @@ class LlamaCppBackend(Backend):
                 if count >= max_tokens:
                     return
         except RuntimeError as exc:
-            if not self._stop_requested():  # not a cancel that aborted an evaluation
-                raise ModelError(f"llama.cpp could not evaluate: {_llama_reason()} ({exc})") from None
+            self._raise_unless_cancelled(exc)
         finally:
             generator.close()
+
+    def _raise_unless_cancelled(self, exc: RuntimeError) -> None:
+        """llama_decode failed: because a cancel aborted it (`_abort`), or for a real reason."""
+        if not self._stop_requested():
+            raise ModelError(f"llama.cpp could not evaluate: {_llama_reason()} ({exc})") from None
 
     def _prefill(self, tokens: list[int]) -> list[int]:
         """Evaluate the prompt but for its last batch, which is returned for generate() to
@@ -369,10 +373,9 @@ class LlamaCppBackend(Backend):
                 raise _Stopped
             try:
                 llm.eval(tokens[position:position + size])
-            except RuntimeError as exc:  # llama_decode failed, or a cancel aborted it
-                if self._stop_requested():
-                    raise _Stopped from None
-                raise ModelError(f"llama.cpp could not evaluate the prompt: {_llama_reason()} ({exc})") from None
+            except RuntimeError as exc:
+                self._raise_unless_cancelled(exc)
+                raise _Stopped from None
             position += size
             self._prompt_tokens = tokens[:position]
         self._prompt_tokens = list(tokens)

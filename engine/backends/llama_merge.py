@@ -8,9 +8,9 @@ docs/benchmarks.md). Where the platform allows it, the llama backend instead run
 1. ``working_base``: the GGUF with every matrix an anchor targets stored as F16 (dequantized
    once from Q4_1 or whatever it was), cached on disk. The other matrices are kept as the
    file has them (layout "keep"), or, in layout "bf16", stored as BF16: on a CPU with
-   AVX512-BF16 llama.cpp evaluates prompts 1.7x faster from BF16 than from Q4_1, decodes
-   about as fast, and its log-probabilities are closer to the fp32 model (docs/benchmarks.md,
-   "The working copy's format"). All metadata and the token embeddings are copied byte for
+   AVX512-BF16 llama.cpp evaluates prompts 1.8-2.1x faster from BF16 than from Q4_1 and its
+   log-probabilities are closer to the fp32 model, but it decodes at 0.82-0.98x: a decode step
+   reads 242 MB instead of 133 (docs/benchmarks.md, "The working copy's format"). All metadata and the token embeddings are copied byte for
    byte.
 2. ``SharedModel``: at load the working base is copied into an unnamed scratch file
    (``O_TMPFILE`` beside the cache, else a ``memfd``; Linux). llama.cpp loads it through
