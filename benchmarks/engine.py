@@ -60,7 +60,7 @@ def bench_llama(anchors: list[Path], reps: int) -> list[dict]:
     from llama_cpp import Llama
 
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.backends.llama_cpp import gguf_for
+    from engine.anchors.gguf_lora import gguf_for
     from engine.paths import cache_dir
 
     rows = []
@@ -345,7 +345,7 @@ def bench_remote(anchors: list[Path], reps: int) -> list[dict]:
 
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.backends.remote import RemoteBackend
-    from engine.backends.llama_cpp import gguf_for
+    from engine.anchors.gguf_lora import gguf_for
     from engine.paths import cache_dir
 
     binary = Path(os.environ.get("PROSEMIX_CI_CACHE", Path.home() / ".cache" / "prosemix-ci")) / \

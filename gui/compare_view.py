@@ -1,4 +1,5 @@
-"""Compare: the same prompt and seed at several points, side by side."""
+"""Compare: the same prompt and seed at several points, or several seeds at one point, side
+by side."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
@@ -22,12 +23,15 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.names: list[str] = []
         self.points: list[list[float]] = []
+        self.seeds: list[int] = []  # seeds mode: one point (points[0]) with these seeds
         self.results: list[str] = []
         self.prompt = ""
         self.pin_list = QListWidget()
         self.pin_list.setMaximumHeight(110)
         self.pin_button = QPushButton("Pin current point")
         self.edge_button = QPushButton("Steps along an edge…")
+        self.seeds_button = QPushButton("Seeds at this point…")
+        self.seeds_button.setToolTip("The picker's point with several seeds, written together")
         self.clear_button = QPushButton("Clear")
         self.run_button = QPushButton("Generate all")
         self.export_button = QPushButton("Export Markdown…")
@@ -38,7 +42,8 @@ class CompareView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._cards)
         row = QHBoxLayout()
-        for b in (self.pin_button, self.edge_button, self.clear_button, self.run_button):
+        for b in (self.pin_button, self.edge_button, self.seeds_button, self.clear_button,
+                  self.run_button):
             row.addWidget(b)
         out_row = QHBoxLayout()
         out_row.addStretch(1)
@@ -62,6 +67,8 @@ class CompareView(QWidget):
             self.clear()
 
     def add_point(self, weights: list[float]) -> None:
+        if self.seeds:  # pinning leaves seeds mode
+            self.clear()
         self.points.append(list(weights))
         self.pin_list.addItem(f"{len(self.points)}. {weights_label(self.names, weights)}")
         self.pinsChanged.emit(self.points)
@@ -70,8 +77,23 @@ class CompareView(QWidget):
         for w in edge_steps(i, j, len(self.names), steps):
             self.add_point(w)
 
+    def set_seeds(self, weights: list[float], seeds: list[int]) -> None:
+        """Seeds mode: ``weights`` with each of ``seeds`` (one candidates request)."""
+        self.clear()
+        self.seeds = list(seeds)
+        self.points = [list(weights) for _ in seeds]
+        for seed in seeds:
+            self.pin_list.addItem(f"seed {seed}. {weights_label(self.names, weights)}")
+        self._rebuild_cards()
+        self.pinsChanged.emit(self.points[:1])
+
+    def _title(self, k: int) -> str:
+        if self.seeds:
+            return f"seed {self.seeds[k]}"
+        return f"{k + 1}. {weights_label(self.names, self.points[k])}"
+
     def clear(self) -> None:
-        self.points, self.results = [], []
+        self.points, self.results, self.seeds = [], [], []
         self.pin_list.clear()
         self._rebuild_cards()
         self.pinsChanged.emit(self.points)
@@ -89,15 +111,17 @@ class CompareView(QWidget):
 
     def markdown(self) -> str:
         lines = ["# Prosemix comparison\n", f"**Prompt:** {self.prompt}\n"]
-        for w, text in zip(self.points, self.results):
-            lines.append(f"## {weights_label(self.names, w)}\n\n{text.strip()}\n")
+        for k, text in enumerate(self.results):
+            title = (f"seed {self.seeds[k]} at {weights_label(self.names, self.points[k])}"
+                     if self.seeds else weights_label(self.names, self.points[k]))
+            lines.append(f"## {title}\n\n{text.strip()}\n")
         return "\n".join(lines)
 
     def _rebuild_cards(self) -> None:
         while self._cards_layout.count():
             self._cards_layout.takeAt(0).widget().deleteLater()
-        for k, w in enumerate(self.points):
-            box = QGroupBox(f"{k + 1}. {weights_label(self.names, w)}")
+        for k in range(len(self.points)):
+            box = QGroupBox(self._title(k))
             editor = QPlainTextEdit(self.results[k] if k < len(self.results) else "")
             editor.setReadOnly(True)
             editor.setMinimumWidth(240)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
+from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from engine.backends import BackendSpec
+from engine.backends.generation import MAX_CANDIDATES, seeds_from
 from engine.errors import ProsemixError
 from engine.history import History
 
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
         w = self.worker
         w.loaded.connect(self._on_loaded)
         w.token.connect(self._on_token)
+        w.candidate_token.connect(self._on_candidate_token)
         w.finished.connect(self._on_finished)
         w.errored.connect(self._on_error)
         w.progress.connect(self._on_progress)
@@ -149,6 +151,7 @@ class MainWindow(QMainWindow):
         self.compare.runRequested.connect(self._run_compare)
         self.compare.pinsChanged.connect(self.picker.set_pins)
         self.compare.pin_button.clicked.connect(self._pin)
+        self.compare.seeds_button.clicked.connect(self._compare_seeds)
         self.anchors.anchorsChanged.connect(self._anchors_changed)
         self.anchors.newAnchorRequested.connect(self._new_anchor)
         self.history_view.rerunRequested.connect(self._rerun)
@@ -265,10 +268,30 @@ class MainWindow(QMainWindow):
             return
         prompt, sampling = request
         self.compare.start(prompt)
+        if self.compare.seeds:  # one point, K seeds: one candidates request
+            self.worker.submit(GenerateRequest(prompt, tuple(self.compare.points[0]), sampling,
+                                               purpose=Purpose.COMPARE, extrapolate=True,
+                                               strength=self.point.strength.value(),
+                                               seeds=tuple(self.compare.seeds)))
+            return
         for k, weights in enumerate(self.compare.points):
             self.worker.submit(GenerateRequest(prompt, tuple(weights), sampling,
                                                purpose=Purpose.COMPARE, index=k, extrapolate=True,
                                                strength=self.point.strength.value()))
+
+    def _compare_seeds(self) -> None:
+        """Compare K seeds at the picker's point (asks for K)."""
+        if not self.loaded_names:
+            return
+        k, ok = QInputDialog.getInt(self, "Seeds at this point", "Number of seeds", 4, 2,
+                                    MAX_CANDIDATES)
+        if ok:
+            try:
+                first = self.generation.sampling().seed
+            except ProsemixError as exc:
+                self.status.say(str(exc))
+                return
+            self.compare.set_seeds(self.point.weights(), seeds_from(first, k))
 
     def _pin(self) -> None:
         if self.loaded_names:
@@ -281,6 +304,12 @@ class MainWindow(QMainWindow):
             self.generation.append(piece)
         elif request.purpose is Purpose.COMPARE:
             self.compare.append(request.index, piece)
+
+    def _on_candidate_token(self, request: GenerateRequest, index: int, piece: str) -> None:
+        if request.purpose is Purpose.WRITE:
+            self.write.on_candidate_token(request, index, piece)
+        elif request.purpose is Purpose.COMPARE:
+            self.compare.append(index, piece)
 
     def _on_finished(self, request: GenerateRequest, result: Finished) -> None:
         self.status.speed(result)

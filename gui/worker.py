@@ -67,6 +67,9 @@ class GenerateRequest:
     # a document's continuation: ``prompt`` is the text before the cursor, and the worker
     # assembles the context (memory, text, author's note) within ``budget`` tokens
     document: "DocumentContext | None" = None
+    # K candidates at this point, one per seed, in one backend call (Retry xK, Compare
+    # seeds); their pieces come as ``candidate_token`` and ``sampling.seed`` is ignored
+    seeds: tuple[int, ...] = ()
     id: int = field(default_factory=lambda: next(_ids))
 
 
@@ -122,6 +125,9 @@ class Finished:
     history_id: int | None
     context_tokens: int = 0  # a document continuation: the context's tokens and its budget
     context_budget: int = 0
+    # a candidates request: each one's (seed, text, finish reason); the fields above are
+    # the first one's
+    candidates: tuple[tuple[int, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ class EngineWorker(QThread):
 
     loaded = Signal(object, object)  # LoadRequest, Loaded
     token = Signal(object, str)  # GenerateRequest, piece
+    candidate_token = Signal(object, int, str)  # GenerateRequest with seeds, candidate, piece
     finished = Signal(object, object)  # GenerateRequest, Finished
     errored = Signal(object, object)  # Request, Failure
     progress = Signal(object, str, float)  # Request, message, fraction (-1: unknown)
@@ -244,8 +251,6 @@ class EngineWorker(QThread):
             why=backend.anchors_reason))
 
     def _generate(self, request: GenerateRequest) -> None:
-        from engine.history import Record
-
         backend = self._backend
         if backend is None:
             raise ProsemixError("no model is loaded yet")
@@ -259,26 +264,42 @@ class EngineWorker(QThread):
             context = document_context(backend, request.prompt, request.document,
                                        request.sampling.max_tokens)
             prompt = context.prompt
-        generation = backend.stream(prompt, request.sampling, self._cancel.is_set)
-        for piece in generation:
-            self.token.emit(request, piece)
-        result = generation.result
+        if request.seeds:
+            run = backend.stream_candidates(prompt, request.sampling, request.seeds,
+                                            self._cancel.is_set)
+            for index, piece in run:
+                self.candidate_token.emit(request, index, piece)
+            results = run.results
+        else:
+            generation = backend.stream(prompt, request.sampling, self._cancel.is_set)
+            for piece in generation:
+                self.token.emit(request, piece)
+            results = [generation.result]
         record_id = None
-        if self._history is not None and request.record and result.text:
-            params = {k: v for k, v in vars(request.sampling).items() if k != "seed"}
-            params["stop"] = list(request.sampling.stop)
-            params["strength"] = result.strength
-            record_id = self._history.add(Record(
-                prompt=request.prompt, output=result.text, weights=result.weights,
-                seed=request.sampling.seed, params=params, backend=backend.name,
-                model=str(backend.model_path), tokens=result.n_tokens, seconds=result.seconds))
+        if self._history is not None and request.record:
+            from engine.history import Record
+
+            for result in results:
+                if not result.text:
+                    continue
+                params = {k: v for k, v in vars(request.sampling).items() if k != "seed"}
+                params["stop"] = list(request.sampling.stop)
+                params["strength"] = result.strength
+                record_id = self._history.add(Record(
+                    prompt=request.prompt, output=result.text, weights=result.weights,
+                    seed=request.sampling.seed if result.seed is None else result.seed,
+                    params=params, backend=backend.name, model=str(backend.model_path),
+                    tokens=result.n_tokens, seconds=result.seconds))
+        result = results[0]
         self.finished.emit(request, Finished(
             text=result.text, tokens=result.n_tokens, seconds=result.seconds,
             first_token_seconds=result.first_token_seconds,
             tokens_per_second=result.tokens_per_second, finish_reason=result.finish_reason,
             weights=result.weights, strength=result.strength, note=note, history_id=record_id,
             context_tokens=context.tokens if context else 0,
-            context_budget=context.budget if context else 0))
+            context_budget=context.budget if context else 0,
+            candidates=tuple((r.seed or 0, r.text, r.finish_reason) for r in results)
+            if request.seeds else ()))
 
     def _task(self, request: TaskRequest) -> None:
         if request.needs_backend and self._backend is None:

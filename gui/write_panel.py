@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from dataclasses import replace
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPla
 
 from engine.documents.context import DEFAULT_STYLE_WINDOW
 from engine.documents.model import Document, Passage, Provenance
+from engine.backends.generation import MAX_CANDIDATES, seeds_from
 from engine.sampling import SamplingConfig
 
 from .context_counter import ContextCounter
@@ -87,14 +89,24 @@ class WritePanel(QWidget):
         self.counter = QLabel("")
         self.candidate_label = QLabel("")
         self.continue_button = QPushButton("Continue  (Ctrl+Enter)")
+        self.many_button = QPushButton("Retry ×")
+        self.many_button.setToolTip("Several candidates for this place at once, one seed each "
+                                    "(Ctrl+Shift+R); Alt+Left/Right shows them")
+        self.many = QSpinBox()
+        self.many.setRange(2, MAX_CANDIDATES)
+        self.many.setValue(4)
+        self.many.setAccessibleName("Candidates per Retry")
+        self._many_base = 0  # a Retry xK: the index of its first candidate in the pending list
         self._layout()
         self.context_counter = ContextCounter(self.counter, self._submit, self._count_what, self)
         for signal in (self.editor.cursorPositionChanged, self.memory.textChanged,
                        self.note.textChanged, self.window_tokens.valueChanged):
             signal.connect(self.context_counter.schedule)
         self.continue_button.clicked.connect(self.continue_here)
+        self.many_button.clicked.connect(self.retry_many)
         # Ctrl+Enter and Esc are the window's (they act on the tab in view)
-        for keys, slot in (("Ctrl+R", self.retry), ("Alt+Left", lambda: self.cycle(-1)),
+        for keys, slot in (("Ctrl+R", self.retry), ("Ctrl+Shift+R", self.retry_many),
+                           ("Alt+Left", lambda: self.cycle(-1)),
                            ("Alt+Right", lambda: self.cycle(+1)), ("Ctrl+Backspace", self.discard)):
             QShortcut(QKeySequence(keys), self.editor, slot, context=Qt.WidgetWithChildrenShortcut)
 
@@ -106,6 +118,8 @@ class WritePanel(QWidget):
         form.addRow("Style window (tokens)", self.window_tokens)
         row = QHBoxLayout()
         row.addWidget(self.continue_button)
+        row.addWidget(self.many_button)
+        row.addWidget(self.many)
         row.addWidget(self.candidate_label)
         row.addStretch(1)
         row.addWidget(self.counter)
@@ -144,6 +158,21 @@ class WritePanel(QWidget):
         self._joined = False
         self._start(new_candidate=True)
 
+    def retry_many(self) -> None:
+        """K candidates for this place at once, one seed each (Ctrl+Shift+R): the first is
+        shown as it is written, the others fill in behind it (Alt+Left/Right)."""
+        if self.doc.pending is None:
+            pos = self.editor.textCursor().position()
+            if not self.doc.text[:pos].strip() and not self.memory.toPlainText().strip():
+                self.message.emit("Write a beginning first (or a memory), then continue.")
+                return
+            self._before = self.doc.text[:pos]
+            self.doc.begin_pending(pos)
+        seeds = seeds_from(random.randrange(2**31), self.many.value())
+        self._seed = seeds[0]
+        self._joined = False
+        self._start(new_candidate=True, seeds=seeds)
+
     def restyle(self) -> None:
         """Regenerate the pending (or selected) passage at the picker's point: the same context
         and seed, so what changes is the style. Called on every move of the handle."""
@@ -177,7 +206,7 @@ class WritePanel(QWidget):
         self._whole = True
         return True
 
-    def _start(self, new_candidate: bool) -> None:
+    def _start(self, new_candidate: bool, seeds: list[int] | None = None) -> None:
         weights, strength, extrapolate = self._point()
         base = self._sampling()
         sampling = SamplingConfig(max_tokens=base.max_tokens, temperature=base.temperature,
@@ -188,11 +217,15 @@ class WritePanel(QWidget):
         self._cancel()
         self._whole = False
         self._set_text("", provenance, new=new_candidate)
+        assert self.doc.pending is not None
+        self._many_base = self.doc.pending.current
+        for seed in (seeds or [])[1:]:  # the others wait behind the one shown
+            self.doc.pending.candidates.append(("", replace(provenance, seed=seed)))
         self._job = GenerateRequest(
             self._before, tuple(weights), sampling, purpose=Purpose.WRITE, extrapolate=extrapolate,
             strength=strength, record=False, replace_queued=True,
             document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                     self.window_tokens.value()))
+                                     self.window_tokens.value()), seeds=tuple(seeds or ()))
         self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
         self._submit(self._job)
 
@@ -213,6 +246,19 @@ class WritePanel(QWidget):
             return
         text, provenance = self.doc.pending.candidates[self.doc.pending.current]
         self._set_text(text + piece, provenance, new=False)
+
+    def on_candidate_token(self, request: GenerateRequest, index: int, piece: str) -> None:
+        """A piece of candidate ``index`` of a Retry xK."""
+        alt = self.doc.pending
+        slot = self._many_base + index
+        if request is not self._job or alt is None or not piece or slot >= len(alt.candidates):
+            return
+        text, provenance = alt.candidates[slot]
+        if slot == alt.current:
+            self._set_text(text + piece, provenance, new=False)
+        else:
+            self.doc.store_candidate(slot, text + piece, provenance)
+            self.candidate_label.setText(self._candidates_text())
 
     def on_finished(self, request: GenerateRequest, result: Finished) -> None:
         if request is not self._job:

@@ -176,7 +176,7 @@ def test_llama_cpp_errors_reach_python_logging(backend, caplog):
     their level (the first round passed only 2 and 3 on, as debug, so errors never showed)."""
     import logging
 
-    import engine.backends.llama_cpp as llama_module
+    import engine.backends.llama_log as llama_module
 
     assert llama_module._log_callback is not None  # installed by the load
     with caplog.at_level(logging.DEBUG, logger="engine.backends.llama_cpp"):

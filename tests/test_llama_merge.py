@@ -14,7 +14,7 @@ from engine.anchors.model import Anchor, LoraFactors
 from engine.anchors.loading import load_anchor
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.errors import AnchorError, BackendUnavailable, ModelError, ProsemixError
-from engine.backends.llama_cpp import gguf_for
+from engine.anchors.gguf_lora import gguf_for
 from engine.models.gguf_meta import read_header, tensor_nbytes
 from engine.backends.llama_merge import (choose_layout, cpu_has_bf16, rest_tensors,
                                          target_tensors, working_base)

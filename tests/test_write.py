@@ -103,6 +103,42 @@ def test_restyle_while_dragging_ends_with_the_fresh_text_at_the_final_point(qtbo
     assert final == fresh
 
 
+def test_retry_many_writes_k_candidates_each_the_text_of_its_seed(qtbot, window, session_cache):
+    desk = window.write
+    window.generation.temperature.setValue(0.9)
+    desk.many.setValue(3)
+    _continue(qtbot, window, desk.retry_many)
+    alt = desk.doc.pending
+    assert alt is not None and len(alt.candidates) == 3
+    assert desk.candidate_label.text().startswith("candidate 1/3")
+    assert desk.editor.toPlainText() == desk.doc.text == START + alt.candidates[0][0]
+    seeds = [p.seed for _, p in alt.candidates]
+    backend = LlamaCppBackend()
+    backend.load(None, [a.source for a in window.analysis.anchors] or None)
+    backend.set_weights(window.picker.weights())
+    ctx = assemble(START, "", "", min(desk.window_tokens.value(), backend.n_ctx - 10), backend.count_tokens)
+    expected = [backend.generate(ctx.prompt, SamplingConfig(max_tokens=10, temperature=0.9, seed=s)).text
+                for s in seeds]
+    backend.close()
+    assert [text for text, _ in alt.candidates] == expected
+    desk.cycle(+1)
+    assert desk.candidate_label.text().startswith("candidate 2/3")
+    assert desk.editor.toPlainText() == START + expected[1]
+    qtbot.keyClick(desk.editor, Qt.Key_Tab)
+    assert desk.doc.passages[0].provenance.seed == seeds[1]
+
+
+def test_compare_seeds_at_one_point(qtbot, window):
+    window.generation.prompt.setPlainText(START)
+    window.compare.set_seeds(window.point.weights(), [5, 6])
+    with qtbot.waitSignal(window.worker.finished, timeout=60000):
+        window._run_compare()
+    assert all(window.compare.results) and len(window.compare.results) == 2
+    assert "## seed 6 at" in window.compare.markdown()
+    window.compare.add_point(window.point.weights())  # pinning leaves seeds mode
+    assert window.compare.seeds == [] and len(window.compare.points) == 1
+
+
 def test_undo_takes_back_a_whole_generation_and_redo_brings_its_provenance(qtbot, window):
     desk = window.write
     _continue(qtbot, window)

@@ -7,6 +7,8 @@ scale that differs from that (rsLoRA, alpha or rank patterns) is folded into B.
 """
 from __future__ import annotations
 
+import hashlib
+
 import os
 from collections import Counter
 from pathlib import Path
@@ -149,3 +151,20 @@ def read_gguf_lora(path: str | os.PathLike[str], base: BaseInfo
     if not factors:
         raise AnchorError(f"{path}: the adapter holds no LoRA factors")
     return alpha, factors
+
+
+def gguf_for(anchor: Anchor, base: BaseInfo, cache: Path) -> Path:
+    """A GGUF LoRA file for ``anchor``: its own, or one converted once into ``cache``."""
+    if anchor.gguf_path is not None:
+        return anchor.gguf_path
+    digest = hashlib.sha256()
+    for module, f in sorted(anchor.factors.items()):
+        digest.update(module.encode())
+        digest.update(np.ascontiguousarray(f.A).tobytes())
+        digest.update(np.ascontiguousarray(f.B).tobytes())
+        digest.update(repr(f.scale).encode())
+    cache.mkdir(parents=True, exist_ok=True)
+    out = cache / f"{anchor.name}-{digest.hexdigest()[:16]}.gguf"
+    if not out.is_file():
+        write_gguf_lora(anchor, base, out)
+    return out

@@ -7,84 +7,31 @@ stop strings, context limits, cancelling and timing live here once.
 
 `stream()` returns a `Generation`: iterate it for text pieces; its `result` holds the text,
 timings and, when asked for, the log-probability of each token, which travel with the tokens
-from the backend (`Piece`), not through state set on the backend.
+from the backend (`Piece`), not through state set on the backend. `stream_candidates()` runs K
+seeds of one prompt at one point; candidate i gives the text `stream()` gives with its seed.
 """
+
 from __future__ import annotations
 
 import os
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, ClassVar, Iterator, Mapping, NamedTuple, Sequence
+from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from engine.anchors.model import Anchor
 from engine.anchors.loading import load_anchor, validate_factors
 from engine.errors import AnchorError, ProsemixError
+from engine.backends.generation import (Candidates, Generation, GenerationResult, Piece, Tally,
+                                       check_seeds)
 from engine.models.base import BaseInfo, base_info, resolve_model
-from engine.sampling import DEFAULT_N_CTX, SamplingConfig, StopFilter, render_chat
+from engine.sampling import DEFAULT_N_CTX, SamplingConfig, render_chat
 from engine.weights import Point, make_point
 
+__all__ = ["Backend", "Candidates", "Generation", "GenerationResult", "Piece", "Progress"]
+
 Progress = Callable[[str, float], None]  # (message, fraction 0..1)
-
-
-@dataclass
-class GenerationResult:
-    text: str = ""
-    n_tokens: int = 0
-    prompt_tokens: int = 0
-    cached_tokens: int = 0  # prompt tokens whose KV entries were kept from the last generation
-    seconds: float = 0.0
-    first_token_seconds: float | None = None
-    finish_reason: str = ""  # "eos", "length", "stop", "cancelled"
-    weights: dict[str, float] = field(default_factory=dict)
-    strength: float = 1.0
-    logprobs: list[float] = field(default_factory=list)  # per generated token, raw logits
-
-    @property
-    def perplexity(self) -> float:
-        """The generating model's perplexity on its own output (nan if nothing recorded)."""
-        import math
-
-        return math.exp(-sum(self.logprobs) / len(self.logprobs)) if self.logprobs else float("nan")
-
-    @property
-    def tokens_per_second(self) -> float:
-        decode = self.seconds - (self.first_token_seconds or 0.0)
-        return (self.n_tokens - 1) / decode if self.n_tokens > 1 and decode > 0 else 0.0
-
-
-class Piece(NamedTuple):
-    """One generated token: its text ("" while a character is incomplete) and, when the
-    caller asked for it, log p(token) under the raw logits."""
-
-    text: str
-    logprob: float | None = None
-
-
-class Generation:
-    """A running generation: an iterator of text pieces. ``result`` fills in as it runs and
-    is final once iteration ends; ``close()`` cancels it."""
-
-    def __init__(self, pieces: Iterator[str], result: GenerationResult):
-        self._pieces = pieces
-        self.result = result
-
-    def __iter__(self) -> "Generation":
-        return self
-
-    def __next__(self) -> str:
-        return next(self._pieces)
-
-    def close(self) -> None:
-        self._pieces.close()  # type: ignore[attr-defined]  # always a generator
-
-    def run(self, on_piece: Callable[[str], None] | None = None) -> GenerationResult:
-        """Drain it, calling ``on_piece`` with each piece; returns the result."""
-        for piece in self:
-            if on_piece:
-                on_piece(piece)
-        return self.result
 
 
 class Backend(ABC):
@@ -215,13 +162,9 @@ class Backend(ABC):
         self._require_loaded()
         return len(self._tokenize(text))
 
-    def stream(self, prompt: str, sampling: SamplingConfig | None = None,
-               should_stop: Callable[[], bool] | None = None, *,
-               logprobs: bool = False) -> Generation:
-        """Start generating. Iterate the Generation for text pieces; closing it, ``cancel()``
-        or ``should_stop()`` returning True ends it within one token. ``logprobs`` records
-        log p(token) of each token in ``result.logprobs``."""
-        sampling = sampling or SamplingConfig()
+    def _prepare(self, prompt: str, sampling: SamplingConfig,
+                 should_stop: Callable[[], bool] | None) -> tuple[list[int], int]:
+        """The prompt's tokens and the tokens there is room for; arms cancelling."""
         self._require_loaded()
         if not isinstance(prompt, str) or not prompt.strip():
             raise ProsemixError("the prompt is empty")
@@ -231,54 +174,144 @@ class Backend(ABC):
             raise ProsemixError(
                 f"the prompt is {len(tokens)} tokens, longer than the context of "
                 f"{self.n_ctx} tokens: shorten it")
-        max_tokens = min(sampling.max_tokens, room)
-        result = GenerationResult(prompt_tokens=len(tokens),
-                                  weights=self.point.as_dict() if self.point else {},
-                                  strength=self.point.strength if self.point else 1.0)
         self._cancelled = False
         self._should_stop = should_stop
         self.reused_tokens = 0
-        pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
-        return Generation(self._run(pieces, result, sampling.stop, max_tokens, should_stop), result)
+        return tokens, min(sampling.max_tokens, room)
 
-    def _run(self, pieces: Iterator[Piece], result: GenerationResult, stop: Sequence[str],
-             max_tokens: int, should_stop: Callable[[], bool] | None) -> Iterator[str]:
+    def _new_result(self, prompt_tokens: int, seed: int | None = None) -> GenerationResult:
+        return GenerationResult(prompt_tokens=prompt_tokens, seed=seed,
+                                weights=self.point.as_dict() if self.point else {},
+                                strength=self.point.strength if self.point else 1.0)
+
+    def stream(self, prompt: str, sampling: SamplingConfig | None = None,
+               should_stop: Callable[[], bool] | None = None, *,
+               logprobs: bool = False) -> Generation:
+        """Start generating. Iterate the Generation for text pieces; closing it, ``cancel()``
+        or ``should_stop()`` returning True ends it within one token. ``logprobs`` records
+        log p(token) of each token in ``result.logprobs``."""
+        sampling = sampling or SamplingConfig()
+        tokens, max_tokens = self._prepare(prompt, sampling, should_stop)
+        result = self._new_result(len(tokens))
+        pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
+        return Generation(self._run(pieces, Tally(result, sampling.stop, time.perf_counter(),
+                                                  max_tokens)), result)
+
+    def _run(self, pieces: Iterator[Piece], tally: Tally) -> Iterator[str]:
         """The steps every generation shares: stop strings, cancel, counts and timing."""
-        stops = StopFilter(tuple(stop))
-        start = time.perf_counter()
         finish = "length"
         try:
             for piece in pieces:
-                if result.first_token_seconds is None:
-                    result.first_token_seconds = time.perf_counter() - start
-                    result.cached_tokens = self.reused_tokens
-                result.n_tokens += 1
-                if piece.logprob is not None:
-                    result.logprobs.append(piece.logprob)
-                out = stops.feed(piece.text)
+                out = tally.feed(piece, self.reused_tokens)
                 if out:
-                    result.text += out
                     yield out
-                if stops.stopped:
+                if tally.stopped:
                     finish = "stop"
                     break
-                if self._cancelled or (should_stop is not None and should_stop()):
+                if self._stop_requested():
                     finish = "cancelled"
                     break
             else:
-                finish = ("length" if result.n_tokens >= max_tokens else
+                finish = ("length" if tally.full else
                           "cancelled" if self._stop_requested() else "eos")
-            tail = stops.flush()
+            tail = tally.stops.flush()
             if tail:
-                result.text += tail
+                tally.result.text += tail
                 yield tail
         except GeneratorExit:
             finish = "cancelled"
             raise
         finally:
             pieces.close()  # type: ignore[attr-defined]  # always a generator
-            result.finish_reason = finish
-            result.seconds = time.perf_counter() - start
+            tally.end(finish)
+
+    def stream_candidates(self, prompt: str, sampling: SamplingConfig | None,
+                          seeds: Sequence[int], should_stop: Callable[[], bool] | None = None,
+                          *, logprobs: bool = False) -> Candidates:
+        """K candidates for one prompt at the current point, one per seed: the prompt is
+        evaluated once; each has its own sampler, stop strings and end. Candidate i gives the
+        text ``stream()`` gives with ``seeds[i]``. Cancelling stops them all."""
+        sampling = sampling or SamplingConfig()
+        seeds = check_seeds(seeds)
+        tokens, max_tokens = self._prepare(prompt, sampling, should_stop)
+        self._check_candidates_fit(len(seeds), len(tokens) + max_tokens)
+        start = time.perf_counter()
+        tallies = [Tally(self._new_result(len(tokens), seed), sampling.stop, start, max_tokens)
+                   for seed in seeds]
+        done: set[int] = set()
+        events = self._candidate_pieces(tokens, sampling, seeds, max_tokens, logprobs, done)
+        return Candidates(self._run_candidates(events, tallies, done),
+                          [t.result for t in tallies], seeds)
+
+    def _run_candidates(self, events: Iterator[tuple[int, Piece | None]], tallies: list[Tally],
+                        done: set[int]) -> Iterator[tuple[int, str]]:
+        """`_run` for K candidates. A backend's events are (i, piece), or (i, None) when
+        candidate i ended (end of sequence or its last token); ``done`` tells the backend
+        which ones the caller has finished (a stop string)."""
+        def end(i: int, finish: str) -> Iterator[tuple[int, str]]:
+            done.add(i)
+            tail = tallies[i].end(finish)
+            if tail:
+                yield i, tail
+
+        try:
+            for i, piece in events:
+                tally = tallies[i]
+                if tally.ended:
+                    continue
+                if piece is None:
+                    yield from end(i, "length" if tally.full else "eos")
+                    continue
+                out = tally.feed(piece, self.reused_tokens)
+                if out:
+                    yield i, out
+                if tally.stopped:
+                    yield from end(i, "stop")
+                elif tally.full:
+                    yield from end(i, "length")
+                if self._stop_requested():
+                    break
+            for i, tally in enumerate(tallies):
+                if not tally.ended:
+                    yield from end(i, "cancelled" if self._stop_requested() else
+                                   "length" if tally.full else "eos")
+        except GeneratorExit:
+            for tally in tallies:
+                if not tally.ended:
+                    tally.end("cancelled")
+            raise
+        finally:
+            events.close()  # type: ignore[attr-defined]  # always a generator
+
+    def generate_candidates(self, prompt: str, sampling: SamplingConfig | None,
+                            seeds: Sequence[int], should_stop: Callable[[], bool] | None = None,
+                            on_piece: Callable[[int, str], None] | None = None, *,
+                            logprobs: bool = False) -> list[GenerationResult]:
+        """`stream_candidates` run to the end; ``on_piece(i, text)`` sees each piece."""
+        return self.stream_candidates(prompt, sampling, seeds, should_stop,
+                                      logprobs=logprobs).run(on_piece)
+
+    def _check_candidates_fit(self, k: int, tokens: int) -> None:
+        """Refuse K candidates whose caches would not fit (a backend that holds them)."""
+
+    def _candidate_pieces(self, tokens: list[int], sampling: SamplingConfig, seeds: list[int],
+                          max_tokens: int, logprobs: bool, done: set[int]
+                          ) -> Iterator[tuple[int, Piece | None]]:
+        """Candidates one after another, each the single generation of its seed (a backend
+        that keeps a prompt prefix evaluates the prompt once). Backends override this to run
+        them together where that gives the same text."""
+        for i, seed in enumerate(seeds):
+            pieces = self._token_pieces(tokens, replace(sampling, seed=seed), max_tokens, logprobs)
+            try:
+                for piece in pieces:
+                    yield i, piece
+                    if i in done or self._stop_requested():
+                        break
+            finally:
+                pieces.close()  # type: ignore[attr-defined]  # always a generator
+            if self._stop_requested():
+                return
+            yield i, None
 
     def generate(self, prompt: str, sampling: SamplingConfig | None = None,
                  should_stop: Callable[[], bool] | None = None,

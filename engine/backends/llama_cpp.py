@@ -19,7 +19,6 @@ document then evaluates only what changed, and still gives the same text as a fr
 from __future__ import annotations
 
 import codecs
-import collections
 import ctypes
 import logging
 import os
@@ -28,39 +27,20 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from engine.anchors.gguf_lora import write_gguf_lora
+from engine.anchors.gguf_lora import gguf_for
 from engine.anchors.model import Anchor
-from engine.errors import AnchorError, BackendUnavailable, ModelError
+from engine.errors import AnchorError, BackendUnavailable, ModelError, ProsemixError
 from engine.models.base import BaseInfo
 from engine.paths import cache_dir
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig
 from engine.backends.base import Backend, Piece, Progress
+from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
+from engine.backends.llama_streams import (CELLS, Streams, available_memory, common_prefix,
+                                           kv_bytes_per_token, logprob_of, prompt_batches,
+                                           decode_together, rows_batch_invariant, split_invariant,
+                                           stream_cells)
 
 log = logging.getLogger(__name__)
-_recent_log: collections.deque[str] = collections.deque(maxlen=40)
-# ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (a continued line)
-_LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
-_log_callback = None  # kept alive for as long as llama.cpp may call it
-_aborted = False  # the last evaluation was stopped by our abort callback (its errors are expected)
-
-
-def gguf_for(anchor: Anchor, base: BaseInfo, cache: Path) -> Path:
-    """A GGUF LoRA file for ``anchor``: its own, or one converted once into ``cache``."""
-    if anchor.gguf_path is not None:
-        return anchor.gguf_path
-    import hashlib
-
-    digest = hashlib.sha256()
-    for module, f in sorted(anchor.factors.items()):
-        digest.update(module.encode())
-        digest.update(np.ascontiguousarray(f.A).tobytes())
-        digest.update(np.ascontiguousarray(f.B).tobytes())
-        digest.update(repr(f.scale).encode())
-    cache.mkdir(parents=True, exist_ok=True)
-    out = cache / f"{anchor.name}-{digest.hexdigest()[:16]}.gguf"
-    if not out.is_file():
-        write_gguf_lora(anchor, base, out)
-    return out
 
 
 # Tokens per prompt batch. On the embedded model's BF16 working copy here, a 384-token prompt
@@ -72,54 +52,6 @@ PREFILL_CHUNK = 256
 
 class _Stopped(Exception):
     """The generation was cancelled while its prompt was being evaluated."""
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    """The length of the longest common prefix of two token lists."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def prompt_batches(n: int, n_batch: int) -> list[int]:
-    """Sizes of the batches that evaluate ``n`` prompt tokens: at most ``n_batch`` each, and
-    none of a single row unless the whole prompt is one token (llama.cpp computes a lone row
-    with another kernel, which rounds differently)."""
-    if n <= 0:
-        return []
-    sizes = [n_batch] * (n // n_batch) + ([n % n_batch] if n % n_batch else [])
-    if len(sizes) > 1 and sizes[-1] == 1:
-        sizes[-2:] = [sizes[-2] - 1, 2]
-    return sizes
-
-
-def _install_log_capture(llama_cpp: object) -> None:
-    """Route llama.cpp's log into Python logging and keep the last lines, so that an
-    error can quote llama.cpp's own reason."""
-    global _log_callback
-    if _log_callback is not None:
-        return
-
-    @llama_cpp.llama_log_callback  # type: ignore[attr-defined]  # llama_cpp is a module passed in
-    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        line = text.decode("utf-8", errors="replace")
-        _recent_log.append(line)
-        # an evaluation we aborted ourselves (a cancel) is reported as a failure: not a problem
-        quiet = _aborted and level in (3, 4)
-        log.log(logging.DEBUG if quiet else _LOG_LEVELS.get(level, logging.DEBUG),
-                "llama.cpp: %s", line.rstrip())
-
-    _log_callback = callback
-    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))  # type: ignore[attr-defined]  # as above
-
-
-def _llama_reason() -> str:
-    lines = [l.strip() for l in _recent_log if l.strip()]
-    errors = [l for l in lines if "error" in l.lower() or "fail" in l.lower() or "invalid" in l.lower()]
-    return (errors or lines or ["no reason given"])[-1]
 
 
 class LlamaCppBackend(Backend):
@@ -147,40 +79,22 @@ class LlamaCppBackend(Backend):
         # the last prompt, whose KV entries are in the cache (a prefix of it can be kept)
         self._prompt_tokens: list[int] = []
         self.split_invariant = False  # checked at load; PROSEMIX_PROMPT_CACHE=0 turns it off
+        # candidates (llama_streams): their context, made on first use, and whether rows
+        # may share a decode (checked then)
+        self._streams: Streams | None = None
+        self.rows_invariant: bool | None = None
+        self._adapter_args: tuple[Any, Any, int] = (None, None, 0)
 
     def _choose_mode(self, path: Path) -> tuple[str, str]:
-        from engine.backends.llama_merge import merge_supported
+        from engine.backends.llama_merge import merge_mode
 
-        if not self.anchors:
-            return "runtime", "no anchors"
-        if self.merge is False:
-            return "runtime", "merged anchors turned off"
-        reason = merge_supported()
-        if reason is None and self.n_gpu_layers:
-            reason = "layers are offloaded to a GPU"
-        if reason is None:
-            try:
-                ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-            except (ValueError, OSError, AttributeError):
-                ram = 0
-            # the working copy (the file, its targets now F16) plus the targets in fp32 for
-            # merging: keep that within half the memory
-            if ram and self.merge_memory(path) > ram // 2:
-                reason = "the model is too large to keep a working copy in memory"
-        if reason is not None:
-            if self.merge:
-                raise ModelError(f"merged anchors are not possible here: {reason}")
-            return "runtime", reason
-        return "merged", "target matrices rewritten in shared memory on each weight change"
+        return merge_mode(self.anchors, self.merge, self.n_gpu_layers, self.merge_memory(path))
 
     def merge_memory(self, path: Path) -> int:
-        """Bytes that merged anchors would hold on top of nothing: the working copy (at most
-        the file plus 2 bytes per target weight) and the fp32 base targets (4 bytes each)."""
+        from engine.backends.llama_merge import merge_memory
+
         assert self.base is not None
-        targets = {m for a in self.anchors for m in a.factors}
-        weights = sum(out * inp for out, inp in (self.base.module_shape(m) or (0, 0)
-                                                 for m in targets))
-        return path.stat().st_size + 6 * weights
+        return merge_memory(path, self.anchors, self.base)
 
     def _load_model(self, path: Path, progress: Progress) -> None:
         try:
@@ -188,7 +102,7 @@ class LlamaCppBackend(Backend):
             from llama_cpp import Llama
         except ImportError as exc:
             raise BackendUnavailable(f"the llama backend needs llama-cpp-python: {exc}") from None
-        _install_log_capture(llama_cpp)
+        install_log_capture(llama_cpp)
         if self.n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
             raise BackendUnavailable(
                 f"{self.n_gpu_layers} GPU layers were asked for, but this llama-cpp-python build "
@@ -218,14 +132,14 @@ class LlamaCppBackend(Backend):
                 log.warning("merged anchors unavailable, using runtime adapters: %s", exc)
                 self.anchors_applied, self.anchors_reason = "runtime", f"merged anchors unavailable: {exc}"
         progress(f"loading {path.name}", 0.2)
-        _recent_log.clear()
+        recent_log.clear()
         try:
             self._llm = Llama(model_path=model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
                               n_gpu_layers=self.n_gpu_layers, use_mmap=True, verbose=False,
                               seed=0)
         except (ValueError, RuntimeError) as exc:
             self._close_model()
-            raise ModelError(f"llama.cpp cannot load {path}: {_llama_reason()} ({exc})") from None
+            raise ModelError(f"llama.cpp cannot load {path}: {llama_reason()} ({exc})") from None
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._abort_callback = llama_cpp.ggml_abort_callback(self._abort)
         llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
@@ -248,7 +162,10 @@ class LlamaCppBackend(Backend):
             self._merger.close()
         if self._shared is not None:
             self._shared.close()  # after llama.cpp has unmapped it
+        if self._streams is not None:
+            self._streams.close()
         self._llm, self._adapters, self._vocab = None, [], None
+        self._streams, self.rows_invariant, self._adapter_args = None, None, (None, None, 0)
         self._shared, self._merger = None, None
 
     def _attach_anchors(self) -> None:
@@ -267,13 +184,13 @@ class LlamaCppBackend(Backend):
             except OSError as exc:
                 raise AnchorError(f"cannot write the GGUF form of anchor {anchor.name!r} into "
                                   f"the cache: {exc}") from None
-            _recent_log.clear()
+            recent_log.clear()
             adapter = llama_cpp.llama_adapter_lora_init(self._llm.model, str(path).encode())
             # llama-cpp-python's own check is `is None`, but a failed init returns a NULL
             # pointer object, which is not None: test its truth value instead.
             if not adapter:
                 raise AnchorError(f"llama.cpp refused the LoRA {path} of anchor "
-                                  f"{anchor.name!r}: {_llama_reason()}")
+                                  f"{anchor.name!r}: {llama_reason()}")
             self._adapters.append(adapter)
 
     def _apply_weights(self, values: tuple[float, ...]) -> None:
@@ -290,7 +207,10 @@ class LlamaCppBackend(Backend):
         scales = (ctypes.c_float * max(n, 1))(*[w for _, w in active])
         if llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, adapters if n else None, n,
                                              scales if n else None):
-            raise AnchorError(f"llama.cpp could not set the adapter scales: {_llama_reason()}")
+            raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
+        self._adapter_args = (adapters, scales, n)
+        if self._streams is not None and not self._streams.set_adapters(adapters, scales, n):
+            raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
         self._forget_prompt()  # the KV cache was computed with the old weights
 
     def _forget_prompt(self) -> None:
@@ -304,10 +224,9 @@ class LlamaCppBackend(Backend):
 
     def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                       logprobs: bool) -> Iterator[Piece]:
-        global _aborted
         assert self._llm is not None
         self._llm.set_seed(sampling.seed)
-        self._streaming, _aborted = True, False
+        self._streaming, state.aborted = True, False
         try:
             yield from self._stream_tokens(tokens, sampling, max_tokens, logprobs)
         finally:
@@ -343,7 +262,7 @@ class LlamaCppBackend(Backend):
     def _raise_unless_cancelled(self, exc: RuntimeError) -> None:
         """llama_decode failed: because a cancel aborted it (`_abort`), or for a real reason."""
         if not self._stop_requested():
-            raise ModelError(f"llama.cpp could not evaluate: {_llama_reason()} ({exc})") from None
+            raise ModelError(f"llama.cpp could not evaluate: {llama_reason()} ({exc})") from None
 
     def _prefill(self, tokens: list[int]) -> list[int]:
         """Evaluate the prompt but for its last batch, which is returned for generate() to
@@ -384,49 +303,85 @@ class LlamaCppBackend(Backend):
     def _abort(self, _data: object) -> bool:
         """llama.cpp asks this between the operations of an evaluation: True stops it (its
         llama_decode then fails), so a cancel is heard within a layer, not after a batch."""
-        global _aborted
         stop = self._streaming and self._stop_requested()
-        _aborted = _aborted or stop
+        state.aborted = state.aborted or stop
         return stop
 
     def _check_split_invariance(self) -> bool:
-        """Whether a prompt split into batches (of at least two rows) gives bit-identical
-        logits to the prompt in one batch, on this build and device."""
-        import llama_cpp
-
-        llm = self._llm
-        assert llm is not None
-        n_vocab = llm.n_vocab()
-        n = min(48, self.n_ctx)
-        probe = [t % n_vocab for t in range(1000, 1000 + n)]
-
-        def logits(sizes: list[int]) -> np.ndarray:
-            llm.reset()
-            start = 0
-            for size in sizes:
-                llm.eval(probe[start:start + size])
-                start += size
-            return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1),
-                                         shape=(n_vocab,)).copy()
-
-        same = bool(np.array_equal(logits([n]), logits([2, n - 2 - n // 2, n // 2])))
-        llm.reset()
+        assert self._llm is not None
+        same = split_invariant(self._llm)
         if not same:
             log.info("llama.cpp's batched kernels round differently by batch size here: every "
                      "prompt is evaluated whole")
         return same
 
+    # ----- candidates (engine/backends/llama_streams.py) -------------------------------
+    def _check_candidates_fit(self, k: int, tokens: int) -> None:
+        if k == 1 or not self._rows_batch_invariant():
+            return  # one after another: no cache beyond the backend's own
+        assert self._llm is not None
+        need = k * stream_cells(tokens) * kv_bytes_per_token(self._llm.metadata)
+        free = available_memory()
+        if free and need > free // 2:
+            raise ProsemixError(
+                f"{k} candidates of {tokens} tokens each need {need / 2**20:.0f} MiB of KV "
+                f"cache, and only {free / 2**20:.0f} MiB of memory are free: ask for fewer "
+                "candidates or shorten the text in view")
+
+    def _rows_batch_invariant(self) -> bool:
+        """Whether candidates may share each decode step (checked once per loaded model)."""
+        if self.rows_invariant is None:
+            assert self._llm is not None
+            self.rows_invariant = rows_batch_invariant(self._streams_for(2, CELLS),
+                                                       self._llm.n_vocab())
+            log.info("candidates %s each decode step", "share" if self.rows_invariant
+                     else "do not share (a lone row rounds differently here)")
+        return self.rows_invariant
+
+    def _streams_for(self, k: int, cells: int) -> Streams:
+        if self._streams is None or not self._streams.fits(k, cells):
+            assert self._llm is not None
+            if self._streams is not None:
+                self._streams.close()
+                self._streams = None
+            try:
+                streams = Streams(self._llm, k, cells)
+            except ValueError:
+                raise ProsemixError(f"llama.cpp could not make a context for {k} candidates: "
+                                    f"{llama_reason()}") from None
+            streams.set_abort(self._abort_callback)
+            if not streams.set_adapters(*self._adapter_args):
+                streams.close()
+                raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
+            self._streams = streams
+        return self._streams
+
+    def _candidate_pieces(self, tokens: list[int], sampling: SamplingConfig, seeds: list[int],
+                          max_tokens: int, logprobs: bool, done: set[int]
+                          ) -> Iterator[tuple[int, Piece | None]]:
+        if len(seeds) == 1 or not self._rows_batch_invariant():
+            yield from super()._candidate_pieces(tokens, sampling, seeds, max_tokens, logprobs, done)
+            return
+        streams = self._streams_for(len(seeds), stream_cells(len(tokens) + max_tokens))
+        self._streaming, state.aborted = True, False
+        try:
+            yield from decode_together(streams, self._llm, tokens, sampling, seeds, max_tokens,
+                                       logprobs, done, self._stop_requested,
+                                       min(PREFILL_CHUNK, self._llm.n_batch))
+        except RuntimeError as exc:
+            self._raise_unless_cancelled(exc)
+        finally:
+            self._streaming = False
+            streams.clear()
+
     def _last_logprob(self, token: int) -> float:
         """log p(token) under the logits it was just sampled from (still in the context)."""
         import llama_cpp
-        import numpy as np
 
         assert self._llm is not None
-        n_vocab = self._llm.n_vocab()
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1),
-                                       shape=(n_vocab,)).astype(np.float64)
-        top = logits.max()
-        return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
+                                       shape=(self._llm.n_vocab(),))
+        return logprob_of(logits, token)
 
     def _score_tokens(self, tokens: list[int]) -> list[float]:
         assert self._llm is not None

@@ -80,6 +80,41 @@ def cpu_has_bf16() -> bool:
     return b"AVX512_BF16 = 1" in llama_cpp.llama_print_system_info()
 
 
+def merge_memory(path: Path, anchors: Sequence[Anchor], base: BaseInfo) -> int:
+    """Bytes that merged anchors would hold on top of nothing: the working copy (at most
+    the file plus 2 bytes per target weight) and the fp32 base targets (4 bytes each)."""
+    targets = {m for a in anchors for m in a.factors}
+    weights = sum(out * inp for out, inp in (base.module_shape(m) or (0, 0) for m in targets))
+    return path.stat().st_size + 6 * weights
+
+
+def merge_mode(anchors: Sequence[Anchor], merge: bool | None, n_gpu_layers: int,
+               memory: int) -> tuple[str, str]:
+    """How the llama backend applies ``anchors`` ("merged" or "runtime") and why; ``merge``
+    True insists on merged (a clear error where it cannot be), False turns it off."""
+    if not anchors:
+        return "runtime", "no anchors"
+    if merge is False:
+        return "runtime", "merged anchors turned off"
+    reason = merge_supported()
+    if reason is None and n_gpu_layers:
+        reason = "layers are offloaded to a GPU"
+    if reason is None:
+        try:
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            ram = 0
+        # the working copy (the file, its targets now F16) plus the targets in fp32 for
+        # merging: keep that within half the memory
+        if ram and memory > ram // 2:
+            reason = "the model is too large to keep a working copy in memory"
+    if reason is not None:
+        if merge:
+            raise ModelError(f"merged anchors are not possible here: {reason}")
+        return "runtime", reason
+    return "merged", "target matrices rewritten in shared memory on each weight change"
+
+
 def choose_layout(asked: str, embedded: bool) -> str:
     """The working copy's layout: ``asked`` ("auto", "keep" or "bf16"). "auto" is "bf16" for
     the embedded model on a CPU with native BF16 (where it was measured) and "keep" for

@@ -7,6 +7,7 @@ give the same text, and cancelling takes effect between two tokens.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -116,6 +117,42 @@ class TorchBackend(Backend):
                       logprobs: bool) -> Iterator[Piece]:
         import torch
 
+        with torch.inference_mode():
+            prompt = self.model(torch.tensor([tokens], device=self.device), use_cache=True)
+        yield from self._decode(prompt, tokens, sampling, max_tokens, logprobs)
+
+    def _candidate_pieces(self, tokens: list[int], sampling: SamplingConfig, seeds: list[int],
+                          max_tokens: int, logprobs: bool, done: set[int]
+                          ) -> Iterator[tuple[int, Piece | None]]:
+        """The prompt once, then each seed from a copy of its cache. Not one batch: on this
+        CPU a row in a batch of K rounds differently from the same row alone (5e-5 in the
+        logits here), so candidate i would not give the text of its seed's generation."""
+        import copy
+
+        import torch
+
+        with torch.inference_mode():
+            prompt = self.model(torch.tensor([tokens], device=self.device), use_cache=True)
+        for i, seed in enumerate(seeds):
+            start = copy.copy(prompt)
+            start.cache = copy.deepcopy(prompt.cache)
+            pieces = self._decode(start, tokens, replace(sampling, seed=seed), max_tokens, logprobs)
+            try:
+                for piece in pieces:
+                    yield i, piece
+                    if i in done or self._stop_requested():
+                        break
+            finally:
+                pieces.close()
+            if self._stop_requested():
+                return
+            yield i, None
+
+    def _decode(self, out: Any, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
+                logprobs: bool) -> Iterator[Piece]:
+        """Sample from ``out`` (the model's output for the prompt) onwards."""
+        import torch
+
         model, tokenizer = self.model, self.tokenizer
         assert model is not None and tokenizer is not None
         generator = torch.Generator(device="cpu").manual_seed(sampling.seed)
@@ -124,7 +161,6 @@ class TorchBackend(Backend):
         generated: list[int] = []
         emitted = ""
         with torch.inference_mode():
-            out = model(torch.tensor([tokens], device=self.device), use_cache=True)
             for _ in range(max_tokens):
                 logits = out.logits[0, -1].float().cpu()
                 token = sample_next(logits, history, sampling, generator)

@@ -30,6 +30,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     w.add_argument("--strength", type=float, default=1.0,
                    help="global strength s of every point (0: the base model, >1 extrapolates)")
     w.add_argument("--heldout", default="", help="a resources/eval file for fixed-text perplexity")
+    w.add_argument("--batch", action="store_true",
+                   help="a point's samples of one prompt as one candidates call (the same text)")
     w.add_argument("--out", required=True)
     add_model_options(w)
     w.set_defaults(handler=cmd_sweep)
@@ -73,7 +75,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         out = run_sweep(backend, points, scorers, args.out,
                         SweepConfig(prompts=prompts, samples=args.samples, max_tokens=args.max_tokens,
                                     temperature=args.temperature, seed=args.seed, heldout_text=heldout,
-                                    strength=args.strength),
+                                    strength=args.strength, batch=args.batch),
                         progress=lambda p: bar.update(p.done, p.total, p.seconds, p.eta_seconds))
         print(f"wrote {out}")
     finally:

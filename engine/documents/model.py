@@ -147,6 +147,16 @@ class Document:
             alt.current = index
         self._insert_pending_text()
 
+    def store_candidate(self, index: int, text: str, provenance: Provenance) -> None:
+        """Update candidate ``index`` (one of several being written); only the one shown
+        touches the text."""
+        if self.pending is None or not 0 <= index < len(self.pending.candidates):
+            raise ProsemixError(f"no pending candidate {index}")
+        if index == self.pending.current:
+            self.set_candidate(text, provenance, index)
+        else:
+            self.pending.candidates[index] = (text, provenance)
+
     def show_candidate(self, step: int) -> str:
         """Cycle through the candidates (Alt+Left/Right); returns the "2/4" position."""
         if self.pending is None or not self.pending.candidates:

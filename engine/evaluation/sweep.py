@@ -7,7 +7,7 @@ import itertools
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -138,6 +138,9 @@ class SweepConfig:
     seed: int = 0
     heldout_text: str = ""  # perplexity on a fixed text, once per point
     strength: float = 1.0  # every point's global strength s (W = W_base + s sum w_i Delta_i)
+    # a point's samples of one prompt as one candidates call (`Backend.generate_candidates`):
+    # the same text per (point, prompt, seed), the prompt evaluated once
+    batch: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -179,32 +182,46 @@ def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], o
         raise ProsemixError(f"the {backend.name} backend cannot score a fixed text: "
                             "leave out the held-out perplexity")
     heldout: dict[str, float] = {}
+    groups: dict[tuple[str, int], list[tuple[GridPoint, int, int]]] = {}
+    for job in todo:  # a point's samples of one prompt, in order
+        groups.setdefault((job[0].id, job[1]), []).append(job)
+    n = 0
     with open(out, "a", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        for n, (point, prompt_id, sample) in enumerate(todo, start=1):
+        for group in groups.values():
             if should_stop():
-                raise SweepCancelled(f"sweep stopped after {total - len(todo) + n - 1} of {total} "
+                raise SweepCancelled(f"sweep stopped after {total - len(todo) + n} of {total} "
                                      "samples; run it again to resume")
+            point, prompt_id = group[0][0], group[0][1]
             weights = [point.weights.get(a, 0.0) for a in names]
             backend.set_weights(make_point(weights, names, extrapolate=True,
                                            strength=config.strength))
             if config.heldout_text and point.id not in heldout:
                 heldout[point.id] = backend.perplexity(config.heldout_text)
-            seed = config.seed + 1000 * prompt_id + sample
-            result = backend.generate(config.prompts[prompt_id], SamplingConfig(
-                max_tokens=config.max_tokens, temperature=config.temperature, seed=seed),
-                logprobs=True)
-            text = result.text
-            row = ([point.id, point.attribute, "" if point.alpha is None else point.alpha, point.zone,
-                    config.strength] +
-                   weights + [prompt_id, sample, seed, backend.name, text, result.n_tokens,
-                              round(result.perplexity, 4), round(heldout.get(point.id, math.nan), 4)] +
-                   [round(s(text), 5) for s in scorers])
-            writer.writerow(row)
+            seeds = [config.seed + 1000 * prompt_id + sample for _, _, sample in group]
+            sampling = SamplingConfig(max_tokens=config.max_tokens,
+                                      temperature=config.temperature, seed=seeds[0])
+            prompt = config.prompts[prompt_id]
+            if config.batch and len(seeds) > 1:
+                results = backend.generate_candidates(prompt, sampling, seeds, logprobs=True)
+            else:
+                results = [backend.generate(prompt, replace(sampling, seed=seed), logprobs=True)
+                           for seed in seeds]
+            for (_, _, sample), seed, result in zip(group, seeds, results):
+                text = result.text
+                row = ([point.id, point.attribute, "" if point.alpha is None else point.alpha,
+                        point.zone, config.strength] +
+                       weights + [prompt_id, sample, seed, backend.name, text, result.n_tokens,
+                                  round(result.perplexity, 4),
+                                  round(heldout.get(point.id, math.nan), 4)] +
+                       [round(s(text), 5) for s in scorers])
+                writer.writerow(row)
+                n += 1
             f.flush()
             os.fsync(f.fileno())
             elapsed = time.perf_counter() - start
-            progress(SweepProgress(total - len(todo) + n, total, elapsed, elapsed / n * (len(todo) - n)))
+            progress(SweepProgress(total - len(todo) + n, total, elapsed,
+                                   elapsed / n * (len(todo) - n)))
     return out
 
 

@@ -1,0 +1,161 @@
+"""What a generation hands back: pieces of text as they come and a result that fills in.
+
+`Generation` is one running generation; `Candidates` is K of them for one prompt at one point
+(one seed each), which a backend may run together (`Backend.stream_candidates`). `Tally` is
+the bookkeeping both share: stop strings, counts, timing and how each one finished.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, NamedTuple, Sequence
+
+from engine.errors import ProsemixError
+from engine.sampling import StopFilter
+
+# Candidates per call: each holds its own KV cache for the prompt plus its text
+MAX_CANDIDATES = 8
+
+
+@dataclass
+class GenerationResult:
+    text: str = ""
+    n_tokens: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV entries were kept from the last generation
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+    finish_reason: str = ""  # "eos", "length", "stop", "cancelled"
+    weights: dict[str, float] = field(default_factory=dict)
+    strength: float = 1.0
+    logprobs: list[float] = field(default_factory=list)  # per generated token, raw logits
+    seed: int | None = None  # set for candidates
+
+    @property
+    def perplexity(self) -> float:
+        """The generating model's perplexity on its own output (nan if nothing recorded)."""
+        return math.exp(-sum(self.logprobs) / len(self.logprobs)) if self.logprobs else float("nan")
+
+    @property
+    def tokens_per_second(self) -> float:
+        decode = self.seconds - (self.first_token_seconds or 0.0)
+        return (self.n_tokens - 1) / decode if self.n_tokens > 1 and decode > 0 else 0.0
+
+
+class Piece(NamedTuple):
+    """One generated token: its text ("" while a character is incomplete) and, when the
+    caller asked for it, log p(token) under the raw logits."""
+
+    text: str
+    logprob: float | None = None
+
+
+class Tally:
+    """One generation's bookkeeping: feeds pieces through its stop strings into its result."""
+
+    def __init__(self, result: GenerationResult, stop: Sequence[str], start: float,
+                 max_tokens: int):
+        self.result = result
+        self.stops = StopFilter(tuple(stop))
+        self.start = start
+        self.max_tokens = max_tokens
+        self.ended = False
+
+    def feed(self, piece: Piece, reused: int = 0) -> str:
+        """The text this piece adds (stop strings held back or cut)."""
+        result = self.result
+        if result.first_token_seconds is None:
+            result.first_token_seconds = time.perf_counter() - self.start
+            result.cached_tokens = reused
+        result.n_tokens += 1
+        if piece.logprob is not None:
+            result.logprobs.append(piece.logprob)
+        out = self.stops.feed(piece.text)
+        result.text += out
+        return out
+
+    @property
+    def stopped(self) -> bool:
+        return self.stops.stopped
+
+    @property
+    def full(self) -> bool:
+        return self.result.n_tokens >= self.max_tokens
+
+    def end(self, finish: str) -> str:
+        """Close it with ``finish``; returns text a stop string was still holding back."""
+        tail = self.stops.flush()
+        self.result.text += tail
+        self.result.finish_reason = finish
+        self.result.seconds = time.perf_counter() - self.start
+        self.ended = True
+        return tail
+
+
+class Generation:
+    """A running generation: an iterator of text pieces. ``result`` fills in as it runs and
+    is final once iteration ends; ``close()`` cancels it."""
+
+    def __init__(self, pieces: Iterator[str], result: GenerationResult):
+        self._pieces = pieces
+        self.result = result
+
+    def __iter__(self) -> "Generation":
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        self._pieces.close()  # type: ignore[attr-defined]  # always a generator
+
+    def run(self, on_piece: Callable[[str], None] | None = None) -> GenerationResult:
+        """Drain it, calling ``on_piece`` with each piece; returns the result."""
+        for piece in self:
+            if on_piece:
+                on_piece(piece)
+        return self.result
+
+
+class Candidates:
+    """K generations of one prompt at one point, one per seed: iterate for ``(index, text)``
+    pieces in the order they come. ``results[i]`` belongs to ``seeds[i]`` and is final once
+    iteration ends; ``close()`` cancels them all."""
+
+    def __init__(self, events: Iterator[tuple[int, str]], results: list[GenerationResult],
+                 seeds: list[int]):
+        self._events = events
+        self.results = results
+        self.seeds = seeds
+
+    def __iter__(self) -> "Candidates":
+        return self
+
+    def __next__(self) -> tuple[int, str]:
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()  # type: ignore[attr-defined]  # always a generator
+
+    def run(self, on_piece: Callable[[int, str], None] | None = None) -> list[GenerationResult]:
+        for index, piece in self:
+            if on_piece:
+                on_piece(index, piece)
+        return self.results
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """The seeds of a candidates call, or a clear refusal."""
+    seeds = list(seeds)
+    if not 1 <= len(seeds) <= MAX_CANDIDATES:
+        raise ProsemixError(f"ask for 1 to {MAX_CANDIDATES} candidates, not {len(seeds)}")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise ProsemixError(f"a seed must be an integer in [0, 2**32), got {seed!r}")
+    return seeds
+
+
+def seeds_from(first: int, k: int) -> list[int]:
+    """K consecutive seeds from ``first`` (wrapping at 2**32): what Retry xK and sweeps use."""
+    return [(first + i) % 2**32 for i in range(k)]
