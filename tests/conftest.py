@@ -42,6 +42,17 @@ def adapters(tmp_path_factory: pytest.TempPathFactory, base) -> list[Path]:
             for i, name in enumerate(("alpha", "beta", "gamma"))]
 
 
+@pytest.fixture(scope="module")
+def merged(adapters, session_cache):
+    """The llama backend with the three synthetic anchors merged (the default mode)."""
+    from engine.backends.llama_cpp import LlamaCppBackend
+
+    b = LlamaCppBackend(merge=True)
+    b.load(None, adapters)
+    yield b
+    b.close()
+
+
 @pytest.fixture(autouse=True)
 def no_threads_left():
     """Fail any test that leaves a thread running."""

@@ -111,16 +111,6 @@ def test_cancel_stops_them_all_and_closing_marks_them_cancelled():
 
 
 @pytest.fixture(scope="module")
-def merged(adapters, session_cache):
-    from engine.backends.llama_cpp import LlamaCppBackend
-
-    b = LlamaCppBackend(merge=True)
-    b.load(None, adapters)
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
 def plain(session_cache):
     """The embedded Q4_1 model with no anchors: rows share a decode here (checked)."""
     from engine.backends.llama_cpp import LlamaCppBackend

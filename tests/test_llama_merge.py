@@ -27,14 +27,6 @@ GREEDY = SamplingConfig(max_tokens=16, temperature=0.0)
 PROMPT = "The weather this morning was"
 
 
-@pytest.fixture(scope="module")
-def merged(adapters, session_cache):
-    b = LlamaCppBackend(merge=True)
-    b.load(None, adapters)
-    yield b
-    b.close()
-
-
 def _lora_tensors(path) -> tuple[float, dict[str, np.ndarray]]:
     """A GGUF LoRA's alpha and tensors, read with the upstream gguf reader."""
     reader = gguf.GGUFReader(str(path))

@@ -300,8 +300,15 @@ class Backend(ABC):
         """Candidates one after another, each the single generation of its seed (a backend
         that keeps a prompt prefix evaluates the prompt once). Backends override this to run
         them together where that gives the same text."""
+        return self._one_by_one(seeds, done, lambda seed: self._token_pieces(
+            tokens, replace(sampling, seed=seed), max_tokens, logprobs))
+
+    def _one_by_one(self, seeds: list[int], done: set[int],
+                    pieces_of: Callable[[int], Iterator[Piece]]
+                    ) -> Iterator[tuple[int, Piece | None]]:
+        """The events of candidates run one after another, ``pieces_of(seed)`` each."""
         for i, seed in enumerate(seeds):
-            pieces = self._token_pieces(tokens, replace(sampling, seed=seed), max_tokens, logprobs)
+            pieces = pieces_of(seed)
             try:
                 for piece in pieces:
                     yield i, piece

@@ -133,20 +133,13 @@ class TorchBackend(Backend):
 
         with torch.inference_mode():
             prompt = self.model(torch.tensor([tokens], device=self.device), use_cache=True)
-        for i, seed in enumerate(seeds):
+
+        def pieces_of(seed: int) -> Iterator[Piece]:
             start = copy.copy(prompt)
             start.cache = copy.deepcopy(prompt.cache)
-            pieces = self._decode(start, tokens, replace(sampling, seed=seed), max_tokens, logprobs)
-            try:
-                for piece in pieces:
-                    yield i, piece
-                    if i in done or self._stop_requested():
-                        break
-            finally:
-                pieces.close()
-            if self._stop_requested():
-                return
-            yield i, None
+            return self._decode(start, tokens, replace(sampling, seed=seed), max_tokens, logprobs)
+
+        yield from self._one_by_one(seeds, done, pieces_of)
 
     def _decode(self, out: Any, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                 logprobs: bool) -> Iterator[Piece]:

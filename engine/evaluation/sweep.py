@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
+from engine.backends.generation import GenerationResult
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 from engine.evaluation.scoring import Scorer
@@ -186,12 +187,35 @@ def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], o
     for job in todo:  # a point's samples of one prompt, in order
         groups.setdefault((job[0].id, job[1]), []).append(job)
     n = 0
+
+    def check_stop() -> None:
+        if should_stop():
+            raise SweepCancelled(f"sweep stopped after {total - len(todo) + n} of {total} "
+                                 "samples; run it again to resume")
+
     with open(out, "a", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
+
+        def write(point: GridPoint, weights: list[float], prompt_id: int, sample: int, seed: int,
+                  result: GenerationResult) -> None:
+            nonlocal n
+            text = result.text
+            writer.writerow([point.id, point.attribute, "" if point.alpha is None else point.alpha,
+                             point.zone, config.strength] +
+                            weights + [prompt_id, sample, seed, backend.name, text, result.n_tokens,
+                                       round(result.perplexity, 4),
+                                       round(heldout.get(point.id, math.nan), 4)] +
+                            [round(s(text), 5) for s in scorers])
+            f.flush()
+            os.fsync(f.fileno())
+            n += 1
+            elapsed = time.perf_counter() - start
+            progress(SweepProgress(total - len(todo) + n, total, elapsed,
+                                   elapsed / n * (len(todo) - n)))
+
         for group in groups.values():
-            if should_stop():
-                raise SweepCancelled(f"sweep stopped after {total - len(todo) + n} of {total} "
-                                     "samples; run it again to resume")
+            if config.batch:  # one at a time, each sample checks (below)
+                check_stop()
             point, prompt_id = group[0][0], group[0][1]
             weights = [point.weights.get(a, 0.0) for a in names]
             backend.set_weights(make_point(weights, names, extrapolate=True,
@@ -204,24 +228,13 @@ def run_sweep(backend, points: Sequence[GridPoint], scorers: Sequence[Scorer], o
             prompt = config.prompts[prompt_id]
             if config.batch and len(seeds) > 1:
                 results = backend.generate_candidates(prompt, sampling, seeds, logprobs=True)
-            else:
-                results = [backend.generate(prompt, replace(sampling, seed=seed), logprobs=True)
-                           for seed in seeds]
-            for (_, _, sample), seed, result in zip(group, seeds, results):
-                text = result.text
-                row = ([point.id, point.attribute, "" if point.alpha is None else point.alpha,
-                        point.zone, config.strength] +
-                       weights + [prompt_id, sample, seed, backend.name, text, result.n_tokens,
-                                  round(result.perplexity, 4),
-                                  round(heldout.get(point.id, math.nan), 4)] +
-                       [round(s(text), 5) for s in scorers])
-                writer.writerow(row)
-                n += 1
-            f.flush()
-            os.fsync(f.fileno())
-            elapsed = time.perf_counter() - start
-            progress(SweepProgress(total - len(todo) + n, total, elapsed,
-                                   elapsed / n * (len(todo) - n)))
+                for (_, _, sample), seed, result in zip(group, seeds, results):
+                    write(point, weights, prompt_id, sample, seed, result)
+                continue
+            for (_, _, sample), seed in zip(group, seeds):
+                check_stop()
+                write(point, weights, prompt_id, sample, seed,
+                      backend.generate(prompt, replace(sampling, seed=seed), logprobs=True))
     return out
 
 
