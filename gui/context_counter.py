@@ -1,5 +1,6 @@
-"""The desk's context counter: the tokens a Continue at the cursor would use, out of the
-budget, kept up to date while the writer types.
+"""The desk's context: what goes into it besides the text (`ContextBox`: memory, author's
+note, the style window) and the counter of the tokens a Continue at the cursor would use, out
+of the budget, kept up to date while the writer types.
 
 Counting needs the model's tokenizer, which the worker owns, so a count is a small task sent
 to the worker once the writer pauses (COUNT_DELAY_MS) and is skipped while a passage is being
@@ -10,11 +11,37 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPlainTextEdit, QSpinBox, QWidget
+
+from engine.documents.context import DEFAULT_STYLE_WINDOW
 
 from .worker import DocumentContext, TaskKind, TaskRequest, count_context
 
 COUNT_DELAY_MS = 600
+
+
+class ContextBox(QGroupBox):
+    """Memory, author's note and the style window's size."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Context", parent)
+        self.memory = QPlainTextEdit()
+        self.memory.setPlaceholderText("Memory: always at the start of the context (characters, setting)")
+        self.memory.setMaximumHeight(70)
+        self.note = QPlainTextEdit()
+        self.note.setPlaceholderText("Author's note: a few lines before the cursor (tone, what happens next)")
+        self.note.setMaximumHeight(50)
+        self.window_tokens = QSpinBox()
+        self.window_tokens.setRange(64, 4096)
+        self.window_tokens.setSingleStep(64)
+        self.window_tokens.setValue(DEFAULT_STYLE_WINDOW)
+        self.window_tokens.setToolTip("The style window: memory plus this many tokens before the "
+                                      "passage. A restyle evaluates it again at every new point, "
+                                      "so smaller is livelier.")
+        form = QFormLayout(self)
+        form.addRow(self.memory)
+        form.addRow(self.note)
+        form.addRow("Style window (tokens)", self.window_tokens)
 
 
 class ContextCounter(QObject):

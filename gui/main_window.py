@@ -384,6 +384,7 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", (
             "Write tab: Ctrl+Enter  continue from the cursor\nTab  keep the new passage\n"
             "Esc  stop\nCtrl+Backspace  discard it\nCtrl+R  another candidate\n"
+            "Ctrl+Shift+R  K candidates at once (Retry ×K)\n"
             "Alt+Left / Alt+Right  previous / next candidate\nmove the handle  restyle the new (or "
             "selected) passage\nCtrl+Shift+P  put the picker back at the passage's point\n"
             "Ctrl+Z / Ctrl+Shift+Z  undo / redo (a generation is one step)\n\n"

@@ -8,41 +8,27 @@ after an undo or redo the passages are restored from the states the panel has se
 """
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import replace
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QShortcut, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit,
-                               QPushButton, QSpinBox, QTextEdit, QToolTip, QVBoxLayout, QWidget)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QToolTip, QVBoxLayout, QWidget)
 
-from engine.documents.context import DEFAULT_STYLE_WINDOW
-from engine.documents.model import Document, Passage, Provenance
+from engine.documents.model import Provenance
 from engine.backends.generation import MAX_CANDIDATES, seeds_from
 from engine.sampling import SamplingConfig
 
 from .context_counter import ContextCounter
+from .desk_editor import DocumentEditor
 from .worker import DocumentContext, Finished, GenerateRequest, Purpose
 
 Point = tuple[list[float], float, bool]  # weights, strength, extrapolate
 
 
-def blend_colour(weights: dict[str, float], colours: dict[str, str], alpha: int) -> QColor:
-    """The anchors' colours mixed by the point's weights (clamped to [0, 1])."""
-    mix, total = [0.0, 0.0, 0.0], 0.0
-    for name, w in weights.items():
-        w = min(1.0, max(0.0, w))
-        c = QColor(colours.get(name, "#888888"))
-        mix = [mix[0] + w * c.red(), mix[1] + w * c.green(), mix[2] + w * c.blue()]
-        total += w
-    if total <= 0:
-        return QColor(160, 160, 160, alpha)
-    return QColor(*[int(m / total) for m in mix], alpha)
-
-
-class WritePanel(QWidget):
+class WritePanel(DocumentEditor):
     pointRequested = Signal(object, float)  # weights by name, strength: "back to this point"
     message = Signal(str)
 
@@ -51,40 +37,16 @@ class WritePanel(QWidget):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self._submit, self._cancel, self._point, self._sampling = submit, cancel, point, sampling
-        self.doc = Document()
         self.names: list[str] = []
-        self.colours: dict[str, str] = {}
         self.model = ""
         self._job: GenerateRequest | None = None  # the generation filling the pending passage
         self._before = ""  # the pending passage's context: the text before it
         self._seed = 0
-        self._mirroring = False  # our own edits of the editor: not the writer's typing
         self._whole = False  # the passage in view is complete (not stopped part-way)
         self._joined = False  # the next generated edit joins the previous undo step
-        self._known: dict[str, list[Passage]] = {}  # text hash -> passages, for undo/redo
-        self.editor = QPlainTextEdit()
-        self.editor.setPlaceholderText("Write here. Ctrl+Enter continues from the cursor in the "
-                                       "blend of the picker; drag the handle to restyle the new passage.")
-        font = self.editor.font()
-        font.setPointSizeF(font.pointSizeF() * 1.2)
-        self.editor.setFont(font)
         self.editor.viewport().setMouseTracking(True)
         self.editor.viewport().installEventFilter(self)
         self.editor.installEventFilter(self)
-        self.editor.document().contentsChange.connect(self._typed)
-        self.memory = QPlainTextEdit()
-        self.memory.setPlaceholderText("Memory: always at the start of the context (characters, setting)")
-        self.memory.setMaximumHeight(70)
-        self.note = QPlainTextEdit()
-        self.note.setPlaceholderText("Author's note: a few lines before the cursor (tone, what happens next)")
-        self.note.setMaximumHeight(50)
-        self.window_tokens = QSpinBox()
-        self.window_tokens.setRange(64, 4096)
-        self.window_tokens.setSingleStep(64)
-        self.window_tokens.setValue(DEFAULT_STYLE_WINDOW)
-        self.window_tokens.setToolTip("The style window: memory plus this many tokens before the "
-                                      "passage. A restyle evaluates it again at every new point, "
-                                      "so smaller is livelier.")
         self.status = QLabel("")
         self.counter = QLabel("")
         self.candidate_label = QLabel("")
@@ -111,11 +73,6 @@ class WritePanel(QWidget):
             QShortcut(QKeySequence(keys), self.editor, slot, context=Qt.WidgetWithChildrenShortcut)
 
     def _layout(self) -> None:
-        side = QGroupBox("Context")
-        form = QFormLayout(side)
-        form.addRow(self.memory)
-        form.addRow(self.note)
-        form.addRow("Style window (tokens)", self.window_tokens)
         row = QHBoxLayout()
         row.addWidget(self.continue_button)
         row.addWidget(self.many_button)
@@ -127,7 +84,7 @@ class WritePanel(QWidget):
         layout.addWidget(self.editor, 1)
         layout.addLayout(row)
         layout.addWidget(self.status)
-        layout.addWidget(side)
+        layout.addWidget(self.context_box)
 
     # ----- the point and the anchors -------------------------------------------------------------
     def set_anchors(self, names: list[str], colours: list[str], model: str) -> None:
@@ -277,6 +234,11 @@ class WritePanel(QWidget):
             self._job = None
             self.status.setText("")
 
+    def _interrupt(self) -> None:
+        self.stop()
+        self._job = None
+        self.candidate_label.setText("")
+
     def stop(self) -> None:
         if self._job is not None:
             self._cancel()
@@ -340,94 +302,7 @@ class WritePanel(QWidget):
         self.candidate_label.setText(self._candidates_text())
         self._paint()
 
-    # ----- keeping the editor and the document equal ---------------------------------------------
-    def _edit(self, start: int, end: int, text: str, join: bool) -> None:
-        cursor = QTextCursor(self.editor.document())
-        cursor.setPosition(start)
-        cursor.setPosition(end, QTextCursor.KeepAnchor)
-        self._mirroring = True
-        try:
-            if join:
-                cursor.joinPreviousEditBlock()
-            else:
-                cursor.beginEditBlock()
-            cursor.insertText(text)
-            cursor.endEditBlock()
-        finally:
-            self._mirroring = False
-
-    def _typed(self, pos: int, removed: int, added: int) -> None:
-        if self._mirroring:
-            return
-        text = self.editor.toPlainText()
-        if self.doc.pending is not None:
-            self.stop()
-            self._job = None
-            self.candidate_label.setText("")
-        inserted = text[pos:pos + added] if added else ""
-        removed = min(removed, len(self.doc.text) - pos)
-        try:
-            self.doc.edit(pos, max(0, removed), inserted)
-        except Exception:  # noqa: BLE001 - resync below, never lose the writer's text
-            pass
-        if self.doc.text != text:  # a change Qt reported differently (e.g. a whole paste)
-            self.doc.edit(0, len(self.doc.text), text)
-        self._paint()
-
-    def undo(self) -> None:
-        self._undo_redo(self.editor.undo)
-
-    def redo(self) -> None:
-        self._undo_redo(self.editor.redo)
-
-    def _undo_redo(self, action: Callable[[], None]) -> None:
-        self.stop()
-        self._job = None
-        self._mirroring = True
-        try:
-            action()
-        finally:
-            self._mirroring = False
-        text = self.editor.toPlainText()
-        self.doc.pending = None
-        self.doc.text = text
-        self.doc.passages = list(self._known.get(_key(text), [
-            p for p in self.doc.passages if p.end <= len(text)]))
-        self.candidate_label.setText("")
-        self._paint()
-
-    def _remember(self) -> None:
-        self._known[_key(self.doc.text)] = list(self.doc.passages)
-        if len(self._known) > 500:
-            self._known.pop(next(iter(self._known)))
-
     # ----- provenance ---------------------------------------------------------------------------------
-    def _paint(self) -> None:
-        """Tint each generated passage in its point's blend; the pending one stronger."""
-        selections = []
-        spans: list[tuple[int, int, Provenance, bool, bool]] = [
-            (p.start, p.end, p.provenance, p.edited, False) for p in self.doc.passages]
-        span = self.doc.pending_span()
-        if span and self.doc.pending is not None:
-            spans.append((span[0], span[1], self.doc.pending.candidates[self.doc.pending.current][1], False, True))
-        for start, end, provenance, edited, pending in spans:
-            sel = QTextEdit.ExtraSelection()
-            fmt = QTextCharFormat()
-            fmt.setBackground(blend_colour(provenance.weights, self.colours, 90 if pending else 45))
-            if pending:  # not yet kept: italic and underlined in its blend
-                fmt.setFontItalic(True)
-                fmt.setUnderlineStyle(QTextCharFormat.SingleUnderline)
-                fmt.setUnderlineColor(blend_colour(provenance.weights, self.colours, 255))
-            if edited:
-                fmt.setUnderlineStyle(QTextCharFormat.DotLine)
-            sel.format = fmt
-            cursor = QTextCursor(self.editor.document())
-            cursor.setPosition(start)
-            cursor.setPosition(min(end, len(self.doc.text)), QTextCursor.KeepAnchor)
-            sel.cursor = cursor
-            selections.append(sel)
-        self.editor.setExtraSelections(selections)
-
     def point_of_passage(self) -> None:
         """Put the picker back at the point of the passage under the cursor."""
         pos = self.editor.textCursor().position()
@@ -464,30 +339,4 @@ class WritePanel(QWidget):
                 self.redo() if mods & Qt.ShiftModifier else self.undo()
                 return True
         return super().eventFilter(watched, event)
-
-    # ----- whole documents -------------------------------------------------------------------------
-    def set_document(self, doc: Document) -> None:
-        self.stop()
-        self._job = None
-        self.doc = doc
-        self._mirroring = True
-        try:
-            self.editor.setPlainText(doc.text)
-        finally:
-            self._mirroring = False
-        self.memory.setPlainText(doc.memory)
-        self.note.setPlainText(doc.note)
-        self._known.clear()
-        self._remember()
-        self._paint()
-
-    def document(self) -> Document:
-        """The document with the memory and note as shown."""
-        self.doc.memory = self.memory.toPlainText()
-        self.doc.note = self.note.toPlainText()
-        return self.doc
-
-
-def _key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 

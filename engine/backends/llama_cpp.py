@@ -28,9 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from engine.anchors.gguf_lora import gguf_for
-from engine.anchors.model import Anchor
 from engine.errors import AnchorError, BackendUnavailable, ModelError, ProsemixError
-from engine.models.base import BaseInfo
 from engine.paths import cache_dir
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig
 from engine.backends.base import Backend, Piece, Progress

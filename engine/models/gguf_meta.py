@@ -5,7 +5,6 @@ embedded model); validating an adapter only needs the hyperparameters and shapes
 """
 from __future__ import annotations
 
-import math
 import os
 import struct
 from dataclasses import dataclass
