@@ -248,3 +248,21 @@ def test_logprobs_travel_with_the_tokens(server):
     assert b.can_score is False
     with pytest.raises(ProsemixError, match="cannot score a fixed text"):
         b.perplexity("some fixed text to score")
+
+
+def test_candidates_are_the_lone_requests_of_their_seeds(server):
+    """K seeds, each the text of a lone request with its seed (the requests go one after
+    another: sent together, the server batches its slots and the texts differed); stop
+    strings act per candidate, a cancel stops them all."""
+    b = _remote(server)
+    sampling = SamplingConfig(max_tokens=16, temperature=0.9, stop=("\n",))
+    results = b.generate_candidates(PROMPT, sampling, [1, 2, 3])
+    assert [r.seed for r in results] == [1, 2, 3]
+    assert all(r.finish_reason in ("length", "stop", "eos") and r.n_tokens for r in results)
+    assert all("\n" not in r.text for r in results)
+    alone = [b.generate(PROMPT, SamplingConfig(max_tokens=16, temperature=0.9, stop=("\n",), seed=s))
+             for s in (1, 2, 3)]
+    assert [a.text for a in alone] == [r.text for r in results]
+    stopped = b.generate_candidates(PROMPT, SamplingConfig(max_tokens=200), [4, 5],
+                                    should_stop=lambda: True)
+    assert {r.finish_reason for r in stopped} == {"cancelled"}

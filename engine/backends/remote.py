@@ -4,12 +4,16 @@
 Each request carries its own adapter scales (`"lora": [{"id": i, "scale": w_i}]`), so a weight
 change costs nothing and users with different weights share one server without disturbing
 each other. Tokens arrive as server-sent events; closing the stream cancels the request.
+
+Candidates (`stream_candidates`) are the base's: one request after another. Sent together,
+llama-server decodes its busy slots in one batch, and a candidate's text was no longer the text
+of a lone request with its seed (2 of 3 differed in a test against this machine's build); the
+rule that a seed gives one text matters more than the speed.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -245,56 +249,6 @@ class RemoteBackend(Backend):
             raise ProsemixError(f"the server at {self.url} stopped answering mid-generation (timeout)") from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise ProsemixError(f"the connection to {self.url} broke mid-stream: {exc}") from None
-
-
-    def _candidate_pieces(self, tokens: list[int], sampling: SamplingConfig, seeds: list[int],
-                          max_tokens: int, logprobs: bool, done: set[int]
-                          ) -> Iterator[tuple[int, Piece | None]]:
-        """One request per seed, sent together: the server runs them in its slots. (Whether
-        a candidate then gives the text of a lone request with its seed depends on the
-        server's kernels: llama-server decodes its busy slots in one batch.)"""
-        import queue
-        import threading
-
-        events: queue.Queue[tuple[int, Piece | None | BaseException]] = queue.Queue()
-        stop = threading.Event()
-
-        def run(i: int, seed: int) -> None:
-            try:
-                pieces = self._token_pieces(tokens, replace(sampling, seed=seed), max_tokens,
-                                            logprobs)
-                try:
-                    for piece in pieces:
-                        if stop.is_set() or i in done:
-                            break
-                        events.put((i, piece))
-                finally:
-                    pieces.close()  # type: ignore[attr-defined]  # a generator: ends the request
-                events.put((i, None))
-            except BaseException as exc:  # handed to the caller's thread
-                events.put((i, exc))
-
-        threads = [threading.Thread(target=run, args=(i, seed), daemon=True,
-                                    name=f"candidate-{i}") for i, seed in enumerate(seeds)]
-        for thread in threads:
-            thread.start()
-        running = len(seeds)
-        try:
-            while running:
-                try:
-                    i, item = events.get(timeout=0.05)
-                except queue.Empty:
-                    if self._stop_requested():
-                        return
-                    continue
-                if isinstance(item, BaseException):
-                    raise item
-                running -= item is None
-                yield i, item
-        finally:
-            stop.set()  # each request ends at its next event
-            for thread in threads:
-                thread.join(timeout=10)
 
 
 def _event_logprobs(event: dict) -> list[float]:
