@@ -11,6 +11,9 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog
 from engine.geometry import edge_steps
 
 
+POINTS_HEADING = "Points to compare (same prompt, same seed):"
+
+
 def weights_label(names: list[str], weights: list[float]) -> str:
     return ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights))
 
@@ -50,7 +53,8 @@ class CompareView(QWidget):
         out_row.addWidget(self.copy_button)
         out_row.addWidget(self.export_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Points to compare (same prompt, same seed):"))
+        self.heading = QLabel(POINTS_HEADING)
+        layout.addWidget(self.heading)
         layout.addWidget(self.pin_list)
         layout.addLayout(row)
         layout.addWidget(scroll, 1)
@@ -82,6 +86,7 @@ class CompareView(QWidget):
         self.clear()
         self.seeds = list(seeds)
         self.points = [list(weights) for _ in seeds]
+        self.heading.setText("Seeds at one point (same prompt), written in one call:")
         for seed in seeds:
             self.pin_list.addItem(f"seed {seed}. {weights_label(self.names, weights)}")
         self._rebuild_cards()
@@ -94,6 +99,7 @@ class CompareView(QWidget):
 
     def clear(self) -> None:
         self.points, self.results, self.seeds = [], [], []
+        self.heading.setText(POINTS_HEADING)
         self.pin_list.clear()
         self._rebuild_cards()
         self.pinsChanged.emit(self.points)

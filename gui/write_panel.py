@@ -222,6 +222,15 @@ class WritePanel(DocumentEditor):
             return
         self._job = None
         self._whole = result.finish_reason != "cancelled"
+        alt = self.doc.pending
+        if request.seeds and alt is not None:  # a Retry xK: the one in view, and no empty ones
+            mine = range(self._many_base, self._many_base + len(result.candidates))
+            if alt.current in mine:
+                self._whole = result.candidates[alt.current - self._many_base][2] != "cancelled"
+            self.doc.drop_candidates([i for i in mine if i != alt.current
+                                      and not alt.candidates[i][0]])
+            self.candidate_label.setText(self._candidates_text())
+            self._paint()
         if result.context_budget:
             self.context_counter.show(result.context_tokens, result.context_budget)
         reasons = {"cancelled": "stopped", "length": "done", "eos": "done", "stop": "done"}
@@ -272,15 +281,17 @@ class WritePanel(DocumentEditor):
         """Show another candidate (Alt+Left / Alt+Right)."""
         if self.doc.pending is None or len(self.doc.pending.candidates) < 2:
             return
-        self.stop()
-        self._job = None
+        writing_many = self._job is not None and bool(self._job.seeds)
+        if not writing_many:  # a Retry xK goes on behind the one in view
+            self.stop()
+            self._job = None
         old = self.doc.pending_span()
         self.doc.show_candidate(step)
         new = self.doc.pending_span()
         if old and new:
             self._edit(old[0], old[1], self.doc.text[new[0]:new[1]], join=True)
         self._seed = self.doc.pending.candidates[self.doc.pending.current][1].seed
-        self._whole = True  # as it was made at its own point
+        self._whole = not writing_many  # as it was made at its own point
         self.candidate_label.setText(self._candidates_text())
         self._paint()
 

@@ -192,3 +192,21 @@ def test_a_long_document_is_not_tokenized_whole():
     # a document that fits after all is still kept whole
     short = " ".join(f"w{i}" for i in range(180))
     assert assemble(short, "", "", budget=200, count=count).dropped == 0
+
+
+def test_candidates_written_behind_the_one_shown_and_dropped_when_empty():
+    doc = Document(text="Start.")
+    doc.begin_pending(6)
+    doc.set_candidate(" One", P1)
+    doc.pending.candidates += [("", P2), ("", P1)]  # a Retry x3: two wait behind the first
+    doc.store_candidate(1, " Two", P2)
+    assert doc.text == "Start. One" and doc.pending.candidates[1] == (" Two", P2)
+    doc.store_candidate(0, " One more", P1)  # the one shown changes the text too
+    assert doc.text == "Start. One more"
+    doc.show_candidate(+1)
+    assert doc.text == "Start. Two" and doc.pending.position == "2/3"
+    doc.drop_candidates([0, 1, 2])  # the one shown stays
+    assert [t for t, _ in doc.pending.candidates] == [" Two"] and doc.pending.current == 0
+    assert doc.text == "Start. Two"
+    with pytest.raises(ProsemixError, match="no pending candidate 5"):
+        doc.store_candidate(5, "x", P1)

@@ -157,6 +157,16 @@ class Document:
         else:
             self.pending.candidates[index] = (text, provenance)
 
+    def drop_candidates(self, indices: list[int]) -> None:
+        """Remove pending candidates (not the one shown): a Retry xK stopped before them."""
+        alt = self.pending
+        if alt is None:
+            return
+        drop = {i for i in indices if 0 <= i < len(alt.candidates) and i != alt.current}
+        shown = alt.candidates[alt.current]
+        alt.candidates = [c for i, c in enumerate(alt.candidates) if i not in drop]
+        alt.current = next(i for i, c in enumerate(alt.candidates) if c is shown)
+
     def show_candidate(self, step: int) -> str:
         """Cycle through the candidates (Alt+Left/Right); returns the "2/4" position."""
         if self.pending is None or not self.pending.candidates:
