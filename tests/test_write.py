@@ -128,6 +128,28 @@ def test_retry_many_writes_k_candidates_each_the_text_of_its_seed(qtbot, window,
     assert desk.doc.passages[0].provenance.seed == seeds[1]
 
 
+def test_retry_many_goes_on_while_cycling_and_a_stop_leaves_no_empty_candidates(qtbot, window):
+    desk = window.write
+    window.generation.temperature.setValue(0.9)
+    desk.many.setValue(3)
+    cycled = []
+    react = lambda req, i, piece: cycled or (cycled.append(i), desk.cycle(+1))  # noqa: E731
+    window.worker.candidate_token.connect(react)
+    _continue(qtbot, window, desk.retry_many)
+    window.worker.candidate_token.disconnect(react)
+    alt = desk.doc.pending
+    assert cycled and alt.current == 1 and all(text for text, _ in alt.candidates)
+    assert desk.editor.toPlainText() == START + alt.candidates[1][0]  # it streamed into view
+    qtbot.keyClick(desk.editor, Qt.Key_Tab)
+    stop = lambda req, i, piece: desk.stop()  # noqa: E731
+    window.worker.candidate_token.connect(stop)
+    _continue(qtbot, window, desk.retry_many)
+    window.worker.candidate_token.disconnect(stop)
+    alt = desk.doc.pending
+    assert len(alt.candidates) == 1 and desk.candidate_label.text() == ""
+    assert "stopped" in desk.status.text()
+
+
 def test_compare_seeds_at_one_point(qtbot, window):
     window.generation.prompt.setPlainText(START)
     window.compare.set_seeds(window.point.weights(), [5, 6])
