@@ -210,7 +210,7 @@ LONG = " ".join(f"On day {i} the rain kept on, and the letters came late." for i
 
 
 def test_prompt_batches_never_leave_a_row_alone():
-    from engine.backends.llama_cpp import prompt_batches
+    from engine.backends.llama_streams import prompt_batches
 
     assert prompt_batches(0, 512) == []
     assert prompt_batches(1, 512) == [1]
@@ -222,7 +222,7 @@ def test_prompt_batches_never_leave_a_row_alone():
 
 
 def test_common_prefix():
-    from engine.backends.llama_cpp import common_prefix
+    from engine.backends.llama_streams import common_prefix
 
     assert common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
     assert common_prefix([], [1]) == 0

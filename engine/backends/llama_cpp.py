@@ -143,7 +143,7 @@ class LlamaCppBackend(Backend):
         llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
         self._prompt_tokens = []
         self.split_invariant = (os.environ.get("PROSEMIX_PROMPT_CACHE", "").strip() != "0"
-                                and self._check_split_invariance())
+                                and split_invariant(self._llm))
 
     def _is_loaded(self) -> bool:
         return self._llm is not None
@@ -305,14 +305,6 @@ class LlamaCppBackend(Backend):
         state.aborted = state.aborted or stop
         return stop
 
-    def _check_split_invariance(self) -> bool:
-        assert self._llm is not None
-        same = split_invariant(self._llm)
-        if not same:
-            log.info("llama.cpp's batched kernels round differently by batch size here: every "
-                     "prompt is evaluated whole")
-        return same
-
     # ----- candidates (engine/backends/llama_streams.py) -------------------------------
     def _check_candidates_fit(self, k: int, tokens: int) -> None:
         if k == 1 or not self._rows_batch_invariant():
@@ -332,6 +324,9 @@ class LlamaCppBackend(Backend):
             assert self._llm is not None
             self.rows_invariant = rows_batch_invariant(self._streams_for(2, CELLS),
                                                        self._llm.n_vocab())
+            if not self.rows_invariant and self._streams is not None:
+                self._streams.close()  # never used here: free its buffers
+                self._streams = None
             log.info("candidates %s each decode step", "share" if self.rows_invariant
                      else "do not share (a lone row rounds differently here)")
         return self.rows_invariant

@@ -17,6 +17,7 @@ through the kept prefix).
 from __future__ import annotations
 
 import codecs
+import logging
 import os
 from typing import Any, Callable, Iterator, Sequence
 
@@ -25,6 +26,7 @@ import numpy as np
 from engine.backends.generation import Piece
 from engine.sampling import SamplingConfig
 
+log = logging.getLogger("engine.backends.llama_cpp")
 CELLS = 256  # llama.cpp pads a stream's attention span to this many cells
 
 
@@ -70,6 +72,9 @@ def split_invariant(llm: Any) -> bool:
 
     same = bool(np.array_equal(logits([n]), logits([2, n - 2 - n // 2, n // 2])))
     llm.reset()
+    if not same:
+        log.info("llama.cpp's batched kernels round differently by batch size here: every "
+                 "prompt is evaluated whole")
     return same
 
 
