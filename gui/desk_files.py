@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from engine.documents import files
@@ -81,7 +81,8 @@ class DeskFiles(QObject):
         if not self.maybe_save():
             return
         if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open a document", "", FILTER)
+            chosen, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open a document",
+                                                    str(self.folder()), FILTER)
             if not chosen:
                 return
             path = chosen
@@ -112,7 +113,8 @@ class DeskFiles(QObject):
 
     def save_as(self) -> bool:
         chosen, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save the document",
-                                                str(self.path or "untitled.md"), FILTER)
+                                                str(self.path or self.folder() / "untitled.md"),
+                                                FILTER)
         if not chosen:
             return False
         path = Path(chosen)
@@ -122,7 +124,7 @@ class DeskFiles(QObject):
     def export(self, markdown: bool) -> None:
         suffix = ".md" if markdown else ".txt"
         chosen, _ = QFileDialog.getSaveFileName(self.parent_widget, "Export", str(
-            (self.path or Path("untitled")).with_suffix(suffix)), FILTER)
+            (self.path or self.folder() / "untitled").with_suffix(suffix)), FILTER)
         if not chosen:
             return
         doc = self.desk.document()
@@ -149,6 +151,15 @@ class DeskFiles(QObject):
         self.store.discard(self.doc_id)
 
     # ----- recent and recovery -----------------------------------------------------------------
+    def folder(self) -> Path:
+        """Where the file dialogs start: the last document's folder, else the user's
+        documents folder (not the folder the app was started from)."""
+        for recent in self.recent():
+            if Path(recent).parent.is_dir():
+                return Path(recent).parent
+        documents = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation)
+        return Path(documents) if documents and Path(documents).is_dir() else Path.home()
+
     def recent(self) -> list[str]:
         try:
             data = json.loads(str(self.settings.value(RECENT_KEY, "[]")))

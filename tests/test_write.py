@@ -2,6 +2,8 @@
 cycle, restyle while the handle is dragged, undo a generation as one step."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QTextCursor
@@ -194,8 +196,11 @@ def test_save_open_and_the_unsaved_question(qtbot, window, tmp_path, monkeypatch
     desk.accept()
     assert files.dirty and window.windowTitle().startswith("*Untitled")
     path = tmp_path / "story.md"
-    monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    offered = []
+    monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName",
+                        lambda *a, **k: offered.append(a[2]) or (str(path), ""))
     assert files.save_as()
+    assert Path(offered[0]).parent.resolve() != Path.cwd()  # the documents folder, not the app's
     assert path.read_text() == desk.doc.text and not files.dirty
     assert window.windowTitle() == "story.md — Prosemix"
     text, passages = desk.doc.text, list(desk.doc.passages)
@@ -205,6 +210,7 @@ def test_save_open_and_the_unsaved_question(qtbot, window, tmp_path, monkeypatch
     assert desk.doc.text == text and [(p.start, p.end) for p in desk.doc.passages] == \
         [(p.start, p.end) for p in passages]
     assert files.recent()[0] == str(path)
+    assert files.folder() == tmp_path  # the dialogs start where the last document is
     desk.editor.moveCursor(QTextCursor.End)
     qtbot.keyClicks(desk.editor, "!")
     asked = []
