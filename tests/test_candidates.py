@@ -180,3 +180,18 @@ def test_sweep_batch_writes_the_rows_of_the_one_at_a_time_sweep(merged, tmp_path
         with open(out, newline="", encoding="utf-8") as f:
             rows[batch] = [(r["point"], r["prompt_id"], r["seed"], r["text"]) for r in csv.DictReader(f)]
     assert rows[True] == rows[False] and len(rows[True]) == 12
+
+
+def test_llama_runtime_adapters_are_checked_again_when_the_active_set_changes(adapters, session_cache):
+    from engine.backends.llama_cpp import LlamaCppBackend
+
+    b = LlamaCppBackend(merge=False)
+    b.load(None, adapters)
+    b.set_weights([1 / 3] * 3, normalize=True, strength=0.0)  # no adapter active
+    b.generate_candidates(PROMPT, GREEDY, [1, 2])
+    without = b.rows_invariant
+    b.set_weights([0.2, 0.3, 0.5])
+    assert b.rows_invariant is None  # LoRA kernels now run: unknown until checked
+    _same(_singles(b, SAMPLED, SEEDS), b.generate_candidates(PROMPT, SAMPLED, SEEDS))
+    assert without is not None and b.rows_invariant is not None  # checked for each kernel set
+    b.close()

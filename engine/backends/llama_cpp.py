@@ -32,6 +32,7 @@ from engine.errors import AnchorError, BackendUnavailable, ModelError, ProsemixE
 from engine.paths import cache_dir
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig
 from engine.backends.base import Backend, Piece, Progress
+from engine.backends.llama_merge import merge_mode
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
 from engine.backends.llama_streams import (CELLS, Streams, available_memory, common_prefix,
                                            kv_bytes_per_token, logprob_of, prompt_batches,
@@ -83,11 +84,6 @@ class LlamaCppBackend(Backend):
         self.rows_invariant: bool | None = None
         self._adapter_args: tuple[Any, Any, int] = (None, None, 0)
 
-    def _choose_mode(self, path: Path) -> tuple[str, str]:
-        from engine.backends.llama_merge import merge_mode
-
-        return merge_mode(self.anchors, self.merge, self.n_gpu_layers, self.merge_memory(path))
-
     def merge_memory(self, path: Path) -> int:
         from engine.backends.llama_merge import merge_memory
 
@@ -109,7 +105,8 @@ class LlamaCppBackend(Backend):
         self.device = f"gpu ({self.n_gpu_layers} layers)" if self.n_gpu_layers else "cpu"
         if path.is_dir():
             raise ModelError(f"the llama backend needs a GGUF file, not the folder {path}")
-        self.anchors_applied, self.anchors_reason = self._choose_mode(path)
+        self.anchors_applied, self.anchors_reason = merge_mode(
+            self.anchors, self.merge, self.n_gpu_layers, self.merge_memory(path))
         model_path = str(path)
         if self.anchors_applied == "merged":
             from engine.backends.llama_merge import (SharedModel, choose_layout,
@@ -149,6 +146,7 @@ class LlamaCppBackend(Backend):
         return self._llm is not None
 
     def _close_model(self) -> None:
+        self._close_streams()  # a context before its model
         if self._llm is not None:
             import llama_cpp
 
@@ -160,10 +158,8 @@ class LlamaCppBackend(Backend):
             self._merger.close()
         if self._shared is not None:
             self._shared.close()  # after llama.cpp has unmapped it
-        if self._streams is not None:
-            self._streams.close()
         self._llm, self._adapters, self._vocab = None, [], None
-        self._streams, self.rows_invariant, self._adapter_args = None, None, (None, None, 0)
+        self.rows_invariant, self._adapter_args = None, (None, None, 0)
         self._shared, self._merger = None, None
 
     def _attach_anchors(self) -> None:
@@ -206,6 +202,8 @@ class LlamaCppBackend(Backend):
         if llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, adapters if n else None, n,
                                              scales if n else None):
             raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
+        if n != self._adapter_args[2]:
+            self.rows_invariant = None  # other LoRA kernels run: check again
         self._adapter_args = (adapters, scales, n)
         if self._streams is not None and not self._streams.set_adapters(adapters, scales, n):
             raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
@@ -324,19 +322,21 @@ class LlamaCppBackend(Backend):
             assert self._llm is not None
             self.rows_invariant = rows_batch_invariant(self._streams_for(2, CELLS),
                                                        self._llm.n_vocab())
-            if not self.rows_invariant and self._streams is not None:
-                self._streams.close()  # never used here: free its buffers
-                self._streams = None
+            if not self.rows_invariant:
+                self._close_streams()  # never used here: free its buffers
             log.info("candidates %s each decode step", "share" if self.rows_invariant
                      else "do not share (a lone row rounds differently here)")
         return self.rows_invariant
 
+    def _close_streams(self) -> None:
+        if self._streams is not None:
+            self._streams.close()
+            self._streams = None
+
     def _streams_for(self, k: int, cells: int) -> Streams:
         if self._streams is None or not self._streams.fits(k, cells):
             assert self._llm is not None
-            if self._streams is not None:
-                self._streams.close()
-                self._streams = None
+            self._close_streams()
             try:
                 streams = Streams(self._llm, k, cells)
             except ValueError:
