@@ -12,6 +12,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# transformers 5 loads weights on a thread pool that it shuts down without waiting, so a worker
+# could outlive the test that loaded a model (no_threads_left failed on it once in CI): load
+# synchronously in tests
+os.environ.setdefault("HF_DEACTIVATE_ASYNC_LOAD", "1")
 
 
 @pytest.fixture(scope="session")
