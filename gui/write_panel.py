@@ -171,6 +171,8 @@ class WritePanel(DocumentEditor):
                                   repetition_penalty=base.repetition_penalty, seed=self._seed)
         provenance = Provenance(dict(zip(self.names, weights)), strength, self._seed, self.model,
                                 {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
+        if self._job is not None and self._job.seeds:  # a restyle ends a Retry xK
+            self._drop_unwritten(len(self._job.seeds))
         self._cancel()
         self._whole = False
         self._set_text("", provenance, new=new_candidate)
@@ -227,9 +229,7 @@ class WritePanel(DocumentEditor):
             mine = range(self._many_base, self._many_base + len(result.candidates))
             if alt.current in mine:
                 self._whole = result.candidates[alt.current - self._many_base][2] != "cancelled"
-            self.doc.drop_candidates([i for i in mine if i != alt.current
-                                      and not alt.candidates[i][0]])
-            self.candidate_label.setText(self._candidates_text())
+            self._drop_unwritten(len(result.candidates))
             self._paint()
         if result.context_budget:
             self.context_counter.show(result.context_tokens, result.context_budget)
@@ -237,6 +237,16 @@ class WritePanel(DocumentEditor):
         self.status.setText(f"{reasons.get(result.finish_reason, '')}: Tab keeps it, Ctrl+R tries "
                             "again, Alt+Left/Right pick another, moving the handle restyles it")
         self._remember()
+
+    def _drop_unwritten(self, count: int) -> None:
+        """Drop the candidates of a Retry xK that got no text (a stop or a restyle came
+        before them); the one in view stays."""
+        alt = self.doc.pending
+        if alt is None:
+            return
+        mine = range(self._many_base, min(self._many_base + count, len(alt.candidates)))
+        self.doc.drop_candidates([i for i in mine if i != alt.current and not alt.candidates[i][0]])
+        self.candidate_label.setText(self._candidates_text())
 
     def on_failed(self, request: object) -> None:
         if request is self._job:

@@ -150,6 +150,13 @@ def test_retry_many_goes_on_while_cycling_and_a_stop_leaves_no_empty_candidates(
     alt = desk.doc.pending
     assert len(alt.candidates) == 1 and desk.candidate_label.text() == ""
     assert "stopped" in desk.status.text()
+    # a restyle while a Retry xK runs: the candidates it had not reached are dropped too
+    restyle = lambda req, i, piece: window.picker.set_weights([0.8, 0.1, 0.1])  # noqa: E731
+    window.worker.candidate_token.connect(restyle)
+    _continue(qtbot, window, desk.retry_many)
+    window.worker.candidate_token.disconnect(restyle)
+    qtbot.waitUntil(lambda: desk._job is None, timeout=60000)
+    assert all(text for text, _ in desk.doc.pending.candidates)
 
 
 def test_compare_seeds_at_one_point(qtbot, window):
