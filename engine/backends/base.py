@@ -214,16 +214,17 @@ class Backend(ABC):
             else:
                 finish = ("length" if tally.full else
                           "cancelled" if self._stop_requested() else "eos")
-            tail = tally.stops.flush()
+            pieces.close()  # type: ignore[attr-defined]  # always a generator
+            tail = tally.end(finish)
             if tail:
-                tally.result.text += tail
                 yield tail
         except GeneratorExit:
             finish = "cancelled"
             raise
         finally:
             pieces.close()  # type: ignore[attr-defined]  # always a generator
-            tally.end(finish)
+            if not tally.ended:
+                tally.end(finish)
 
     def stream_candidates(self, prompt: str, sampling: SamplingConfig | None,
                           seeds: Sequence[int], should_stop: Callable[[], bool] | None = None,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, NamedTuple, Sequence
 
 from engine.errors import ProsemixError
-from engine.sampling import StopFilter
+from engine.sampling import SamplingConfig, StopFilter
 
 # Candidates per call: each holds its own KV cache for the prompt plus its text
 MAX_CANDIDATES = 8
@@ -151,8 +151,7 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
     if not 1 <= len(seeds) <= MAX_CANDIDATES:
         raise ProsemixError(f"ask for 1 to {MAX_CANDIDATES} candidates, not {len(seeds)}")
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-            raise ProsemixError(f"a seed must be an integer in [0, 2**32), got {seed!r}")
+        SamplingConfig(seed=seed)  # its own check of a seed
     return seeds
 
 

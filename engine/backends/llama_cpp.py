@@ -36,8 +36,8 @@ from engine.backends.llama_merge import merge_mode
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
 from engine.backends.llama_streams import (CELLS, Streams, available_memory, common_prefix,
                                            kv_bytes_per_token, logprob_of, prompt_batches,
-                                           decode_together, rows_batch_invariant, split_invariant,
-                                           stream_cells)
+                                           decode_together, rows_batch_invariant, sampler_args,
+                                           split_invariant, stream_cells)
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +239,7 @@ class LlamaCppBackend(Backend):
         except _Stopped:
             return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        generator = llm.generate(
-            last_batch, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
-            temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty, reset=False)
+        generator = llm.generate(last_batch, **sampler_args(sampling), reset=False)
         try:
             for count, token in enumerate(generator, start=1):
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):

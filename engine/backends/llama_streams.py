@@ -222,6 +222,13 @@ def logprob_of(logits: np.ndarray, token: int) -> float:
     return float(values[token] - top - np.log(np.exp(values - top).sum()))
 
 
+def sampler_args(sampling: SamplingConfig) -> dict[str, float]:
+    """The sampler chain's settings, for llm.generate (a single generation) and
+    llm._init_sampler (each candidate): one place, since candidate i must sample as a single
+    generation with its seed does."""
+    return dict(top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
+                temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty)
+
 
 def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: SamplingConfig,
                     seeds: list[int], max_tokens: int, logprobs: bool, done: set[int],
@@ -245,9 +252,7 @@ def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: Sam
     samplers = []
     for seed in seeds:  # the chain llm.generate builds, with this seed
         llm.set_seed(seed)
-        samplers.append(llm._init_sampler(
-            top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
-            temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty))
+        samplers.append(llm._init_sampler(**sampler_args(sampling)))
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in seeds]
     rows = {i: size - 1 for i in range(len(seeds))}  # each one's row in the last batch

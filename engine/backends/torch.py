@@ -113,13 +113,16 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             return self.model(ids).logits[0].float().cpu()
 
-    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
-                      logprobs: bool) -> Iterator[Piece]:
+    def _prompt(self, tokens: list[int]) -> Any:
+        """The model's output for the prompt: its logits and its cache."""
         import torch
 
         with torch.inference_mode():
-            prompt = self.model(torch.tensor([tokens], device=self.device), use_cache=True)
-        yield from self._decode(prompt, tokens, sampling, max_tokens, logprobs)
+            return self.model(torch.tensor([tokens], device=self.device), use_cache=True)
+
+    def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
+                      logprobs: bool) -> Iterator[Piece]:
+        yield from self._decode(self._prompt(tokens), tokens, sampling, max_tokens, logprobs)
 
     def _candidate_pieces(self, tokens: list[int], sampling: SamplingConfig, seeds: list[int],
                           max_tokens: int, logprobs: bool, done: set[int]
@@ -129,10 +132,7 @@ class TorchBackend(Backend):
         logits here), so candidate i would not give the text of its seed's generation."""
         import copy
 
-        import torch
-
-        with torch.inference_mode():
-            prompt = self.model(torch.tensor([tokens], device=self.device), use_cache=True)
+        prompt = self._prompt(tokens)
 
         def pieces_of(seed: int) -> Iterator[Piece]:
             start = copy.copy(prompt)
