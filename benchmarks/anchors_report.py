@@ -91,14 +91,15 @@ def main() -> int:
              "PyPI packages, with the recipe its card records (below). Validation loss is the mean "
              "cross-entropy per token on the anchor's held-out sample (`resources/eval/`, about 16,000 "
              "characters that training never saw).", "",
-             "| anchor | steps x batch x block | precision | lr | targets | training time | calibration |",
-             "|---|---|---|---|---|---|---|"]
+             "| anchor | steps x batch x block | precision | lr | targets | training time | calibration | balance |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in SHIPPED:
         card = AnchorCard.load(shipped_anchors_dir() / r.name / "anchor.json")
         t = card.training
         lines.append(f"| {r.name} | {t.get('steps')} x {t.get('batch')} x {t.get('block')} | "
                      f"{t.get('precision', 'fp32')} | {t.get('lr')} | {', '.join(t.get('targets', []))} | "
-                     f"{str(t['seconds']) + ' s' if 'seconds' in t else 'not recorded'} | {card.calibration:g} |")
+                     f"{str(t['seconds']) + ' s' if 'seconds' in t else 'not recorded'} | {card.calibration:g} | "
+                     f"{card.balance:g} |")
     recipe = ROOT / "docs" / "anchors_recipe.md"
     if recipe.is_file():
         lines += ["", recipe.read_text().strip()]

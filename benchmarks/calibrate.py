@@ -1,12 +1,21 @@
-"""Calibrate the triangle's anchors so that equal weights give comparable style shares, and
-record each anchor's factor in its card (`calibration`), where every backend applies it.
+"""Calibrate the triangle's anchors and record both numbers in their cards, where every
+backend applies them:
 
-    python benchmarks/calibrate.py [--rounds 3] [--anchors resources/anchors] [--dry-run]
+- `calibration`, each corner's strength: set with --scale NAME=F, chosen from what
+  benchmarks/calibration_frontier.py measured (recognition against fluency at each factor);
+- `balance`, each anchor's share of the point the picker's centre stands for, found here so
+  that equal weights give comparable style shares. Corners and edges do not move with it
+  (engine.weights.balanced), so the centre no longer trades against the corners.
 
-Each round samples the centre (12 story openings x 1 seed x 60 tokens, temperature 0.8) and
-asks the cached style scorer for the mean probability of each style; an anchor whose style is
-over-represented is scaled down and an under-represented one up, by the square root of the
-ratio to the styles' mean (factors kept within [0.5, 2]). Prints every round.
+    python benchmarks/calibrate.py [--scale austen=0.9 ...] [--rounds 4] [--seeds 2,3]
+        [--anchors resources/anchors] [--dry-run]
+
+Each round samples the centre (12 story openings x the given seeds x 60 tokens, temperature
+0.8; by default other seeds than styles_report.py's 0 and 1, so the report does not judge
+the samples the balance was fitted to) and asks the cached style scorer for the mean
+probability of each style; an over-represented style's balance goes down and an
+under-represented one's up, by the square root of the ratio to the styles' mean (balances
+kept within [0.1, 10]). Prints every round; writes the last round's balances.
 """
 from __future__ import annotations
 
@@ -28,51 +37,71 @@ from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
 from engine.evaluation.style_classifier import load_cached  # noqa: E402
 from engine.sampling import SamplingConfig  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.append(str(ROOT / "benchmarks"))
 from styles_report import PROMPTS  # noqa: E402
 
 
-def centre_means(backend: LlamaCppBackend, classifier, seeds=(0,)) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def centre_means(backend: LlamaCppBackend, classifier, seeds=(2, 3)) -> tuple[dict[str, float], dict[str, float]]:  # type: ignore[no-untyped-def]
+    """The mean probability and the share of samples of each style at the picker's centre."""
     n = len(backend.anchors)
     backend.point = None
     backend.set_weights([1 / n] * n)
     texts = [backend.generate(p, SamplingConfig(max_tokens=60, temperature=0.8, seed=s)).text
              for p in PROMPTS for s in seeds]
     probs = classifier.probabilities(texts)
-    return {name: statistics.fmean(p[name] for p in probs) for name in backend.anchor_names}
+    means = {name: statistics.fmean(p[name] for p in probs) for name in backend.anchor_names}
+    shares = {c: sum(max(p, key=p.get) == c for p in probs) / len(probs) for c in classifier.classes}
+    return means, shares
+
+
+def set_cards(backend: LlamaCppBackend, scales: dict[str, float], balances: dict[str, float]) -> None:
+    for anchor in backend.anchors:
+        card = anchor.card or AnchorCard(name=anchor.name)
+        anchor.card = dataclasses.replace(card, calibration=scales[anchor.name], balance=balances[anchor.name])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scale", action="append", default=[], help="NAME=F: that corner's calibration factor")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--seeds", default="2,3")
     ap.add_argument("--anchors", default=str(ROOT / "resources" / "anchors"))
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
     folder = Path(args.anchors)
+    seeds = tuple(int(s) for s in args.seeds.split(","))
     classifier = load_cached()
     backend = LlamaCppBackend()
     backend.load(None, [folder / n for n in DEFAULT_TRIANGLE])
-    factors = {a.name: a.calibration for a in backend.anchors}
+    scales = {a.name: a.calibration for a in backend.anchors}
+    for item in args.scale:
+        name, _, value = item.partition("=")
+        if name not in scales:
+            raise SystemExit(f"--scale names an anchor of the triangle ({', '.join(scales)}), got {item!r}")
+        scales[name] = float(value)
+    balances = {a.name: a.balance for a in backend.anchors}
     for r in range(args.rounds):
-        for anchor in backend.anchors:
-            card = anchor.card or AnchorCard(name=anchor.name)
-            anchor.card = dataclasses.replace(card, calibration=factors[anchor.name])
-        means = centre_means(backend, classifier)
+        set_cards(backend, scales, balances)
+        means, shares = centre_means(backend, classifier, seeds)
         target = statistics.fmean(means.values())
-        print(f"round {r + 1}: factors {json.dumps({k: round(v, 3) for k, v in factors.items()})} "
-              f"-> centre mean p {json.dumps({k: round(v, 3) for k, v in means.items()})}", flush=True)
+        print(f"round {r + 1}: scales {json.dumps(scales)} balances "
+              f"{json.dumps({k: round(v, 3) for k, v in balances.items()})} -> centre mean p "
+              f"{json.dumps({k: round(v, 3) for k, v in means.items()})}, shares "
+              f"{json.dumps({k: round(v, 2) for k, v in shares.items()})}", flush=True)
         if r == args.rounds - 1:
             break
         for name, p in means.items():
-            factors[name] = min(2.0, max(0.5, factors[name] * (target / max(p, 1e-3)) ** 0.5))
+            balances[name] = min(10.0, max(0.1, balances[name] * (target / max(p, 1e-3)) ** 0.5))
+        top = max(balances.values())  # keep the largest at 1: only ratios matter
+        balances = {k: v / top for k, v in balances.items()}
     backend.close()
     if args.dry_run:
         return 0
-    for name, factor in factors.items():
+    for name in scales:
         path = folder / name / "anchor.json"
         card = AnchorCard.load(path)
-        dataclasses.replace(card, calibration=round(factor, 3)).save(path)
-        print(f"{name}: calibration {round(factor, 3)} written to {path}")
+        dataclasses.replace(card, calibration=round(scales[name], 3), balance=round(balances[name], 3)).save(path)
+        print(f"{name}: calibration {round(scales[name], 3)}, balance {round(balances[name], 3)} written to {path}")
     return 0
 
 

@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.models.base import base_info, embedded_model_path  # noqa: E402
+from engine.anchors.model import applied_weights  # noqa: E402
 from engine.anchors.shipped import default_anchor_paths  # noqa: E402
 from engine.sampling import SamplingConfig  # noqa: E402
 
@@ -226,9 +227,9 @@ def bench_torch(anchors: list[Path], reps: int) -> list[dict]:
         peft_model.delete_adapter("mix")
     ours_block()
     point = POINTS[0]
-    # the shipped anchors carry calibration factors in their cards, which peft does not read:
-    # give peft the weights our backend applies (w_i times anchor i's factor)
-    applied = [w * a.calibration for w, a in zip(point, backend.anchors)]
+    # the shipped anchors carry calibration factors and balances in their cards, which peft does
+    # not read: give peft the weights our backend applies
+    applied = list(applied_weights(point, backend.anchors))
     peft_model.add_weighted_adapter(names, applied, "mix", combination_type="cat")
     peft_model.set_adapter("mix")
     backend.set_weights(point)

@@ -45,11 +45,11 @@ MARK_START, MARK_END = "<!-- styles:start -->", "<!-- styles:end -->"
 
 
 def samples(backend: LlamaCppBackend, weights: list[float], strength: float = 1.0,
-            logprobs: bool = False) -> list[tuple[str, float]]:
+            logprobs: bool = False, seeds: tuple[int, ...] = SEEDS) -> list[tuple[str, float]]:
     backend.set_weights(make_point(weights, backend.anchor_names, extrapolate=True, strength=strength))
     out = []
     for prompt in PROMPTS:
-        for seed in SEEDS:
+        for seed in seeds:
             r = backend.generate(prompt, SamplingConfig(max_tokens=TOKENS, temperature=0.8, seed=seed),
                                  logprobs=logprobs)
             out.append((r.text, r.perplexity))
@@ -158,7 +158,7 @@ def write(rows: list[tuple[str, str, bool]], styles: dict, classifier, seconds: 
         lines.append(f"- {name}: {t.get('steps')} steps of {t.get('batch')} x {t.get('block')} tokens, "
                      f"{t.get('precision', 'fp32')}, lr {t.get('lr')}, targets {', '.join(t.get('targets', []))}; "
                      f"{t.get('seconds', '?')} s; validation loss {card.metrics.get('base_val_loss')} -> "
-                     f"{card.metrics.get('val_loss')}")
+                     f"{card.metrics.get('val_loss')}; calibration {card.calibration:g}, balance {card.balance:g}")
     lines.append(MARK_END)
     doc = ROOT / "docs" / "results.md"
     text = doc.read_text() if doc.is_file() else "# Results\n"

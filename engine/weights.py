@@ -76,6 +76,27 @@ class Point:
         return ", ".join(f"{n}={v:.{digits}f}" for n, v in zip(self.names, self.values))
 
 
+def balanced(values: Sequence[float], balance: Sequence[float]) -> tuple[float, ...]:
+    """The picker's weights moved so that the centre of the simplex lands on the balance point
+    b = balance / sum(balance), while every corner and every edge stays where it is.
+
+    The map is the stellar subdivision's piecewise-linear one: with m the smallest weight,
+    w = n m c + sum_i (w_i - m) e_i (c the centre, e_i the corners) goes to
+    n m b + sum_i (w_i - m) e_i, that is w + m (n b - 1). It keeps the sum of the weights, maps
+    the simplex onto itself one to one, and is homogeneous (strength commutes with it). A point
+    with a weight at or below 0 (an edge, a corner, extrapolation) has m <= 0 and is left as it
+    is. Equal balances are the identity.
+    """
+    n = len(values)
+    if n != len(balance):
+        raise ProsemixError(f"{n} weights but {len(balance)} balances")
+    if n < 2 or len(set(balance)) <= 1:
+        return tuple(values)
+    total = sum(balance)
+    m = max(0.0, min(values))
+    return tuple(v + m * (n * b / total - 1.0) for v, b in zip(values, balance))
+
+
 def _check_finite(names: Sequence[str], values: Sequence[float]) -> None:
     for name, value in zip(names, values):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

@@ -138,3 +138,8 @@ def test_card_calibration_is_validated():
     for bad in (0, -1, 5, float("nan"), "1", True):
         with pytest.raises(AnchorError, match="calibration"):
             AnchorCard(name="x", calibration=bad)
+    assert AnchorCard(name="x").balance == 1.0
+    assert AnchorCard(name="x", balance=2.5).balance == 2.5
+    for bad in (0, -0.5, 11, float("inf"), None, False):
+        with pytest.raises(AnchorError, match="balance"):
+            AnchorCard(name="x", balance=bad)

@@ -27,6 +27,7 @@ def test_generate_json_with_anchors_and_weights(adapters, session_cache):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["weights"] == {"alpha": 0.25, "beta": 0.75}
+    assert out["applied"] == {"alpha": 0.25, "beta": 0.75}  # no cards: no balance, no calibration
     assert out["backend"] == "llama" and out["tokens"] == 12 and out["text"]
     assert out["anchors_applied"] == "merged"
     assert out["seconds"] >= out["first_token_seconds"] > 0
@@ -34,6 +35,22 @@ def test_generate_json_with_anchors_and_weights(adapters, session_cache):
                str(adapters[1]), "--weights", "0.25,0.75", "--max-tokens", "12",
                "--temperature", "0", "--json", cache=session_cache)
     assert json.loads(same.stdout)["text"] == out["text"]
+
+
+def test_generate_json_says_what_the_shipped_cards_apply_at_the_centre(session_cache):
+    """The shipped triangle's cards move the picker's centre to their balance point and scale
+    each delta by their calibration; --json reports the multipliers that were applied."""
+    from engine.anchors.model import AnchorCard
+    from engine.anchors.shipped import DEFAULT_TRIANGLE, shipped_anchors_dir
+
+    cards = [AnchorCard.load(shipped_anchors_dir() / n / "anchor.json") for n in DEFAULT_TRIANGLE]
+    r = run("generate", "--prompt", "Once", "--weights", "0.333333,0.333333,0.333333", "--max-tokens", "1",
+            "--json", cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    total = sum(c.balance for c in cards)
+    assert out["applied"] == pytest.approx({c.name: c.balance / total * c.calibration for c in cards}, abs=1e-5)
+    assert "normalised" in out["note"]
 
 
 @pytest.mark.parametrize("args, message", [

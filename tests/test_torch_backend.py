@@ -118,6 +118,39 @@ def test_strength_zero_is_the_base_model_and_scales_the_delta_linearly(backend):
     assert backend.point.strength == 1.0
 
 
+def test_cards_balances_move_the_centre_only(backend):
+    """Balances (1, 6, 3) in the cards make the picker's centre the model at (0.1, 0.6, 0.3);
+    a corner is the same model with or without them."""
+    import dataclasses
+
+    from engine.anchors.model import AnchorCard
+
+    name = sorted(backend.anchors[0].factors)[0]
+    weight = lambda: dict(backend.model.named_modules())[name].weight.detach().clone()  # noqa: E731
+    saved = [a.card for a in backend.anchors]
+    try:
+        backend.point = None
+        backend.set_weights([0.1, 0.6, 0.3])
+        target = weight()
+        backend.point = None
+        backend.set_weights([1, 0, 0])
+        corner = weight()
+        for a, b in zip(backend.anchors, (1.0, 6.0, 3.0)):
+            a.card = dataclasses.replace(a.card or AnchorCard(name=a.name), balance=b)
+        backend.point = None
+        backend.set_weights([1 / 3, 1 / 3, 1 / 3])
+        assert torch.allclose(weight(), target, atol=1e-6)
+        assert not torch.allclose(weight(), corner, atol=1e-6)
+        backend.point = None
+        backend.set_weights([1, 0, 0])
+        assert torch.equal(weight(), corner)
+    finally:
+        for a, card in zip(backend.anchors, saved):
+            a.card = card
+        backend.point = None
+        backend.set_weights([1, 0, 0])
+
+
 def test_a_cards_calibration_scales_its_anchor(backend):
     """An anchor whose card says calibration c counts c times at every point: (1, 0, 0) with
     c = 0.5 is the same model as (1, 0, 0) at strength 0.5."""

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from engine.errors import ProsemixError
-from engine.weights import Attribute, Zone, attribute_point, make_point, parse_weights, zone_of
+from engine.weights import (Attribute, Zone, attribute_point, balanced, make_point, parse_weights,
+                            zone_of)
 
 NAMES = ("a", "b", "c")
 
@@ -135,3 +136,40 @@ def test_strength_scales_the_effective_weights_and_has_zones():
     for bad in (-0.1, 3.5, float("nan"), True):
         with pytest.raises(ProsemixError, match="strength"):
             make_point([0.2, 0.8], ["a", "b"], strength=bad)
+
+
+def test_balance_moves_the_centre_and_keeps_corners_and_edges():
+    b = (1.0, 6.0, 3.0)  # the centre should become (0.1, 0.6, 0.3)
+    assert balanced((1 / 3, 1 / 3, 1 / 3), b) == pytest.approx((0.1, 0.6, 0.3))
+    for corner in ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)):
+        assert balanced(corner, b) == corner
+    for edge in ((0.3, 0.7, 0.0), (0.0, 0.25, 0.75), (0.5, 0.0, 0.5)):
+        assert balanced(edge, b) == edge
+    # extrapolation (a negative weight) is left as it is
+    assert balanced((1.2, -0.2, 0.0), b) == (1.2, -0.2, 0.0)
+    # equal balances, and a single anchor, are the identity
+    assert balanced((0.2, 0.5, 0.3), (2.0, 2.0, 2.0)) == (0.2, 0.5, 0.3)
+    assert balanced((1.0,), (3.0,)) == (1.0,)
+    # an interior point moves part of the way: (0.5, 0.25, 0.25) has m = 0.25
+    assert balanced((0.5, 0.25, 0.25), b) == pytest.approx((0.5 - 0.25 * 0.7, 0.25 + 0.25 * 0.8, 0.25 - 0.25 * 0.1))
+    with pytest.raises(ProsemixError, match="balances"):
+        balanced((0.5, 0.5), (1.0, 2.0, 3.0))
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3).filter(lambda v: sum(v) > 1e-3),
+       st.lists(st.floats(0.1, 10.0), min_size=3, max_size=3), st.floats(0.0, 3.0))
+def test_balance_stays_on_the_simplex_and_commutes_with_strength(values, b, s):
+    w = [v / sum(values) for v in values]
+    moved = balanced(w, b)
+    assert sum(moved) == pytest.approx(1.0)
+    assert min(moved) >= -1e-12
+    assert balanced([s * v for v in w], b) == pytest.approx([s * v for v in moved], abs=1e-12)
+
+
+def test_balance_is_one_to_one_along_a_line_through_the_centre():
+    """Moving from a corner through the centre to the opposite edge, the moved point's first
+    weight falls strictly: the map does not fold the triangle."""
+    b = (1.0, 6.0, 3.0)
+    line = [(1 - t, t / 2, t / 2) for t in [k / 20 for k in range(21)]]
+    firsts = [balanced(p, b)[0] for p in line]
+    assert all(x > y for x, y in zip(firsts, firsts[1:]))

@@ -8,12 +8,13 @@ import re
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from engine.errors import AnchorError
 from engine.paths import atomic_write_text
+from engine.weights import balanced
 
 CARD_FILE = "anchor.json"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -33,9 +34,13 @@ class AnchorCard:
     base_sha256: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    # multiplies this anchor's delta at every point, so that anchors of unequal strength give
-    # comparable style shares at equal weights (benchmarks/calibrate.py measures it)
+    # multiplies this anchor's delta at every point: how strong its corner is
+    # (benchmarks/calibration_frontier.py measures what each factor buys)
     calibration: float = 1.0
+    # this anchor's share of the point the picker's centre stands for, relative to the other
+    # anchors' balances (all 1: the equal blend); corners and edges do not move
+    # (engine.weights.balanced; benchmarks/calibrate.py measures it)
+    balance: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -48,10 +53,12 @@ class AnchorCard:
         for key in ("training", "metrics"):
             if not isinstance(getattr(self, key), dict):
                 raise AnchorError(f"anchor card {self.name!r}: {key} must be an object")
-        c = self.calibration
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or not 0 < c <= 4:
-            raise AnchorError(f"anchor card {self.name!r}: calibration must be a number in (0, 4], "
-                              f"got {c!r}")
+        for key, top in (("calibration", 4), ("balance", 10)):
+            c = getattr(self, key)
+            if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) \
+                    or not 0 < c <= top:
+                raise AnchorError(f"anchor card {self.name!r}: {key} must be a number in (0, {top}], "
+                                  f"got {c!r}")
 
     @classmethod
     def load(cls, path: Path) -> "AnchorCard":
@@ -69,6 +76,14 @@ class AnchorCard:
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
+
+
+def applied_weights(effective: Sequence[float], anchors: Sequence["Anchor"]) -> tuple[float, ...]:
+    """What each anchor's delta is multiplied by at a point whose strength-scaled weights are
+    ``effective``: the picker's centre moved to the cards' balance point, then each anchor's
+    calibration factor."""
+    moved = balanced(effective, [a.balance for a in anchors])
+    return tuple(v * a.calibration for v, a in zip(moved, anchors))
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,11 @@ class Anchor:
     def calibration(self) -> float:
         """The card's calibration factor (1 without a card)."""
         return self.card.calibration if self.card else 1.0
+
+    @property
+    def balance(self) -> float:
+        """The card's balance (1 without a card)."""
+        return self.card.balance if self.card else 1.0
 
     @property
     def colour(self) -> str:

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
-from engine.anchors.model import Anchor
+from engine.anchors.model import Anchor, applied_weights
 from engine.anchors.loading import load_anchor, validate_factors
 from engine.errors import AnchorError, ProsemixError
 from engine.backends.generation import (Candidates, Generation, GenerationResult, Piece, Tally,
@@ -137,7 +137,7 @@ class Backend(ABC):
             self.point = point
             return point
         self._require_loaded()
-        self._apply_weights(tuple(v * a.calibration for v, a in zip(point.effective, self.anchors)))
+        self._apply_weights(applied_weights(point.effective, self.anchors))
         self.point = point
         return point
 

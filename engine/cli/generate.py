@@ -7,6 +7,7 @@ import sys
 
 from engine.cli.options import (add_model_options, add_sampling_options, open_from_args,
                                 sampling_from_args)
+from engine.anchors.model import applied_weights
 from engine.errors import ProsemixError
 from engine.weights import Point
 
@@ -70,6 +71,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             "strength": result.strength,
             "zone": point.zone.label if point else None,
             "note": point.note if point else "",
+            # what each delta was multiplied by: the weights moved by the cards' balances and
+            # times their calibrations (engine.anchors.model.applied_weights)
+            "applied": dict(zip(backend.anchor_names, (round(v, 6) for v in
+                                applied_weights(point.effective, backend.anchors)))) if point else {},
             "backend": backend.name,
             "anchors_applied": backend.anchors_applied,
             "model": str(backend.model_path),
