@@ -10,8 +10,8 @@ backend applies them:
     python benchmarks/calibrate.py [--scale austen=0.9 ...] [--rounds 4] [--seeds 2,3]
         [--anchors resources/anchors] [--dry-run]
 
-Each round samples the centre (12 story openings x the given seeds x 60 tokens, temperature
-0.8; by default other seeds than styles_report.py's 0 and 1, so the report does not judge
+Each round samples the centre with styles_report.py's protocol (12 story openings x the given
+seeds x 60 tokens, temperature 0.8; by default other seeds than styles_report.py's 0 and 1, so the report does not judge
 the samples the balance was fitted to) and asks the cached style scorer for the mean
 probability of each style; an over-represented style's balance goes down and an
 under-represented one's up, by the square root of the ratio to the styles' mean (balances
@@ -35,23 +35,18 @@ from engine.anchors.model import AnchorCard  # noqa: E402
 from engine.anchors.shipped import DEFAULT_TRIANGLE  # noqa: E402
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
 from engine.evaluation.style_classifier import load_cached  # noqa: E402
-from engine.sampling import SamplingConfig  # noqa: E402
 
-sys.path.append(str(ROOT / "benchmarks"))
-from styles_report import PROMPTS  # noqa: E402
+sys.path.append(str(ROOT / "benchmarks"))  # after the engine package: benchmarks/engine.py
+from styles_report import samples, shares  # noqa: E402
 
 
 def centre_means(backend: LlamaCppBackend, classifier, seeds=(2, 3)) -> tuple[dict[str, float], dict[str, float]]:  # type: ignore[no-untyped-def]
     """The mean probability and the share of samples of each style at the picker's centre."""
     n = len(backend.anchors)
-    backend.point = None
-    backend.set_weights([1 / n] * n)
-    texts = [backend.generate(p, SamplingConfig(max_tokens=60, temperature=0.8, seed=s)).text
-             for p in PROMPTS for s in seeds]
-    probs = classifier.probabilities(texts)
+    backend.point = None  # the cards changed: apply the point again
+    probs = classifier.probabilities([t for t, _ in samples(backend, [1 / n] * n, seeds=seeds)])
     means = {name: statistics.fmean(p[name] for p in probs) for name in backend.anchor_names}
-    shares = {c: sum(max(p, key=p.get) == c for p in probs) / len(probs) for c in classifier.classes}
-    return means, shares
+    return means, shares(probs, classifier.classes)
 
 
 def set_cards(backend: LlamaCppBackend, scales: dict[str, float], balances: dict[str, float]) -> None:

@@ -30,8 +30,8 @@ from engine.anchors.shipped import DEFAULT_TRIANGLE  # noqa: E402
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
 from engine.evaluation.style_classifier import load_cached  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from styles_report import samples  # noqa: E402
+sys.path.append(str(ROOT / "benchmarks"))  # after the engine package: benchmarks/engine.py
+from styles_report import samples, shares  # noqa: E402
 
 DEFAULT_FACTORS = {"austen": (0.64, 0.8, 1.0, 1.2), "sardonic": (1.0, 1.495, 2.0, 2.5),
                    "shakespeare": (1.0, 1.15, 1.326, 1.6)}
@@ -51,8 +51,7 @@ def parse_factors(items: list[str] | None) -> dict[str, tuple[float, ...]]:
 
 def judge(classifier, texts: list[tuple[str, float]], style: str) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
     probs = classifier.probabilities([t for t, _ in texts])
-    share = sum(max(p, key=p.get) == style for p in probs) / len(probs)
-    return share, statistics.fmean(p[style] for p in probs), statistics.median(ppl for _, ppl in texts)
+    return shares(probs, [style])[style], statistics.fmean(p[style] for p in probs), statistics.median(ppl for _, ppl in texts)
 
 
 def main() -> int:

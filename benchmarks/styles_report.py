@@ -56,6 +56,11 @@ def samples(backend: LlamaCppBackend, weights: list[float], strength: float = 1.
     return out
 
 
+def shares(probs: list[dict[str, float]], classes: list[str]) -> dict[str, float]:
+    """The share of samples recognised as each class (the most probable one)."""
+    return {c: sum(max(p, key=p.__getitem__) == c for p in probs) / len(probs) for c in classes}
+
+
 def style_table(backend: LlamaCppBackend, classifier) -> dict:  # type: ignore[no-untyped-def]
     names = backend.anchor_names
     n = len(names)
@@ -68,7 +73,7 @@ def style_table(backend: LlamaCppBackend, classifier) -> dict:  # type: ignore[n
         texts = samples(backend, weights, strength, logprobs=True)
         probs = classifier.probabilities([t for t, _ in texts])
         result[label] = {
-            "share": {c: sum(max(p, key=p.get) == c for p in probs) / len(probs) for c in classifier.classes},
+            "share": shares(probs, classifier.classes),
             "mean": {c: statistics.fmean(p[c] for p in probs) for c in classifier.classes},
             "ppl": statistics.median(ppl for _, ppl in texts),
         }
