@@ -5,7 +5,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup run test test-fast bench package package-cpu clean-venv
 
-$(VENV)/.prosemix-setup: pyproject.toml packaging/setup_env.sh
+$(VENV)/.prosemix-setup: pyproject.toml setup.py packaging/setup_env.sh
 	VENV=$(VENV) bash packaging/setup_env.sh
 
 setup: $(VENV)/.prosemix-setup

@@ -7,7 +7,6 @@ sample generations per anchor from the same prompt and seeds.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from engine.machine import describe_machine  # noqa: E402
 from engine.anchors.model import AnchorCard  # noqa: E402
 from engine.anchors.shipped import SHIPPED  # noqa: E402
 from engine.paths import resources_dir  # noqa: E402
@@ -84,7 +84,7 @@ def main() -> int:
 
     lines = ["# The shipped anchors", "",
              "Written by `benchmarks/anchors_report.py` from one run "
-             f"({time.strftime('%Y-%m-%d', time.gmtime())}, {platform.machine()}, {os.cpu_count()} CPU cores; "
+             f"({time.strftime('%Y-%m-%d', time.gmtime())}, {describe_machine()}; "
              f"losses measured with the torch backend in float32 in {seconds:.0f} s).",
              "Each anchor is a rank-16 LoRA (alpha 16) of SmolLM2-135M-Instruct, trained with "
              "`prosemix train-defaults` on a corpus that `prosemix corpora` rebuilds from Debian and "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from engine.machine import describe_machine  # noqa: E402
 from engine.sampling import SamplingConfig  # noqa: E402
 
 SHORT = "The lighthouse keeper opened the door and"
@@ -163,7 +163,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("k", "rows", "sweep"))
     args = parser.parse_args()
-    print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"{describe_machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     pairs = backends()
     if args.only in (None, "k"):
         bench_k(pairs)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from engine.machine import describe_machine  # noqa: E402
 
 
 def timed(fn, reps: int = 20) -> float:  # type: ignore[no-untyped-def]
@@ -158,7 +159,7 @@ def main() -> int:
     ap.add_argument("--words", type=int, default=20000)
     ap.add_argument("--only", choices=["ops", "continue", "drag"])
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.only in (None, "ops"):
         for label, ms in document_ops(args.words) + [assembly_cost(args.words)]:
             verdict = "" if ms != ms else ("PASS" if ms < 20 else "MISS")

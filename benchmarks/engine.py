@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -18,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from engine.machine import describe_machine  # noqa: E402
 from engine.models.base import base_info, embedded_model_path  # noqa: E402
 from engine.anchors.model import applied_weights  # noqa: E402
 from engine.anchors.shipped import default_anchor_paths  # noqa: E402
@@ -426,14 +426,12 @@ def write_doc(rows: list[dict], anchors_desc: str, reps: int,
               recorded: tuple[str, dict[str, str]]) -> None:
     import subprocess
 
-    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
-                         capture_output=True, text=True).stdout.strip()
     lines = [
         "# Benchmarks", "",
         "Written by `benchmarks/engine.py`; every number below is from one run of it, each "
         "row measured side by side with its baseline (median of the repetitions).", "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), Linux, no GPU",
+        f"- machine: {describe_machine()}, Linux, no GPU",
         "- model: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp) / its float32 dequantized copy (torch)",
         f"- anchors: {anchors_desc}", f"- repetitions: {reps}",
         "- command: `.venv/bin/python benchmarks/engine.py`",

@@ -6,7 +6,6 @@ figures (docs/figures/). Sweeps are resumable CSVs in docs/figures/ too.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import sys
 import time
@@ -16,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from engine.machine import describe_machine  # noqa: E402
 from engine.evaluation import plots  # noqa: E402
 from engine.anchors.shipped import ATTRIBUTES  # noqa: E402
 from engine.paths import resources_dir  # noqa: E402
@@ -96,7 +96,7 @@ def main() -> int:
     attrs, cols, matrix = plots.entanglement(both, SCORES)
     lines = ["# Results: the paper's headline on the shipped anchors", "",
              f"Measured by `benchmarks/results_report.py` on {time.strftime('%Y-%m-%d', time.gmtime())} "
-             f"({platform.machine()}, {os.cpu_count()} CPU cores, llama.cpp backend, embedded Q4_1 model). "
+             f"({describe_machine()}, llama.cpp backend, embedded Q4_1 model). "
              "Every point: 5 prompts x 2 samples x 32 tokens at temperature 0.8, fixed seeds. "
              f"Sweep times: sentiment {timings['sentiment']:.0f} s, simplicity {timings['simplicity']:.0f} s "
              f"(13 points each, plus the fixed-text perplexity per point), triangle {timings['triangle']:.0f} s "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from engine.machine import describe_machine  # noqa: E402
 from engine.anchors.shipped import ATTRIBUTES, DEFAULT_TRIANGLE  # noqa: E402
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
 from engine.evaluation.plots import spearman  # noqa: E402
@@ -144,7 +144,7 @@ def write(rows: list[tuple[str, str, bool]], styles: dict, classifier, seconds: 
 
     lines = [MARK_START, "## Styles a writer can see (the style-recognition goals)", "",
              f"Written by `benchmarks/styles_report.py` on {time.strftime('%Y-%m-%d', time.gmtime())}, "
-             f"{platform.machine()}, {os.cpu_count()} cores, in {seconds / 60:.0f} min: {len(PROMPTS)} story "
+             f"{describe_machine()}, in {seconds / 60:.0f} min: {len(PROMPTS)} story "
              f"openings x {len(SEEDS)} seeds x {TOKENS} tokens at temperature 0.8 per point (llama.cpp, "
              "merged anchors). Judge: the cached style scorer (`prosemix style-scorer`, "
              f"held-out accuracy {classifier.accuracy:.1%} on 280-character chunks; classes "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from engine.machine import describe_machine  # noqa: E402
 from engine.training.config import ALL_TARGETS, TrainConfig  # noqa: E402
 from engine.training.train import train_anchor  # noqa: E402
 
@@ -66,13 +66,13 @@ def main() -> int:
                                       if k in ("precision", "targets", "batch", "block", "lr")}})
         print(json.dumps(rows[-1]), flush=True)
     base = rows[0]["seconds_per_step"]
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores; {args.steps} steps each; "
+    print(f"\nmachine: {describe_machine()}; {args.steps} steps each; "
           f"corpus {Path(args.corpus).name}")
     for row in rows:
         print(f"{row['config']:<36} {row['seconds_per_step']:6.2f} s/step  {base / row['seconds_per_step']:.2f}x "
               f"speed  val {row['base_val']:.3f} -> {row['val']:.3f}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        Path(args.out).write_text(json.dumps({"machine": describe_machine(),
                                               "steps": args.steps, "corpus": Path(args.corpus).name,
                                               "rows": rows}, indent=2) + "\n")
     return 0

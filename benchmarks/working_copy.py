@@ -14,7 +14,6 @@ which merged mode rewrites on every weight change, so they stay F16 in every mer
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from engine.machine import describe_machine  # noqa: E402
 
 F16, Q4_0, Q8_0, BF16 = 1, 2, 8, 30
 LAYOUTS = {  # name: (attn type, ffn type), None: as the file has it
@@ -141,7 +142,7 @@ def main() -> int:
     with torch.no_grad():
         reference = [torch.log_softmax(model(torch.tensor([s])).logits[0].double(), -1).numpy() for s in seqs]
     del model
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; "
+    print(f"machine: {describe_machine()}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; medians of 3")
     print(f"{'layout':<46} {'prompt tok/s':>12} {'decode tok/s':>12} {'MB':>6} {'|lp err|':>9} {'greedy agr':>10}")
     rows = []

@@ -18,7 +18,20 @@ def app_root() -> Path:
 
 
 def resources_dir() -> Path:
-    return app_root() / "resources"
+    """The shipped files (anchors, evaluation samples, icons, licences). In a PyInstaller
+    bundle they lie in the bundle's resources/; installed (a wheel, or the editable install of
+    a checkout) they are the package ``prosemix_resources``, found through importlib.resources;
+    in a checkout run without installing, the source tree's resources/."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    from importlib.resources import files
+
+    try:
+        root = files("prosemix_resources")
+    except ModuleNotFoundError:
+        return app_root() / "resources"
+    return Path(str(root))  # installed on disk (setuptools does not zip it), so a real folder
 
 
 def user_data_dir() -> Path:

@@ -105,6 +105,19 @@ def test_info(session_cache):
     info = json.loads(r.stdout)
     assert info["backends"]["llama"] is True
     assert info["default_model"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    from engine.machine import cpu_model
+
+    assert cpu_model() in info["machine"]  # every figure names the CPU it was measured on
+
+
+@pytest.mark.parametrize("features, says", [(["AVX2", "FMA", "F16C"], "(AVX2 FMA F16C, no AVX-512)"),
+                                            (["AVX2", "AVX-512", "AVX512-BF16"], "(AVX2 AVX-512 AVX512-BF16)")])
+def test_the_machine_is_named_with_its_simd(features, says, monkeypatch):
+    import engine.machine as machine
+
+    monkeypatch.setattr(machine, "cpu_features", lambda: features)
+    monkeypatch.setattr(machine, "cpu_model", lambda: "Some CPU")
+    assert machine.describe_machine().endswith(f"Some CPU {says}")
 
 
 def test_prosemix_with_no_arguments_opens_the_app(monkeypatch):

@@ -232,13 +232,17 @@ def test_common_prefix():
 @pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "sampled"])
 def test_a_kept_prefix_gives_the_text_of_a_fresh_run(backend, sampling):
     """Continue after typing: the shared prefix is not evaluated again, and the text is the
-    same as a run that evaluates the whole prompt (longer than one 512-token batch)."""
-    assert backend.split_invariant  # this build: batching does not change the numbers
+    same as a run that evaluates the whole prompt (longer than one 512-token batch). Where this
+    CPU's kernels change the numbers with the batching (checked at load), nothing is kept."""
+    print(f"this CPU: prompt batching {'does not change' if backend.split_invariant else 'changes'} the numbers")
     backend.set_weights([0.2, 0.3, 0.5])
     backend.generate(LONG, sampling)
     kept = backend.generate(LONG + " She wrote back at once.", sampling)
     assert kept.prompt_tokens > 512
-    assert kept.cached_tokens >= kept.prompt_tokens - 8
+    if backend.split_invariant:
+        assert kept.cached_tokens >= kept.prompt_tokens - 8
+    else:
+        assert kept.cached_tokens == 0
     backend._forget_prompt()
     fresh = backend.generate(LONG + " She wrote back at once.", sampling)
     assert fresh.cached_tokens == 0
@@ -248,7 +252,7 @@ def test_a_kept_prefix_gives_the_text_of_a_fresh_run(backend, sampling):
 def test_the_kept_prefix_is_dropped_on_weight_change_and_scoring(backend):
     backend.set_weights([0.2, 0.3, 0.5])
     backend.generate(LONG, GREEDY)
-    assert backend.generate(LONG, GREEDY).cached_tokens > 0  # the same prompt again
+    assert backend.generate(LONG, GREEDY).cached_tokens > 0 or not backend.split_invariant  # the same prompt again
     backend.set_weights([0.5, 0.3, 0.2])
     assert backend.generate(LONG, GREEDY).cached_tokens == 0
     backend.perplexity("A short text to score.")

@@ -42,7 +42,11 @@ def test_working_base_converts_only_the_targets(merged):
     assert working.get("tokenizer.chat_template") == source.get("tokenizer.chat_template")
     targets = set(target_tensors(merged.anchors))
     assert len(targets) == 120  # q/k/v/o in 30 layers
-    assert cpu_has_bf16() and merged.working_copy == "auto"  # this machine: AVX512-BF16
+    # the branch this CPU takes: "auto" stores the rest as BF16 only where llama.cpp computes
+    # BF16 natively (AVX512-BF16), else it keeps the file's Q4_1
+    layout = "bf16" if cpu_has_bf16() else "keep"
+    assert merged.working_copy == "auto" and merged.anchors_reason.endswith(f"other matrices: {layout}")
+    print(f"working copy on this CPU: {layout} (AVX512-BF16: {cpu_has_bf16()})")
     rest = set(rest_tensors(source, sorted(targets)))
     assert len(rest) == 90  # gate/up/down in 30 layers
     src_raw = np.memmap(source.path, np.uint8, mode="r")
@@ -57,7 +61,9 @@ def test_working_base_converts_only_the_targets(merged):
             assert w.ggml_type == 1  # F16
             f16 = np.frombuffer(b.tobytes(), np.float16).reshape(t.shape)
             assert np.array_equal(f16, exact().reshape(t.shape).astype(np.float16)), name
-        elif name in rest:  # the embedded model's default layout here: BF16
+        elif name in rest and layout == "keep":  # as the file has them, byte for byte
+            assert w.ggml_type == t.ggml_type and np.array_equal(a, b), name
+        elif name in rest:  # layout bf16
             assert w.ggml_type == 30
             got = gguf.quants.dequantize(np.asarray(b), gguf.GGMLQuantizationType.BF16)
             want = gguf.quants.quantize(exact().astype(np.float32), gguf.GGMLQuantizationType.BF16)
@@ -280,11 +286,16 @@ def test_too_little_memory_for_a_working_copy_uses_runtime_adapters(adapters, se
     small.close()
 
 
-def test_the_working_copy_layout_is_chosen():
+@pytest.mark.parametrize("native_bf16", [True, False], ids=["avx512-bf16", "no-bf16"])
+def test_the_working_copy_layout_is_chosen(native_bf16, monkeypatch):
+    """Both branches, whatever this CPU is: "auto" gives BF16 only with native BF16."""
+    import engine.backends.llama_merge as llama_merge
+
+    monkeypatch.setattr(llama_merge, "cpu_has_bf16", lambda: native_bf16)
     assert choose_layout("keep", embedded=True) == "keep"
     assert choose_layout("bf16", embedded=False) == "bf16"
     assert choose_layout("auto", embedded=False) == "keep"  # a user's own model keeps its format
-    assert choose_layout("auto", embedded=True) == ("bf16" if cpu_has_bf16() else "keep")
+    assert choose_layout("auto", embedded=True) == ("bf16" if native_bf16 else "keep")
     with pytest.raises(ModelError, match="unknown working-copy layout 'q2'"):
         choose_layout("q2", embedded=True)
 

@@ -227,7 +227,7 @@ def _ggml_fp32_to_fp16() -> Callable[[np.ndarray, np.ndarray], None]:
         import llama_cpp
     except ImportError:
         return slow
-    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    lib_dir = Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).parent / "lib")  # as llama_cpp loads it
     for name in ("libggml-cpu.so", "libggml-cpu.dylib", "ggml-cpu.dll"):
         try:
             lib = ctypes.CDLL(str(lib_dir / name))

@@ -86,6 +86,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from engine.anchors.shipped import default_anchor_paths
     from engine.backends import available_backends
+    from engine.machine import describe_machine
     from engine.models.base import embedded_model_path
 
     try:
@@ -101,6 +102,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         if torch.backends.mps.is_available():
             devices.append("mps")
     print(json.dumps({
+        "machine": describe_machine(),
         "backends": available_backends(),
         "devices": devices,
         "default_model": model,
