@@ -1,8 +1,10 @@
 """Corpus cleaning: each anchor should learn its style, not its source file's furniture."""
 from __future__ import annotations
 
-from engine.training.corpora import (clean_devil, clean_fortune_entry, clean_fortunes,
-                                     clean_shakespeare, hold_out)
+from engine.training.corpora import (clean_bible, clean_botchan, clean_devil,
+                                     clean_fortune_entry, clean_fortunes, clean_gutenberg_prose,
+                                     clean_kjv, clean_shakespeare, clean_twain, hold_out)
+from engine.training.prose import typesetting_faults
 
 DEVIL = """Some preface text the dictd file carries.
 
@@ -19,13 +21,13 @@ AB'SENT, adj. and n.  Peculiarly exposed to the tooth of detraction.
 """
 
 
-def test_devil_loses_headwords_and_signatures_keeps_definitions_and_verse():
+def test_devil_loses_headwords_signatures_and_verse_keeps_definitions_unwrapped():
     out = clean_devil(DEVIL)
     assert "ABASEMENT" not in out and ", n." not in out and "AB'SENT" not in out
-    assert out.startswith("A decent and customary mental attitude")
+    assert out.startswith("A decent and customary mental attitude in the presence of wealth")
     assert "Peculiarly exposed to the tooth of detraction." in out
-    assert "By Abracadabra we signify" in out  # _emphasis_ markup gone, the verse kept
-    assert "G.J." not in out
+    assert "Abracadabra" not in out and "G.J." not in out  # Bierce's verse would teach line breaks
+    assert typesetting_faults(out) == {"line_breaks": 0, "double_spaces": 0}
 
 
 def test_fortune_attributions_scripts_and_headers_go():
@@ -60,3 +62,87 @@ def test_hold_out_is_disjoint_and_seeded():
     train, held = hold_out(text, chars=2000, seed=3)
     assert held and train and (train, held) == hold_out(text, chars=2000, seed=3)
     assert not set(held.split("\n\n")) & set(train.split("\n\n"))
+
+
+# ----- prose, not typesetting; the narrative voices' sources ---------------------------------
+CLEAN = {"line_breaks": 0, "double_spaces": 0}
+
+GUTENBERG = ("\ufeffThe Project Gutenberg EBook of A Book, by Somebody\r\n"
+             "This eBook is for the use of anyone anywhere at no cost.\r\n"
+             "*** START OF THIS PROJECT GUTENBERG EBOOK A BOOK ***\r\n\r\n"
+             "                    A BOOK\r\n\r\n"
+             "CONTENTS\r\n\r\n"
+             "The First Day . . . 1\r\nThe Second Day . . . 14\r\nThe Last Day . . . 27\r\n\r\n"
+             "CHAPTER I\r\n\r\n"
+             "It was a dull morning.  The rector, who had not slept, walked out to\r\n"
+             "the gate[1] and looked along the road.[Illustration: The gate]\r\n\r\n"
+             "    Oh, the road is long,\r\n    And the night is near.\r\n\r\n"
+             "\"Nobody,\" he said.  [* A word the rector liked.]\r\n\r\n"
+             "*** END OF THIS PROJECT GUTENBERG EBOOK A BOOK ***\r\n"
+             "Section 1. General Terms of Use and Redistributing Project Gutenberg-tm\r\n")
+
+
+def test_a_gutenberg_book_becomes_unwrapped_prose_without_its_furniture():
+    out = clean_gutenberg_prose(GUTENBERG)
+    assert out == ("It was a dull morning. The rector, who had not slept, walked out to the gate "
+                   "and looked along the road.\n\n\"Nobody,\" he said.")
+    assert typesetting_faults(out) == CLEAN
+    assert typesetting_faults(GUTENBERG.replace("\r\n", "\n")) != CLEAN  # the check can fail
+
+
+def test_nltk_title_lines_and_twain_producer_note_go():
+    raw = ("Produced by Somebody. The previous edition was updated by\nSomebody Else.\n\n\n"
+           "                   THE ADVENTURES OF TOM SAWYER\n                                BY\n\n"
+           "[The Wisdom of Someone by A. Writer 1914]\n\nCHAPTER I\n\n\"TOM!\"\n\nNo answer.\n\n"
+           "The old lady pulled her spectacles down and looked over them about the\n"
+           "room; then she put them up and looked out under them.\n")
+    out = clean_twain(raw)
+    assert out.split("\n\n") == ['"TOM!"', "No answer.",
+                                 "The old lady pulled her spectacles down and looked over them about "
+                                 "the room; then she put them up and looked out under them."]
+
+
+def test_botchan_paragraphs_are_found_where_the_file_has_no_blank_lines():
+    wrapped = ("A NOTE BY THE TRANSLATOR\r\nNo translation can expect to equal the original, and\r\n"
+               "this one does not try.\r\nCHAPTER I\r\n"
+               "Because of an hereditary recklessness, I have been playing always a\r\n"
+               "losing game since my childhood. During my grammar school days, I was\r\n"
+               "once laid up for about a week.\r\n"
+               "\"I'll see I don't get dislocated next time,\" I answered.\r\n"
+               "She wished to eat \"sasa-ame\"[1] of Echigo province. I had never heard of\r\n"
+               "it.\r\n")
+    out = clean_botchan("*** START OF THIS PROJECT GUTENBERG EBOOK BOTCHAN ***\r\n" + wrapped)
+    assert out.split("\n\n") == [
+        "Because of an hereditary recklessness, I have been playing always a losing game since my "
+        "childhood. During my grammar school days, I was once laid up for about a week.",
+        "\"I'll see I don't get dislocated next time,\" I answered.",
+        "She wished to eat \"sasa-ame\" of Echigo province. I had never heard of it."]
+
+
+def test_kjv_loses_verse_numbers_and_book_titles_and_keeps_chapters_apart():
+    raw = ("[The King James Bible]\n\nThe Old Testament of the King James Bible\n\n"
+           "The First Book of Moses:  Called Genesis\n\n\n"
+           "1:1 In the beginning God created the heaven and the earth.\n\n"
+           "1:2 And the earth was without form, and void; and darkness was upon\nthe face of the deep.\n\n"
+           "1:3 And God said, Let there be light: and there was light. 1:4 And God saw\nthe light.\n\n"
+           "2:1 Thus the heavens and the earth were finished.\n")
+    out = clean_kjv(raw)
+    assert out.split("\n\n") == [
+        "In the beginning God created the heaven and the earth. And the earth was without form, and "
+        "void; and darkness was upon the face of the deep. And God said, Let there be light: and "
+        "there was light. And God saw the light.",
+        "Thus the heavens and the earth were finished."]
+
+
+def test_verses_one_a_line_become_paragraphs_and_prose_speeches_are_unwrapped():
+    bible = "\n".join(f"Verse {i} is here." for i in range(7))
+    assert clean_bible(bible).split("\n\n") == [" ".join(f"Verse {i} is here." for i in range(5)),
+                                                "Verse 5 is here. Verse 6 is here."]
+    raw = ("HAMLET.\nTo be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+           "The slings and arrows of outrageous fortune,\n\n"
+           "FIRST CLOWN.\nIs she to be buried in Christian burial when she wilfully seeks her\n"
+           "own salvation? I tell thee she is, therefore make her grave straight.\n")
+    verse, speech = clean_shakespeare(raw).split("\n\n")
+    assert verse.count("\n") == 2  # verse keeps its lines
+    assert speech == ("Is she to be buried in Christian burial when she wilfully seeks her own "
+                      "salvation? I tell thee she is, therefore make her grave straight.")

