@@ -14,8 +14,9 @@ Each round samples the centre with styles_report.py's protocol (12 story opening
 seeds x 60 tokens, temperature 0.8; by default other seeds than styles_report.py's 0 and 1, so the report does not judge
 the samples the balance was fitted to) and asks the cached style scorer for the mean
 probability of each style; an over-represented style's balance goes down and an
-under-represented one's up, by the square root of the ratio to the styles' mean (balances
-kept within [0.1, 10]). Prints every round; writes the last round's balances.
+under-represented one's up, by a power (--step, default the square root) of the ratio to the
+styles' mean (balances kept within [0.1, 10]). Prints every round; writes the balances of the
+round whose centre was most balanced (the smallest ratio of the largest mean to the smallest).
 """
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="2,3")
     ap.add_argument("--anchors", default=str(ROOT / "resources" / "anchors"))
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--step", type=float, default=0.5,
+                    help="how far a round moves each balance: the ratio's power (smaller: damped)")
     args = ap.parse_args()
     folder = Path(args.anchors)
     seeds = tuple(int(s) for s in args.seeds.split(","))
@@ -75,6 +78,7 @@ def main() -> int:
             raise SystemExit(f"--scale names an anchor of the triangle ({', '.join(scales)}), got {item!r}")
         scales[name] = float(value)
     balances = {a.name: a.balance for a in backend.anchors}
+    best: tuple[float, dict[str, float]] = (float("inf"), dict(balances))
     for r in range(args.rounds):
         set_cards(backend, scales, balances)
         means, shares = centre_means(backend, classifier, seeds)
@@ -83,13 +87,19 @@ def main() -> int:
               f"{json.dumps({k: round(v, 3) for k, v in balances.items()})} -> centre mean p "
               f"{json.dumps({k: round(v, 3) for k, v in means.items()})}, shares "
               f"{json.dumps({k: round(v, 2) for k, v in shares.items()})}", flush=True)
+        spread = max(means.values()) / max(min(means.values()), 1e-3)
+        if spread < best[0]:
+            best = (spread, dict(balances))
         if r == args.rounds - 1:
             break
         for name, p in means.items():
-            balances[name] = min(10.0, max(0.1, balances[name] * (target / max(p, 1e-3)) ** 0.5))
+            balances[name] = min(10.0, max(0.1, balances[name] * (target / max(p, 1e-3)) ** args.step))
         top = max(balances.values())  # keep the largest at 1: only ratios matter
         balances = {k: v / top for k, v in balances.items()}
     backend.close()
+    balances = best[1]
+    print(f"the most balanced round: largest to smallest mean p {best[0]:.2f}, balances "
+          f"{json.dumps({k: round(v, 3) for k, v in balances.items()})}")
     if args.dry_run:
         return 0
     for name in scales:

@@ -96,6 +96,24 @@ class AnchorsPanel(QWidget):
                                       item.data(COLOUR_ROLE)))
         return out
 
+    def set_enabled_names(self, names: list[str]) -> list[str]:
+        """Tick exactly the anchors called ``names`` (a document's palette), announcing the
+        change once; returns the names that no listed anchor has."""
+        wanted, found = set(names), set()
+        muted, self._muted = self._muted, True
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            name = item.text().strip()
+            on = name in wanted and name not in found  # two anchors of one name cannot load together
+            found |= {name} if on else set()
+            item.setCheckState(Qt.Checked if on else Qt.Unchecked)
+        self._muted = muted
+        self._emit()
+        return [n for n in names if n not in found]
+
+    def set_enabled_at(self, row: int, enabled: bool) -> None:
+        self.list.item(row).setCheckState(Qt.Checked if enabled else Qt.Unchecked)  # emits
+
     def all_entries(self) -> list[dict]:
         return [{"path": self.list.item(i).data(PATH_ROLE), "name": self.list.item(i).text(),
                  "colour": self.list.item(i).data(COLOUR_ROLE),

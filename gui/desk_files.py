@@ -30,6 +30,7 @@ FILTER = "Text (*.md *.txt)"
 class DeskFiles(QObject):
     titleChanged = Signal(str)
     message = Signal(str)
+    documentSet = Signal(object)  # the Document now on the desk (new, opened or recovered)
 
     def __init__(self, desk: WritePanel, settings: QSettings, parent_widget: QWidget,
                  store: RecoveryStore | None = None):
@@ -47,6 +48,10 @@ class DeskFiles(QObject):
             signal.connect(self._changed)
 
     # ----- state ------------------------------------------------------------------------------
+    def mark_changed(self) -> None:
+        """Something only the sidecar holds changed (the palette): save it like an edit."""
+        self._changed()
+
     def _changed(self) -> None:
         if not self.dirty:
             self.dirty = True
@@ -71,6 +76,7 @@ class DeskFiles(QObject):
         self.desk.set_document(doc)
         self.path, self.doc_id, self.dirty = path, RecoveryStore.new_id(), False
         self.titleChanged.emit(self.title())
+        self.documentSet.emit(doc)
 
     # ----- commands -----------------------------------------------------------------------------
     def new(self) -> None:

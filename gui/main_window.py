@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter,
 
 from engine.backends import BackendSpec
 from engine.backends.generation import MAX_CANDIDATES, seeds_from
+from engine.documents.model import Document
 from engine.errors import ProsemixError
 from engine.history import History
 
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         action(point, "&Pin for compare", self._pin, "Ctrl+P")
         action(point, "&Save preset…", self.point.ask_save_preset, "Ctrl+Alt+S")
         action(point, "&Back to the passage's point", self.write.point_of_passage, "Ctrl+Shift+P")
+        action(point, "&Voices on the picker…", self._show_palette, "Ctrl+Shift+A")
         self.extrapolate_action = action(point, "&Extrapolation", self.point.extrapolate.toggle, "Ctrl+E")
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, self._run_here, context=Qt.WindowShortcut)
@@ -142,6 +144,8 @@ class MainWindow(QMainWindow):
         self.picker.weightsChanged.connect(self._point_moving)
         self.point.strength.changed.connect(self._point_moving)
         self.write.pointRequested.connect(self._go_to_point)
+        self.point.palette_menu.aboutToShow.connect(self._fill_palette)
+        self.files.documentSet.connect(self._apply_palette)
         self.write.message.connect(lambda m: self.status.say(m, 6000))
         self.files.message.connect(lambda m: self.status.say(m, 8000))
         self.files.titleChanged.connect(lambda t: self.setWindowTitle(f"{t} — Prosemix"))
@@ -175,7 +179,46 @@ class MainWindow(QMainWindow):
 
     def _anchors_changed(self, _specs: object) -> None:
         anchor_store.save_entries(self.settings, self.anchors.all_entries())
+        doc = self.write.document()
+        names = [s.name for s in self.anchors.enabled()]
+        if doc.palette != names:  # the writer chose other voices: the document keeps them
+            # at start-up a document takes the picker silently, and an empty untitled one has
+            # nothing worth asking to save
+            chosen = bool(doc.palette) and bool(doc.text or self.files.path)
+            doc.palette = names
+            if chosen:
+                self.files.mark_changed()
         self.load()
+
+    # ----- the document's palette: which voices are on the picker --------------------------------
+    def _fill_palette(self) -> None:
+        menu = self.point.palette_menu
+        menu.clear()
+        for row, entry in enumerate(self.anchors.all_entries()):
+            act = menu.addAction(entry["name"])
+            act.setCheckable(True)
+            act.setChecked(entry["enabled"])
+            act.toggled.connect(lambda on, r=row: self.anchors.set_enabled_at(r, on))
+        menu.addSeparator()
+        menu.addAction("Add or train voices…", lambda: self.anchors.list.setFocus())
+
+    def _show_palette(self) -> None:
+        self.point.setCurrentIndex(0)
+        self.point.palette_button.showMenu()
+
+    def _apply_palette(self, doc: object) -> None:
+        """A document that was written with a palette brings it back onto the picker; one
+        without takes the picker as it is."""
+        assert isinstance(doc, Document)
+        if not doc.palette:
+            doc.palette = [s.name for s in self.anchors.enabled()]
+            return
+        if doc.palette == [s.name for s in self.anchors.enabled()]:
+            return
+        missing = self.anchors.set_enabled_names(doc.palette)
+        if missing:
+            self.status.say(f"this document's voices {', '.join(missing)} are not installed; "
+                            "it opened with the others", 10000)
 
     def load(self) -> None:
         remote = self.model_choice.remote
@@ -391,6 +434,7 @@ class MainWindow(QMainWindow):
             "Generate tab: Ctrl+Enter  generate\nEsc  stop\n\n"
             "Arrow keys  move the handle (Shift: faster)\nHome / Ctrl+0  centre\n"
             "Ctrl+P  pin the point for Compare\nCtrl+Alt+S  save the point as a preset\n"
+            "Ctrl+Shift+A  the voices on the picker (saved with the document)\n"
             "Ctrl+E  extrapolation\nCtrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S  new, open, save, save as\n"
             "Ctrl+M  model\nCtrl+Alt+O  add an anchor\nCtrl+Alt+N  new anchor\nCtrl+Q  quit"))
 

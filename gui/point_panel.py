@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QInputDialog, QLabel,
-                               QPushButton, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QInputDialog, QLabel, QMenu,
+                               QPushButton, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from engine.anchors.shipped import ATTRIBUTES
 from engine.errors import ProsemixError
@@ -35,8 +35,17 @@ class PointPanel(QTabWidget):
         self.presets = QComboBox()
         self.presets.setPlaceholderText("Presets")
         self.save_preset = QPushButton("Save point…")
+        # which voices are on the picker: the document's palette (the window fills the menu)
+        self.palette_menu = QMenu("Palette", self)
+        self.palette_button = QToolButton()
+        self.palette_button.setText("Voices on the picker ▾")
+        self.palette_button.setToolTip("Choose the voices this document blends (Ctrl+Shift+A); "
+                                       "the choice is saved with the document")
+        self.palette_button.setMenu(self.palette_menu)
+        self.palette_button.setPopupMode(QToolButton.InstantPopup)
         simplex_tab = QWidget()
         layout = QVBoxLayout(simplex_tab)
+        layout.addWidget(self.palette_button)
         layout.addWidget(self.picker, 1)
         layout.addWidget(self.weights_label)
         layout.addWidget(self.strength)

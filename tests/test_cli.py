@@ -183,3 +183,18 @@ def test_continue_appends_a_passage_with_its_provenance(tmp_path, adapters, sess
     assert len(sidecar["passages"]) == 2
     r = run("continue", str(tmp_path / "story.docx"), cache=session_cache)
     assert r.returncode == 2 and ".md or .txt" in r.stderr
+
+
+def test_continue_writes_with_the_documents_voices(tmp_path, session_cache):
+    """Without --anchor, `continue` blends the voices the window saved with the document."""
+    doc = tmp_path / "story.md"
+    doc.write_text("The rain had not stopped for three days, and")
+    side = tmp_path / "story.md.prosemix.json"
+    side.write_text(json.dumps({"version": 1, "palette": ["austen", "shakespeare"]}))
+    r = run("continue", str(doc), "--max-tokens", "6", "--json", cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    assert list(json.loads(r.stdout)["provenance"]["weights"]) == ["austen", "shakespeare"]
+    assert json.loads(side.read_text())["palette"] == ["austen", "shakespeare"]
+    side.write_text(json.dumps({"version": 1, "palette": ["austen", "nobody-voice"]}))
+    r = run("continue", str(doc), "--max-tokens", "6", cache=session_cache)
+    assert r.returncode == 2 and "nobody-voice" in r.stderr and "--anchor" in r.stderr

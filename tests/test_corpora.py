@@ -146,3 +146,20 @@ def test_verses_one_a_line_become_paragraphs_and_prose_speeches_are_unwrapped():
     assert verse.count("\n") == 2  # verse keeps its lines
     assert speech == ("Is she to be buried in Christian burial when she wilfully seeks her own "
                       "salvation? I tell thee she is, therefore make her grave straight.")
+
+
+def test_generated_text_checks_find_loops_wrapping_and_furniture():
+    from engine.evaluation.fluency import degenerate, furniture, typesetting_faults
+
+    prose_text = ("The carriage stopped at the gate, and the old man climbed down slowly. He looked "
+                  "at the house for a long time before he knocked, as if he expected nobody to answer.")
+    assert degenerate(prose_text) is None
+    assert "only" in degenerate("Yes. No. Perhaps.")
+    assert "loop" in degenerate("and then we went home " * 8)
+    assert "non-letters" in degenerate("1:1 2:2 3:3 4:4 5:5 6:6 7:7 " * 9 + " ".join(f"word{i}" for i in range(25)))
+    assert typesetting_faults(prose_text) == []
+    assert typesetting_faults("He said yes.\n\nShe left.\nThen he followed.") == []  # breaks after sentences
+    assert len(typesetting_faults("and we all live in\na state of constant anxiety.  It")) == 2
+    assert furniture(prose_text) == []
+    assert furniture("15:63 And he went.\n\t-- Mark Twain") == ["verse number", "fortune attribution"]
+    assert furniture("(This will be followed by another.)") == ["fortune note"]

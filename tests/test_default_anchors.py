@@ -38,6 +38,21 @@ def test_cards_name_corpus_license_and_the_embedded_base():
         assert card["metrics"]["val_loss"] < card["metrics"]["base_val_loss"]
 
 
+def test_the_shipped_list_the_cards_and_the_style_scorer_agree():
+    """Every card in resources/anchors is in SHIPPED, and every shipped voice (an anchor that
+    is no attribute's pole) is a class of the style scorer by default: a new voice cannot be
+    left out of the judge."""
+    from engine.anchors.shipped import ATTRIBUTES, VOICES
+    from engine.cli.main import build_parser
+
+    cards = {p.parent.name for p in shipped_anchors_dir().glob("*/anchor.json")}
+    assert cards == set(NAMES)
+    poles = {n for a in ATTRIBUTES for n in (a.plus, a.minus)}
+    assert set(VOICES) == cards - poles and set(DEFAULT_TRIANGLE) <= set(VOICES)
+    args = build_parser().parse_args(["style-scorer"])
+    assert args.styles.split(",") == list(VOICES)
+
+
 def test_default_triangle_order():
     assert [p.name for p in default_anchor_paths()] == list(DEFAULT_TRIANGLE)
     assert shipped_anchor("austen") is not None and shipped_anchor("nobody") is None

@@ -10,7 +10,7 @@ from safetensors.numpy import load_file, save_file
 
 import gui.main_window as mw
 import gui.point_panel as point_panel
-from engine.anchors.shipped import SHIPPED
+from engine.anchors.shipped import DEFAULT_TRIANGLE, SHIPPED
 from engine.anchors.shipped import shipped_anchors_dir
 from gui.main_window import MainWindow
 from gui.worker import TaskKind
@@ -248,15 +248,15 @@ def test_saved_anchors_from_a_moved_install_do_not_clash(qtbot, tmp_path, adapte
     elsewhere = tmp_path / "old-install" / "resources" / "anchors"
     settings.setValue("anchors", json.dumps(
         [{"path": str(elsewhere / n), "name": n, "colour": "#123456", "enabled": True}
-         for n in ("austen", "sardonic", "shakespeare")]
-        + [{"path": str(adapters[0]), "name": "sardonic", "colour": "#654321", "enabled": True}]))
+         for n in DEFAULT_TRIANGLE]
+        + [{"path": str(adapters[0]), "name": DEFAULT_TRIANGLE[1], "colour": "#654321", "enabled": True}]))
     w = MainWindow(settings=settings, load_defaults=False)
     qtbot.addWidget(w)
     with qtbot.waitSignal(w.worker.loaded, timeout=30000):
         w._add_default_anchors()
-    assert w.picker.anchor_names() == ["austen", "sardonic", "shakespeare"]
+    assert w.picker.anchor_names() == list(DEFAULT_TRIANGLE)
     entries = w.anchors.all_entries()
-    assert [e["path"] for e in entries[:7]] == [str(shipped_anchors_dir() / r.name) for r in SHIPPED]
+    assert [e["path"] for e in entries[:len(SHIPPED)]] == [str(shipped_anchors_dir() / r.name) for r in SHIPPED]
     assert entries[0]["colour"] == "#123456"  # the saved colour carried over
     mine = [e for e in entries if e["path"] == str(adapters[0])]
     assert len(mine) == 1 and not mine[0]["enabled"]

@@ -2,6 +2,7 @@
 cycle, restyle while the handle is dragged, undo a generation as one step."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from PySide6.QtGui import QTextCursor
 
 import gui.desk_files as desk_files
 import gui.main_window as mw
+from engine.documents import files as files_module
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.documents.context import assemble
 from engine.sampling import SamplingConfig
@@ -288,3 +290,45 @@ def test_the_context_counter_follows_the_typing(qtbot, window):
     desk.memory.setPlainText("rain " * 2000)
     qtbot.waitUntil(lambda: desk.counter.text() == "context: too long", timeout=10000)
     assert "memory" in desk.counter.toolTip() and len(window._errors) == errors
+
+
+def test_the_document_keeps_its_voices_on_the_picker(qtbot, window, tmp_path, monkeypatch):
+    """Choosing the voices is a writer's action on the document: a click in the palette menu
+    changes the picker and the document, the sidecar keeps the choice, and opening the document
+    brings it back whatever the picker showed meanwhile."""
+    desk, files = window.write, window.files
+    assert desk.doc.palette == ["alpha", "beta", "gamma"]  # the picker as it was, taken silently
+    window._fill_palette()
+    actions = [a for a in window.point.palette_menu.actions() if a.isCheckable()]
+    assert [a.text() for a in actions] == ["alpha", "beta", "gamma"] and all(a.isChecked() for a in actions)
+    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+        actions[1].setChecked(False)  # the writer takes beta off the picker
+    assert window.picker.anchor_names() == ["alpha", "gamma"]
+    assert desk.doc.palette == ["alpha", "gamma"] and files.dirty
+    path = tmp_path / "two-voices.md"
+    monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    assert files.save_as()
+    assert json.loads(files_module.sidecar_path(path).read_text())["palette"] == ["alpha", "gamma"]
+    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+        window.anchors.set_enabled_names(["alpha", "beta", "gamma"])  # the picker changes meanwhile
+    files.new()
+    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+        files.open(path)
+    assert window.picker.anchor_names() == ["alpha", "gamma"] and not files.dirty
+
+
+def test_a_palette_naming_missing_voices_opens_with_the_others(tmp_path):
+    from engine.documents import files as doc_files
+    from engine.documents.model import Document
+
+    doc = Document("Some text.")
+    doc.palette = ["austen", "wry"]
+    doc_files.save(doc, tmp_path / "a.md")
+    again, warnings = doc_files.load(tmp_path / "a.md")
+    assert again.palette == ["austen", "wry"] and warnings == []
+    side = doc_files.sidecar_path(tmp_path / "a.md")
+    data = json.loads(side.read_text())
+    data["palette"] = ["austen", "austen"]
+    side.write_text(json.dumps(data))
+    again, warnings = doc_files.load(tmp_path / "a.md")
+    assert again.palette == [] and "palette" in warnings[0]

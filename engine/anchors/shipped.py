@@ -27,6 +27,9 @@ SHIPPED = (
     ShippedAnchor("negative", "#34495e", "negative sentiment (VADER <= -0.6)"),
     ShippedAnchor("simple", "#3498db", "simple language (World English Bible)"),
     ShippedAnchor("complex", "#a04000", "complex language (Milton, Paradise Lost)"),
+    ShippedAnchor("wry", "#d35400", "wry, comic narration (Twain, Chesterton, Natsume's Botchan)"),
+    ShippedAnchor("fable", "#16a085", "fairy-tale telling and whimsy (Bryant, Carroll's Alice)"),
+    ShippedAnchor("scripture", "#7d6608", "the King James Bible's cadence"),
 )
 
 ATTRIBUTES = (
@@ -34,8 +37,13 @@ ATTRIBUTES = (
     Attribute("simplicity", plus="simple", minus="complex"),
 )
 
+# The shipped anchors that are styles of their own rather than an attribute's pole: the style
+# scorer's classes (beside "plain"), so that a new voice cannot be left out of it.
+VOICES = tuple(a.name for a in SHIPPED
+               if a.name not in {pole for attr in ATTRIBUTES for pole in (attr.plus, attr.minus)})
+
 # The default triangle, in the documented order that `--weights W,W,W` refers to.
-DEFAULT_TRIANGLE = ("austen", "sardonic", "shakespeare")
+DEFAULT_TRIANGLE = ("austen", "wry", "shakespeare")
 
 
 def shipped_anchors_dir() -> Path:

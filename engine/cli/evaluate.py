@@ -6,7 +6,7 @@ import sys
 
 from engine.cli.options import (ProgressBar, add_model_options, add_sampling_options,
                                 open_from_args, resolve_anchor_args)
-from engine.anchors.shipped import DEFAULT_TRIANGLE
+from engine.anchors.shipped import VOICES
 from engine.errors import ProsemixError
 
 
@@ -49,7 +49,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                                               "which style a text reads as")
     st.add_argument("--corpora", default="corpora",
                     help="the rebuilt corpora (prosemix corpora); without them, resources/eval")
-    st.add_argument("--styles", default=",".join(DEFAULT_TRIANGLE))
+    st.add_argument("--styles", default=",".join(VOICES),
+                    help="the classes beside plain (default: every shipped voice)")
     st.add_argument("--samples", type=int, default=16, help="base-model samples per prompt (plain class)")
     st.add_argument("--max-tokens", type=int, default=120)
     st.set_defaults(handler=cmd_style_scorer)

@@ -16,7 +16,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                                         "the passage's provenance beside it")
     c.add_argument("file")
     c.add_argument("--anchor", action="append", default=None, metavar="PATH_OR_NAME",
-                   help="anchors (default: the shipped triangle)")
+                   help="anchors (default: the document's voices, as the window saved them; "
+                        "else the shipped triangle)")
     c.add_argument("--weights", help="NAME=W,... or W,W,... (default: the centre)")
     c.add_argument("--strength", type=float, default=1.0)
     c.add_argument("--extrapolate", action="store_true")
@@ -24,6 +25,22 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     c.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model_options(c)
     c.set_defaults(handler=cmd_continue)
+
+
+def palette_anchors(names: list[str]) -> list[str]:
+    """A document's voices (its sidecar's palette) as anchor paths: shipped anchors and the
+    writer's own in the user anchors folder, found by name."""
+    from engine.anchors.shipped import shipped_anchor
+    from engine.paths import user_anchors_dir
+
+    out, missing = [], []
+    for name in names:
+        path = shipped_anchor(name) or user_anchors_dir() / name
+        (out if path.exists() else missing).append(str(path) if path.exists() else name)
+    if missing:
+        raise ProsemixError(f"the document's voices {', '.join(missing)} are neither shipped nor in "
+                            f"{user_anchors_dir()}: name them with --anchor")
+    return out
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
@@ -49,7 +66,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"note: {w}", file=sys.stderr)
     sampling = sampling_from_args(args)
-    backend = open_from_args(args, args.anchor)
+    backend = open_from_args(args, args.anchor or palette_anchors(doc.palette))
     try:
         if backend.anchors:
             weights = parse_weights(args.weights, backend.anchor_names) if args.weights \

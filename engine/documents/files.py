@@ -37,8 +37,8 @@ def to_json(doc: Document) -> dict[str, Any]:
         pending = {"start": doc.pending.start, "current": doc.pending.current,
                    "candidates": [{"text": t, "provenance": p.to_json()} for t, p in doc.pending.candidates]}
     return {"version": FORMAT_VERSION, "text_sha256": _sha(doc.text), "memory": doc.memory,
-            "note": doc.note, "passages": [p.to_json(doc.text) for p in doc.passages],
-            "pending": pending}
+            "note": doc.note, "palette": list(doc.palette),
+            "passages": [p.to_json(doc.text) for p in doc.passages], "pending": pending}
 
 
 def save(doc: Document, path: str | os.PathLike[str]) -> None:
@@ -83,6 +83,13 @@ def from_json(doc: Document, data: Any, name: str = "the sidecar") -> list[str]:
                 "the text opened without its provenance"]
     warnings: list[str] = []
     doc.memory, doc.note = str(data.get("memory", "")), str(data.get("note", ""))
+    palette = data.get("palette") or []
+    if isinstance(palette, list) and all(isinstance(n, str) and n.strip() for n in palette) \
+            and len(set(palette)) == len(palette):
+        doc.palette = list(palette)
+    else:
+        warnings.append("the palette in the sidecar is not a list of distinct anchor names; "
+                        "the document opened with the picker as it is")
     same = data.get("text_sha256") == _sha(doc.text)
     if not same:
         warnings.append("the text was changed outside Prosemix; passages were matched by their text")

@@ -98,6 +98,9 @@ class Document:
         self.note = note
         self.passages: list[Passage] = []
         self.pending: Alternatives | None = None  # a generated passage not yet accepted
+        # the anchors this document writes with, by name, in the picker's order (empty: whatever
+        # the app has on the picker); the writer's choice, kept in the sidecar
+        self.palette: list[str] = []
         self._undo: list[Snapshot] = []
         self._redo: list[Snapshot] = []
 

@@ -25,7 +25,8 @@ def style_recipe(steps: int) -> TrainConfig:
 # steps: about one epoch of the sardonic corpus, 0.2 of Austen's and Shakespeare's (the time this
 # session had on the 2-core machine). The simplicity pair moved to this recipe in round three:
 # 200 steps are about two epochs of Milton and 0.2 of the World English Bible.
-STYLE_STEPS = {"austen": 200, "sardonic": 250, "shakespeare": 200, "simple": 200, "complex": 200}
+STYLE_STEPS = {"austen": 200, "sardonic": 250, "shakespeare": 200, "simple": 200, "complex": 200,
+               "wry": 200, "fable": 200, "scripture": 200}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,60 @@
+"""What a writer would have to repair in a generated passage, judged without a model.
+
+- degenerate: a loop (one 4-gram repeated 4 or more times, or the last third of the passage a
+  copy of text before it), fewer than 20 words, or mostly characters that are not letters;
+- typesetting: a line break inside a paragraph (a single newline after a line that does not
+  end a sentence, as a hard-wrapped corpus teaches) or two spaces after a full stop;
+- furniture: what a source file carries that is not prose (verse numbers such as "15:63", a
+  fortune's "-- Name" attribution or "(This will be followed by another.)", chapter headings,
+  illustration tags).
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+_WORD = re.compile(r"[A-Za-z’']+")
+_SENTENCE_END = re.compile(r"[.!?:;\"'’”)\]*_—-]\s*$")
+_FURNITURE = (
+    ("verse number", re.compile(r"(?<![\d:])\d{1,3}:\d{1,3}(?![\d:])")),
+    ("fortune attribution", re.compile(r"^\s*--\s*[A-Z][\w.' ]{1,40}$", re.M)),
+    ("fortune note", re.compile(r"\(This will be followed by another\.?\)", re.I)),
+    ("chapter heading", re.compile(r"^\s*(CHAPTER|BOOK|ACT|SCENE)\s+[IVXLC\d]+\b", re.M)),
+    ("illustration tag", re.compile(r"\[Illustration", re.I)),
+    ("Gutenberg notice", re.compile(r"Project Gutenberg", re.I)),
+)
+
+
+def degenerate(text: str) -> str | None:
+    """Why ``text`` is degenerate, or None when it reads as writing."""
+    words = _WORD.findall(text.lower())
+    if len(words) < 20:
+        return f"only {len(words)} words"
+    chars = [c for c in text if not c.isspace()]
+    letters = sum(c.isalpha() for c in chars)
+    if chars and letters < 0.6 * len(chars):
+        return f"mostly non-letters ({letters / len(chars):.0%} letters)"
+    grams = Counter(tuple(words[i:i + 4]) for i in range(len(words) - 3))
+    gram, count = grams.most_common(1)[0]
+    if count >= 4:
+        return f"a loop: {' '.join(gram)!r} {count} times"
+    tail = " ".join(words[-max(6, len(words) // 3):])
+    if tail and tail in " ".join(words[:-max(6, len(words) // 3)]):
+        return "a loop: the passage's end repeats what came before"
+    return None
+
+
+def typesetting_faults(text: str) -> list[str]:
+    """Line breaks inside a paragraph and double spaces after a full stop, as found."""
+    faults = []
+    lines = text.split("\n")
+    for before, after in zip(lines, lines[1:]):
+        if before.strip() and after.strip() and not _SENTENCE_END.search(before):
+            faults.append(f"line break inside a paragraph: {before[-25:]!r} / {after[:25]!r}")
+    faults += [f"double space: {m.group(0)!r}" for m in re.finditer(r"\S[.!?][\"'’”]?  +\S", text)]
+    return faults
+
+
+def furniture(text: str) -> list[str]:
+    """The kinds of corpus furniture found in ``text``."""
+    return [name for name, pattern in _FURNITURE if pattern.search(text)]
