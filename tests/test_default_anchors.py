@@ -55,6 +55,7 @@ def test_the_shipped_list_the_cards_and_the_style_scorer_agree():
 
 def test_default_triangle_order():
     assert [p.name for p in default_anchor_paths()] == list(DEFAULT_TRIANGLE)
+    assert NAMES[:len(DEFAULT_TRIANGLE)] == list(DEFAULT_TRIANGLE)  # the picker lists them in this order
     assert shipped_anchor("austen") is not None and shipped_anchor("nobody") is None
 
 

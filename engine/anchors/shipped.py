@@ -19,17 +19,17 @@ class ShippedAnchor:
     description: str
 
 
-SHIPPED = (
+SHIPPED = (  # the default triangle first, in its order: the anchors panel and the picker list them so
     ShippedAnchor("austen", "#8e44ad", "formal, ironic 19th-century prose (Jane Austen)"),
-    ShippedAnchor("sardonic", "#c0392b", "witty and sardonic (Devil's Dictionary, fortunes)"),
+    ShippedAnchor("wry", "#d35400", "wry, comic narration (Twain, Chesterton, Natsume's Botchan)"),
     ShippedAnchor("shakespeare", "#1e8449", "archaic drama and verse (Shakespeare)"),
+    ShippedAnchor("fable", "#16a085", "fairy-tale telling and whimsy (Bryant, Carroll's Alice)"),
+    ShippedAnchor("scripture", "#7d6608", "the King James Bible's cadence"),
+    ShippedAnchor("sardonic", "#c0392b", "witty and sardonic (Devil's Dictionary, fortunes)"),
     ShippedAnchor("positive", "#f1c40f", "positive sentiment (VADER >= 0.6)"),
     ShippedAnchor("negative", "#34495e", "negative sentiment (VADER <= -0.6)"),
     ShippedAnchor("simple", "#3498db", "simple language (World English Bible)"),
     ShippedAnchor("complex", "#a04000", "complex language (Milton, Paradise Lost)"),
-    ShippedAnchor("wry", "#d35400", "wry, comic narration (Twain, Chesterton, Natsume's Botchan)"),
-    ShippedAnchor("fable", "#16a085", "fairy-tale telling and whimsy (Bryant, Carroll's Alice)"),
-    ShippedAnchor("scripture", "#7d6608", "the King James Bible's cadence"),
 )
 
 ATTRIBUTES = (

@@ -33,7 +33,8 @@ def palette_anchors(names: list[str]) -> list[str]:
     from engine.anchors.shipped import shipped_anchor
     from engine.paths import user_anchors_dir
 
-    out, missing = [], []
+    out: list[str] = []
+    missing: list[str] = []
     for name in names:
         path = shipped_anchor(name) or user_anchors_dir() / name
         (out if path.exists() else missing).append(str(path) if path.exists() else name)
