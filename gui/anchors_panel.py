@@ -99,13 +99,14 @@ class AnchorsPanel(QWidget):
     def set_enabled_names(self, names: list[str]) -> list[str]:
         """Tick exactly the anchors called ``names`` (a document's palette), announcing the
         change once; returns the names that no listed anchor has."""
-        wanted, found = set(names), set()
+        found: set[str] = set()
         muted, self._muted = self._muted, True
         for i in range(self.list.count()):
             item = self.list.item(i)
             name = item.text().strip()
-            on = name in wanted and name not in found  # two anchors of one name cannot load together
-            found |= {name} if on else set()
+            on = name in names and name not in found  # two anchors of one name cannot load together
+            if on:
+                found.add(name)
             item.setCheckState(Qt.Checked if on else Qt.Unchecked)
         self._muted = muted
         self._emit()

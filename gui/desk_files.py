@@ -45,14 +45,11 @@ class DeskFiles(QObject):
         self.timer.setInterval(AUTOSAVE_MS)
         self.timer.timeout.connect(self.autosave)
         for signal in (desk.editor.textChanged, desk.memory.textChanged, desk.note.textChanged):
-            signal.connect(self._changed)
+            signal.connect(self.mark_changed)
 
     # ----- state ------------------------------------------------------------------------------
     def mark_changed(self) -> None:
-        """Something only the sidecar holds changed (the palette): save it like an edit."""
-        self._changed()
-
-    def _changed(self) -> None:
+        """The document changed (typing, or what only the sidecar holds: the palette)."""
         if not self.dirty:
             self.dirty = True
             self.titleChanged.emit(self.title())

@@ -180,7 +180,7 @@ class MainWindow(QMainWindow):
     def _anchors_changed(self, _specs: object) -> None:
         anchor_store.save_entries(self.settings, self.anchors.all_entries())
         doc = self.write.document()
-        names = [s.name for s in self.anchors.enabled()]
+        names = self._enabled_names()
         if doc.palette != names:  # the writer chose other voices: the document keeps them
             # at start-up a document takes the picker silently, and an empty untitled one has
             # nothing worth asking to save
@@ -202,6 +202,9 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction("Add or train voices…", lambda: self.anchors.list.setFocus())
 
+    def _enabled_names(self) -> list[str]:
+        return [s.name for s in self.anchors.enabled()]
+
     def _show_palette(self) -> None:
         self.point.setCurrentIndex(0)
         self.point.palette_button.showMenu()
@@ -211,9 +214,8 @@ class MainWindow(QMainWindow):
         without takes the picker as it is."""
         assert isinstance(doc, Document)
         if not doc.palette:
-            doc.palette = [s.name for s in self.anchors.enabled()]
-            return
-        if doc.palette == [s.name for s in self.anchors.enabled()]:
+            doc.palette = self._enabled_names()
+        if doc.palette == self._enabled_names():
             return
         missing = self.anchors.set_enabled_names(doc.palette)
         if missing:

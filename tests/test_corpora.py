@@ -4,7 +4,7 @@ from __future__ import annotations
 from engine.training.corpora import (clean_bible, clean_botchan, clean_devil,
                                      clean_fortune_entry, clean_fortunes, clean_gutenberg_prose,
                                      clean_kjv, clean_shakespeare, clean_twain, hold_out)
-from engine.training.prose import typesetting_faults
+from engine.evaluation.fluency import typesetting_faults
 
 DEVIL = """Some preface text the dictd file carries.
 
@@ -27,7 +27,7 @@ def test_devil_loses_headwords_signatures_and_verse_keeps_definitions_unwrapped(
     assert out.startswith("A decent and customary mental attitude in the presence of wealth")
     assert "Peculiarly exposed to the tooth of detraction." in out
     assert "Abracadabra" not in out and "G.J." not in out  # Bierce's verse would teach line breaks
-    assert typesetting_faults(out) == {"line_breaks": 0, "double_spaces": 0}
+    assert typesetting_faults(out) == []
 
 
 def test_fortune_attributions_scripts_and_headers_go():
@@ -65,7 +65,7 @@ def test_hold_out_is_disjoint_and_seeded():
 
 
 # ----- prose, not typesetting; the narrative voices' sources ---------------------------------
-CLEAN = {"line_breaks": 0, "double_spaces": 0}
+CLEAN: list[str] = []  # no typesetting faults
 
 GUTENBERG = ("\ufeffThe Project Gutenberg EBook of A Book, by Somebody\r\n"
              "This eBook is for the use of anyone anywhere at no cost.\r\n"

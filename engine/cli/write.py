@@ -37,7 +37,10 @@ def palette_anchors(names: list[str]) -> list[str]:
     missing: list[str] = []
     for name in names:
         path = shipped_anchor(name) or user_anchors_dir() / name
-        (out if path.exists() else missing).append(str(path) if path.exists() else name)
+        if path.exists():
+            out.append(str(path))
+        else:
+            missing.append(name)
     if missing:
         raise ProsemixError(f"the document's voices {', '.join(missing)} are neither shipped nor in "
                             f"{user_anchors_dir()}: name them with --anchor")

@@ -106,7 +106,7 @@ def fetch_npm(spec: str, work: Path) -> Path:
     return root
 
 
-def fetch(source: "Source", work: Path) -> Path:
+def fetch(source: Source, work: Path) -> Path:
     fetchers = {"debian": fetch_debian, "pypi": fetch_pypi_sdist, "npm": fetch_npm}
     return fetchers[source.registry](source.package, work)
 

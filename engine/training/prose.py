@@ -120,10 +120,3 @@ def join_lines(lines: list[str], per_paragraph: int) -> str:
     corpus of them teaches prose paragraphs and not a line break after every sentence."""
     lines = [unwrap(l) for l in lines if l.strip()]
     return "\n\n".join(" ".join(lines[i:i + per_paragraph]) for i in range(0, len(lines), per_paragraph))
-
-
-def typesetting_faults(text: str) -> dict[str, int]:
-    """What a writer would have to repair: line breaks inside a paragraph (a single newline
-    between two non-empty lines) and double spaces after a full stop."""
-    return {"line_breaks": len(re.findall(r"[^\n]\n(?!\n)[^\n]", text)),
-            "double_spaces": len(re.findall(r"[.!?][\"'’”]?  +\S", text))}
