@@ -1,14 +1,14 @@
 """Styles a writer can see: the style-recognition goals, measured on the shipped anchors.
 
     python benchmarks/styles_report.py [--anchors resources/anchors] [--no-write]
-        [--triangle austen,wry,shakespeare] [--palette fable,scripture,sardonic]
+        [--triangle austen,wry,shakespeare] [--palette fable,scripture]
 
 Samples 12 story openings x 2 seeds x 60 tokens at temperature 0.8 (llama.cpp, the embedded
 model) at the triangle's corners, its centre, 5 steps along each edge, and the base model
 (strength 0); each palette voice at its own corner (the triangle and the palette on one
-polygon); and the same along the sentiment and simplicity pairs' alpha. The cached style
-scorer (`prosemix style-scorer`, every shipped voice a class) judges the style samples, VADER
-and Flesch the attribute pairs. Every sample is also checked for what a writer would repair
+polygon); and the same along every attribute pair's alpha. The cached style scorer (`prosemix
+style-scorer`, every shipped voice a class) judges the style samples, each attribute's own
+scorer (engine.evaluation.scoring.ATTRIBUTE_SCORES) its pair. Every sample is also checked for what a writer would repair
 (engine.evaluation.fluency): degenerate text, typesetting (line breaks inside a paragraph,
 double spaces; Shakespeare's verse aside) and corpus furniture, the centre with 108 samples.
 Prints every goal with its numbers and writes the section between the styles markers in
@@ -32,7 +32,7 @@ from engine.anchors.shipped import ATTRIBUTES, DEFAULT_TRIANGLE, VOICES  # noqa:
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
 from engine.evaluation.fluency import degenerate, furniture, typesetting_faults  # noqa: E402
 from engine.evaluation.plots import spearman  # noqa: E402
-from engine.evaluation.scoring import flesch_reading_ease, sentiment  # noqa: E402
+from engine.evaluation.scoring import ATTRIBUTE_SCORES, BUILTIN  # noqa: E402
 from engine.evaluation.style_classifier import PLAIN, load_cached  # noqa: E402
 from engine.sampling import SamplingConfig  # noqa: E402
 from engine.weights import make_point  # noqa: E402
@@ -135,7 +135,8 @@ def palette_table(anchors: Path, triangle: list[str], palette: list[str], classi
 
 def attribute_table(anchors: Path) -> dict:
     out = {}
-    for attr, scorer in ((ATTRIBUTES[0], sentiment), (ATTRIBUTES[1], flesch_reading_ease)):
+    for attr in ATTRIBUTES:
+        scorer = BUILTIN[ATTRIBUTE_SCORES[attr.name]]
         backend = LlamaCppBackend()
         backend.load(None, [anchors / attr.plus, anchors / attr.minus])
         alphas = (0.0, 0.25, 0.5, 0.75, 1.0)

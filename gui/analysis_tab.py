@@ -20,7 +20,8 @@ from engine.paths import sweeps_dir
 from engine.errors import ProsemixError
 
 SCORERS = (("sentiment", "Sentiment (VADER)"), ("reading_ease", "Reading ease (Flesch)"),
-           ("grade", "Grade (Flesch-Kincaid)"), ("affinity", "Affinity to each anchor's corpus"),
+           ("grade", "Grade (Flesch-Kincaid)"), ("formality", "Formality (classifier)"),
+           ("humor", "Humor (classifier)"), ("affinity", "Affinity to each anchor's corpus"),
            ("style", "Style recognised (prosemix style-scorer)"))
 
 
@@ -61,6 +62,7 @@ class AnalysisTab(QWidget):
         self.grid = QComboBox()
         self.grid.addItem("Triangle (all enabled anchors)", "simplex")
         self.grid.addItem("One attribute's alpha", "alpha")
+        self.grid.addItem("Every loaded pair's alpha (entanglement)", "attributes")
         self.step = QDoubleSpinBox()
         self.step.setRange(0.05, 1.0)
         self.step.setSingleStep(0.05)

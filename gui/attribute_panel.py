@@ -1,9 +1,10 @@
 """The paper's attribute form: one alpha slider per attribute between its two poles, plus
-mixing weights lambda across attributes."""
+mixing weights lambda across attributes. Every shipped pair is listed with a tick box; ticking
+one asks the window to load its two poles, unticking to unload them."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QGroupBox, QLabel, QSlider, QVBoxLayout, QWidget
 
 from engine.weights import Attribute
 
@@ -15,30 +16,65 @@ class AttributePanel(QWidget):
 
     changed = Signal(object, object)
     committed = Signal()
+    pairToggled = Signal(object, bool)  # an Attribute of the catalogue, ticked or not
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.attributes: list[Attribute] = []
+        self.attributes: list[Attribute] = []  # the pairs whose poles are loaded
+        self.catalogue: list[Attribute] = []  # every pair a writer can tick
         self._alpha: list[QSlider] = []
         self._lambda: list[QSlider] = []
         self._labels: list[QLabel] = []
         self.extrapolate = QCheckBox("Allow extrapolation (alpha in [-1, 2])")
         self._grid = QGridLayout()
-        self._empty = QLabel("Enable both poles of an attribute (e.g. positive and negative) "
-                             "to use the attribute sliders.")
+        self._pairs = QGroupBox("Attribute pairs")
+        self._pairs.setToolTip("Tick a pair to load its two poles; its alpha slider moves between them")
+        self._pair_boxes: dict[str, QCheckBox] = {}
+        QVBoxLayout(self._pairs)
+        self._empty = QLabel("Tick an attribute pair above to load its two poles and move "
+                             "between them.")
         self._empty.setWordWrap(True)
         layout = QVBoxLayout(self)
+        layout.addWidget(self._pairs)
         layout.addWidget(self._empty)
         layout.addLayout(self._grid)
         layout.addWidget(self.extrapolate)
         layout.addStretch(1)
         self.extrapolate.toggled.connect(self._range)
 
+    def set_catalogue(self, attributes: list[Attribute]) -> None:
+        """The pairs a writer can tick (the shipped ones)."""
+        box_layout = self._pairs.layout()
+        for box in self._pair_boxes.values():
+            box_layout.removeWidget(box)
+            box.deleteLater()
+        self._pair_boxes = {}
+        self.catalogue = list(attributes)
+        for attr in attributes:
+            box = QCheckBox(f"{attr.name}: {attr.minus} ↔ {attr.plus}")
+            box.toggled.connect(lambda on, a=attr: self.pairToggled.emit(a, on))
+            box_layout.addWidget(box)
+            self._pair_boxes[attr.name] = box
+        self.refresh_ticks()
+
+    def refresh_ticks(self) -> None:
+        """Tick exactly the pairs whose poles are loaded."""
+        active = {a.name for a in self.attributes}
+        for name, box in self._pair_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(name in active)
+            box.blockSignals(False)
+
+    def set_loaded(self, names: set[str]) -> None:
+        """The catalogue's pairs whose two poles are among the loaded anchors get sliders."""
+        self.set_attributes([a for a in self.catalogue if a.plus in names and a.minus in names])
+
     def set_attributes(self, attributes: list[Attribute]) -> None:
         while self._grid.count():
             self._grid.takeAt(0).widget().deleteLater()
         self.attributes, self._alpha, self._lambda, self._labels = list(attributes), [], [], []
         self._empty.setVisible(not attributes)
+        self.refresh_ticks()
         for row, attr in enumerate(attributes):
             alpha = self._slider(50)
             lam = self._slider(round(100 / len(attributes)))

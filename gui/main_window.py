@@ -16,6 +16,7 @@ from engine.backends.generation import MAX_CANDIDATES, seeds_from
 from engine.documents.model import Document
 from engine.errors import ProsemixError
 from engine.history import History
+from engine.weights import Attribute
 
 from . import anchor_store
 from .analysis_tab import AnalysisTab
@@ -145,6 +146,7 @@ class MainWindow(QMainWindow):
         self.point.strength.changed.connect(self._point_moving)
         self.write.pointRequested.connect(self._go_to_point)
         self.point.palette_menu.aboutToShow.connect(self._fill_palette)
+        self.point.pairToggled.connect(self._toggle_pair)
         self.files.documentSet.connect(self._apply_palette)
         self.write.message.connect(lambda m: self.status.say(m, 6000))
         self.files.message.connect(lambda m: self.status.say(m, 8000))
@@ -204,6 +206,18 @@ class MainWindow(QMainWindow):
 
     def _enabled_names(self) -> list[str]:
         return [s.name for s in self.anchors.enabled()]
+
+    def _toggle_pair(self, attr: Attribute, on: bool) -> None:
+        """The Attributes tab ticked a pair: its two poles join the loaded voices (or leave)."""
+        installed = {e["name"] for e in self.anchors.all_entries()}
+        missing = [p for p in (attr.plus, attr.minus) if p not in installed]
+        if on and missing:
+            self.point.attributes.refresh_ticks()
+            self.status.say(f"{attr.name} needs the anchors {', '.join(missing)}, which are not "
+                            "installed", 10000)
+            return
+        names = [n for n in self._enabled_names() if n not in (attr.plus, attr.minus)]
+        self.anchors.set_enabled_names(names + [attr.plus, attr.minus] if on else names)
 
     def _show_palette(self) -> None:
         self.point.setCurrentIndex(0)

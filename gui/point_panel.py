@@ -22,6 +22,7 @@ from .strength_control import StrengthControl
 class PointPanel(QTabWidget):
     committed = Signal()  # the writer let go of the point (release, key, preset)
     message = Signal(str)  # something to say in the status bar
+    pairToggled = Signal(object, bool)  # load (or unload) an attribute pair's two poles
 
     def __init__(self, presets: PresetStore, parent: QWidget | None = None):
         super().__init__(parent)
@@ -55,6 +56,8 @@ class PointPanel(QTabWidget):
         row.addWidget(self.save_preset)
         layout.addLayout(row)
         self.attributes = AttributePanel()
+        self.attributes.set_catalogue(list(ATTRIBUTES))
+        self.attributes.pairToggled.connect(self.pairToggled)
         self.addTab(simplex_tab, "Simplex")
         self.addTab(self.attributes, "Attributes")
         self.picker.weightsChanged.connect(self.show_weights)
@@ -70,8 +73,7 @@ class PointPanel(QTabWidget):
     def set_anchors(self, names: Sequence[str], colours: Sequence[str]) -> None:
         self.names = list(names)
         self.picker.set_anchors(self.names, list(colours))
-        present = set(self.names)
-        self.attributes.set_attributes([a for a in ATTRIBUTES if a.plus in present and a.minus in present])
+        self.attributes.set_loaded(set(self.names))
         self.show_weights(self.picker.weights())
 
     # ----- the current point ------------------------------------------------------------------

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from engine.training.corpora import (clean_bible, clean_botchan, clean_devil,
                                      clean_fortune_entry, clean_fortunes, clean_gutenberg_prose,
-                                     clean_kjv, clean_shakespeare, clean_twain, hold_out)
+                                     clean_irc, clean_kjv, clean_nyt, clean_shakespeare, clean_sotu,
+                                     clean_tweets, clean_twain, hold_out)
 from engine.evaluation.fluency import typesetting_faults
 
 DEVIL = """Some preface text the dictd file carries.
@@ -163,3 +164,55 @@ def test_generated_text_checks_find_loops_wrapping_and_furniture():
     assert furniture(prose_text) == []
     assert furniture("15:63 And he went.\n\t-- Mark Twain") == ["verse number", "fortune attribution"]
     assert furniture("(This will be followed by another.)") == ["fortune note"]
+
+
+# ----- the formality and humor pairs: fixtures in the packages' own formats -----------------------
+TWEETS = ("1\t2.7\tSo lucky to have friends like these. http://t.co/abc #blessed #fb\r\n"
+          "2\t-1.4\tRT @anonymous: Damn, running late sucks &amp; the bus is gone\r\n"
+          "3\t-1.5\tDAMN, RUNNING LATE SUCKS & THE BUS IS GONE!!!\r\n"
+          "4\t0.1\tHung out all afternoon with @anonymous and @anonymous.\r\n"
+          "5\t0.3\tCoffee time (@ Tessie McDaids Irish Pub), mail me at karl@anonymous\r\n"
+          "6\t0.2\tok\r\n")
+
+
+def test_tweets_lose_urls_handles_retweets_and_trailing_tags_and_repeats():
+    out = clean_tweets(TWEETS.replace("\r\n", "\n"))
+    paras = out.split("\n\n")
+    assert paras[0] == "So lucky to have friends like these."
+    assert paras[1] == "Damn, running late sucks & the bus is gone"
+    assert len(paras) == 4  # the shouted repeat of tweet 2 and the 2-character one are gone
+    assert paras[2] == "Hung out all afternoon."
+    assert paras[3] == "Coffee time, mail me"
+    for mark in ("http", "@", "RT", "#", "&amp;"):
+        assert mark not in out
+
+
+def test_irc_quotes_lose_nicks_addressees_and_actions():
+    raw = ("<sel> need help: my first packet gets lost :-(\n<netgod> sel:  dont send the first one\n"
+           "* netgod notes developers are hard to impress\n\n"
+           "<Overfiend> I seriously do need a vacation from this package.\n"
+           "            I actually had a DREAM about a new bug.\n\n"
+           "We live in interesting\ntimes.\n\t\t-- Matt Kimball")
+    out = clean_irc(raw)
+    assert out.split("\n\n") == [
+        "need help: my first packet gets lost :-(", "dont send the first one",
+        "I seriously do need a vacation from this package. I actually had a DREAM about a new bug.",
+        "We live in interesting times."]
+    assert typesetting_faults(out) == []
+
+
+def test_sotu_keeps_unwrapped_paragraphs_without_salutations_or_notes():
+    raw = ("Mr. President, Mr. Speaker, Members of the Congress:\n\n"
+           "A year ago I reported to this Congress that the state of the Union was good. [Applause]\n"
+           "I am happy to report that it continues to be good, and that our Republic continues to grow.\n\n"
+           "Thank you.\n")
+    out = clean_sotu(raw)
+    assert out == ("A year ago I reported to this Congress that the state of the Union was good. "
+                   "I am happy to report that it continues to be good, and that our Republic continues to grow.")
+
+
+def test_nyt_sentences_become_one_paragraph_per_article():
+    raw = ("1_1\t0.4\tOn Dec. 19 the city plans ''games'' for Santa.\n1_2\t0.1\tEvents include sprinting.\n"
+           "2_1\t-0.5\tThe budget is late again.\n")
+    assert clean_nyt(raw) == ('On Dec. 19 the city plans "games" for Santa. Events include sprinting.'
+                              "\n\nThe budget is late again.")

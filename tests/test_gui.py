@@ -175,6 +175,31 @@ def test_attribute_mode(qtbot, window):
     assert window.current_weights() == pytest.approx([0.8, 0.2, 0.0])
 
 
+def test_the_attributes_tab_lists_every_pair_and_ticking_one_loads_its_poles(qtbot, window):
+    from engine.anchors.shipped import ATTRIBUTES
+    from engine.weights import Attribute
+
+    panel = window.point.attributes
+    assert list(panel._pair_boxes) == [a.name for a in ATTRIBUTES]  # every shipped pair, whatever is loaded
+    panel.set_catalogue([Attribute("ab", plus="alpha", minus="beta"), Attribute("gd", plus="gamma", minus="delta")])
+    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+        window.anchors.set_enabled_names(["gamma"])
+    assert window.picker.anchor_names() == ["gamma"] and panel.attributes == []
+    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+        panel._pair_boxes["ab"].click()  # the writer ticks a pair: its poles join the voices
+    assert window.picker.anchor_names() == ["alpha", "beta", "gamma"]
+    assert [a.name for a in panel.attributes] == ["ab"] and panel._pair_boxes["ab"].isChecked()
+    window.point.setCurrentWidget(panel)
+    panel._alpha[0].setValue(30)
+    assert window.current_weights() == pytest.approx([0.3, 0.7, 0.0])
+    panel._pair_boxes["gd"].click()  # delta is not installed: said, and the pair stays off
+    assert "delta" in window.status.bar.currentMessage()
+    assert not panel._pair_boxes["gd"].isChecked() and window.picker.anchor_names() == ["alpha", "beta", "gamma"]
+    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+        panel._pair_boxes["ab"].click()
+    assert "alpha" not in window.picker.anchor_names() and panel.attributes == []
+
+
 def test_new_anchor_trains_in_the_worker_and_joins_the_picker(qtbot, window, tmp_path):
     corpus = tmp_path / "mine.txt"
     corpus.write_text("I write short, plain sentences. I like rain. I like tea. " * 80)

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from engine.evaluation import plots
+from engine.evaluation.style_classifier import PLAIN
 from engine.errors import ProsemixError
 from engine.evaluation.scoring import (BUILTIN, flesch_reading_ease, get_scorers, sentiment, syllables)
-from engine.evaluation.sweep import (SweepCancelled, SweepConfig, alpha_grid, lambda_alpha_grid, read_table, run_sweep, simplex_grid)
+from engine.evaluation.sweep import (SweepCancelled, SweepConfig, alpha_grid, lambda_alpha_grid, plan_points,
+                                     read_table, run_sweep, simplex_grid)
 from engine.weights import Attribute
 
 CONFIG = SweepConfig(prompts=("The weather was", "My friend said"), samples=2, max_tokens=8,
@@ -29,6 +31,23 @@ def test_scorers_offline_and_directional():
     assert user.name == "math:fsum"
     with pytest.raises(ProsemixError, match="cannot load"):
         get_scorers(["nosuchmodule:f"])
+
+
+def test_formality_and_humor_scorers_are_classifiers_of_the_poles_held_out_text():
+    from engine.anchors.shipped import ATTRIBUTES
+    from engine.evaluation.scoring import ATTRIBUTE_SCORES, pole_classifier
+
+    assert {a.name for a in ATTRIBUTES} == set(ATTRIBUTE_SCORES)  # a shipped pair has its own score
+    assert all(ATTRIBUTE_SCORES[a] in BUILTIN for a in ATTRIBUTE_SCORES)
+    for name in ("formality", "humor"):
+        classifier = pole_classifier(name)
+        assert classifier.accuracy >= 0.8, (name, classifier.report)
+        assert PLAIN not in classifier.classes and len(classifier.classes) == 2
+    formality, humor = BUILTIN["formality"], BUILTIN["humor"]
+    assert formality("The Congress must enact legislation to strengthen the national defense and to "
+                     "secure the economic welfare of the Nation.") > 0.5 > formality("lol cant wait 4 the weekend omg")
+    assert humor("Why did the programmer quit his job? Because he didn't get arrays.") > \
+        humor("The city council approved the budget on Tuesday after a long debate over school funding.")
 
 
 def test_affinity_scorer_prefers_its_corpus():
@@ -51,6 +70,13 @@ def test_grids():
     assert a[0].weights == {"x": 0.0, "pos": -1.0, "neg": 2.0}
     la = lambda_alpha_grid([attr, Attribute("t", "p2", "n2")], [0, 1], [0.5, 0.5])
     assert len(la) == 4
+    # every attribute's alpha in turn (the entanglement sweep): only pairs with both poles loaded
+    attrs = [attr, Attribute("t", "p2", "n2"), Attribute("u", "p3", "n3")]
+    ent = plan_points("attributes", ["pos", "neg", "p2", "n2", "p3"], attrs, step=0.5, start=0, stop=1)
+    assert [(p.attribute, p.alpha) for p in ent] == [("s", 0), ("s", 0.5), ("s", 1), ("t", 0), ("t", 0.5), ("t", 1)]
+    assert ent[3].weights == {"pos": 0.0, "neg": 0.0, "p2": 0.0, "n2": 1.0, "p3": 0.0}
+    with pytest.raises(ProsemixError, match="both poles"):
+        plan_points("attributes", ["pos", "p2"], attrs, step=0.5)
 
 
 def test_sweep_writes_resumes_and_plots(tmp_path, adapters, session_cache):
@@ -146,3 +172,12 @@ def test_entanglement_on_synthetic_data_with_known_slopes(tmp_path):
     assert m[0, 0] == pytest.approx(1.0) and m[1, 1] == pytest.approx(-1.0)
     assert abs(m[0, 1]) < 0.35 and abs(m[1, 0]) < 0.35
     assert plots.save(plots.entanglement_plot(rows, ["score:x", "score:y"]), tmp_path / "ent")[0].is_file()
+    # effects in the scores' units: x rises by 2 with a; y falls by 3 with b; noise elsewhere
+    attrs, cols, effects = plots.effect_matrix(rows, ["score:x", "score:y"])
+    assert effects[0, 0] == pytest.approx(2.0) and effects[1, 1] == pytest.approx(-3.0)
+    own = {"a": "score:x", "b": "score:y"}
+    assert plots.entangled_pairs(attrs, cols, effects, own) == []  # the noise stays under half
+    # a b that moves x as much as a does is named
+    tangled = [dict(r, **{"score:x": 2.0 * r["alpha"]}) if r["attribute"] == "b" else r for r in rows]
+    attrs, cols, effects = plots.effect_matrix(tangled, ["score:x", "score:y"])
+    assert ("b", "a", pytest.approx(1.0)) in plots.entangled_pairs(attrs, cols, effects, own)

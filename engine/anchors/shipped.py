@@ -25,16 +25,21 @@ SHIPPED = (  # the default triangle first, in its order: the anchors panel and t
     ShippedAnchor("shakespeare", "#1e8449", "archaic drama and verse (Shakespeare)"),
     ShippedAnchor("fable", "#16a085", "fairy-tale telling and whimsy (Bryant, Carroll's Alice)"),
     ShippedAnchor("scripture", "#7d6608", "the King James Bible's cadence"),
-    ShippedAnchor("sardonic", "#c0392b", "witty and sardonic (Devil's Dictionary, fortunes)"),
     ShippedAnchor("positive", "#f1c40f", "positive sentiment (VADER >= 0.6)"),
     ShippedAnchor("negative", "#34495e", "negative sentiment (VADER <= -0.6)"),
     ShippedAnchor("simple", "#3498db", "simple language (World English Bible)"),
     ShippedAnchor("complex", "#a04000", "complex language (Milton, Paradise Lost)"),
+    ShippedAnchor("formal", "#1f3a93", "formal register (State of the Union addresses)"),
+    ShippedAnchor("informal", "#e67e22", "informal register (tweets, IRC quotes)"),
+    ShippedAnchor("humorous", "#e84393", "jokes and quips (Devil's Dictionary, fortunes, pyjokes)"),
+    ShippedAnchor("serious", "#7f8c8d", "serious, matter-of-fact (NYT editorial sentences)"),
 )
 
 ATTRIBUTES = (
     Attribute("sentiment", plus="positive", minus="negative"),
     Attribute("simplicity", plus="simple", minus="complex"),
+    Attribute("formality", plus="formal", minus="informal"),
+    Attribute("humor", plus="humorous", minus="serious"),
 )
 
 # The shipped anchors that are styles of their own rather than an attribute's pole: the style

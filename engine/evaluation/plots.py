@@ -169,6 +169,41 @@ def entanglement(rows: Sequence[dict], scores: Sequence[str], interpolation_only
     return attributes, list(scores), matrix
 
 
+def effect_matrix(rows: Sequence[dict], scores: Sequence[str]) -> tuple[list[str], list[str], np.ndarray]:
+    """How far moving each attribute's alpha from 0 to 1 moves each score: the mean score at
+    alpha 1 less the mean at alpha 0, over that attribute's own sweep (in the score's units)."""
+    attributes = sorted({r["attribute"] for r in rows if r["attribute"]})
+    if not attributes:
+        raise ProsemixError("the table holds no attribute (alpha) sweeps")
+    matrix = np.full((len(attributes), len(scores)), np.nan)
+    for i, attr in enumerate(attributes):
+        for j, s in enumerate(scores):
+            ends = [[r[s] for r in rows if r["attribute"] == attr and r["alpha"] == a
+                     and math.isfinite(r[s])] for a in (0.0, 1.0)]
+            if all(ends):
+                matrix[i, j] = float(np.mean(ends[1]) - np.mean(ends[0]))
+    return attributes, list(scores), matrix
+
+
+def entangled_pairs(attributes: Sequence[str], scores: Sequence[str], matrix: np.ndarray,
+                    own: dict[str, str], ratio: float = 0.5) -> list[tuple[str, str, float]]:
+    """(moved, affected, off/diagonal) for every attribute whose alpha moves another
+    attribute's own score by more than ``ratio`` of that attribute's own effect, as the paper
+    names them. ``own`` maps an attribute to its score column."""
+    out = []
+    for j, affected in enumerate(attributes):
+        if own.get(affected) not in scores:
+            continue
+        col = list(scores).index(own[affected])
+        diagonal = matrix[j, col]
+        for i, moved in enumerate(attributes):
+            if i != j and math.isfinite(diagonal) and diagonal != 0 and math.isfinite(matrix[i, col]):
+                r = float(matrix[i, col] / diagonal)
+                if abs(r) > ratio:
+                    out.append((moved, affected, r))
+    return out
+
+
 def entanglement_plot(rows: Sequence[dict], scores: Sequence[str]):
     attributes, cols, matrix = entanglement(rows, scores)
     fig = _figure((1.6 + 1.5 * len(cols), 1.4 + 0.8 * len(attributes)))

