@@ -68,10 +68,12 @@ class ContextCounter(QObject):
         self._task = count_context(*what)
         self._submit(self._task)
 
-    def show(self, tokens: int, budget: int, dropped: int = 0) -> None:
-        self.label.setText(f"context {tokens} / {budget} tokens")
-        self.label.setToolTip("What Continue sends the model: the memory, the text before the "
-                              "cursor and the author's note, within the style window."
+    def show(self, tokens: int, budget: int, dropped: int = 0, lore: tuple[str, ...] = ()) -> None:
+        self.label.setText(f"context {tokens} / {budget} tokens"
+                           + (f" · lore: {', '.join(lore)}" if lore else ""))
+        self.label.setToolTip("What Continue sends the model: the memory, the lorebook entries whose "
+                              "keys are in the text, the text before the cursor and the author's "
+                              "note, within the style window."
                               + (f" The first {dropped} characters of the text do not fit and "
                                  "are left out." if dropped else ""))
 
@@ -80,7 +82,7 @@ class ContextCounter(QObject):
         if request is not self._task:
             return _is_count(request)
         self._task = None
-        self.show(context.tokens, context.budget, context.dropped)  # type: ignore[attr-defined]  # a Context
+        self.show(context.tokens, context.budget, context.dropped, context.lore)  # type: ignore[attr-defined]  # a Context
         return True
 
     def on_failed(self, request: object, message: str) -> bool:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
+from PySide6.QtWidgets import (QFileDialog, QInputDialog, QMainWindow, QMessageBox, QSplitter,
+                               QTabWidget)
 
 from engine.backends import BackendSpec
 from engine.backends.generation import MAX_CANDIDATES, seeds_from
+from engine.documents import lorebook
 from engine.documents.model import Document
 from engine.errors import ProsemixError
 from engine.history import History
@@ -107,6 +109,10 @@ class MainWindow(QMainWindow):
         action(file, "Export as plain &text…", lambda: self.files.export(markdown=False))
         action(file, "Export as &Markdown…", lambda: self.files.export(markdown=True))
         file.addSeparator()
+        action(file, "Import &lorebook…", self._import_lorebook, "Ctrl+Alt+L")
+        action(file, "Export lorebook…", self._export_lorebook)
+        action(file, "Remove the lorebook", self._remove_lorebook)
+        file.addSeparator()
         action(file, "&Model…", self._choose_model, "Ctrl+M")
         action(file, "&Add anchor file…", self.anchors.add_file, "Ctrl+Alt+O")
         action(file, "Add anchor &folder…", self.anchors.add_folder)
@@ -165,6 +171,44 @@ class MainWindow(QMainWindow):
         self.analysis.runRequested.connect(
             lambda task: self.worker.submit(TaskRequest(task, TaskKind.SWEEP, needs_backend=True)))
         self.analysis.overlayRequested.connect(self.picker.set_overlay)
+
+    # ----- the document's lorebook --------------------------------------------------------------
+    def _import_lorebook(self) -> None:
+        """A lorebook file (Prosemix's, SillyTavern world info, NovelAI) becomes the document's."""
+        path, _ = QFileDialog.getOpenFileName(self, "Import a lorebook", "",
+                                              "Lorebooks (*.json *.lorebook);;All files (*)")
+        if not path:
+            return
+        try:
+            book = lorebook.read(path)
+        except ProsemixError as exc:
+            show_error(self, str(exc))
+            return
+        self.write.document().lorebook = book
+        self.files.mark_changed()
+        self.write.context_counter.schedule()
+        self.status.say(f"lorebook: {len(book.entries)} entries from {Path(path).name}; an entry enters "
+                        f"the context when a key is in the last {book.scan_tokens} tokens", 10000)
+
+    def _export_lorebook(self) -> None:
+        book = self.write.document().lorebook
+        if book is None:
+            self.status.say("this document has no lorebook: import one first (Ctrl+Alt+L)")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export the lorebook", "lorebook.json", "Lorebooks (*.json)")
+        if path:
+            try:
+                lorebook.write(book, path)
+            except OSError as exc:
+                show_error(self, f"cannot write {path}: {exc}")
+
+    def _remove_lorebook(self) -> None:
+        if self.write.document().lorebook is not None:
+            self.write.document().lorebook = None
+            self.files.mark_changed()
+            self.write.context_counter.schedule()
+            self.status.say("the lorebook was removed from this document (Ctrl+Z does not bring it back; "
+                            "export it first to keep it)")
 
     # ----- model and anchors ---------------------------------------------------------------------
     def _add_default_anchors(self) -> None:

@@ -78,6 +78,7 @@ class DocumentContext:
     memory: str = ""
     note: str = ""
     budget: int = 384  # tokens for memory + text + note (the style window); capped by the context
+    lorebook: Any = None  # the document's engine.documents.lorebook.Lorebook, if it has one
 
 
 class TaskKind(enum.Enum):
@@ -125,6 +126,7 @@ class Finished:
     history_id: int | None
     context_tokens: int = 0  # a document continuation: the context's tokens and its budget
     context_budget: int = 0
+    context_lore: tuple[str, ...] = ()  # the lorebook entries that context held
     # a candidates request: each one's (seed, text, finish reason); the fields above are
     # the first one's
     candidates: tuple[tuple[int, str, str], ...] = ()
@@ -145,10 +147,15 @@ def document_context(backend: Any, before: str, document: DocumentContext,
                      max_tokens: int) -> Any:
     """The context (engine.documents.context.Context) of a continuation at the end of
     ``before``: the style window, within the model's context minus the generation."""
+    from dataclasses import replace
+
     from engine.documents.context import assemble
+    from engine.documents.lorebook import lore_for
 
     budget = min(document.budget, backend.n_ctx - max_tokens)
-    return assemble(before, document.memory, document.note, budget, backend.count_tokens)
+    lore = lore_for(document.lorebook, before, backend.count_tokens)
+    context = assemble(before, document.memory, document.note, budget, backend.count_tokens, lore=lore.text)
+    return replace(context, lore=tuple(e.label for e in lore.included))
 
 
 def count_context(before: str, document: DocumentContext, max_tokens: int) -> TaskRequest:
@@ -298,6 +305,7 @@ class EngineWorker(QThread):
             weights=result.weights, strength=result.strength, note=note, history_id=record_id,
             context_tokens=context.tokens if context else 0,
             context_budget=context.budget if context else 0,
+            context_lore=context.lore if context else (),
             candidates=tuple((r.seed or 0, r.text, r.finish_reason) for r in results)
             if request.seeds else ()))
 

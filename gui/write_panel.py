@@ -184,7 +184,7 @@ class WritePanel(DocumentEditor):
             self._before, tuple(weights), sampling, purpose=Purpose.WRITE, extrapolate=extrapolate,
             strength=strength, record=False, replace_queued=True,
             document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                     self.window_tokens.value()), seeds=tuple(seeds or ()))
+                                     self.window_tokens.value(), self.doc.lorebook), seeds=tuple(seeds or ()))
         self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
         self._submit(self._job)
 
@@ -198,7 +198,8 @@ class WritePanel(DocumentEditor):
         if not before.strip() and not self.memory.toPlainText().strip():
             return None
         return (before, DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                        self.window_tokens.value()), self._sampling().max_tokens)
+                                        self.window_tokens.value(), self.doc.lorebook),
+                self._sampling().max_tokens)
 
     def on_token(self, request: GenerateRequest, piece: str) -> None:
         if request is not self._job or self.doc.pending is None or not piece:
@@ -232,7 +233,7 @@ class WritePanel(DocumentEditor):
             self._drop_unwritten(len(result.candidates))
             self._paint()
         if result.context_budget:
-            self.context_counter.show(result.context_tokens, result.context_budget)
+            self.context_counter.show(result.context_tokens, result.context_budget, lore=result.context_lore)
         reasons = {"cancelled": "stopped", "length": "done", "eos": "done", "stop": "done"}
         self.status.setText(f"{reasons.get(result.finish_reason, '')}: Tab keeps it, Ctrl+R tries "
                             "again, Alt+Left/Right pick another, moving the handle restyles it")

@@ -22,6 +22,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     c.add_argument("--strength", type=float, default=1.0)
     c.add_argument("--extrapolate", action="store_true")
     add_sampling_options(c)
+    c.add_argument("--lorebook", metavar="FILE",
+                   help="a lorebook (Prosemix's, SillyTavern world info or a NovelAI lorebook): "
+                        "it becomes the document's, kept in its sidecar")
     c.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model_options(c)
     c.set_defaults(handler=cmd_continue)
@@ -50,7 +53,7 @@ def palette_anchors(names: list[str]) -> list[str]:
 def cmd_continue(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from engine.documents import files
+    from engine.documents import files, lorebook
     from engine.documents.context import assemble
     from engine.documents.model import Document, Provenance
     from engine.weights import parse_weights
@@ -66,6 +69,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
         doc, warnings = Document(), [f"{path} did not exist: a new document was started"]
     if not doc.text.strip() and not doc.memory.strip():
         raise ProsemixError(f"{path} is empty: write a beginning first")
+    if args.lorebook:
+        doc.lorebook = lorebook.read(args.lorebook)
     for w in warnings:
         if not args.json:
             print(f"note: {w}", file=sys.stderr)
@@ -77,7 +82,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
                 else [1 / len(backend.anchors)] * len(backend.anchors)
             backend.set_weights(weights, extrapolate=args.extrapolate, strength=args.strength)
         budget = backend.n_ctx - sampling.max_tokens
-        context = assemble(doc.text, doc.memory, doc.note, budget, backend.count_tokens)
+        lore = lorebook.lore_for(doc.lorebook, doc.text, backend.count_tokens)
+        context = assemble(doc.text, doc.memory, doc.note, budget, backend.count_tokens, lore=lore.text)
         result = backend.generate(context.prompt, sampling,
                                   on_piece=None if args.json else lambda s: print(s, end="", flush=True))
         provenance = Provenance(result.weights, result.strength, sampling.seed, str(backend.model_path),
@@ -94,6 +100,9 @@ def cmd_continue(args: argparse.Namespace) -> int:
                           "end": passage.end if passage else len(doc.text),
                           "provenance": provenance.to_json(), "context_tokens": context.tokens,
                           "context_budget": context.budget, "dropped_chars": context.dropped,
+                          "lorebook": {"active": [list(e.keys) or [e.label] for e in lore.included],
+                                       "left_out_for_budget": [list(e.keys) or [e.label] for e in lore.skipped],
+                                       "tokens": lore.tokens},
                           "finish_reason": result.finish_reason, "warnings": warnings},
                          ensure_ascii=False))
     else:

@@ -1,4 +1,5 @@
-"""What the model sees when it continues a document: the memory first, then as much text
+"""What the model sees when it continues a document: the memory first, then the lorebook's
+active entries (engine.documents.lorebook, already fitted to their own budget), then as much text
 before the cursor as fits in the context minus the generation's length, with the author's
 note a few lines before its end (the habit of NovelAI and KoboldAI). Pure functions.
 
@@ -26,6 +27,7 @@ class Context:
     tokens: int  # the prompt's tokens
     budget: int  # tokens the prompt may use: n_ctx minus the generation's length
     dropped: int  # characters cut from the start of the text
+    lore: tuple[str, ...] = ()  # the lorebook entries in the prompt, by name
 
     @property
     def usage(self) -> str:
@@ -61,14 +63,17 @@ def cut_step(budget: int) -> int:
 
 
 def assemble(before: str, memory: str, note: str, budget: int,
-             count: Callable[[str], int], depth: int = NOTE_DEPTH) -> Context:
+             count: Callable[[str], int], depth: int = NOTE_DEPTH, lore: str = "") -> Context:
     """The prompt for a continuation at the end of ``before``. ``count`` gives a text's
-    tokens; ``budget`` is n_ctx minus the tokens to generate."""
-    head = memory.strip() + "\n\n" if memory.strip() else ""
+    tokens; ``budget`` is n_ctx minus the tokens to generate; ``lore`` is the lorebook's
+    block, placed after the memory."""
+    head = "".join(part.strip() + "\n\n" for part in (memory, lore) if part.strip())
     fixed = count(head + note_line(note)) if head or note.strip() else 0
     if fixed > budget:
-        raise ProsemixError(f"the memory and the author's note take {fixed} tokens, more than the "
-                            f"{budget} the context has for them: shorten them")
+        what = "the memory, the lorebook entries and the author's note" if lore.strip() else \
+            "the memory and the author's note"
+        raise ProsemixError(f"{what} take {fixed} tokens, more than the {budget} the context has "
+                            "for them: shorten them")
 
     def prompt_from(cut: int) -> str:
         return head + with_note(before[cut:], note, depth)

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.documents import lorebook
 from engine.documents.model import Alternatives, Document, Passage, Provenance
 from engine.errors import ProsemixError
 from engine.paths import atomic_write_text
@@ -38,6 +39,7 @@ def to_json(doc: Document) -> dict[str, Any]:
                    "candidates": [{"text": t, "provenance": p.to_json()} for t, p in doc.pending.candidates]}
     return {"version": FORMAT_VERSION, "text_sha256": _sha(doc.text), "memory": doc.memory,
             "note": doc.note, "palette": list(doc.palette),
+            "lorebook": lorebook.to_json(doc.lorebook) if doc.lorebook is not None else doc.unread_lorebook,
             "passages": [p.to_json(doc.text) for p in doc.passages], "pending": pending}
 
 
@@ -90,6 +92,12 @@ def from_json(doc: Document, data: Any, name: str = "the sidecar") -> list[str]:
     else:
         warnings.append("the palette in the sidecar is not a list of distinct anchor names; "
                         "the document opened with the picker as it is")
+    if data.get("lorebook") is not None:
+        try:
+            doc.lorebook = lorebook.from_json(data["lorebook"], "the lorebook in the sidecar")
+        except ProsemixError as exc:
+            doc.unread_lorebook = data["lorebook"]  # saved back as it was, never lost
+            warnings.append(f"{exc}; the document opened without its lorebook (kept in the sidecar)")
     same = data.get("text_sha256") == _sha(doc.text)
     if not same:
         warnings.append("the text was changed outside Prosemix; passages were matched by their text")

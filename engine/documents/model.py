@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from engine.documents.lorebook import Lorebook
 from engine.errors import ProsemixError
 
 
@@ -101,6 +102,8 @@ class Document:
         # the anchors this document writes with, by name, in the picker's order (empty: whatever
         # the app has on the picker); the writer's choice, kept in the sidecar
         self.palette: list[str] = []
+        self.lorebook: Lorebook | None = None  # entries that enter the context by their keys
+        self.unread_lorebook: Any = None  # a sidecar's lorebook this version could not read: kept as it was
         self._undo: list[Snapshot] = []
         self._redo: list[Snapshot] = []
 
