@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QFileDialog, QInputDialog, QMainWindow, QMessageB
 from engine.backends import BackendSpec
 from engine.backends.generation import MAX_CANDIDATES, seeds_from
 from engine.documents import lorebook
-from engine.documents.model import Document
+from engine.documents.model import Document, word_count
 from engine.errors import ProsemixError
 from engine.history import History
 from engine.weights import Attribute
@@ -36,6 +36,7 @@ from .worker import (EngineWorker, Failure, Finished, GenerateRequest, Loaded, L
                      Purpose, TaskKind, TaskRequest)
 
 DEBOUNCE_MS = 350
+WORD_COUNT_MS = 300  # the writer's count waits for a pause in typing
 REASONS = {"length": "reached max tokens", "eos": "the model ended the text",
            "stop": "hit a stop string", "cancelled": "stopped"}
 
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         action(file, "Import &lorebook…", self._import_lorebook, "Ctrl+Alt+L")
         action(file, "Export lorebook…", self._export_lorebook)
         action(file, "Remove the lorebook", self._remove_lorebook)
+        action(file, "Session word &goal…", self._ask_goal, "Ctrl+Alt+G")
         file.addSeparator()
         action(file, "&Model…", self._choose_model, "Ctrl+M")
         action(file, "&Add anchor file…", self.anchors.add_file, "Ctrl+Alt+O")
@@ -154,6 +156,12 @@ class MainWindow(QMainWindow):
         self.point.palette_menu.aboutToShow.connect(self._fill_palette)
         self.point.pairToggled.connect(self._toggle_pair)
         self.files.documentSet.connect(self._apply_palette)
+        self.files.documentSet.connect(self._start_session)
+        self.word_timer = QTimer(self)
+        self.word_timer.setSingleShot(True)
+        self.word_timer.setInterval(WORD_COUNT_MS)
+        self.word_timer.timeout.connect(self._count_words)
+        self.write.editor.textChanged.connect(self.word_timer.start)
         self.write.message.connect(lambda m: self.status.say(m, 6000))
         self.files.message.connect(lambda m: self.status.say(m, 8000))
         self.files.titleChanged.connect(lambda t: self.setWindowTitle(f"{t} — Prosemix"))
@@ -171,6 +179,30 @@ class MainWindow(QMainWindow):
         self.analysis.runRequested.connect(
             lambda task: self.worker.submit(TaskRequest(task, TaskKind.SWEEP, needs_backend=True)))
         self.analysis.overlayRequested.connect(self.picker.set_overlay)
+
+    # ----- the writer's count ---------------------------------------------------------------------
+    def _start_session(self, doc: object) -> None:
+        """A document came onto the desk: this session's words count from here."""
+        assert isinstance(doc, Document)
+        self._session_base = word_count(doc.text)
+        self._count_words()
+
+    def _count_words(self) -> None:
+        total = word_count(self.write.document().text)
+        self.status.words(total, total - getattr(self, "_session_base", total), self._goal())
+
+    def _goal(self) -> int:
+        try:
+            return max(0, int(self.settings.value("session_goal", 0)))
+        except (TypeError, ValueError):
+            return 0
+
+    def _ask_goal(self) -> None:
+        goal, ok = QInputDialog.getInt(self, "Session goal", "Words to write this session (0: none):",
+                                       self._goal(), 0, 1_000_000, 100)
+        if ok:
+            self.settings.setValue("session_goal", goal)
+            self._count_words()
 
     # ----- the document's lorebook --------------------------------------------------------------
     def _import_lorebook(self) -> None:
@@ -496,6 +528,7 @@ class MainWindow(QMainWindow):
             "Ctrl+P  pin the point for Compare\nCtrl+Alt+S  save the point as a preset\n"
             "Ctrl+Shift+A  the voices on the picker (saved with the document)\n"
             "Ctrl+E  extrapolation\nCtrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S  new, open, save, save as\n"
+            "Ctrl+Alt+L  import a lorebook into the document\nCtrl+Alt+G  this session's word goal\n"
             "Ctrl+M  model\nCtrl+Alt+O  add an anchor\nCtrl+Alt+N  new anchor\nCtrl+Q  quit"))
 
     def _about(self) -> None:

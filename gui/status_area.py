@@ -21,8 +21,19 @@ class StatusArea:
         self.progress.setVisible(False)
         self.cancel = QPushButton("Cancel")
         self.cancel.setVisible(False)
-        for w in (self.progress, self.cancel, self.speed_label, self.model_label):
+        self.words_label = QLabel("")
+        self.words_label.setToolTip("Words in the document, and written since it was opened "
+                                    "(Write > Session goal… sets a goal)")
+        for w in (self.progress, self.cancel, self.words_label, self.speed_label, self.model_label):
             bar.addPermanentWidget(w)
+
+    def words(self, total: int, session: int, goal: int = 0) -> None:
+        """The writer's count: the document's words, this session's, and the goal if set."""
+        sign = "+" if session >= 0 else "−"
+        text = f"{total:,} words · {sign}{abs(session):,} this session"
+        if goal:
+            text += f" / goal {goal:,}" + (" ✓" if session >= goal else "")
+        self.words_label.setText(text)
 
     def say(self, message: str, ms: int = 6000) -> None:
         self.bar.showMessage(message, ms)

@@ -332,3 +332,44 @@ def test_a_palette_naming_missing_voices_opens_with_the_others(tmp_path):
     side.write_text(json.dumps(data))
     again, warnings = doc_files.load(tmp_path / "a.md")
     assert again.palette == [] and "palette" in warnings[0]
+
+
+def test_an_imported_lorebook_enters_the_context_and_the_counter_names_it(qtbot, window, tmp_path, monkeypatch):
+    """File > Import lorebook (a SillyTavern world-info file): an entry whose key the text
+    has is named in the counter and is in the prompt; the sidecar keeps the book."""
+    world = {"entries": {"0": {"uid": 0, "key": ["river"], "comment": "The river", "order": 100,
+                               "content": "The river Wend floods every spring.", "constant": False,
+                               "disable": False},
+                         "1": {"uid": 1, "key": ["castle"], "comment": "Castle", "order": 100,
+                               "content": "The castle is empty.", "constant": False, "disable": False}}}
+    (tmp_path / "world.json").write_text(json.dumps(world))
+    monkeypatch.setattr(mw.QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "world.json"), ""))
+    window._import_lorebook()
+    desk = window.write
+    assert [e.label for e in desk.document().lorebook.entries] == ["The river", "Castle"]
+    qtbot.waitUntil(lambda: "lore: The river" in desk.counter.text(), timeout=10000)
+    assert "Castle" not in desk.counter.text()
+    seen = []
+    submit = window.worker.submit
+    window.worker.submit = lambda req: (seen.append(req), submit(req))
+    from gui.worker import document_context
+    backend = window.worker._backend  # idle once the passage is written
+    _continue(qtbot, window)
+    window.worker.submit = submit
+    job = next(r for r in seen if getattr(r, "document", None) is not None)
+    ctx = document_context(backend, job.prompt, job.document, 10)
+    assert "The river Wend floods every spring." in ctx.prompt and ctx.lore == ("The river",)
+    monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "d.md"), ""))
+    window.files.save()
+    side = json.loads((tmp_path / "d.md.prosemix.json").read_text())
+    assert [e["name"] for e in side["lorebook"]["entries"]] == ["The river", "Castle"]
+
+
+def test_the_writers_count_follows_the_session_and_the_goal(qtbot, window, monkeypatch):
+    window.files.new()
+    qtbot.waitUntil(lambda: window.status.words_label.text().startswith("0 words"), timeout=5000)
+    monkeypatch.setattr(mw.QInputDialog, "getInt", lambda *a, **k: (5, True))
+    window._ask_goal()
+    qtbot.keyClicks(window.write.editor, "It was a dark and well-known night.")
+    qtbot.waitUntil(lambda: window.status.words_label.text() == "7 words · +7 this session / goal 5 ✓",
+                    timeout=5000)

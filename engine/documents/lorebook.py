@@ -259,7 +259,8 @@ def from_novelai(data: dict, where: str = "NovelAI lorebook") -> Lorebook:
         if not isinstance(text, str) or not text.strip():
             continue
         keys, regex, _ = _split_keys(raw.get("keys") or [])
-        config = raw.get("contextConfig") if isinstance(raw.get("contextConfig"), dict) else {}
+        config = raw.get("contextConfig")
+        config = config if isinstance(config, dict) else {}
         try:
             out.append(LoreEntry(keys=keys, text=text, always=bool(raw.get("forceActivation", False)),
                                  priority=int(config.get("budgetPriority", 400) or 0), regex=regex,
