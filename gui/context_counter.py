@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPlainTextEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QPlainTextEdit, QPushButton, QSpinBox,
+                               QWidget)
 
 from engine.documents.context import DEFAULT_STYLE_WINDOW
 
@@ -21,7 +22,7 @@ COUNT_DELAY_MS = 600
 
 
 class ContextBox(QGroupBox):
-    """Memory, author's note and the style window's size."""
+    """Memory, author's note, the style window's size and the banned phrases."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Context", parent)
@@ -38,10 +39,13 @@ class ContextBox(QGroupBox):
         self.window_tokens.setToolTip("The style window: memory plus this many tokens before the "
                                       "passage. A restyle evaluates it again at every new point, "
                                       "so smaller is livelier.")
+        self.bans_button = QPushButton("Banned phrases…")
+        self.bans_button.setToolTip("Phrases no passage may hold (Ctrl+Alt+B); kept with the document")
         form = QFormLayout(self)
         form.addRow(self.memory)
         form.addRow(self.note)
         form.addRow("Style window (tokens)", self.window_tokens)
+        form.addRow(self.bans_button)
 
 
 class ContextCounter(QObject):

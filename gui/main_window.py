@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         self.point.pairToggled.connect(self._toggle_pair)
         self.files.documentSet.connect(self._apply_palette)
         self.files.documentSet.connect(self._start_session)
+        self.write.sidecarChanged.connect(self.files.mark_changed)
         self.word_timer = QTimer(self)
         self.word_timer.setSingleShot(True)
         self.word_timer.setInterval(WORD_COUNT_MS)
@@ -528,7 +529,7 @@ class MainWindow(QMainWindow):
             "Ctrl+P  pin the point for Compare\nCtrl+Alt+S  save the point as a preset\n"
             "Ctrl+Shift+A  the voices on the picker (saved with the document)\n"
             "Ctrl+E  extrapolation\nCtrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S  new, open, save, save as\n"
-            "Ctrl+Alt+L  import a lorebook into the document\nCtrl+Alt+G  this session's word goal\n"
+            "Ctrl+Alt+B  banned phrases\nCtrl+Alt+L  import a lorebook into the document\nCtrl+Alt+G  this session's word goal\n"
             "Ctrl+M  model\nCtrl+Alt+O  add an anchor\nCtrl+Alt+N  new anchor\nCtrl+Q  quit"))
 
     def _about(self) -> None:

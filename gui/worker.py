@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +23,8 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.anchors.model import Anchor
 from engine.backends import BackendSpec
+from engine.backends.bans import stream_with_bans
+from engine.backends.generation import GenerationResult
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
@@ -79,6 +81,7 @@ class DocumentContext:
     note: str = ""
     budget: int = 384  # tokens for memory + text + note (the style window); capped by the context
     lorebook: Any = None  # the document's engine.documents.lorebook.Lorebook, if it has one
+    bans: tuple = ()  # engine.backends.bans.PhraseBan: phrases the passage may not hold
 
 
 class TaskKind(enum.Enum):
@@ -127,6 +130,7 @@ class Finished:
     context_tokens: int = 0  # a document continuation: the context's tokens and its budget
     context_budget: int = 0
     context_lore: tuple[str, ...] = ()  # the lorebook entries that context held
+    rewinds: int = 0  # times a banned phrase was taken back
     # a candidates request: each one's (seed, text, finish reason); the fields above are
     # the first one's
     candidates: tuple[tuple[int, str, str], ...] = ()
@@ -271,14 +275,27 @@ class EngineWorker(QThread):
             context = document_context(backend, request.prompt, request.document,
                                        request.sampling.max_tokens)
             prompt = context.prompt
-        if request.seeds:
+        bans = request.document.bans if request.document is not None else ()
+        if request.seeds and bans:  # each candidate is the banned generation of its seed
+            results = []
+            for index, seed in enumerate(request.seeds):
+                if self._cancel.is_set():
+                    break
+                generation = stream_with_bans(backend, prompt, replace(request.sampling, seed=seed), bans,
+                                              self._cancel.is_set)
+                for piece in generation:
+                    self.candidate_token.emit(request, index, piece)
+                generation.result.seed = seed
+                results.append(generation.result)
+            results = results or [GenerationResult(finish_reason="cancelled", seed=request.seeds[0])]
+        elif request.seeds:
             run = backend.stream_candidates(prompt, request.sampling, request.seeds,
                                             self._cancel.is_set)
             for index, piece in run:
                 self.candidate_token.emit(request, index, piece)
             results = run.results
         else:
-            generation = backend.stream(prompt, request.sampling, self._cancel.is_set)
+            generation = stream_with_bans(backend, prompt, request.sampling, bans, self._cancel.is_set)
             for piece in generation:
                 self.token.emit(request, piece)
             results = [generation.result]
@@ -306,6 +323,7 @@ class EngineWorker(QThread):
             context_tokens=context.tokens if context else 0,
             context_budget=context.budget if context else 0,
             context_lore=context.lore if context else (),
+            rewinds=sum(r.rewinds for r in results),
             candidates=tuple((r.seed or 0, r.text, r.finish_reason) for r in results)
             if request.seeds else ()))
 

@@ -17,10 +17,11 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QToolTip, QVBoxLayout, QWidget)
 
-from engine.documents.model import Provenance
+from engine.documents.model import Document, Provenance
 from engine.backends.generation import MAX_CANDIDATES, seeds_from
 from engine.sampling import SamplingConfig
 
+from .bans_dialog import BansDialog
 from .context_counter import ContextCounter
 from .desk_editor import DocumentEditor
 from .worker import DocumentContext, Finished, GenerateRequest, Purpose
@@ -31,6 +32,7 @@ Point = tuple[list[float], float, bool]  # weights, strength, extrapolate
 class WritePanel(DocumentEditor):
     pointRequested = Signal(object, float)  # weights by name, strength: "back to this point"
     message = Signal(str)
+    sidecarChanged = Signal()  # what only the sidecar keeps changed (the bans)
 
     def __init__(self, submit: Callable[[GenerateRequest], None], cancel: Callable[[], None],
                  point: Callable[[], Point], sampling: Callable[[], SamplingConfig],
@@ -65,11 +67,14 @@ class WritePanel(DocumentEditor):
                        self.note.textChanged, self.window_tokens.valueChanged):
             signal.connect(self.context_counter.schedule)
         self.continue_button.clicked.connect(self.continue_here)
+        self.context_box.bans_button.clicked.connect(self.edit_bans)
+        self._show_bans()
         self.many_button.clicked.connect(self.retry_many)
         # Ctrl+Enter and Esc are the window's (they act on the tab in view)
         for keys, slot in (("Ctrl+R", self.retry), ("Ctrl+Shift+R", self.retry_many),
                            ("Alt+Left", lambda: self.cycle(-1)),
-                           ("Alt+Right", lambda: self.cycle(+1)), ("Ctrl+Backspace", self.discard)):
+                           ("Alt+Right", lambda: self.cycle(+1)), ("Ctrl+Backspace", self.discard),
+                           ("Ctrl+Alt+B", self.edit_bans)):
             QShortcut(QKeySequence(keys), self.editor, slot, context=Qt.WidgetWithChildrenShortcut)
 
     def _layout(self) -> None:
@@ -85,6 +90,25 @@ class WritePanel(DocumentEditor):
         layout.addLayout(row)
         layout.addWidget(self.status)
         layout.addWidget(self.context_box)
+
+    # ----- banned phrases -------------------------------------------------------------------------
+    def edit_bans(self) -> None:
+        dialog = BansDialog(self.doc.bans, self)
+        if dialog.exec() and dialog.result_bans is not None and dialog.result_bans != self.doc.bans:
+            self.doc.bans = dialog.result_bans
+            self._show_bans()
+            self.sidecarChanged.emit()
+
+    def set_document(self, doc: Document) -> None:
+        super().set_document(doc)
+        self._show_bans()
+
+    def _show_bans(self) -> None:
+        bans = self.doc.bans
+        count = len(bans.phrases)
+        label = "Banned phrases…" if not bans else \
+            f"Banned phrases: {count}{' + the slop list' if bans.slop else ''}…"
+        self.context_box.bans_button.setText(label)
 
     # ----- the point and the anchors -------------------------------------------------------------
     def set_anchors(self, names: list[str], colours: list[str], model: str) -> None:
@@ -184,7 +208,8 @@ class WritePanel(DocumentEditor):
             self._before, tuple(weights), sampling, purpose=Purpose.WRITE, extrapolate=extrapolate,
             strength=strength, record=False, replace_queued=True,
             document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                     self.window_tokens.value(), self.doc.lorebook), seeds=tuple(seeds or ()))
+                                     self.window_tokens.value(), self.doc.lorebook, self.doc.bans.all()),
+            seeds=tuple(seeds or ()))
         self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
         self._submit(self._job)
 

@@ -198,3 +198,32 @@ def test_continue_writes_with_the_documents_voices(tmp_path, session_cache):
     side.write_text(json.dumps({"version": 1, "palette": ["austen", "nobody-voice"]}))
     r = run("continue", str(doc), "--max-tokens", "6", cache=session_cache)
     assert r.returncode == 2 and "nobody-voice" in r.stderr and "--anchor" in r.stderr
+
+
+def test_continue_honours_bans_and_a_lorebook_and_keeps_them_in_the_sidecar(tmp_path, adapters, session_cache):
+    start = "The rain had not stopped for three days, and the river"
+    anchors = ["--anchor", str(adapters[0]), "--anchor", str(adapters[1]), "--weights", "0.5,0.5"]
+    common = ["--max-tokens", "24", "--temperature", "0", "--json", *anchors]
+    plain_doc = tmp_path / "plain.md"
+    plain_doc.write_text(start)
+    r = run("continue", str(plain_doc), *common, cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    plain = json.loads(r.stdout)["text"]
+    phrase = " ".join(plain.split()[2:4])
+    world = tmp_path / "world.json"
+    world.write_text(json.dumps({"entries": {"0": {"uid": 0, "key": ["river"], "content": "The river is the Wend.",
+                                                   "comment": "Wend", "order": 100}}}))
+    doc = tmp_path / "story.md"
+    doc.write_text(start)
+    r = run("continue", str(doc), *common, "--ban", phrase, "--lorebook", str(world), cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert phrase.lower() not in out["text"].lower() and out["rewinds"] >= 1 and out["bans"] == 1
+    assert out["lorebook"]["active"] == [["river"]] and out["lorebook"]["tokens"] > 0
+    side = json.loads((tmp_path / "story.md.prosemix.json").read_text())
+    assert side["bans"]["phrases"] == [{"text": phrase, "regex": False, "case_sensitive": False}]
+    assert side["lorebook"]["entries"][0]["keys"] == ["river"]
+    r = run("continue", str(doc), "--ban-regex", "(unclosed", cache=session_cache)
+    assert r.returncode == 2 and "not valid" in r.stderr
+    r = run("continue", str(doc), "--lorebook", str(tmp_path / "none.json"), cache=session_cache)
+    assert r.returncode == 2 and "not found" in r.stderr

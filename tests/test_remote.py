@@ -266,3 +266,15 @@ def test_candidates_are_the_lone_requests_of_their_seeds(server):
     stopped = b.generate_candidates(PROMPT, SamplingConfig(max_tokens=200), [4, 5],
                                     should_stop=lambda: True)
     assert {r.finish_reason for r in stopped} == {"cancelled"}
+
+
+def test_bans_rewind_by_asking_the_server_again(server):
+    """Client-side bans: the server rules the phrase's first token out of a one-token request."""
+    from tests.test_bans import _check_bans
+
+    backend = _remote(server)
+    try:
+        backend.set_weights([0.5, 0.5])
+        _check_bans(backend)
+    finally:
+        backend.close()

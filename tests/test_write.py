@@ -373,3 +373,37 @@ def test_the_writers_count_follows_the_session_and_the_goal(qtbot, window, monke
     qtbot.keyClicks(window.write.editor, "It was a dark and well-known night.")
     qtbot.waitUntil(lambda: window.status.words_label.text() == "7 words · +7 this session / goal 5 ✓",
                     timeout=5000)
+
+
+def test_banned_phrases_from_the_dialog_keep_a_phrase_out_of_the_passage(qtbot, window, tmp_path, monkeypatch):
+    import gui.write_panel as write_panel
+
+    desk = window.write
+    window.generation.max_tokens.setValue(24)
+    _continue(qtbot, window)
+    first = desk.doc.pending.candidates[0][0]
+    phrase = " ".join(first.split()[2:4])
+    desk.discard()
+
+    def fill(dialog):  # the writer types the phrase and a bad regex, then fixes it
+        dialog.text.setPlainText(phrase + "\nre:(open")
+        dialog.accept()
+        assert "line 2" in dialog.error.text() and dialog.result_bans is None  # stays open
+        dialog.text.setPlainText(phrase)
+        dialog.slop.setChecked(True)
+        dialog.accept()
+        return True
+
+    monkeypatch.setattr(write_panel.BansDialog, "exec", fill)
+    desk.edit_bans()
+    assert desk.doc.bans.phrases[0].text == phrase and desk.doc.bans.slop
+    assert desk.context_box.bans_button.text() == "Banned phrases: 1 + the slop list…"
+    assert window.files.dirty
+    results = []
+    window.worker.finished.connect(lambda req, r: results.append(r))
+    _continue(qtbot, window)
+    text = desk.doc.pending.candidates[-1][0]
+    assert phrase.lower() not in text.lower() and results[-1].rewinds >= 1
+    monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "b.md"), ""))
+    window.files.save()
+    assert json.loads((tmp_path / "b.md.prosemix.json").read_text())["bans"]["slop"] is True

@@ -18,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from engine.anchors.model import Anchor, applied_weights
 from engine.anchors.loading import load_anchor, validate_factors
@@ -39,6 +39,9 @@ class Backend(ABC):
 
     name: ClassVar[str] = "?"
     can_score: ClassVar[bool] = True  # perplexity of a fixed text (llama-server cannot)
+    # can rule tokens out of a generation's first step (`stream(forbid_first=...)`): what phrase
+    # bans need to rewind (engine.backends.bans)
+    can_forbid: ClassVar[bool] = False
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX) -> None:
         if not isinstance(n_ctx, int) or n_ctx < 16:
@@ -56,6 +59,7 @@ class Backend(ABC):
         self._cancelled = False
         self.reused_tokens = 0  # set by a backend that keeps a prompt prefix (llama)
         self._should_stop: Callable[[], bool] | None = None
+        self._forbid_first: frozenset[int] = frozenset()  # tokens the next generation's first step may not take
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -186,16 +190,26 @@ class Backend(ABC):
 
     def stream(self, prompt: str, sampling: SamplingConfig | None = None,
                should_stop: Callable[[], bool] | None = None, *,
-               logprobs: bool = False) -> Generation:
+               logprobs: bool = False, forbid_first: Iterable[int] = ()) -> Generation:
         """Start generating. Iterate the Generation for text pieces; closing it, ``cancel()``
         or ``should_stop()`` returning True ends it within one token. ``logprobs`` records
-        log p(token) of each token in ``result.logprobs``."""
+        log p(token) of each token in ``result.logprobs``. ``forbid_first``: token ids the
+        first generated token may not be (a backend with ``can_forbid``)."""
         sampling = sampling or SamplingConfig()
+        forbid = frozenset(forbid_first)
+        if forbid and not self.can_forbid:
+            raise ProsemixError(f"the {self.name} backend cannot rule tokens out, which phrase bans need")
         tokens, max_tokens = self._prepare(prompt, sampling, should_stop)
+        self._forbid_first = forbid  # read once by _token_pieces when the generation starts
         result = self._new_result(len(tokens))
         pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
         return Generation(self._run(pieces, Tally(result, sampling.stop, time.perf_counter(),
                                                   max_tokens)), result)
+
+    def _take_forbid(self) -> frozenset[int]:
+        """The tokens the starting generation's first step may not take (then none again)."""
+        forbid, self._forbid_first = self._forbid_first, frozenset()
+        return forbid
 
     def _run(self, pieces: Iterator[Piece], tally: Tally) -> Iterator[str]:
         """The steps every generation shares: stop strings, cancel, counts and timing."""

@@ -31,6 +31,7 @@ class GenerationResult:
     strength: float = 1.0
     logprobs: list[float] = field(default_factory=list)  # per generated token, raw logits
     seed: int | None = None  # set for candidates
+    rewinds: int = 0  # phrase bans: how often the text went back to before a banned phrase
 
     @property
     def perplexity(self) -> float:
@@ -44,11 +45,12 @@ class GenerationResult:
 
 
 class Piece(NamedTuple):
-    """One generated token: its text ("" while a character is incomplete) and, when the
-    caller asked for it, log p(token) under the raw logits."""
+    """One generated token: its text ("" while a character is incomplete), when the caller
+    asked for it log p(token) under the raw logits, and its id where the backend knows it."""
 
     text: str
     logprob: float | None = None
+    token: int | None = None
 
 
 class Tally:

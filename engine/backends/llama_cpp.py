@@ -36,8 +36,8 @@ from engine.backends.llama_merge import merge_mode
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
 from engine.backends.llama_streams import (CELLS, Streams, available_memory, common_prefix,
                                            kv_bytes_per_token, logprob_of, prompt_batches,
-                                           decode_together, rows_batch_invariant, sampler_args,
-                                           split_invariant, stream_cells)
+                                           decode_together, first_step_ban, rows_batch_invariant,
+                                           sampler_args, split_invariant, stream_cells)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class _Stopped(Exception):
 
 class LlamaCppBackend(Backend):
     name = "llama"
+    can_forbid = True
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  n_gpu_layers: int = 0, merge: bool | None = None,
@@ -221,15 +222,16 @@ class LlamaCppBackend(Backend):
     def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                       logprobs: bool) -> Iterator[Piece]:
         assert self._llm is not None
+        forbid = self._take_forbid()
         self._llm.set_seed(sampling.seed)
         self._streaming, state.aborted = True, False
         try:
-            yield from self._stream_tokens(tokens, sampling, max_tokens, logprobs)
+            yield from self._stream_tokens(tokens, sampling, max_tokens, logprobs, forbid)
         finally:
             self._streaming = False
 
     def _stream_tokens(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
-                       logprobs: bool) -> Iterator[Piece]:
+                       logprobs: bool, forbid: frozenset[int] = frozenset()) -> Iterator[Piece]:
         import llama_cpp
 
         llm = self._llm
@@ -239,13 +241,14 @@ class LlamaCppBackend(Backend):
         except _Stopped:
             return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        generator = llm.generate(last_batch, **sampler_args(sampling), reset=False)
+        generator = llm.generate(last_batch, **sampler_args(sampling), reset=False,
+                                 logits_processor=first_step_ban(forbid) if forbid else None)
         try:
             for count, token in enumerate(generator, start=1):
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                     return
                 yield Piece(decoder.decode(llm.detokenize([token], special=False)),
-                            self._last_logprob(token) if logprobs else None)
+                            self._last_logprob(token) if logprobs else None, token)
                 if count >= max_tokens:
                     return
         except RuntimeError as exc:

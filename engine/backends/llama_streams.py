@@ -222,6 +222,23 @@ def logprob_of(logits: np.ndarray, token: int) -> float:
     return float(values[token] - top - np.log(np.exp(values - top).sum()))
 
 
+def first_step_ban(forbid: frozenset[int]) -> Any:
+    """A llama-cpp-python logits processor that rules ``forbid`` out of the first sampled
+    token only (a phrase ban's rewind), leaving every later step alone."""
+    from llama_cpp import LogitsProcessorList
+
+    ids = np.fromiter(sorted(forbid), dtype=np.int64)
+    calls = [0]
+
+    def ban(_input_ids: Any, scores: Any) -> Any:
+        if calls[0] == 0:
+            scores[ids] = -np.inf
+        calls[0] += 1
+        return scores
+
+    return LogitsProcessorList([ban])
+
+
 def sampler_args(sampling: SamplingConfig) -> dict[str, float]:
     """The sampler chain's settings, for llm.generate (a single generation) and
     llm._init_sampler (each candidate): one place, since candidate i must sample as a single

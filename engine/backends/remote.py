@@ -101,6 +101,7 @@ def probe_server(url: str, api_key: str | None = None, timeout: float = 5.0) -> 
 
 class RemoteBackend(Backend):
     name = "remote"
+    can_forbid = True
     can_score = False  # llama-server does not return log-probabilities of a given text
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0,
@@ -112,6 +113,7 @@ class RemoteBackend(Backend):
         self._connected: dict = {}
         self._served: list[Anchor] = []
         self._values: tuple[float, ...] = ()
+        self._ended = False  # the last completion ended at end-of-sequence or a stop word
         self.anchors_applied = "per request"
         self.anchors_reason = "the server applies each request's adapter scales"
 
@@ -212,17 +214,37 @@ class RemoteBackend(Backend):
 
     def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                       logprobs: bool) -> Iterator[Piece]:
+        forbid = self._take_forbid()
+        if not forbid:
+            yield from self._completion(tokens, sampling, max_tokens, logprobs)
+            return
+        # llama-server's logit_bias holds for a whole request: the first token comes from a
+        # one-token request that rules ``forbid`` out, the rest from a request that goes on
+        first = list(self._completion(tokens, sampling, 1, logprobs,
+                                      {"logit_bias": [[t, False] for t in sorted(forbid)]}))
+        yield from first
+        ids = [p.token for p in first if p.token is not None]
+        if not first or max_tokens <= 1 or self._ended:
+            return
+        if not ids:  # a server that does not return token ids: the text's tokens
+            ids = self._tokenize("".join(p.text for p in first))
+        yield from self._completion(tokens + ids, sampling, max_tokens - 1, logprobs)
+
+    def _completion(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
+                    logprobs: bool, extra: dict | None = None) -> Iterator[Piece]:
         import httpx
 
         body = {
             "prompt": tokens, "n_predict": max_tokens, "stream": True, "cache_prompt": False,
             "temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
             "min_p": 0.0, "typical_p": 1.0, "repeat_penalty": sampling.repetition_penalty,
-            "repeat_last_n": 64, "seed": sampling.seed,
+            "repeat_last_n": 64, "seed": sampling.seed, "return_tokens": True,
             "lora": [{"id": a.server_id, "scale": w} for a, w in zip(self.anchors, self._values)],
+            **(extra or {}),
         }
         if logprobs:
             body["n_probs"] = 1  # log p of each sampled token, from the raw logits
+        self._ended = False
         try:
             with self._server.http.stream("POST", "/completion", json=body,
                                      headers={"Accept": "text/event-stream"}) as response:
@@ -242,6 +264,7 @@ class RemoteBackend(Backend):
                         for piece in _pieces_of(event, logprobs):
                             yield piece
                     if event.get("stop"):
+                        self._ended = event.get("stop_type") in ("eos", "word")
                         return
         except httpx.ConnectError as exc:
             raise ProsemixError(f"cannot reach the server at {self.url}: {exc}") from None
@@ -270,6 +293,7 @@ def _pieces_of(event: dict, logprobs: bool) -> list[Piece]:
     holds several, the text rides on the first and the others carry only their log p."""
     text = event.get("content", "")
     values = _event_logprobs(event) if logprobs else []
-    if not values:
-        return [Piece(text, None)]
-    return [Piece(text if i == 0 else "", v) for i, v in enumerate(values)]
+    ids = [t for t in event.get("tokens") or [] if isinstance(t, int)]
+    count = max(len(values), len(ids), 1)
+    return [Piece(text if i == 0 else "", values[i] if i < len(values) else None,
+                  ids[i] if i < len(ids) else None) for i in range(count)]

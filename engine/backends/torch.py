@@ -7,6 +7,7 @@ give the same text, and cancelling takes effect between two tokens.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -53,6 +54,7 @@ def pick_dtype(dtype: str, device: str) -> "torch.dtype":
 
 class TorchBackend(Backend):
     name = "torch"
+    can_forbid = True
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, device: str = "auto", dtype: str = "auto"
                  ) -> None:
@@ -122,7 +124,8 @@ class TorchBackend(Backend):
 
     def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                       logprobs: bool) -> Iterator[Piece]:
-        yield from self._decode(self._prompt(tokens), tokens, sampling, max_tokens, logprobs)
+        forbid = self._take_forbid()
+        yield from self._decode(self._prompt(tokens), tokens, sampling, max_tokens, logprobs, forbid)
 
     def _candidate_pieces(self, tokens: list[int], sampling: SamplingConfig, seeds: list[int],
                           max_tokens: int, logprobs: bool, done: set[int]
@@ -142,7 +145,7 @@ class TorchBackend(Backend):
         yield from self._one_by_one(seeds, done, pieces_of)
 
     def _decode(self, out: Any, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
-                logprobs: bool) -> Iterator[Piece]:
+                logprobs: bool, forbid: frozenset[int] = frozenset()) -> Iterator[Piece]:
         """Sample from ``out`` (the model's output for the prompt) onwards."""
         import torch
 
@@ -156,6 +159,8 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             for _ in range(max_tokens):
                 logits = out.logits[0, -1].float().cpu()
+                if forbid and not generated:  # a phrase ban's rewind: not the phrase's first token
+                    logits[sorted(forbid)] = -math.inf
                 token = sample_next(logits, history, sampling, generator)
                 if token in eos:
                     return
@@ -165,7 +170,7 @@ class TorchBackend(Backend):
                 text = tokenizer.decode(generated, skip_special_tokens=True)
                 piece = "" if text.endswith("\ufffd") else text[len(emitted):]
                 emitted += piece
-                yield Piece(piece, logprob)
+                yield Piece(piece, logprob, token)
                 out = model(torch.tensor([[token]], device=self.device), cache=out.cache,
                             use_cache=True)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from engine.cli.options import (add_model_options, add_sampling_options, open_from_args,
                                 sampling_from_args)
 from engine.errors import ProsemixError
+
+if TYPE_CHECKING:
+    from engine.backends.bans import BanList
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -25,6 +29,12 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     c.add_argument("--lorebook", metavar="FILE",
                    help="a lorebook (Prosemix's, SillyTavern world info or a NovelAI lorebook): "
                         "it becomes the document's, kept in its sidecar")
+    c.add_argument("--ban", action="append", default=[], metavar="PHRASE",
+                   help="a phrase the passage may not hold (case-insensitive; repeatable); added to "
+                        "the document's bans")
+    c.add_argument("--ban-regex", action="append", default=[], metavar="RE",
+                   help="a regex the passage may not match (repeatable); added to the document's bans")
+    c.add_argument("--slop", choices=("on", "off"), help="the default list of machine-prose phrases")
     c.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model_options(c)
     c.set_defaults(handler=cmd_continue)
@@ -50,9 +60,19 @@ def palette_anchors(names: list[str]) -> list[str]:
     return out
 
 
+def with_bans(bans: "BanList", phrases: list[str], regexes: list[str], slop: str | None) -> "BanList":
+    """The document's bans plus those given on the command line (each once)."""
+    from engine.backends.bans import BanList, PhraseBan
+
+    added = [PhraseBan(p) for p in phrases] + [PhraseBan(r, regex=True) for r in regexes]
+    phrases_all = bans.phrases + tuple(b for b in added if b not in bans.phrases)
+    return BanList(phrases_all, bans.slop if slop is None else slop == "on")
+
+
 def cmd_continue(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from engine.backends.bans import stream_with_bans
     from engine.documents import files, lorebook
     from engine.documents.context import assemble
     from engine.documents.model import Document, Provenance
@@ -71,6 +91,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
         raise ProsemixError(f"{path} is empty: write a beginning first")
     if args.lorebook:
         doc.lorebook = lorebook.read(args.lorebook)
+    doc.bans = with_bans(doc.bans, args.ban, args.ban_regex, args.slop)
     for w in warnings:
         if not args.json:
             print(f"note: {w}", file=sys.stderr)
@@ -84,8 +105,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
         budget = backend.n_ctx - sampling.max_tokens
         lore = lorebook.lore_for(doc.lorebook, doc.text, backend.count_tokens)
         context = assemble(doc.text, doc.memory, doc.note, budget, backend.count_tokens, lore=lore.text)
-        result = backend.generate(context.prompt, sampling,
-                                  on_piece=None if args.json else lambda s: print(s, end="", flush=True))
+        result = stream_with_bans(backend, context.prompt, sampling, doc.bans.all()).run(
+            None if args.json else lambda s: print(s, end="", flush=True))
         provenance = Provenance(result.weights, result.strength, sampling.seed, str(backend.model_path),
                                 {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
         doc.begin_pending(len(doc.text))
@@ -103,7 +124,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
                           "lorebook": {"active": [list(e.keys) or [e.label] for e in lore.included],
                                        "left_out_for_budget": [list(e.keys) or [e.label] for e in lore.skipped],
                                        "tokens": lore.tokens},
-                          "finish_reason": result.finish_reason, "warnings": warnings},
+                          "finish_reason": result.finish_reason, "rewinds": result.rewinds,
+                          "bans": len(doc.bans.all()), "warnings": warnings},
                          ensure_ascii=False))
     else:
         print()

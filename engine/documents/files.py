@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.backends.bans import BanList
 from engine.documents import lorebook
 from engine.documents.model import Alternatives, Document, Passage, Provenance
 from engine.errors import ProsemixError
@@ -40,6 +41,7 @@ def to_json(doc: Document) -> dict[str, Any]:
     return {"version": FORMAT_VERSION, "text_sha256": _sha(doc.text), "memory": doc.memory,
             "note": doc.note, "palette": list(doc.palette),
             "lorebook": lorebook.to_json(doc.lorebook) if doc.lorebook is not None else doc.unread_lorebook,
+            "bans": doc.bans.to_json() if doc.bans else doc.unread_bans,
             "passages": [p.to_json(doc.text) for p in doc.passages], "pending": pending}
 
 
@@ -98,6 +100,13 @@ def from_json(doc: Document, data: Any, name: str = "the sidecar") -> list[str]:
         except ProsemixError as exc:
             doc.unread_lorebook = data["lorebook"]  # saved back as it was, never lost
             warnings.append(f"{exc}; the document opened without its lorebook (kept in the sidecar)")
+    if data.get("bans") is not None:
+        try:
+            doc.bans = BanList.from_json(data["bans"])
+        except ProsemixError as exc:
+            doc.unread_bans = data["bans"]  # saved back as it was
+            warnings.append(f"the banned phrases in the sidecar could not be read ({exc}); "
+                            "the document opened without them (kept in the sidecar)")
     same = data.get("text_sha256") == _sha(doc.text)
     if not same:
         warnings.append("the text was changed outside Prosemix; passages were matched by their text")

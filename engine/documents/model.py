@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from engine.backends.bans import BanList
 from engine.documents.lorebook import Lorebook
 from engine.errors import ProsemixError
 
@@ -113,6 +114,8 @@ class Document:
         self.palette: list[str] = []
         self.lorebook: Lorebook | None = None  # entries that enter the context by their keys
         self.unread_lorebook: Any = None  # a sidecar's lorebook this version could not read: kept as it was
+        self.bans = BanList()  # phrases no passage may hold (engine.backends.bans)
+        self.unread_bans: Any = None  # as unread_lorebook
         self._undo: list[Snapshot] = []
         self._redo: list[Snapshot] = []
 
