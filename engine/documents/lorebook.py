@@ -107,24 +107,23 @@ class LoreInContext:
 
 
 def scan_window(text: str, scan_tokens: int, count: Callable[[str], int] | None = None) -> str:
-    """The end of ``text`` holding about ``scan_tokens`` tokens: counted with ``count`` where
-    given (the model's tokenizer), else at four characters a token."""
-    chars = scan_tokens * 4
+    """The end of ``text`` holding at most ``scan_tokens`` tokens (counted with ``count``, the
+    model's tokenizer, where given; else at four characters a token). Two or three counts: the
+    counter runs this after every pause in typing."""
+    chars = scan_tokens * 6
     tail = text[-chars:]
-    if count is None or not tail:
-        return tail
-    # widen until the tail has the tokens asked for (or is the whole text), then trim
-    while count(tail) < scan_tokens and len(tail) < len(text):
+    if count is None:
+        return text[-scan_tokens * 4:]
+    tokens = count(tail)
+    while tokens < scan_tokens and len(tail) < len(text):  # short tokens: look further back
         chars *= 2
         tail = text[-chars:]
-    lo, hi = 0, len(tail)
-    while lo < hi:  # the longest suffix within scan_tokens
-        mid = (lo + hi) // 2
-        if count(tail[mid:]) <= scan_tokens:
-            hi = mid
-        else:
-            lo = mid + 1
-    return tail[lo:]
+        tokens = count(tail)
+    while tokens > scan_tokens and tail:  # cut in proportion, then check
+        keep = max(1, int(len(tail) * scan_tokens / tokens * 0.98))
+        tail = tail[-keep:]
+        tokens = count(tail)
+    return tail
 
 
 def fit(entries: Sequence[LoreEntry], budget: int, count: Callable[[str], int]) -> LoreInContext:
