@@ -9,12 +9,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QInputDialog, QMainWindow, QMessageBox, QSplitter,
-                               QTabWidget)
+from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from engine.backends import BackendSpec
 from engine.backends.generation import MAX_CANDIDATES, seeds_from
-from engine.documents import lorebook
 from engine.documents.model import Document, word_count
 from engine.errors import ProsemixError
 from engine.history import History
@@ -28,6 +26,7 @@ from .desk_files import DeskFiles
 from .dialogs import ModelDialog, NewAnchorDialog, show_error
 from .generation_panel import GenerationPanel
 from .history_view import HistoryView
+from .lorebook_dialog import LorebookDialog
 from .point_panel import PointPanel
 from .presets import PresetStore
 from .status_area import StatusArea
@@ -110,9 +109,7 @@ class MainWindow(QMainWindow):
         action(file, "Export as plain &text…", lambda: self.files.export(markdown=False))
         action(file, "Export as &Markdown…", lambda: self.files.export(markdown=True))
         file.addSeparator()
-        action(file, "Import &lorebook…", self._import_lorebook, "Ctrl+Alt+L")
-        action(file, "Export lorebook…", self._export_lorebook)
-        action(file, "Remove the lorebook", self._remove_lorebook)
+        action(file, "&Lorebook…", self.edit_lorebook, "Ctrl+Alt+L")
         action(file, "Session word &goal…", self._ask_goal, "Ctrl+Alt+G")
         file.addSeparator()
         action(file, "&Model…", self._choose_model, "Ctrl+M")
@@ -206,42 +203,19 @@ class MainWindow(QMainWindow):
             self._count_words()
 
     # ----- the document's lorebook --------------------------------------------------------------
-    def _import_lorebook(self) -> None:
-        """A lorebook file (Prosemix's, SillyTavern world info, NovelAI) becomes the document's."""
-        path, _ = QFileDialog.getOpenFileName(self, "Import a lorebook", "",
-                                              "Lorebooks (*.json *.lorebook);;All files (*)")
-        if not path:
+    def edit_lorebook(self) -> None:
+        """The lorebook dialog (entries, import, export); OK makes it the document's."""
+        doc = self.write.document()
+        dialog = LorebookDialog(doc.lorebook, self)
+        if not dialog.exec() or dialog.result_book == doc.lorebook:
             return
-        try:
-            book = lorebook.read(path)
-        except ProsemixError as exc:
-            show_error(self, str(exc))
-            return
-        self.write.document().lorebook = book
+        book = dialog.result_book
+        doc.lorebook = book if book is not None and book.entries else None
         self.files.mark_changed()
         self.write.context_counter.schedule()
-        self.status.say(f"lorebook: {len(book.entries)} entries from {Path(path).name}; an entry enters "
-                        f"the context when a key is in the last {book.scan_tokens} tokens", 10000)
-
-    def _export_lorebook(self) -> None:
-        book = self.write.document().lorebook
-        if book is None:
-            self.status.say("this document has no lorebook: import one first (Ctrl+Alt+L)")
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export the lorebook", "lorebook.json", "Lorebooks (*.json)")
-        if path:
-            try:
-                lorebook.write(book, path)
-            except OSError as exc:
-                show_error(self, f"cannot write {path}: {exc}")
-
-    def _remove_lorebook(self) -> None:
-        if self.write.document().lorebook is not None:
-            self.write.document().lorebook = None
-            self.files.mark_changed()
-            self.write.context_counter.schedule()
-            self.status.say("the lorebook was removed from this document (Ctrl+Z does not bring it back; "
-                            "export it first to keep it)")
+        if doc.lorebook is not None:
+            self.status.say(f"lorebook: {len(doc.lorebook.entries)} entries; an entry enters the context when "
+                            f"a key is in the last {doc.lorebook.scan_tokens} tokens", 10000)
 
     # ----- model and anchors ---------------------------------------------------------------------
     def _add_default_anchors(self) -> None:
@@ -529,7 +503,7 @@ class MainWindow(QMainWindow):
             "Ctrl+P  pin the point for Compare\nCtrl+Alt+S  save the point as a preset\n"
             "Ctrl+Shift+A  the voices on the picker (saved with the document)\n"
             "Ctrl+E  extrapolation\nCtrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S  new, open, save, save as\n"
-            "Ctrl+Alt+B  banned phrases\nCtrl+Alt+L  import a lorebook into the document\nCtrl+Alt+G  this session's word goal\n"
+            "Ctrl+Alt+B  banned phrases\nCtrl+Alt+L  the document's lorebook (entries, import, export)\nCtrl+Alt+G  this session's word goal\n"
             "Ctrl+M  model\nCtrl+Alt+O  add an anchor\nCtrl+Alt+N  new anchor\nCtrl+Q  quit"))
 
     def _about(self) -> None:

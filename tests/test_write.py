@@ -334,35 +334,53 @@ def test_a_palette_naming_missing_voices_opens_with_the_others(tmp_path):
     assert again.palette == [] and "palette" in warnings[0]
 
 
-def test_an_imported_lorebook_enters_the_context_and_the_counter_names_it(qtbot, window, tmp_path, monkeypatch):
-    """File > Import lorebook (a SillyTavern world-info file): an entry whose key the text
-    has is named in the counter and is in the prompt; the sidecar keeps the book."""
+def test_a_lorebook_from_the_dialog_enters_the_context_and_the_counter_names_it(qtbot, window, tmp_path, monkeypatch):
+    """File > Lorebook…: import a SillyTavern world-info file, add an entry by hand, fix a bad
+    regex the dialog refused; an entry whose key the text has is named in the counter and is in
+    the prompt; the sidecar keeps the book."""
+    import gui.lorebook_dialog as lorebook_dialog
+
     world = {"entries": {"0": {"uid": 0, "key": ["river"], "comment": "The river", "order": 100,
                                "content": "The river Wend floods every spring.", "constant": False,
                                "disable": False},
                          "1": {"uid": 1, "key": ["castle"], "comment": "Castle", "order": 100,
                                "content": "The castle is empty.", "constant": False, "disable": False}}}
     (tmp_path / "world.json").write_text(json.dumps(world))
-    monkeypatch.setattr(mw.QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "world.json"), ""))
-    window._import_lorebook()
+
+    def use(dialog):
+        dialog.import_file(tmp_path / "world.json")
+        assert dialog.list.count() == 2 and "2 entries imported" in dialog.error.text()
+        dialog.add_entry()
+        dialog.name.setText("Rain")
+        dialog.regex.setText("(rain")
+        dialog.text.setPlainText("It has rained for a week.")
+        dialog.accept()
+        assert "entry 3" in dialog.error.text() and dialog.result() == 0  # refused, still open
+        dialog.regex.setText(r"\brain(ed)?\b")
+        dialog.priority.setValue(9)
+        dialog.accept()
+        return dialog.result()
+
+    monkeypatch.setattr(lorebook_dialog.LorebookDialog, "exec", use)
+    window.edit_lorebook()
     desk = window.write
-    assert [e.label for e in desk.document().lorebook.entries] == ["The river", "Castle"]
-    qtbot.waitUntil(lambda: "lore: The river" in desk.counter.text(), timeout=10000)
+    assert [e.label for e in desk.document().lorebook.entries] == ["The river", "Castle", "Rain"]
+    assert window.files.dirty
+    qtbot.waitUntil(lambda: "lore: The river, Rain" in desk.counter.text(), timeout=10000)
     assert "Castle" not in desk.counter.text()
     seen = []
     submit = window.worker.submit
     window.worker.submit = lambda req: (seen.append(req), submit(req))
     from gui.worker import document_context
-    backend = window.worker._backend  # idle once the passage is written
     _continue(qtbot, window)
     window.worker.submit = submit
     job = next(r for r in seen if getattr(r, "document", None) is not None)
-    ctx = document_context(backend, job.prompt, job.document, 10)
-    assert "The river Wend floods every spring." in ctx.prompt and ctx.lore == ("The river",)
+    ctx = document_context(window.worker._backend, job.prompt, job.document, 10)  # idle now
+    assert "The river Wend floods every spring." in ctx.prompt and ctx.lore == ("The river", "Rain")  # priority 100 before 9
     monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "d.md"), ""))
     window.files.save()
     side = json.loads((tmp_path / "d.md.prosemix.json").read_text())
-    assert [e["name"] for e in side["lorebook"]["entries"]] == ["The river", "Castle"]
+    assert [e["name"] for e in side["lorebook"]["entries"]] == ["The river", "Castle", "Rain"]
 
 
 def test_the_writers_count_follows_the_session_and_the_goal(qtbot, window, monkeypatch):
