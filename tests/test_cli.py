@@ -223,6 +223,15 @@ def test_continue_honours_bans_and_a_lorebook_and_keeps_them_in_the_sidecar(tmp_
     side = json.loads((tmp_path / "story.md.prosemix.json").read_text())
     assert side["bans"]["phrases"] == [{"text": phrase, "regex": False, "case_sensitive": False}]
     assert side["lorebook"]["entries"][0]["keys"] == ["river"]
+    r = run("continue", str(doc), *common, "--top-logprobs", "5", cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "".join(t["text"] for t in out["tokens"]) == out["text"]
+    counts = [len(t["alternatives"]) for t in out["tokens"]]
+    # a token cut where a banned phrase began keeps its kept part without alternatives
+    assert set(counts) <= {0, 5} and counts.count(0) <= out["rewinds"] and counts.count(5) > 10
+    r = run("continue", str(doc), "--top-logprobs", "50", cache=session_cache)
+    assert r.returncode == 2 and "top_logprobs must be 0..20" in r.stderr
     r = run("continue", str(doc), "--ban-regex", "(unclosed", cache=session_cache)
     assert r.returncode == 2 and "not valid" in r.stderr
     r = run("continue", str(doc), "--lorebook", str(tmp_path / "none.json"), cache=session_cache)

@@ -278,3 +278,14 @@ def test_bans_rewind_by_asking_the_server_again(server):
         _check_bans(backend)
     finally:
         backend.close()
+
+
+def test_token_alternatives_come_from_the_servers_n_probs(server):
+    from tests.test_alternatives import check_alternatives
+
+    backend = _remote(server)
+    try:
+        backend.set_weights([0.5, 0.5])
+        check_alternatives(backend)
+    finally:
+        backend.close()

@@ -162,22 +162,25 @@ def _first_token(backend: Any, prompt: str, kept: str, phrase: str) -> int | Non
 
 
 def stream_with_bans(backend: Any, prompt: str, sampling: SamplingConfig, bans: Sequence[PhraseBan],
-                     should_stop: Callable[[], bool] | None = None, *, logprobs: bool = False) -> Generation:
+                     should_stop: Callable[[], bool] | None = None, *, logprobs: bool = False,
+                     top_logprobs: int = 0) -> Generation:
     """``backend.stream`` that never writes a banned phrase (see the module's rules). The
-    result's ``rewinds`` counts the times the text went back."""
+    result's ``rewinds`` counts the times the text went back; with ``top_logprobs`` its
+    tokens and their alternatives are those of the text kept."""
     if not bans:
-        return backend.stream(prompt, sampling, should_stop, logprobs=logprobs)
+        return backend.stream(prompt, sampling, should_stop, logprobs=logprobs, top_logprobs=top_logprobs)
     if not backend.can_forbid:
         raise ProsemixError(f"the {backend.name} backend cannot rule tokens out, which phrase bans need")
     matcher = Matcher(bans)
     full = backend.format_prompt(prompt, sampling)  # rewinds continue the formatted text
     plain = replace(sampling, chat=False)
     result = GenerationResult()
-    return Generation(_banned_pieces(backend, full, plain, matcher, should_stop, logprobs, result), result)
+    return Generation(_banned_pieces(backend, full, plain, matcher, should_stop, logprobs, top_logprobs,
+                                     result), result)
 
 
 def _banned_pieces(backend: Any, prompt: str, sampling: SamplingConfig, matcher: Matcher,
-                   should_stop: Callable[[], bool] | None, logprobs: bool,
+                   should_stop: Callable[[], bool] | None, logprobs: bool, top_logprobs: int,
                    result: GenerationResult) -> Iterator[str]:
     started = time.perf_counter()
     kept = ""  # the generated text that stays
@@ -190,7 +193,8 @@ def _banned_pieces(backend: Any, prompt: str, sampling: SamplingConfig, matcher:
         if remaining < 1:
             break
         gen = backend.stream(prompt + kept, replace(sampling, seed=seed, max_tokens=remaining),
-                             should_stop, logprobs=logprobs, forbid_first=forbidden.get(len(kept), ()))
+                             should_stop, logprobs=logprobs, forbid_first=forbidden.get(len(kept), ()),
+                             top_logprobs=top_logprobs)
         new = ""
         hit: tuple[int, int] | None = None
         for piece in gen:
@@ -210,12 +214,15 @@ def _banned_pieces(backend: Any, prompt: str, sampling: SamplingConfig, matcher:
         inner = gen.result
         result.prompt_tokens = result.prompt_tokens or inner.prompt_tokens
         result.logprobs.extend(inner.logprobs)
+        result.token_texts += inner.token_texts
+        result.alternatives += inner.alternatives
         if hit is None:
             kept += new
             finish = inner.finish_reason
             break
         text = kept + new
         kept = text[:hit[0]]
+        _cut_tokens(result, len(kept))
         token = _first_token(backend, prompt, kept, text[hit[0]:hit[1]])
         result.rewinds += 1
         if token is None or result.rewinds >= MAX_REWINDS:
@@ -232,3 +239,20 @@ def _banned_pieces(backend: Any, prompt: str, sampling: SamplingConfig, matcher:
     result.finish_reason = finish
     result.weights = backend.point.as_dict() if backend.point else {}
     result.strength = backend.point.strength if backend.point else 1.0
+
+
+def _cut_tokens(result: GenerationResult, chars: int) -> None:
+    """Keep the tokens (and their alternatives) of the first ``chars`` characters; a token the
+    cut splits keeps its kept part, without alternatives."""
+    texts, alts, at = [], [], 0
+    for text, alt in zip(result.token_texts, result.alternatives):
+        if at + len(text) <= chars:
+            texts.append(text)
+            alts.append(alt)
+            at += len(text)
+        else:
+            if chars > at:
+                texts.append(text[:chars - at])
+                alts.append(())
+            break
+    result.token_texts, result.alternatives = texts, alts

@@ -23,8 +23,8 @@ from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 from engine.anchors.model import Anchor, applied_weights
 from engine.anchors.loading import load_anchor, validate_factors
 from engine.errors import AnchorError, ProsemixError
-from engine.backends.generation import (Candidates, Generation, GenerationResult, Piece, Tally,
-                                       check_seeds)
+from engine.backends.generation import (MAX_TOP, Candidates, Generation, GenerationResult, Piece,
+                                       StepOptions, Tally, check_seeds)
 from engine.models.base import BaseInfo, base_info, resolve_model
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig, render_chat
 from engine.weights import Point, make_point
@@ -42,6 +42,7 @@ class Backend(ABC):
     # can rule tokens out of a generation's first step (`stream(forbid_first=...)`): what phrase
     # bans need to rewind (engine.backends.bans)
     can_forbid: ClassVar[bool] = False
+    can_top: ClassVar[bool] = False  # reports the most likely tokens per step (`top_logprobs`)
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX) -> None:
         if not isinstance(n_ctx, int) or n_ctx < 16:
@@ -59,7 +60,7 @@ class Backend(ABC):
         self._cancelled = False
         self.reused_tokens = 0  # set by a backend that keeps a prompt prefix (llama)
         self._should_stop: Callable[[], bool] | None = None
-        self._forbid_first: frozenset[int] = frozenset()  # tokens the next generation's first step may not take
+        self._step = StepOptions()  # what the starting generation asks of its steps
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -190,26 +191,33 @@ class Backend(ABC):
 
     def stream(self, prompt: str, sampling: SamplingConfig | None = None,
                should_stop: Callable[[], bool] | None = None, *,
-               logprobs: bool = False, forbid_first: Iterable[int] = ()) -> Generation:
+               logprobs: bool = False, forbid_first: Iterable[int] = (),
+               top_logprobs: int = 0) -> Generation:
         """Start generating. Iterate the Generation for text pieces; closing it, ``cancel()``
         or ``should_stop()`` returning True ends it within one token. ``logprobs`` records
         log p(token) of each token in ``result.logprobs``. ``forbid_first``: token ids the
-        first generated token may not be (a backend with ``can_forbid``)."""
+        first generated token may not be (a backend with ``can_forbid``). ``top_logprobs``:
+        the K most likely tokens at each step, in ``result.alternatives`` (1..MAX_TOP)."""
         sampling = sampling or SamplingConfig()
         forbid = frozenset(forbid_first)
         if forbid and not self.can_forbid:
             raise ProsemixError(f"the {self.name} backend cannot rule tokens out, which phrase bans need")
+        if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= MAX_TOP:
+            raise ProsemixError(f"top_logprobs must be 0..{MAX_TOP}, got {top_logprobs!r}")
+        if top_logprobs and not self.can_top:
+            raise ProsemixError(f"the {self.name} backend cannot report token alternatives")
         tokens, max_tokens = self._prepare(prompt, sampling, should_stop)
-        self._forbid_first = forbid  # read once by _token_pieces when the generation starts
+        self._step = StepOptions(forbid, top_logprobs)  # taken by _token_pieces when it starts
         result = self._new_result(len(tokens))
         pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
         return Generation(self._run(pieces, Tally(result, sampling.stop, time.perf_counter(),
                                                   max_tokens)), result)
 
-    def _take_forbid(self) -> frozenset[int]:
-        """The tokens the starting generation's first step may not take (then none again)."""
-        forbid, self._forbid_first = self._forbid_first, frozenset()
-        return forbid
+    def _take_step(self) -> StepOptions:
+        """What the starting generation asks of its steps (then nothing again: candidates and
+        later generations start clean)."""
+        step, self._step = self._step, StepOptions()
+        return step
 
     def _run(self, pieces: Iterator[Piece], tally: Tally) -> Iterator[str]:
         """The steps every generation shares: stop strings, cancel, counts and timing."""

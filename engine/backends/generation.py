@@ -16,6 +16,7 @@ from engine.sampling import SamplingConfig, StopFilter
 
 # Candidates per call: each holds its own KV cache for the prompt plus its text
 MAX_CANDIDATES = 8
+MAX_TOP = 20  # alternatives per token a generation may ask for
 
 
 @dataclass
@@ -32,6 +33,9 @@ class GenerationResult:
     logprobs: list[float] = field(default_factory=list)  # per generated token, raw logits
     seed: int | None = None  # set for candidates
     rewinds: int = 0  # phrase bans: how often the text went back to before a banned phrase
+    # with top_logprobs: each token's text and the alternatives at its step, (text, log p)
+    token_texts: list[str] = field(default_factory=list)
+    alternatives: list[tuple[tuple[str, float], ...]] = field(default_factory=list)
 
     @property
     def perplexity(self) -> float:
@@ -46,11 +50,22 @@ class GenerationResult:
 
 class Piece(NamedTuple):
     """One generated token: its text ("" while a character is incomplete), when the caller
-    asked for it log p(token) under the raw logits, and its id where the backend knows it."""
+    asked for it log p(token) under the raw logits, its id where the backend knows it, and
+    when asked the most likely tokens at that step as (text, log p), most likely first."""
 
     text: str
     logprob: float | None = None
     token: int | None = None
+    top: tuple[tuple[str, float], ...] | None = None
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """What a single generation asks of its steps beyond sampling: tokens its first step may
+    not take (a phrase ban's rewind) and how many alternatives to report per token."""
+
+    forbid_first: frozenset[int] = frozenset()
+    top_k: int = 0
 
 
 class Tally:
@@ -73,6 +88,9 @@ class Tally:
         result.n_tokens += 1
         if piece.logprob is not None:
             result.logprobs.append(piece.logprob)
+        if piece.top is not None:
+            result.token_texts.append(piece.text)
+            result.alternatives.append(piece.top)
         out = self.stops.feed(piece.text)
         result.text += out
         return out

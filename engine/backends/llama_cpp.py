@@ -32,11 +32,12 @@ from engine.errors import AnchorError, BackendUnavailable, ModelError, ProsemixE
 from engine.paths import cache_dir
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig
 from engine.backends.base import Backend, Piece, Progress
+from engine.backends.generation import StepOptions
 from engine.backends.llama_merge import merge_mode
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
 from engine.backends.llama_streams import (CELLS, Streams, available_memory, common_prefix,
                                            kv_bytes_per_token, logprob_of, prompt_batches,
-                                           decode_together, first_step_ban, rows_batch_invariant,
+                                           decode_together, first_step_ban, rows_batch_invariant, top_of,
                                            sampler_args, split_invariant, stream_cells)
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class _Stopped(Exception):
 class LlamaCppBackend(Backend):
     name = "llama"
     can_forbid = True
+    can_top = True
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  n_gpu_layers: int = 0, merge: bool | None = None,
@@ -222,16 +224,16 @@ class LlamaCppBackend(Backend):
     def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                       logprobs: bool) -> Iterator[Piece]:
         assert self._llm is not None
-        forbid = self._take_forbid()
+        step = self._take_step()
         self._llm.set_seed(sampling.seed)
         self._streaming, state.aborted = True, False
         try:
-            yield from self._stream_tokens(tokens, sampling, max_tokens, logprobs, forbid)
+            yield from self._stream_tokens(tokens, sampling, max_tokens, logprobs, step)
         finally:
             self._streaming = False
 
     def _stream_tokens(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
-                       logprobs: bool, forbid: frozenset[int] = frozenset()) -> Iterator[Piece]:
+                       logprobs: bool, step: StepOptions = StepOptions()) -> Iterator[Piece]:
         import llama_cpp
 
         llm = self._llm
@@ -241,6 +243,7 @@ class LlamaCppBackend(Backend):
         except _Stopped:
             return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        forbid = step.forbid_first
         generator = llm.generate(last_batch, **sampler_args(sampling), reset=False,
                                  logits_processor=first_step_ban(forbid) if forbid else None)
         try:
@@ -248,7 +251,8 @@ class LlamaCppBackend(Backend):
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                     return
                 yield Piece(decoder.decode(llm.detokenize([token], special=False)),
-                            self._last_logprob(token) if logprobs else None, token)
+                            self._last_logprob(token) if logprobs else None, token,
+                            self._last_top(step.top_k) if step.top_k else None)
                 if count >= max_tokens:
                     return
         except RuntimeError as exc:
@@ -376,6 +380,16 @@ class LlamaCppBackend(Backend):
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1),
                                        shape=(self._llm.n_vocab(),))
         return logprob_of(logits, token)
+
+    def _last_top(self, k: int) -> tuple[tuple[str, float], ...]:
+        """The k most likely tokens under the logits just sampled from, as (text, log p)."""
+        import llama_cpp
+
+        assert self._llm is not None
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1),
+                                       shape=(self._llm.n_vocab(),))
+        llm = self._llm
+        return top_of(logits, k, lambda t: llm.detokenize([t], special=False).decode("utf-8", errors="replace"))
 
     def _score_tokens(self, tokens: list[int]) -> list[float]:
         assert self._llm is not None

@@ -222,6 +222,16 @@ def logprob_of(logits: np.ndarray, token: int) -> float:
     return float(values[token] - top - np.log(np.exp(values - top).sum()))
 
 
+def top_of(logits: np.ndarray, k: int, text: Callable[[int], str]) -> tuple[tuple[str, float], ...]:
+    """The k tokens of highest logit as (text, log p), most likely first."""
+    values = logits.astype(np.float64)
+    top = values.max()
+    norm = top + np.log(np.exp(values - top).sum())
+    ids = np.argpartition(-values, k)[:k]
+    ids = ids[np.argsort(-values[ids])]
+    return tuple((text(int(t)), float(values[t] - norm)) for t in ids)
+
+
 def first_step_ban(forbid: frozenset[int]) -> Any:
     """A llama-cpp-python logits processor that rules ``forbid`` out of the first sampled
     token only (a phrase ban's rewind), leaving every later step alone."""

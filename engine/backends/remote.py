@@ -102,6 +102,7 @@ def probe_server(url: str, api_key: str | None = None, timeout: float = 5.0) -> 
 class RemoteBackend(Backend):
     name = "remote"
     can_forbid = True
+    can_top = True
     can_score = False  # llama-server does not return log-probabilities of a given text
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0,
@@ -214,24 +215,25 @@ class RemoteBackend(Backend):
 
     def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                       logprobs: bool) -> Iterator[Piece]:
-        forbid = self._take_forbid()
+        step = self._take_step()
+        forbid, top_k = step.forbid_first, step.top_k
         if not forbid:
-            yield from self._completion(tokens, sampling, max_tokens, logprobs)
+            yield from self._completion(tokens, sampling, max_tokens, logprobs, top_k=top_k)
             return
         # llama-server's logit_bias holds for a whole request: the first token comes from a
         # one-token request that rules ``forbid`` out, the rest from a request that goes on
         first = list(self._completion(tokens, sampling, 1, logprobs,
-                                      {"logit_bias": [[t, False] for t in sorted(forbid)]}))
+                                      {"logit_bias": [[t, False] for t in sorted(forbid)]}, top_k))
         yield from first
         ids = [p.token for p in first if p.token is not None]
         if not first or max_tokens <= 1 or self._ended:
             return
         if not ids:  # a server that does not return token ids: the text's tokens
             ids = self._tokenize("".join(p.text for p in first))
-        yield from self._completion(tokens + ids, sampling, max_tokens - 1, logprobs)
+        yield from self._completion(tokens + ids, sampling, max_tokens - 1, logprobs, top_k=top_k)
 
     def _completion(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
-                    logprobs: bool, extra: dict | None = None) -> Iterator[Piece]:
+                    logprobs: bool, extra: dict | None = None, top_k: int = 0) -> Iterator[Piece]:
         import httpx
 
         body = {
@@ -242,8 +244,8 @@ class RemoteBackend(Backend):
             "lora": [{"id": a.server_id, "scale": w} for a, w in zip(self.anchors, self._values)],
             **(extra or {}),
         }
-        if logprobs:
-            body["n_probs"] = 1  # log p of each sampled token, from the raw logits
+        if logprobs or top_k:
+            body["n_probs"] = max(1, top_k)  # log p of each sampled token (and the top k), from the raw logits
         self._ended = False
         try:
             with self._server.http.stream("POST", "/completion", json=body,
@@ -260,8 +262,8 @@ class RemoteBackend(Backend):
                     event = json.loads(payload)
                     if "error" in event:
                         raise ProsemixError(f"the server stopped with an error: {event['error']}")
-                    if event.get("content") or (logprobs and _event_logprobs(event)):
-                        for piece in _pieces_of(event, logprobs):
+                    if event.get("content") or ((logprobs or top_k) and _event_logprobs(event)):
+                        for piece in _pieces_of(event, logprobs, top_k):
                             yield piece
                     if event.get("stop"):
                         self._ended = event.get("stop_type") in ("eos", "word")
@@ -288,12 +290,30 @@ def _event_logprobs(event: dict) -> list[float]:
     return out
 
 
-def _pieces_of(event: dict, logprobs: bool) -> list[Piece]:
+def _pieces_of(event: dict, logprobs: bool, top_k: int = 0) -> list[Piece]:
     """One Piece per token in the event: a streamed event usually holds one token; where it
     holds several, the text rides on the first and the others carry only their log p."""
     text = event.get("content", "")
     values = _event_logprobs(event) if logprobs else []
+    tops = _event_tops(event, top_k) if top_k else []
     ids = [t for t in event.get("tokens") or [] if isinstance(t, int)]
-    count = max(len(values), len(ids), 1)
+    count = max(len(values), len(ids), len(tops), 1)
     return [Piece(text if i == 0 else "", values[i] if i < len(values) else None,
-                  ids[i] if i < len(ids) else None) for i in range(count)]
+                  ids[i] if i < len(ids) else None, tops[i] if i < len(tops) else (() if top_k else None))
+            for i in range(count)]
+
+
+def _event_tops(event: dict, k: int) -> list[tuple[tuple[str, float], ...]]:
+    """Each token's k most likely alternatives in one streamed event, as (text, log p):
+    llama-server's top_logprobs (or an older server's probs)."""
+    import math
+
+    out = []
+    for item in event.get("completion_probabilities") or []:
+        if "top_logprobs" in item:
+            out.append(tuple((str(t.get("token", "")), float(t.get("logprob", -math.inf)))
+                             for t in item["top_logprobs"][:k]))
+        else:
+            out.append(tuple((str(t.get("tok_str", "")), math.log(max(float(t.get("prob", 0.0)), 1e-45)))
+                             for t in (item.get("probs") or [])[:k]))
+    return out

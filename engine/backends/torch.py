@@ -17,6 +17,7 @@ from engine.backends.torch_merge import LowRankMerger
 from engine.models.float_copy import float_copy_of_gguf
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig
 from engine.backends.base import Backend, Piece, Progress
+from engine.backends.generation import StepOptions
 
 if TYPE_CHECKING:
     import torch
@@ -55,6 +56,7 @@ def pick_dtype(dtype: str, device: str) -> "torch.dtype":
 class TorchBackend(Backend):
     name = "torch"
     can_forbid = True
+    can_top = True
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, device: str = "auto", dtype: str = "auto"
                  ) -> None:
@@ -124,8 +126,8 @@ class TorchBackend(Backend):
 
     def _token_pieces(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                       logprobs: bool) -> Iterator[Piece]:
-        forbid = self._take_forbid()
-        yield from self._decode(self._prompt(tokens), tokens, sampling, max_tokens, logprobs, forbid)
+        step = self._take_step()
+        yield from self._decode(self._prompt(tokens), tokens, sampling, max_tokens, logprobs, step)
 
     def _candidate_pieces(self, tokens: list[int], sampling: SamplingConfig, seeds: list[int],
                           max_tokens: int, logprobs: bool, done: set[int]
@@ -145,7 +147,7 @@ class TorchBackend(Backend):
         yield from self._one_by_one(seeds, done, pieces_of)
 
     def _decode(self, out: Any, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
-                logprobs: bool, forbid: frozenset[int] = frozenset()) -> Iterator[Piece]:
+                logprobs: bool, step: StepOptions = StepOptions()) -> Iterator[Piece]:
         """Sample from ``out`` (the model's output for the prompt) onwards."""
         import torch
 
@@ -159,18 +161,23 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             for _ in range(max_tokens):
                 logits = out.logits[0, -1].float().cpu()
-                if forbid and not generated:  # a phrase ban's rewind: not the phrase's first token
-                    logits[sorted(forbid)] = -math.inf
+                if step.forbid_first and not generated:  # a phrase ban's rewind: not the phrase's first token
+                    logits[sorted(step.forbid_first)] = -math.inf
                 token = sample_next(logits, history, sampling, generator)
                 if token in eos:
                     return
                 logprob = float(torch.log_softmax(logits, -1)[token]) if logprobs else None
+                top = None
+                if step.top_k:
+                    values, ids = torch.topk(torch.log_softmax(logits, -1), step.top_k)
+                    top = tuple((tokenizer.decode([int(t)], skip_special_tokens=True), float(v))
+                                for v, t in zip(values, ids))
                 generated.append(token)
                 history.append(token)
                 text = tokenizer.decode(generated, skip_special_tokens=True)
                 piece = "" if text.endswith("\ufffd") else text[len(emitted):]
                 emitted += piece
-                yield Piece(piece, logprob, token)
+                yield Piece(piece, logprob, token, top)
                 out = model(torch.tensor([[token]], device=self.device), cache=out.cache,
                             use_cache=True)
 

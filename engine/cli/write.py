@@ -35,6 +35,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     c.add_argument("--ban-regex", action="append", default=[], metavar="RE",
                    help="a regex the passage may not match (repeatable); added to the document's bans")
     c.add_argument("--slop", choices=("on", "off"), help="the default list of machine-prose phrases")
+    c.add_argument("--top-logprobs", type=int, default=0, metavar="K",
+                   help="with --json: each token of the passage with its K most likely alternatives")
     c.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model_options(c)
     c.set_defaults(handler=cmd_continue)
@@ -105,7 +107,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
         budget = backend.n_ctx - sampling.max_tokens
         lore = lorebook.lore_for(doc.lorebook, doc.text, backend.count_tokens)
         context = assemble(doc.text, doc.memory, doc.note, budget, backend.count_tokens, lore=lore.text)
-        result = stream_with_bans(backend, context.prompt, sampling, doc.bans.all()).run(
+        result = stream_with_bans(backend, context.prompt, sampling, doc.bans.all(),
+                                  top_logprobs=args.top_logprobs).run(
             None if args.json else lambda s: print(s, end="", flush=True))
         provenance = Provenance(result.weights, result.strength, sampling.seed, str(backend.model_path),
                                 {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
@@ -125,7 +128,11 @@ def cmd_continue(args: argparse.Namespace) -> int:
                                        "left_out_for_budget": [list(e.keys) or [e.label] for e in lore.skipped],
                                        "tokens": lore.tokens},
                           "finish_reason": result.finish_reason, "rewinds": result.rewinds,
-                          "bans": len(doc.bans.all()), "warnings": warnings},
+                          "bans": len(doc.bans.all()), "warnings": warnings,
+                          **({"tokens": [{"text": t, "alternatives": [{"text": a, "logprob": round(lp, 4)}
+                                                                      for a, lp in alts]}
+                                         for t, alts in zip(result.token_texts, result.alternatives)]}
+                             if args.top_logprobs else {})},
                          ensure_ascii=False))
     else:
         print()
