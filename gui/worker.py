@@ -72,6 +72,7 @@ class GenerateRequest:
     # K candidates at this point, one per seed, in one backend call (Retry xK, Compare
     # seeds); their pieces come as ``candidate_token`` and ``sampling.seed`` is ignored
     seeds: tuple[int, ...] = ()
+    top_logprobs: int = 0  # the K most likely tokens at each step (a single generation)
     id: int = field(default_factory=lambda: next(_ids))
 
 
@@ -131,6 +132,9 @@ class Finished:
     context_budget: int = 0
     context_lore: tuple[str, ...] = ()  # the lorebook entries that context held
     rewinds: int = 0  # times a banned phrase was taken back
+    # with top_logprobs: the passage's tokens and the alternatives at each
+    token_texts: tuple[str, ...] = ()
+    alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
     # a candidates request: each one's (seed, text, finish reason); the fields above are
     # the first one's
     candidates: tuple[tuple[int, str, str], ...] = ()
@@ -295,7 +299,8 @@ class EngineWorker(QThread):
                 self.candidate_token.emit(request, index, piece)
             results = run.results
         else:
-            generation = stream_with_bans(backend, prompt, request.sampling, bans, self._cancel.is_set)
+            generation = stream_with_bans(backend, prompt, request.sampling, bans, self._cancel.is_set,
+                                          top_logprobs=request.top_logprobs if backend.can_top else 0)
             for piece in generation:
                 self.token.emit(request, piece)
             results = [generation.result]
@@ -324,6 +329,7 @@ class EngineWorker(QThread):
             context_budget=context.budget if context else 0,
             context_lore=context.lore if context else (),
             rewinds=sum(r.rewinds for r in results),
+            token_texts=tuple(result.token_texts), alternatives=tuple(result.alternatives),
             candidates=tuple((r.seed or 0, r.text, r.finish_reason) for r in results)
             if request.seeds else ()))
 

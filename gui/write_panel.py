@@ -9,12 +9,13 @@ after an undo or redo the passages are restored from the states the panel has se
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import replace
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QToolTip, QVBoxLayout, QWidget)
 
 from engine.documents.model import Document, Provenance
@@ -22,6 +23,8 @@ from engine.backends.generation import MAX_CANDIDATES, seeds_from
 from engine.sampling import SamplingConfig
 
 from .bans_dialog import BansDialog
+from .passage_tint import tint_selections
+from .token_view import TOP_K, AlternativesPopup, TokenHit, TokenStore
 from .context_counter import ContextCounter
 from .desk_editor import DocumentEditor
 from .worker import DocumentContext, Finished, GenerateRequest, Purpose
@@ -61,6 +64,14 @@ class WritePanel(DocumentEditor):
         self.many.setValue(4)
         self.many.setAccessibleName("Candidates per Retry")
         self._many_base = 0  # a Retry xK: the index of its first candidate in the pending list
+        self.tokens = TokenStore()  # each passage's tokens and their alternatives
+        self._rewrite: tuple[tuple[str, ...], tuple] | None = None  # a rewrite's kept tokens
+        self.popup = AlternativesPopup(self)
+        self.popup.chosen.connect(self.rewrite_from)
+        self.confidence = QCheckBox("Confidence")
+        self.confidence.setToolTip("Tint each generated token by how likely it was: red below 10%, "
+                                   "amber below 50% (rest the mouse on a token for its alternatives)")
+        self.confidence.toggled.connect(self._paint)
         self._layout()
         self.context_counter = ContextCounter(self.counter, self._submit, self._count_what, self)
         for signal in (self.editor.cursorPositionChanged, self.memory.textChanged,
@@ -84,6 +95,7 @@ class WritePanel(DocumentEditor):
         row.addWidget(self.many)
         row.addWidget(self.candidate_label)
         row.addStretch(1)
+        row.addWidget(self.confidence)
         row.addWidget(self.counter)
         layout = QVBoxLayout(self)
         layout.addWidget(self.editor, 1)
@@ -172,9 +184,9 @@ class WritePanel(DocumentEditor):
                 and made.seed == self._seed)
         return same and (self._job is not None or self._whole)
 
-    def _reopen_passage(self) -> bool:
-        """The passage under the cursor becomes pending again, to be restyled."""
-        passage = self.doc.passage_at(self.editor.textCursor().position())
+    def _reopen_passage(self, pos: int | None = None) -> bool:
+        """The passage under the cursor (or at ``pos``) becomes pending again, to be restyled."""
+        passage = self.doc.passage_at(self.editor.textCursor().position() if pos is None else pos)
         if passage is None:
             return False
         text = self.doc.text[passage.start:passage.end]
@@ -209,7 +221,8 @@ class WritePanel(DocumentEditor):
             strength=strength, record=False, replace_queued=True,
             document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
                                      self.window_tokens.value(), self.doc.lorebook, self.doc.bans.all()),
-            seeds=tuple(seeds or ()))
+            seeds=tuple(seeds or ()), top_logprobs=0 if seeds else TOP_K)
+        self._rewrite = None
         self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
         self._submit(self._job)
 
@@ -257,6 +270,12 @@ class WritePanel(DocumentEditor):
                 self._whole = result.candidates[alt.current - self._many_base][2] != "cancelled"
             self._drop_unwritten(len(result.candidates))
             self._paint()
+        if alt is not None and result.token_texts and not request.seeds:
+            kept_texts, kept_alts = self._rewrite or ((), ())
+            self.tokens.put(alt.candidates[alt.current][1], kept_texts + result.token_texts,
+                            kept_alts + result.alternatives)
+            self._paint()
+        self._rewrite = None
         if result.context_budget:
             self.context_counter.show(result.context_tokens, result.context_budget, lore=result.context_lore)
         reasons = {"cancelled": "stopped", "length": "done", "eos": "done", "stop": "done"}
@@ -349,6 +368,49 @@ class WritePanel(DocumentEditor):
         self.candidate_label.setText(self._candidates_text())
         self._paint()
 
+    def _paint(self) -> None:
+        selections = tint_selections(self.editor.document(), self.doc, self.colours)
+        if getattr(self, "confidence", None) is not None and self.confidence.isChecked():
+            selections += self.tokens.confidence_selections(self.editor.document(), self.doc)
+        self.editor.setExtraSelections(selections)
+
+    # ----- token alternatives --------------------------------------------------------------------
+    def rewrite_from(self, hit: TokenHit, choice: str) -> None:
+        """Write the passage again from token ``hit.index`` with ``choice`` in its place, at the
+        passage's own point and seed: a new candidate of that passage (Alt+Left comes back)."""
+        found = self.tokens.tokens(hit.provenance)
+        made = hit.provenance
+        if found is None or set(made.weights) - set(self.names):
+            self.message.emit("this passage's voices are not all on the picker: put them back to rewrite it")
+            return
+        if self.doc.pending is None or self.doc.pending.start != hit.start:
+            self.accept()
+            if not self._reopen_passage(hit.start):
+                return
+        texts, alts = found
+        kept = texts[:hit.index] + (choice,)
+        self._rewrite = (kept, alts[:hit.index + 1])
+        params = {k: v for k, v in made.sampling.items() if k in ("temperature", "top_p", "top_k", "repetition_penalty")}
+        rest = int(made.sampling.get("max_tokens", len(texts))) - hit.index - 1
+        provenance = replace(made, created=time.time(), sampling={**made.sampling, "from_token": hit.index})
+        self.stop()
+        self._job = None
+        self._seed = made.seed
+        self._set_text("".join(kept), provenance, new=True)
+        if rest < 1:
+            self.tokens.put(provenance, kept, alts[:hit.index + 1])
+            self._rewrite, self._whole = None, True
+            return
+        self._job = GenerateRequest(
+            self._before + "".join(kept), tuple(made.weights.get(n, 0.0) for n in self.names),
+            SamplingConfig(max_tokens=rest, seed=made.seed, **params), purpose=Purpose.WRITE,
+            extrapolate=True, strength=made.strength, record=False, replace_queued=True,
+            document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
+                                     self.window_tokens.value(), self.doc.lorebook, self.doc.bans.all()),
+            top_logprobs=TOP_K)
+        self.status.setText(f"writing again from \"{choice.strip() or choice}\"… (Alt+Left: the passage as it was)")
+        self._submit(self._job)
+
     # ----- provenance ---------------------------------------------------------------------------------
     def point_of_passage(self) -> None:
         """Put the picker back at the point of the passage under the cursor."""
@@ -367,6 +429,12 @@ class WritePanel(DocumentEditor):
         if watched is self.editor.viewport() and event.type() == QEvent.MouseMove:
             pos = self.editor.cursorForPosition(event.position().toPoint()).position()
             passage = self.doc.passage_at(pos)
+            hit = self.tokens.at(self.doc, pos) if self._job is None else None
+            if hit is not None:
+                QToolTip.hideText()
+                self.popup.show_hit(hit, event.globalPosition().toPoint())
+                return super().eventFilter(watched, event)
+            self.popup.hide()
             if passage is not None:
                 what = "generated" + (", then edited" if passage.edited else "")
                 QToolTip.showText(event.globalPosition().toPoint(),
@@ -375,6 +443,7 @@ class WritePanel(DocumentEditor):
             else:
                 QToolTip.hideText()
         elif watched is self.editor and event.type() == QEvent.KeyPress:
+            self.popup.hide()
             key, mods = event.key(), event.modifiers()
             if key == Qt.Key_Tab and self.doc.pending is not None:
                 self.accept()

@@ -425,3 +425,48 @@ def test_banned_phrases_from_the_dialog_keep_a_phrase_out_of_the_passage(qtbot, 
     monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "b.md"), ""))
     window.files.save()
     assert json.loads((tmp_path / "b.md.prosemix.json").read_text())["bans"]["slop"] is True
+
+
+def test_hovering_a_token_shows_its_alternatives_and_a_click_writes_the_passage_again(qtbot, window):
+    from PySide6.QtTest import QTest
+
+    desk = window.write
+    _continue(qtbot, window)
+    first = desk.doc.pending.candidates[0][0]
+    texts, alts = desk.tokens.tokens(desk.doc.pending.candidates[0][1])
+    assert "".join(texts) == first and all(len(a) == 10 for a in alts)
+    start = desk.doc.pending.start
+    index = 2
+    at = start + len("".join(texts[:index]))
+    rect = desk.editor.cursorRect(_cursor_at(desk, at + 1))
+    QTest.mouseMove(desk.editor.viewport(), rect.center())
+    qtbot.waitUntil(lambda: desk.popup.isVisible(), timeout=3000)
+    assert desk.popup.hit.index == index and len(desk.popup.buttons) == 10
+    choice = next(b for b in desk.popup.buttons if b.isEnabled())
+    chosen_text = desk.popup.hit.alternatives[desk.popup.buttons.index(choice)][0]
+    with qtbot.waitSignal(window.worker.finished, timeout=60000):
+        choice.click()
+    assert len(desk.doc.pending.candidates) == 2
+    second = desk.doc.pending.candidates[1][0]
+    assert second.startswith("".join(texts[:index]) + chosen_text) and second != first
+    texts2, _ = desk.tokens.tokens(desk.doc.pending.candidates[1][1])
+    assert "".join(texts2) == second
+    desk.cycle(-1)  # Alt+Left: the passage as it was
+    assert desk.doc.text[start:start + len(first)] == first
+    # the confidence tint adds a selection for each unlikely token
+    plain = len(desk.editor.extraSelections())
+    desk.confidence.setChecked(True)
+    assert len(desk.editor.extraSelections()) >= plain
+    # kept, then edited at token 1: that token no longer offers alternatives, token 0 still does
+    desk.accept()
+    assert desk.tokens.at(desk.doc, start) is not None
+    cursor = _cursor_at(desk, start + len(texts[0]) + 1)
+    cursor.insertText("x")
+    assert desk.tokens.at(desk.doc, start + len(texts[0]) + 1) is None
+    assert desk.tokens.at(desk.doc, start) is not None
+
+
+def _cursor_at(desk, pos):
+    cursor = desk.editor.textCursor()
+    cursor.setPosition(pos)
+    return cursor
