@@ -492,7 +492,8 @@ class MainWindow(QMainWindow):
 
     def _show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", (
-            "Write tab: Ctrl+Enter  continue from the cursor\nTab  keep the new passage\n"
+            "Write tab: Ctrl+Enter  continue from the cursor\nCtrl+Shift+Enter  rewrite the selection "
+            "(an instruction is optional)\nTab  keep the new passage\n"
             "Esc  stop\nCtrl+Backspace  discard it\nCtrl+R  another candidate\n"
             "Ctrl+Shift+R  K candidates at once (Retry ×K)\n"
             "Alt+Left / Alt+Right  previous / next candidate\nmove the handle  restyle the new (or "

@@ -73,6 +73,7 @@ class GenerateRequest:
     # seeds); their pieces come as ``candidate_token`` and ``sampling.seed`` is ignored
     seeds: tuple[int, ...] = ()
     top_logprobs: int = 0  # the K most likely tokens at each step (a single generation)
+    bans: tuple = ()  # engine.backends.bans.PhraseBan: phrases the text may not hold
     id: int = field(default_factory=lambda: next(_ids))
 
 
@@ -82,7 +83,6 @@ class DocumentContext:
     note: str = ""
     budget: int = 384  # tokens for memory + text + note (the style window); capped by the context
     lorebook: Any = None  # the document's engine.documents.lorebook.Lorebook, if it has one
-    bans: tuple = ()  # engine.backends.bans.PhraseBan: phrases the passage may not hold
 
 
 class TaskKind(enum.Enum):
@@ -279,7 +279,7 @@ class EngineWorker(QThread):
             context = document_context(backend, request.prompt, request.document,
                                        request.sampling.max_tokens)
             prompt = context.prompt
-        bans = request.document.bans if request.document is not None else ()
+        bans = request.bans
         if request.seeds and bans:  # each candidate is the banned generation of its seed
             results = []
             for index, seed in enumerate(request.seeds):

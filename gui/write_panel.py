@@ -15,9 +15,10 @@ from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QInputDialog, QLabel, QPushButton, QSpinBox,
                                QToolTip, QVBoxLayout, QWidget)
 
+from engine.documents.context import rewrite_instruction, rewrite_tokens
 from engine.documents.model import Document, Provenance
 from engine.backends.generation import MAX_CANDIDATES, seeds_from
 from engine.sampling import SamplingConfig
@@ -66,6 +67,7 @@ class WritePanel(DocumentEditor):
         self._many_base = 0  # a Retry xK: the index of its first candidate in the pending list
         self.tokens = TokenStore()  # each passage's tokens and their alternatives
         self._rewrite: tuple[tuple[str, ...], tuple] | None = None  # a rewrite's kept tokens
+        self._selection: tuple[str, str] | None = None  # rewriting a selection: (its text, the instruction)
         self.popup = AlternativesPopup(self)
         self.popup.chosen.connect(self.rewrite_from)
         self.confidence = QCheckBox("Confidence")
@@ -85,7 +87,8 @@ class WritePanel(DocumentEditor):
         for keys, slot in (("Ctrl+R", self.retry), ("Ctrl+Shift+R", self.retry_many),
                            ("Alt+Left", lambda: self.cycle(-1)),
                            ("Alt+Right", lambda: self.cycle(+1)), ("Ctrl+Backspace", self.discard),
-                           ("Ctrl+Alt+B", self.edit_bans)):
+                           ("Ctrl+Alt+B", self.edit_bans), ("Ctrl+Shift+Return", self.rewrite_selection),
+                           ("Ctrl+Shift+Enter", self.rewrite_selection)):
             QShortcut(QKeySequence(keys), self.editor, slot, context=Qt.WidgetWithChildrenShortcut)
 
     def _layout(self) -> None:
@@ -216,12 +219,20 @@ class WritePanel(DocumentEditor):
         self._many_base = self.doc.pending.current
         for seed in (seeds or [])[1:]:  # the others wait behind the one shown
             self.doc.pending.candidates.append(("", replace(provenance, seed=seed)))
+        prompt, document = self._before, DocumentContext(
+            self.memory.toPlainText(), self.note.toPlainText(), self.window_tokens.value(),
+            self.doc.lorebook)
+        if self._selection is not None:  # a rewrite of the writer's selection
+            span, instruction = self._selection
+            sampling = replace(sampling, max_tokens=rewrite_tokens(len(span) // 3),
+                               stop=() if "\n\n" in span.strip() else ("\n\n",))
+            if instruction:  # the instruct model's chat template carries the instruction
+                prompt, document = rewrite_instruction(instruction, span), None
+                sampling = replace(sampling, chat=True)
         self._job = GenerateRequest(
-            self._before, tuple(weights), sampling, purpose=Purpose.WRITE, extrapolate=extrapolate,
-            strength=strength, record=False, replace_queued=True,
-            document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                     self.window_tokens.value(), self.doc.lorebook, self.doc.bans.all()),
-            seeds=tuple(seeds or ()), top_logprobs=0 if seeds else TOP_K)
+            prompt, tuple(weights), sampling, purpose=Purpose.WRITE, extrapolate=extrapolate,
+            strength=strength, record=False, replace_queued=True, document=document,
+            seeds=tuple(seeds or ()), top_logprobs=0 if seeds else TOP_K, bans=self.doc.bans.all())
         self._rewrite = None
         self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
         self._submit(self._job)
@@ -320,13 +331,13 @@ class WritePanel(DocumentEditor):
             return
         self.stop()
         self._job = None
+        selection, self._selection = self._selection, None
         if keep:
             self.doc.accept()
         else:
-            span = self.doc.pending_span()
+            span = self.doc.pending_span() or (self.doc.pending.start, self.doc.pending.start)
             self.doc.discard()
-            if span:
-                self._edit(span[0], span[1], "", join=False)
+            self._edit(span[0], span[1], selection[0] if selection else "", join=selection is not None)
         self.candidate_label.setText("")
         self.status.setText("" if keep else "discarded")
         self._paint()
@@ -374,6 +385,32 @@ class WritePanel(DocumentEditor):
             selections += self.tokens.confidence_selections(self.editor.document(), self.doc)
         self.editor.setExtraSelections(selections)
 
+    # ----- rewriting a selection -------------------------------------------------------------------
+    def rewrite_selection(self) -> None:
+        """Write the selected text again (Ctrl+Shift+Enter): in the blend at the picker's point,
+        or as an instruction asks ("more formal", "shorter"). The rewrite is pending in place,
+        with candidates and restyle like a new passage; discarding it brings the text back, and
+        one undo takes the whole rewrite back."""
+        cursor = self.editor.textCursor()
+        start, end = sorted((cursor.selectionStart(), cursor.selectionEnd()))
+        if start == end or not self.doc.text[start:end].strip():
+            self.message.emit("Select the text to rewrite first, then Ctrl+Shift+Enter.")
+            return
+        instruction, ok = QInputDialog.getText(self, "Rewrite the selection",
+                                               "Instruction (optional; empty: rewrite it in the blend at the point):")
+        if not ok:
+            return
+        if self.doc.pending is not None:
+            self.accept()
+            start, end = sorted((self.editor.textCursor().selectionStart(), self.editor.textCursor().selectionEnd()))
+        self._before = self.doc.text[:start]
+        original = self.doc.begin_rewrite(start, end)
+        self._selection = (original, instruction.strip())
+        self._edit(start, end, "", join=False)
+        self._joined = True  # the rewrite streams into the same undo step
+        self._seed = self._sampling().seed
+        self._start(new_candidate=True)
+
     # ----- token alternatives --------------------------------------------------------------------
     def rewrite_from(self, hit: TokenHit, choice: str) -> None:
         """Write the passage again from token ``hit.index`` with ``choice`` in its place, at the
@@ -406,8 +443,8 @@ class WritePanel(DocumentEditor):
             SamplingConfig(max_tokens=rest, seed=made.seed, **params), purpose=Purpose.WRITE,
             extrapolate=True, strength=made.strength, record=False, replace_queued=True,
             document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                     self.window_tokens.value(), self.doc.lorebook, self.doc.bans.all()),
-            top_logprobs=TOP_K)
+                                     self.window_tokens.value(), self.doc.lorebook),
+            top_logprobs=TOP_K, bans=self.doc.bans.all())
         self.status.setText(f"writing again from \"{choice.strip() or choice}\"… (Alt+Left: the passage as it was)")
         self._submit(self._job)
 

@@ -470,3 +470,46 @@ def _cursor_at(desk, pos):
     cursor = desk.editor.textCursor()
     cursor.setPosition(pos)
     return cursor
+
+
+def test_rewrite_a_selection_in_the_blend_or_by_instruction_and_take_it_back(qtbot, window, monkeypatch):
+    import gui.write_panel as write_panel
+
+    desk = window.write
+    text = START + ". The boats were gone. Nobody in the town had slept for a week."
+    desk.editor.setPlainText(text)
+    start = text.index("The boats")
+    end = text.index(" Nobody")
+
+    def select():
+        cursor = desk.editor.textCursor()
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.KeepAnchor)
+        desk.editor.setTextCursor(cursor)
+
+    answers = iter([("", True), ("in the first person", True)])
+    monkeypatch.setattr(write_panel.QInputDialog, "getText", lambda *a, **k: next(answers))
+    sent = []
+    submit = window.worker.submit
+    monkeypatch.setattr(window.worker, "submit", lambda req: (sent.append(req), submit(req)))
+    select()
+    _continue(qtbot, window, desk.rewrite_selection)  # in the blend at the point
+    new = desk.doc.pending.candidates[0][0]
+    assert sent[-1].prompt == text[:start] and sent[-1].document is not None and not sent[-1].sampling.chat
+    assert new and desk.doc.text == text[:start] + new + text[end:] == desk.editor.toPlainText()
+    assert "\n\n" not in new
+    desk.discard()  # the selection comes back as it was
+    assert desk.doc.text == text == desk.editor.toPlainText() and desk.doc.pending is None
+    select()
+    _continue(qtbot, window, desk.rewrite_selection)  # by instruction, through the chat template
+    assert sent[-1].sampling.chat and sent[-1].document is None
+    assert "in the first person" in sent[-1].prompt and "The boats were gone." in sent[-1].prompt
+    rewritten = desk.doc.pending.candidates[0][0]
+    assert desk.doc.text == text[:start] + rewritten + text[end:]
+    desk.accept()
+    assert desk.doc.passage_at(start) is not None
+    desk.undo()  # one step takes the whole rewrite back
+    assert desk.editor.toPlainText() == text and desk.doc.text == text
+    desk.editor.moveCursor(QTextCursor.End)
+    desk.rewrite_selection()  # nothing selected: said, nothing happens
+    assert desk.doc.pending is None

@@ -110,3 +110,15 @@ def assemble(before: str, memory: str, note: str, budget: int,
     cut = cut_at(lo)
     prompt = prompt_from(cut)
     return Context(prompt, count(prompt), budget, cut)
+
+
+# ----- rewriting a selection ------------------------------------------------------------------------
+def rewrite_instruction(instruction: str, span: str) -> str:
+    """The chat message that asks the instruct model to rewrite ``span`` as the writer says."""
+    return (f"Rewrite the passage below: {instruction.strip().rstrip('.')}. Keep its meaning and "
+            f"reply with the rewritten passage only.\n\n{span.strip()}")
+
+
+def rewrite_tokens(span_tokens: int) -> int:
+    """Tokens a rewrite of a span of ``span_tokens`` may take: a little more than the span."""
+    return max(16, min(1024, span_tokens * 3 // 2 + 8))

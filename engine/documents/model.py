@@ -84,6 +84,9 @@ class Alternatives:
     start: int
     candidates: list[tuple[str, Provenance]] = field(default_factory=list)
     current: int = 0
+    # a rewrite of the writer's selection: the text and passages before it, which a discard
+    # brings back (None: a continuation, which a discard just removes)
+    replaced: "Snapshot | None" = None
 
     @property
     def position(self) -> str:
@@ -151,6 +154,20 @@ class Document:
         self._push("generate")
         self.pending = Alternatives(pos)
 
+    def begin_rewrite(self, start: int, end: int) -> str:
+        """The text in [start, end) is taken out and rewrites of it will stream in there (one
+        undo step with their outcome); a discard puts it back as it was. Returns the text."""
+        if not 0 <= start < end <= len(self.text):
+            raise ProsemixError(f"nothing to rewrite between {start} and {end}")
+        if self.pending is not None:
+            self.accept()
+        self._push("rewrite")
+        before = self._snapshot("rewrite")
+        original = self.text[start:end]
+        self.edit(start, end - start, "")
+        self.pending = Alternatives(start, replaced=before)
+        return original
+
     def set_candidate(self, text: str, provenance: Provenance, index: int | None = None) -> None:
         """Put a candidate's text in place (a new one, or ``index``'s again) and show it."""
         if self.pending is None:
@@ -215,10 +232,13 @@ class Document:
         return passage
 
     def discard(self) -> None:
-        """Remove the pending passage's text (Ctrl+Backspace)."""
+        """Remove the pending passage's text (Ctrl+Backspace); a rewrite's selection comes back."""
         if self.pending is not None:
+            replaced = self.pending.replaced
             self._remove_pending_text()
             self.pending = None
+            if replaced is not None:
+                self.text, self.passages = replaced.text, list(replaced.passages)
 
     def _remove_pending_text(self) -> None:
         span = self.pending_span()
@@ -245,7 +265,7 @@ class Document:
     # ----- undo ------------------------------------------------------------------------------------
     def _snapshot(self, label: str) -> Snapshot:
         pending = None if self.pending is None else Alternatives(
-            self.pending.start, list(self.pending.candidates), self.pending.current)
+            self.pending.start, list(self.pending.candidates), self.pending.current, self.pending.replaced)
         return Snapshot(self.text, list(self.passages), pending, label)
 
     def _push(self, label: str) -> None:
