@@ -38,7 +38,7 @@ def sweep_task(grid: str, step: float, attribute: str, start: float, stop: float
         report("preparing scorers", -1.0)
         chosen = get_scorers(scorers, eval_texts(names) if "affinity" in scorers else {})
 
-        def progress(p) -> None:  # type: ignore[no-untyped-def]
+        def progress(p) -> None:
             eta = f", about {int(p.eta_seconds)} s left" if p.done else ""
             report(f"sweep: {p.done}/{p.total} samples{eta}", p.done / max(1, p.total) * 0.99)
 
@@ -75,9 +75,9 @@ class AnalysisTab(QWidget):
             box.setSingleStep(0.25)
             box.setValue(value)
         self.prompts, self.samples, self.tokens = QSpinBox(), QSpinBox(), QSpinBox()
-        for box, lo, hi, value in ((self.prompts, 1, 5, 3), (self.samples, 1, 8, 2), (self.tokens, 8, 256, 32)):
-            box.setRange(lo, hi)
-            box.setValue(value)
+        for spin, lo, hi, count in ((self.prompts, 1, 5, 3), (self.samples, 1, 8, 2), (self.tokens, 8, 256, 32)):
+            spin.setRange(lo, hi)
+            spin.setValue(count)
         self.scorer_boxes = {key: QCheckBox(label) for key, label in SCORERS}
         for key in ("sentiment", "reading_ease"):
             self.scorer_boxes[key].setChecked(True)
@@ -93,8 +93,8 @@ class AnalysisTab(QWidget):
         self.status = QLabel("Run a sweep to measure how the style moves across the triangle.")
         self.status.setWordWrap(True)
         self.canvas_holder = QVBoxLayout()
-        self._canvas = None
-        self._figure = None
+        self._canvas: Any = None  # a FigureCanvasQTAgg once a figure is shown
+        self._figure: Any = None
         self._layout()
         self.run_button.clicked.connect(lambda: self._run(new=True))
         self.resume_button.clicked.connect(lambda: self._run(new=False))
@@ -194,7 +194,7 @@ class AnalysisTab(QWidget):
             return
         self._show_figure(fig)
 
-    def _show_figure(self, fig) -> None:  # type: ignore[no-untyped-def]
+    def _show_figure(self, fig) -> None:
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
         if self._canvas is not None:

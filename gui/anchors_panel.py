@@ -14,8 +14,8 @@ from engine.errors import AnchorError
 
 from .worker import AnchorSpec
 
-PATH_ROLE = Qt.UserRole
-COLOUR_ROLE = Qt.UserRole + 1
+PATH_ROLE = Qt.ItemDataRole.UserRole
+COLOUR_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def card_of(path: Path) -> AnchorCard | None:
@@ -68,8 +68,8 @@ class AnchorsPanel(QWidget):
         name = name or (card.name if card else path.stem)
         colour = colour or (card.colour if card else default_colour(name))
         item = QListWidgetItem(name)
-        item.setFlags(item.flags() | Qt.ItemIsUserCheckable | Qt.ItemIsEditable)
-        item.setCheckState(Qt.Checked if enabled else Qt.Unchecked)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEditable)
+        item.setCheckState(Qt.CheckState.Checked if enabled else Qt.CheckState.Unchecked)
         item.setData(PATH_ROLE, str(path))
         item.setToolTip(f"{path}\n{card.description if card else ''}")
         muted, self._muted = self._muted, True
@@ -91,7 +91,7 @@ class AnchorsPanel(QWidget):
         out = []
         for i in range(self.list.count()):
             item = self.list.item(i)
-            if item.checkState() == Qt.Checked:
+            if item.checkState() == Qt.CheckState.Checked:
                 out.append(AnchorSpec(Path(item.data(PATH_ROLE)), item.text().strip(),
                                       item.data(COLOUR_ROLE)))
         return out
@@ -107,18 +107,18 @@ class AnchorsPanel(QWidget):
             on = name in names and name not in found  # two anchors of one name cannot load together
             if on:
                 found.add(name)
-            item.setCheckState(Qt.Checked if on else Qt.Unchecked)
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
         self._muted = muted
         self._emit()
         return [n for n in names if n not in found]
 
     def set_enabled_at(self, row: int, enabled: bool) -> None:
-        self.list.item(row).setCheckState(Qt.Checked if enabled else Qt.Unchecked)  # emits
+        self.list.item(row).setCheckState(Qt.CheckState.Checked if enabled else Qt.CheckState.Unchecked)  # emits
 
     def all_entries(self) -> list[dict]:
         return [{"path": self.list.item(i).data(PATH_ROLE), "name": self.list.item(i).text(),
                  "colour": self.list.item(i).data(COLOUR_ROLE),
-                 "enabled": self.list.item(i).checkState() == Qt.Checked}
+                 "enabled": self.list.item(i).checkState() == Qt.CheckState.Checked}
                 for i in range(self.list.count())]
 
     def _emit(self) -> None:

@@ -17,10 +17,10 @@ class ErrorRouter(QObject):
     raised = Signal(str, str)
 
     def install(self) -> None:
-        def hook(exc_type, exc, tb):  # type: ignore[no-untyped-def]
+        def hook(exc_type, exc, tb):
             self.raised.emit(f"{exc_type.__name__}: {exc}", "".join(traceback.format_exception(exc_type, exc, tb)))
 
-        def thread_hook(args):  # type: ignore[no-untyped-def]
+        def thread_hook(args):
             hook(args.exc_type, args.exc_value, args.exc_traceback)
 
         sys.excepthook = hook
@@ -36,7 +36,8 @@ def run(argv: list[str] | None = None) -> int:
     from .dialogs import show_error
     from .main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(argv or sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(argv or sys.argv)
     app.setApplicationName("Prosemix")
     app.setOrganizationName("Prosemix")
     icon = resources_dir() / "icons" / "prosemix.png"
@@ -53,7 +54,7 @@ def run(argv: list[str] | None = None) -> int:
     return app.exec()
 
 
-def _smoke(app, window) -> None:  # type: ignore[no-untyped-def]
+def _smoke(app, window) -> None:
     """PROSEMIX_SMOKE=1: report that the window is up and the model loaded, then quit (used
     by the packaging smoke test)."""
     from PySide6.QtCore import QTimer

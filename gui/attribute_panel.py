@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QGroupBox, QLabel, QSlider, QVBoxLayout, QWidget
 
 from engine.weights import Attribute
+from .layouts import clear_layout
 
 SCALE = 100  # slider units per 1.0
 
@@ -45,6 +46,7 @@ class AttributePanel(QWidget):
     def set_catalogue(self, attributes: list[Attribute]) -> None:
         """The pairs a writer can tick (the shipped ones)."""
         box_layout = self._pairs.layout()
+        assert box_layout is not None  # set in __init__
         for box in self._pair_boxes.values():
             box_layout.removeWidget(box)
             box.deleteLater()
@@ -70,8 +72,7 @@ class AttributePanel(QWidget):
         self.set_attributes([a for a in self.catalogue if a.plus in names and a.minus in names])
 
     def set_attributes(self, attributes: list[Attribute]) -> None:
-        while self._grid.count():
-            self._grid.takeAt(0).widget().deleteLater()
+        clear_layout(self._grid)
         self.attributes, self._alpha, self._lambda, self._labels = list(attributes), [], [], []
         self._empty.setVisible(not attributes)
         self.refresh_ticks()
@@ -94,7 +95,7 @@ class AttributePanel(QWidget):
         self._emit()
 
     def _slider(self, value: int) -> QSlider:
-        s = QSlider(Qt.Horizontal)
+        s = QSlider(Qt.Orientation.Horizontal)
         s.setRange(0, SCALE)
         s.setValue(value)
         s.valueChanged.connect(self._emit)

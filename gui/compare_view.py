@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog
                                QWidget)
 
 from engine.geometry import edge_steps
+from .layouts import clear_layout
 
 
 POINTS_HEADING = "Points to compare (same prompt, same seed):"
@@ -112,8 +113,11 @@ class CompareView(QWidget):
     def append(self, index: int, piece: str) -> None:
         if 0 <= index < len(self.results):
             self.results[index] += piece
-            editor = self._cards_layout.itemAt(index).widget().findChild(QPlainTextEdit)
-            editor.setPlainText(self.results[index])
+            item = self._cards_layout.itemAt(index)
+            card = item.widget() if item is not None else None
+            editor = card.findChild(QPlainTextEdit) if card is not None else None
+            if editor is not None:
+                editor.setPlainText(self.results[index])
 
     def markdown(self) -> str:
         lines = ["# Prosemix comparison\n", f"**Prompt:** {self.prompt}\n"]
@@ -124,8 +128,7 @@ class CompareView(QWidget):
         return "\n".join(lines)
 
     def _rebuild_cards(self) -> None:
-        while self._cards_layout.count():
-            self._cards_layout.takeAt(0).widget().deleteLater()
+        clear_layout(self._cards_layout)
         for k in range(len(self.points)):
             box = QGroupBox(self._title(k))
             editor = QPlainTextEdit(self.results[k] if k < len(self.results) else "")

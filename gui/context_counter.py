@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QPlainTextEdit, Q
 
 from engine.documents.context import DEFAULT_STYLE_WINDOW
 
-from .worker import DocumentContext, TaskKind, TaskRequest, count_context
+from .worker import DocumentContext, Request, TaskKind, TaskRequest, count_context
 
 COUNT_DELAY_MS = 600
 
@@ -49,7 +49,7 @@ class ContextBox(QGroupBox):
 
 
 class ContextCounter(QObject):
-    def __init__(self, label: QLabel, submit: Callable[[TaskRequest], None],
+    def __init__(self, label: QLabel, submit: Callable[[Request], None],
                  what: Callable[[], tuple[str, DocumentContext, int] | None],
                  parent: QObject | None = None):
         """``what`` gives (text before the cursor, the document's context, tokens to

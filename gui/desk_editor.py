@@ -42,7 +42,7 @@ class DocumentEditor(QWidget):
     def _edit(self, start: int, end: int, text: str, join: bool) -> None:
         cursor = QTextCursor(self.editor.document())
         cursor.setPosition(start)
-        cursor.setPosition(end, QTextCursor.KeepAnchor)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         self._mirroring = True
         try:
             if join:

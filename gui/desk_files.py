@@ -143,10 +143,10 @@ class DeskFiles(QObject):
             return True
         answer = QMessageBox.question(
             self.parent_widget, "Unsaved changes", f"Save the changes to {self.title().lstrip('*')}?",
-            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
-        if answer == QMessageBox.Cancel:
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Cancel:
             return False
-        return self.save() if answer == QMessageBox.Save else True
+        return self.save() if answer == QMessageBox.StandardButton.Save else True
 
     def closed_cleanly(self) -> None:
         """The window closes with nothing unsaved: no recovery file is needed."""
@@ -160,7 +160,7 @@ class DeskFiles(QObject):
         for recent in self.recent():
             if Path(recent).parent.is_dir():
                 return Path(recent).parent
-        documents = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation)
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         return Path(documents) if documents and Path(documents).is_dir() else Path.home()
 
     def recent(self) -> list[str]:
@@ -186,8 +186,8 @@ class DeskFiles(QObject):
         answer = QMessageBox.question(
             self.parent_widget, "Recover your writing?",
             f"Prosemix closed without saving {where}. Recover it?\n\n\"{newest.preview}…\"",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
-        if answer != QMessageBox.Yes:
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
             return
         try:
             doc, warnings = self.store.load(newest.id)

@@ -13,7 +13,7 @@ from engine.backends import BackendSpec, available_backends
 
 def show_error(parent: QWidget | None, message: str, details: str = "") -> QMessageBox:
     """A non-blocking error box; the traceback is one click away under "Show Details"."""
-    box = QMessageBox(QMessageBox.Warning, "Prosemix", message, QMessageBox.Ok, parent)
+    box = QMessageBox(QMessageBox.Icon.Warning, "Prosemix", message, QMessageBox.StandardButton.Ok, parent)
     if details:
         box.setDetailedText(details)
     box.setModal(False)
@@ -31,7 +31,7 @@ class ModelDialog(QDialog):
         self.source.addItems(["Embedded SmolLM2-135M-Instruct", "GGUF file…", "Hugging Face folder…",
                               "Remote llama-server…"])
         self.api_key = QLineEdit(current.api_key or "")
-        self.api_key.setEchoMode(QLineEdit.Password)
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
         self.api_key.setPlaceholderText("optional")
         self.test_button = QPushButton("Test connection")
         self.test_result = QLabel("")
@@ -68,7 +68,7 @@ class ModelDialog(QDialog):
         form.addRow("GPU layers (llama.cpp)", self.gpu_layers)
         form.addRow("API key (remote)", self.api_key)
         form.addRow(self.test_button, self.test_result)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
@@ -155,8 +155,8 @@ class NewAnchorDialog(QDialog):
         note = QLabel("Times measured on 2 CPU cores. Training runs in the background; "
                       "you can cancel it and resume later with the same settings.")
         note.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
-        self.buttons.button(QDialogButtonBox.Ok).setText("Train")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Your texts (.txt or .jsonl with a \"text\" field):"))
         layout.addWidget(self.files)

@@ -52,7 +52,7 @@ class GenerationPanel(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.output.setFont(font)
         self.info = QLabel("")
-        self.info.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._layout()
         self.generate_button.clicked.connect(self.generateRequested)
         self.stop_button.clicked.connect(self.stopRequested)
@@ -112,7 +112,7 @@ class GenerationPanel(QWidget):
 
     def append(self, piece: str) -> None:
         cursor = self.output.textCursor()
-        cursor.movePosition(QTextCursor.End)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(piece)
         self.output.setTextCursor(cursor)
 

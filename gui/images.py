@@ -13,4 +13,4 @@ def rgba_image(rgba: np.ndarray) -> QImage:
         raise ValueError(f"need an (h, w, 4) array, got {rgba.shape}")
     data = np.ascontiguousarray(rgba, dtype=np.uint8)
     h, w = data.shape[:2]
-    return QImage(data.data, w, h, 4 * w, QImage.Format_RGBA8888).copy()
+    return QImage(data.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()

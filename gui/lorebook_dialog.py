@@ -78,7 +78,7 @@ class LorebookDialog(QDialog):
         book_form = QFormLayout()
         book_form.addRow("Look for keys in the last (tokens)", self.scan)
         book_form.addRow("Entries may take (tokens)", self.budget)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

@@ -4,6 +4,7 @@ the one worker. Each part owns one thing: PointPanel the point, AnchorsPanel the
 tabs, StatusArea the status bar. Requests and results are typed objects (gui.worker)."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -66,7 +67,7 @@ class MainWindow(QMainWindow):
         self.point = PointPanel(PresetStore(self.settings))
         self.picker = self.point.picker  # the window's most used part, for shortcuts and tests
         self.anchors = AnchorsPanel()
-        left = QSplitter(Qt.Vertical)
+        left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.point)
         left.addWidget(self.anchors)
         left.setSizes([520, 240])
@@ -82,7 +83,7 @@ class MainWindow(QMainWindow):
         for widget, label in ((self.write, "Write"), (self.generation, "Generate"), (self.compare, "Compare"),
                               (self.history_view, "History"), (self.analysis, "Analysis")):
             self.tabs.addTab(widget, label)
-        split = QSplitter(Qt.Horizontal)
+        split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
         split.setSizes([420, 640])
@@ -91,7 +92,7 @@ class MainWindow(QMainWindow):
         self.resize(1120, 760)
 
     def _menus(self) -> None:
-        def action(menu, text, slot, shortcut=None):  # type: ignore[no-untyped-def]
+        def action(menu, text, slot, shortcut=None):
             a = QAction(text, self)
             if shortcut:
                 a.setShortcut(QKeySequence(shortcut))
@@ -126,8 +127,8 @@ class MainWindow(QMainWindow):
         action(point, "&Voices on the picker…", self._show_palette, "Ctrl+Shift+A")
         self.extrapolate_action = action(point, "&Extrapolation", self.point.extrapolate.toggle, "Ctrl+E")
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, self._run_here, context=Qt.WindowShortcut)
-        QShortcut(QKeySequence("Esc"), self, self.stop, context=Qt.WindowShortcut)
+            QShortcut(QKeySequence(keys), self, self._run_here, context=Qt.ShortcutContext.WindowShortcut)
+        QShortcut(QKeySequence("Esc"), self, self.stop, context=Qt.ShortcutContext.WindowShortcut)
         help_menu = self.menuBar().addMenu("&Help")
         action(help_menu, "&Keyboard shortcuts", self._show_shortcuts, "F1")
         action(help_menu, "&About Prosemix", self._about)
@@ -191,7 +192,7 @@ class MainWindow(QMainWindow):
 
     def _goal(self) -> int:
         try:
-            return max(0, int(self.settings.value("session_goal", 0)))
+            return max(0, int(str(self.settings.value("session_goal", 0))))
         except (TypeError, ValueError):
             return 0
 
@@ -344,7 +345,7 @@ class MainWindow(QMainWindow):
         else:
             self.generate()
 
-    def _prompt_and_sampling(self):  # type: ignore[no-untyped-def]
+    def _prompt_and_sampling(self):
         """The prompt and sampling settings, or None after telling the user what is wrong."""
         try:
             return self.generation.prompt_text(), self.generation.sampling()
@@ -473,7 +474,7 @@ class MainWindow(QMainWindow):
         self.worker.submit(TaskRequest(fn, TaskKind.TRAIN))
 
     # ----- history, settings, help ---------------------------------------------------------------
-    def _rerun(self, record) -> None:  # type: ignore[no-untyped-def]
+    def _rerun(self, record) -> None:
         self.generation.apply_record(record.prompt, record.params, record.seed)
         self.point.strength.set_value(float(record.params.get("strength", 1.0)), emit=False)
         if set(record.weights) == set(self.loaded_names) and self.loaded_names:
@@ -515,7 +516,7 @@ class MainWindow(QMainWindow):
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         for path in self.files.recent():
-            self.recent_menu.addAction(path, lambda p=path: self.files.open(p))
+            self.recent_menu.addAction(path, functools.partial(self.files.open, path))
         if not self.recent_menu.actions():
             self.recent_menu.addAction("(none yet)").setEnabled(False)
 

@@ -21,7 +21,7 @@ def blend_colour(weights: dict[str, float], colours: dict[str, str], alpha: int)
         total += w
     if total <= 0:
         return QColor(160, 160, 160, alpha)
-    return QColor(*[int(m / total) for m in mix], alpha)
+    return QColor(int(mix[0] / total), int(mix[1] / total), int(mix[2] / total), alpha)
 
 
 def tint_selections(text_document: QTextDocument, doc: Document, colours: dict[str, str]
@@ -39,14 +39,14 @@ def tint_selections(text_document: QTextDocument, doc: Document, colours: dict[s
         fmt.setBackground(blend_colour(provenance.weights, colours, 90 if pending else 45))
         if pending:  # not yet kept: italic and underlined in its blend
             fmt.setFontItalic(True)
-            fmt.setUnderlineStyle(QTextCharFormat.SingleUnderline)
+            fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
             fmt.setUnderlineColor(blend_colour(provenance.weights, colours, 255))
         if edited:
-            fmt.setUnderlineStyle(QTextCharFormat.DotLine)
+            fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DotLine)
         sel.format = fmt
         cursor = QTextCursor(text_document)
         cursor.setPosition(start)
-        cursor.setPosition(min(end, len(doc.text)), QTextCursor.KeepAnchor)
+        cursor.setPosition(min(end, len(doc.text)), QTextCursor.MoveMode.KeepAnchor)
         sel.cursor = cursor
         selections.append(sel)
     return selections

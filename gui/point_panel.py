@@ -43,7 +43,7 @@ class PointPanel(QTabWidget):
         self.palette_button.setToolTip("Choose the voices this document blends (Ctrl+Shift+A); "
                                        "the choice is saved with the document")
         self.palette_button.setMenu(self.palette_menu)
-        self.palette_button.setPopupMode(QToolButton.InstantPopup)
+        self.palette_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         simplex_tab = QWidget()
         layout = QVBoxLayout(simplex_tab)
         layout.addWidget(self.palette_button)

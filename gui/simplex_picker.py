@@ -47,8 +47,8 @@ class SimplexPicker(QWidget):
         self._overlay_label = ""
         self._pins: list[list[float]] = []
         self._hover: tuple[float, float] | None = None  # where a click would put the handle
-        self.setFocusPolicy(Qt.StrongFocus)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)  # the hover ring shows where a click would land
         self.setAccessibleName("Style picker")
 
@@ -168,7 +168,7 @@ class SimplexPicker(QWidget):
 
     # ----- events ------------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() != Qt.LeftButton or not self._names:
+        if event.button() != Qt.MouseButton.LeftButton or not self._names:
             return
         self._dragging = True
         self._hover = None  # the handle itself is under the pointer now
@@ -179,7 +179,7 @@ class SimplexPicker(QWidget):
             self._move_to(self._plane_at(event.position()), emit=True)
         elif self._names:
             self._hover = self._plane_at(event.position())
-            self.setCursor(Qt.PointingHandCursor)
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
             self.update()
 
     def leaveEvent(self, event: QEvent) -> None:
@@ -189,20 +189,21 @@ class SimplexPicker(QWidget):
         super().leaveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.LeftButton and self._dragging:
+        if event.button() == Qt.MouseButton.LeftButton and self._dragging:
             self._dragging = False
             self._move_to(self._plane_at(event.position()), emit=True)
             self.weightsCommitted.emit(self.weights())
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        step = KEY_STEP * (5 if event.modifiers() & Qt.ShiftModifier else 1)
-        moves = {Qt.Key_Left: (-step, 0), Qt.Key_Right: (step, 0), Qt.Key_Up: (0, step),
-                 Qt.Key_Down: (0, -step)}
-        if event.key() in moves and self._names:
-            dx, dy = moves[event.key()]
+        step = KEY_STEP * (5 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1)
+        moves = {Qt.Key.Key_Left: (-step, 0), Qt.Key.Key_Right: (step, 0), Qt.Key.Key_Up: (0, step),
+                 Qt.Key.Key_Down: (0, -step)}
+        key = Qt.Key(event.key())
+        if key in moves and self._names:
+            dx, dy = moves[key]
             self._move_to((self._point[0] + dx, self._point[1] + dy), emit=True)
             self.weightsCommitted.emit(self.weights())
-        elif event.key() == Qt.Key_Home and self._names:
+        elif event.key() == Qt.Key.Key_Home and self._names:
             self._move_to(self._centre(), emit=True)
             self.weightsCommitted.emit(self.weights())
         else:
@@ -215,7 +216,7 @@ class SimplexPicker(QWidget):
     # ----- painting ----------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.fillRect(self.rect(), self.palette().base())
         if not self._names:
             self._draw_empty(painter)
@@ -233,17 +234,17 @@ class SimplexPicker(QWidget):
 
     def _draw_focus(self, painter: QPainter) -> None:
         # no brush: with the handle's brush still set, the "frame" filled the whole widget
-        painter.setBrush(Qt.NoBrush)
-        painter.setRenderHint(QPainter.Antialiasing, False)  # a crisp 1-pixel frame
-        painter.setPen(QPen(self.palette().highlight().color(), 1, Qt.DashLine))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)  # a crisp 1-pixel frame
+        painter.setPen(QPen(self.palette().highlight().color(), 1, Qt.PenStyle.DashLine))
         painter.drawRect(self.rect().adjusted(1, 1, -2, -2))
 
     def _draw_hover(self, painter: QPainter) -> None:
         if self._hover is None or self._dragging:
             return
         x, y = plane_to_pixel(self._hover, self.transform())
-        painter.setBrush(Qt.NoBrush)
-        painter.setPen(QPen(self.palette().mid().color(), 1.5, Qt.DotLine))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(self.palette().mid().color(), 1.5, Qt.PenStyle.DotLine))
         painter.drawEllipse(QPointF(x, y), 9, 9)
 
     def _polygon(self) -> QPolygonF:
@@ -252,7 +253,7 @@ class SimplexPicker(QWidget):
 
     def _draw_empty(self, painter: QPainter) -> None:
         painter.setPen(self.palette().placeholderText().color())
-        painter.drawText(self.rect(), Qt.AlignCenter | Qt.TextWordWrap,
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                          "No anchors enabled.\nEnable or add anchors in the Anchors panel.")
 
     def _draw_zones(self, painter: QPainter) -> None:
@@ -263,7 +264,7 @@ class SimplexPicker(QWidget):
     def _zone_raster(self) -> QImage:
         w, h = max(1, self.width() // 4), max(1, self.height() // 4)
         rgba = np.zeros((h, w, 4), dtype=np.uint8)
-        colours = {zone: c.getRgb() for zone, c in ZONE_COLOURS.items()}
+        colours = {zone: np.array(c.getRgb(), dtype=np.uint8) for zone, c in ZONE_COLOURS.items()}
         t = self.transform()
         for y in range(h):
             for x in range(w):
@@ -287,7 +288,7 @@ class SimplexPicker(QWidget):
             painter.drawLine(centre + QPointF(0, -4), centre + QPointF(0, 4))
         elif len(self._vertices) == 2:
             poly = self._polygon()
-            painter.drawLine(poly[0], poly[1])
+            painter.drawLine(poly.at(0), poly.at(1))
 
     def _draw_overlay(self, painter: QPainter) -> None:
         if self._overlay is None or len(self._vertices) < 3:
@@ -300,7 +301,7 @@ class SimplexPicker(QWidget):
         painter.drawImage(self._polygon().boundingRect(), self._overlay)
         painter.restore()
         painter.setPen(self.palette().text().color())
-        painter.drawText(QRectF(6, self.height() - 22, self.width() - 12, 18), Qt.AlignLeft,
+        painter.drawText(QRectF(6, self.height() - 22, self.width() - 12, 18), Qt.AlignmentFlag.AlignLeft,
                          f"heat map: {self._overlay_label}")
 
     def _draw_pins(self, painter: QPainter) -> None:
@@ -321,7 +322,7 @@ class SimplexPicker(QWidget):
         metrics = painter.fontMetrics()
         for name, colour, v, w in zip(self._names, self._colours, self._vertices, self._weights):
             x, y = plane_to_pixel(v, t)
-            painter.setPen(Qt.NoPen)
+            painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(colour)
             painter.drawEllipse(QPointF(x, y), 7, 7)
             label = f"{name}  {w:.2f}"

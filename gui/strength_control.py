@@ -44,7 +44,7 @@ class StrengthControl(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         lo, hi = STRENGTH_RANGE
-        self.slider = QSlider(Qt.Horizontal)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(int(lo * STEPS), int(hi * STEPS))
         self.slider.setSingleStep(5)
         self.slider.setPageStep(25)
@@ -55,7 +55,7 @@ class StrengthControl(QWidget):
         self.label = QLabel()
         self.label.setMinimumWidth(150)
         self.strip = ZoneStrip()
-        self.strip.inset = self.slider.style().pixelMetric(QStyle.PM_SliderLength) // 2
+        self.strip.inset = self.slider.style().pixelMetric(QStyle.PixelMetric.PM_SliderLength) // 2
         layout = QGridLayout(self)  # the strip sits right under the slider's track
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setVerticalSpacing(1)

@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QTextEdit, QVBoxLayout, QWidget
 
 from engine.documents.model import Document, Provenance
+from .layouts import clear_layout
 
 Alts = tuple[tuple[str, float], ...]
 TOP_K = 10  # alternatives the desk asks for per token
@@ -90,7 +91,7 @@ class TokenStore:
                     sel.format = fmt
                     cursor = QTextCursor(text_document)
                     cursor.setPosition(offset)
-                    cursor.setPosition(min(offset + len(text), len(doc.text)), QTextCursor.KeepAnchor)
+                    cursor.setPosition(min(offset + len(text), len(doc.text)), QTextCursor.MoveMode.KeepAnchor)
                     sel.cursor = cursor
                     out.append(sel)
                 offset += len(text)
@@ -118,9 +119,9 @@ class AlternativesPopup(QFrame):
     chosen = Signal(object, str)  # the TokenHit, the alternative's text
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent, Qt.ToolTip | Qt.FramelessWindowHint)
-        self.setFrameShape(QFrame.StyledPanel)
-        self.setAttribute(Qt.WA_ShowWithoutActivating)
+        super().__init__(parent, Qt.WindowType.ToolTip | Qt.WindowType.FramelessWindowHint)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
         self.hit: TokenHit | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 4, 6, 4)
@@ -132,10 +133,7 @@ class AlternativesPopup(QFrame):
         if self.hit == hit and self.isVisible():
             return
         self.hit = hit
-        while self._layout.count():
-            w = self._layout.takeAt(0).widget()
-            if w is not None and w is not self.header:
-                w.deleteLater()
+        clear_layout(self._layout, keep=self.header)
         p = probability(hit.text, hit.alternatives)
         self.header.setText(f"<b>{shown(hit.text)}</b> {p:.0%} — click another to write on from it"
                             if p is not None else shown(hit.text))

@@ -27,7 +27,7 @@ def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
     def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
         from engine.training.train import train_anchor
 
-        def progress(p) -> None:  # type: ignore[no-untyped-def]
+        def progress(p) -> None:
             if p.total:
                 eta = f", about {int(p.eta_seconds) // 60} min {int(p.eta_seconds) % 60} s left" if p.step else ""
                 report(f"training {name}: step {p.step}/{p.total}{eta}", p.step / p.total * 0.98)

@@ -189,7 +189,7 @@ class EngineWorker(QThread):
         super().__init__(parent)
         self._queue: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
-        self._backend = None
+        self._backend: Any = None  # the engine Backend this thread owns
         self._history = history
 
     # ----- called from the GUI thread ---------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QInputDialog, QLabel, QPushButton, QSpinBox,
                                QToolTip, QVBoxLayout, QWidget)
 
@@ -28,7 +28,7 @@ from .passage_tint import tint_selections
 from .token_view import TOP_K, AlternativesPopup, TokenHit, TokenStore
 from .context_counter import ContextCounter
 from .desk_editor import DocumentEditor
-from .worker import DocumentContext, Finished, GenerateRequest, Purpose
+from .worker import DocumentContext, Finished, GenerateRequest, Purpose, Request
 
 Point = tuple[list[float], float, bool]  # weights, strength, extrapolate
 
@@ -38,7 +38,7 @@ class WritePanel(DocumentEditor):
     message = Signal(str)
     sidecarChanged = Signal()  # what only the sidecar keeps changed (the bans)
 
-    def __init__(self, submit: Callable[[GenerateRequest], None], cancel: Callable[[], None],
+    def __init__(self, submit: Callable[[Request], None], cancel: Callable[[], None],
                  point: Callable[[], Point], sampling: Callable[[], SamplingConfig],
                  parent: QWidget | None = None):
         super().__init__(parent)
@@ -89,7 +89,7 @@ class WritePanel(DocumentEditor):
                            ("Alt+Right", lambda: self.cycle(+1)), ("Ctrl+Backspace", self.discard),
                            ("Ctrl+Alt+B", self.edit_bans), ("Ctrl+Shift+Return", self.rewrite_selection),
                            ("Ctrl+Shift+Enter", self.rewrite_selection)):
-            QShortcut(QKeySequence(keys), self.editor, slot, context=Qt.WidgetWithChildrenShortcut)
+            QShortcut(QKeySequence(keys), self.editor, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
     def _layout(self) -> None:
         row = QHBoxLayout()
@@ -197,7 +197,7 @@ class WritePanel(DocumentEditor):
         self._before = self.doc.text[:passage.start]
         self._seed = passage.provenance.seed
         self.doc.begin_pending(passage.start)
-        self.doc.pending.candidates.append((text, passage.provenance))  # type: ignore[union-attr]
+        self.doc.pending.candidates.append((text, passage.provenance))  # type: ignore[union-attr]  # begin_pending set it
         self._joined = False
         self._whole = True
         return True
@@ -219,9 +219,9 @@ class WritePanel(DocumentEditor):
         self._many_base = self.doc.pending.current
         for seed in (seeds or [])[1:]:  # the others wait behind the one shown
             self.doc.pending.candidates.append(("", replace(provenance, seed=seed)))
-        prompt, document = self._before, DocumentContext(
-            self.memory.toPlainText(), self.note.toPlainText(), self.window_tokens.value(),
-            self.doc.lorebook)
+        prompt = self._before
+        document: DocumentContext | None = DocumentContext(
+            self.memory.toPlainText(), self.note.toPlainText(), self.window_tokens.value(), self.doc.lorebook)
         if self._selection is not None:  # a rewrite of the writer's selection
             span, instruction = self._selection
             sampling = replace(sampling, max_tokens=rewrite_tokens(len(span) // 3),
@@ -463,7 +463,8 @@ class WritePanel(DocumentEditor):
             self.pointRequested.emit(passage.provenance.weights, passage.provenance.strength)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.editor.viewport() and event.type() == QEvent.MouseMove:
+        if watched is self.editor.viewport() and isinstance(event, QMouseEvent) \
+                and event.type() == QEvent.Type.MouseMove:
             pos = self.editor.cursorForPosition(event.position().toPoint()).position()
             passage = self.doc.passage_at(pos)
             hit = self.tokens.at(self.doc, pos) if self._job is None else None
@@ -479,17 +480,17 @@ class WritePanel(DocumentEditor):
                                   self.editor)
             else:
                 QToolTip.hideText()
-        elif watched is self.editor and event.type() == QEvent.KeyPress:
+        elif watched is self.editor and isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress:
             self.popup.hide()
             key, mods = event.key(), event.modifiers()
-            if key == Qt.Key_Tab and self.doc.pending is not None:
+            if key == Qt.Key.Key_Tab and self.doc.pending is not None:
                 self.accept()
                 return True
-            if key == Qt.Key_Escape and self._job is not None:
+            if key == Qt.Key.Key_Escape and self._job is not None:
                 self.stop()
                 return True
-            if key == Qt.Key_Z and mods & Qt.ControlModifier:
-                self.redo() if mods & Qt.ShiftModifier else self.undo()
+            if key == Qt.Key.Key_Z and mods & Qt.KeyboardModifier.ControlModifier:
+                self.redo() if mods & Qt.KeyboardModifier.ShiftModifier else self.undo()
                 return True
         return super().eventFilter(watched, event)
 

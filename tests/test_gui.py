@@ -246,9 +246,15 @@ def test_analysis_sweep_plots_and_overlay(qtbot, window):
     tab.overlayRequested.connect(window.picker.set_overlay)
     tab._overlay()
     assert overlays and overlays[0][0].width() > 10 and overlays[0][1].startswith("score:")
-    for kind in ("spider", "entanglement", "anchors"):
-        tab.plot_kind.setCurrentText(kind)
-    assert "no attribute" in tab.status.text() or tab._canvas is not None
+    # each kind draws a new figure, or says why it cannot (a triangle table has no alpha sweep)
+    drawn = tab._figure
+    tab.plot_kind.setCurrentText("spider")
+    assert tab._figure is not drawn
+    drawn = tab._figure
+    tab.plot_kind.setCurrentText("entanglement")
+    assert "no attribute" in tab.status.text() and tab._figure is drawn
+    tab.plot_kind.setCurrentText("anchors")
+    assert tab._figure is not drawn
 
 
 def test_anchor_choices_survive_a_restart(qtbot, window, tmp_path, adapters, monkeypatch):
