@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QPlainTextEdit, Q
 
 from engine.documents.context import DEFAULT_STYLE_WINDOW
 
-from .worker import DocumentContext, Request, TaskKind, TaskRequest, count_context
+from .worker import DocumentContext, Failure, Request, TaskKind, TaskRequest, count_context
 
 COUNT_DELAY_MS = 600
 
@@ -89,13 +89,13 @@ class ContextCounter(QObject):
         self.show(context.tokens, context.budget, context.dropped, context.lore)  # type: ignore[attr-defined]  # a Context
         return True
 
-    def on_failed(self, request: object, message: str) -> bool:
+    def on_failed(self, request: object, failure: Failure) -> bool:
         """A count failed (e.g. the memory alone overflows): shown here, not in a dialog."""
         if request is not self._task:
             return _is_count(request)
         self._task = None
-        self.label.setText("context: not counted" if "no model" in message else "context: too long")
-        self.label.setToolTip(message)
+        self.label.setText("context: not counted" if failure.no_model else "context: too long")
+        self.label.setToolTip(failure.message)
         return True
 
 

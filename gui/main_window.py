@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from engine.backends import BackendSpec
-from engine.backends.generation import MAX_CANDIDATES, seeds_from
+from engine.backends.generation import MAX_CANDIDATES, Finish, seeds_from
 from engine.documents.model import Document, word_count
 from engine.errors import ProsemixError
 from engine.history import History
@@ -37,8 +37,9 @@ from .worker import (EngineWorker, Failure, Finished, GenerateRequest, Loaded, L
 
 DEBOUNCE_MS = 350
 WORD_COUNT_MS = 300  # the writer's count waits for a pause in typing
-REASONS = {"length": "reached max tokens", "eos": "the model ended the text",
-           "stop": "hit a stop string", "cancelled": "stopped"}
+REASONS: dict[str, str] = {Finish.LENGTH: "reached max tokens", Finish.EOS: "the model ended the text",
+           Finish.STOP: "hit a stop string", Finish.CANCELLED: "stopped",
+           Finish.BANS: "ended where the phrase bans ran out of ways to go on"}
 
 
 class MainWindow(QMainWindow):
@@ -434,7 +435,7 @@ class MainWindow(QMainWindow):
         self.history_view.refresh()
 
     def _on_error(self, request: object, failure: Failure) -> None:
-        if self.write.context_counter.on_failed(request, failure.message):
+        if self.write.context_counter.on_failed(request, failure):
             return
         self.status.done()
         self.status.say(failure.message, 10000)

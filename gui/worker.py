@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from engine.anchors.model import Anchor
 from engine.backends import BackendSpec
 from engine.backends.bans import stream_with_bans
-from engine.backends.generation import GenerationResult
+from engine.backends.generation import Finish, GenerationResult
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
@@ -144,6 +144,11 @@ class Finished:
 class Failure:
     message: str
     details: str
+    no_model: bool = False  # the request needed a model and none was loaded (yet)
+
+
+class NoModel(ProsemixError):
+    """A request that needs the model came before one was loaded."""
 
 
 @dataclass
@@ -232,7 +237,7 @@ class EngineWorker(QThread):
                     self._task(request)
             except Exception as exc:  # every error reaches the GUI, none kills the thread
                 message = str(exc) if isinstance(exc, ProsemixError) else f"{type(exc).__name__}: {exc}"
-                self.errored.emit(request, Failure(message, traceback.format_exc()))
+                self.errored.emit(request, Failure(message, traceback.format_exc(), isinstance(exc, NoModel)))
             finally:
                 self.busy.emit(False)
         if self._backend is not None:
@@ -268,7 +273,7 @@ class EngineWorker(QThread):
     def _generate(self, request: GenerateRequest) -> None:
         backend = self._backend
         if backend is None:
-            raise ProsemixError("no model is loaded yet")
+            raise NoModel("no model is loaded yet")
         note = ""
         if backend.anchors:
             point = backend.set_weights(list(request.weights), extrapolate=request.extrapolate,
@@ -291,7 +296,7 @@ class EngineWorker(QThread):
                     self.candidate_token.emit(request, index, piece)
                 generation.result.seed = seed
                 results.append(generation.result)
-            results = results or [GenerationResult(finish_reason="cancelled", seed=request.seeds[0])]
+            results = results or [GenerationResult(finish_reason=Finish.CANCELLED, seed=request.seeds[0])]
         elif request.seeds:
             run = backend.stream_candidates(prompt, request.sampling, request.seeds,
                                             self._cancel.is_set)
@@ -335,7 +340,7 @@ class EngineWorker(QThread):
 
     def _task(self, request: TaskRequest) -> None:
         if request.needs_backend and self._backend is None:
-            raise ProsemixError("no model is loaded yet")
+            raise NoModel("no model is loaded yet")
         report = lambda message, fraction: self.progress.emit(request, message, fraction)  # noqa: E731
         value = request.fn(self._backend, report, self._cancel.is_set)
         self.task_done.emit(request, value)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QInputDialog, QLabel, QPu
 
 from engine.documents.context import rewrite_instruction, rewrite_tokens
 from engine.documents.model import Document, Provenance
-from engine.backends.generation import MAX_CANDIDATES, seeds_from
+from engine.backends.generation import MAX_CANDIDATES, Finish, seeds_from
 from engine.sampling import SamplingConfig
 
 from .bans_dialog import BansDialog
@@ -273,12 +273,12 @@ class WritePanel(DocumentEditor):
         if request is not self._job:
             return
         self._job = None
-        self._whole = result.finish_reason != "cancelled"
+        self._whole = result.finish_reason != Finish.CANCELLED
         alt = self.doc.pending
         if request.seeds and alt is not None:  # a Retry xK: the one in view, and no empty ones
             mine = range(self._many_base, self._many_base + len(result.candidates))
             if alt.current in mine:
-                self._whole = result.candidates[alt.current - self._many_base][2] != "cancelled"
+                self._whole = result.candidates[alt.current - self._many_base][2] != Finish.CANCELLED
             self._drop_unwritten(len(result.candidates))
             self._paint()
         if alt is not None and result.token_texts and not request.seeds:
@@ -289,7 +289,8 @@ class WritePanel(DocumentEditor):
         self._rewrite = None
         if result.context_budget:
             self.context_counter.show(result.context_tokens, result.context_budget, lore=result.context_lore)
-        reasons = {"cancelled": "stopped", "length": "done", "eos": "done", "stop": "done"}
+        reasons: dict[str, str] = {Finish.CANCELLED: "stopped", Finish.LENGTH: "done", Finish.EOS: "done", Finish.STOP: "done",
+                   Finish.BANS: "done (the bans ended it)"}
         self.status.setText(f"{reasons.get(result.finish_reason, '')}: Tab keeps it, Ctrl+R tries "
                             "again, Alt+Left/Right pick another, moving the handle restyles it")
         self._remember()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Sequence
 
 from engine.backends.bans import PhraseBan, stream_with_bans
-from engine.backends.generation import Generation, GenerationResult
+from engine.backends.generation import Finish, Generation, GenerationResult
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
@@ -46,7 +46,7 @@ def rewrite_from(backend: Any, prompt: str, token_texts: Sequence[str],
     texts = list(token_texts[:index]) + [choice]
     alts = list(alternatives[:index + 1])
     if rest < 1:  # the choice was the passage's last token: nothing follows it
-        return Rewrite(prefix, Generation(_nothing(), GenerationResult(finish_reason="length")), texts, alts)
+        return Rewrite(prefix, Generation(_nothing(), GenerationResult(finish_reason=Finish.LENGTH)), texts, alts)
     generation = stream_with_bans(backend, prompt + prefix, replace(sampling, max_tokens=rest), bans,
                                   should_stop, top_logprobs=top_logprobs)
     return Rewrite(prefix, generation, texts, alts)

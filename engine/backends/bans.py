@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from engine.backends.generation import Generation, GenerationResult
+from engine.backends.generation import Finish, Generation, GenerationResult
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
@@ -186,7 +186,7 @@ def _banned_pieces(backend: Any, prompt: str, sampling: SamplingConfig, matcher:
     kept = ""  # the generated text that stays
     emitted = 0  # characters of it already handed to the caller (never taken back)
     forbidden: dict[int, set[int]] = {}  # a position in ``kept`` -> tokens that may not start there
-    finish = "length"
+    finish: str = Finish.LENGTH
     while True:
         seed = (sampling.seed + result.rewinds * SEED_STEP) % 2**32
         remaining = sampling.max_tokens - (backend.count_tokens(kept) if kept else 0)
@@ -226,7 +226,7 @@ def _banned_pieces(backend: Any, prompt: str, sampling: SamplingConfig, matcher:
         token = _first_token(backend, prompt, kept, text[hit[0]:hit[1]])
         result.rewinds += 1
         if token is None or result.rewinds >= MAX_REWINDS:
-            finish = "bans"
+            finish = Finish.BANS
             break
         forbidden.setdefault(len(kept), set()).add(token)
     if len(kept) > emitted:

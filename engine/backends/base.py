@@ -23,8 +23,8 @@ from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 from engine.anchors.model import Anchor, applied_weights
 from engine.anchors.loading import load_anchor, validate_factors
 from engine.errors import AnchorError, ProsemixError
-from engine.backends.generation import (MAX_TOP, Candidates, Generation, GenerationResult, Piece,
-                                       StepOptions, Tally, check_seeds)
+from engine.backends.generation import (MAX_TOP, Candidates, Finish, Generation, GenerationResult,
+                                       Piece, StepOptions, Tally, check_seeds)
 from engine.models.base import BaseInfo, base_info, resolve_model
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig, render_chat
 from engine.weights import Point, make_point
@@ -221,27 +221,27 @@ class Backend(ABC):
 
     def _run(self, pieces: Iterator[Piece], tally: Tally) -> Iterator[str]:
         """The steps every generation shares: stop strings, cancel, counts and timing."""
-        finish = "length"
+        finish = Finish.LENGTH
         try:
             for piece in pieces:
                 out = tally.feed(piece, self.reused_tokens)
                 if out:
                     yield out
                 if tally.stopped:
-                    finish = "stop"
+                    finish = Finish.STOP
                     break
                 if self._stop_requested():
-                    finish = "cancelled"
+                    finish = Finish.CANCELLED
                     break
             else:
-                finish = ("length" if tally.full else
-                          "cancelled" if self._stop_requested() else "eos")
+                finish = (Finish.LENGTH if tally.full else
+                          Finish.CANCELLED if self._stop_requested() else Finish.EOS)
             pieces.close()  # type: ignore[attr-defined]  # always a generator
             tail = tally.end(finish)
             if tail:
                 yield tail
         except GeneratorExit:
-            finish = "cancelled"
+            finish = Finish.CANCELLED
             raise
         finally:
             pieces.close()  # type: ignore[attr-defined]  # always a generator
@@ -283,25 +283,25 @@ class Backend(ABC):
                 if tally.ended:
                     continue
                 if piece is None:
-                    yield from end(i, "length" if tally.full else "eos")
+                    yield from end(i, Finish.LENGTH if tally.full else Finish.EOS)
                     continue
                 out = tally.feed(piece, self.reused_tokens)
                 if out:
                     yield i, out
                 if tally.stopped:
-                    yield from end(i, "stop")
+                    yield from end(i, Finish.STOP)
                 elif tally.full:
-                    yield from end(i, "length")
+                    yield from end(i, Finish.LENGTH)
                 if self._stop_requested():
                     break
             for i, tally in enumerate(tallies):
                 if not tally.ended:
-                    yield from end(i, "cancelled" if self._stop_requested() else
-                                   "length" if tally.full else "eos")
+                    yield from end(i, Finish.CANCELLED if self._stop_requested() else
+                                   Finish.LENGTH if tally.full else Finish.EOS)
         except GeneratorExit:
             for tally in tallies:
                 if not tally.ended:
-                    tally.end("cancelled")
+                    tally.end(Finish.CANCELLED)
             raise
         finally:
             events.close()  # type: ignore[attr-defined]  # always a generator

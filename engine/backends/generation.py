@@ -6,6 +6,7 @@ the bookkeeping both share: stop strings, counts, timing and how each one finish
 """
 from __future__ import annotations
 
+import enum
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,19 @@ MAX_CANDIDATES = 8
 MAX_TOP = 20  # alternatives per token a generation may ask for
 
 
+class Finish(str, enum.Enum):
+    """How a generation ended. A str, so JSON and old comparisons read its value."""
+
+    EOS = "eos"  # the model ended the text
+    LENGTH = "length"  # it reached max_tokens
+    STOP = "stop"  # a stop string
+    CANCELLED = "cancelled"  # stopped by the writer (or a newer request)
+    BANS = "bans"  # the phrase bans ran out of rewinds
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class GenerationResult:
     text: str = ""
@@ -27,7 +41,7 @@ class GenerationResult:
     cached_tokens: int = 0  # prompt tokens whose KV entries were kept from the last generation
     seconds: float = 0.0
     first_token_seconds: float | None = None
-    finish_reason: str = ""  # "eos", "length", "stop", "cancelled"
+    finish_reason: str = ""  # a Finish once ended
     weights: dict[str, float] = field(default_factory=dict)
     strength: float = 1.0
     logprobs: list[float] = field(default_factory=list)  # per generated token, raw logits
