@@ -3,7 +3,7 @@ document, and restyle while dragging on the embedded model.
 
     python benchmarks/desk.py [--words 20000]
 
-    python benchmarks/desk.py --only ops|lore|bans|continue|drag
+    python benchmarks/desk.py --only ops|lore|bans|alts|continue|drag
 
 1. Document operations on a document of --words words with a generated passage every 100 words:
    a keystroke (Document.edit), the tint of every passage (WritePanel._paint), an autosave
@@ -12,6 +12,8 @@ document, and restyle while dragging on the embedded model.
    matched against the last 256 tokens and placed in the context: goal under 10 ms.
 1b. Phrase bans: 200-token passages with the default slop list on against the same without;
    goal at most 1.15x, with the rewinds it took.
+1c. Token alternatives: the hover (goal < 30 ms) and a click's rewrite from a token, its first
+   token against the physics (goal <= 1.3x).
 2. Continue in a long document (embedded model, the three shipped anchors merged): Continue at
    the end of a 1,500-token context, keep the passage, type a sentence, Continue again. Goal:
    the second Continue's first token within 1.3x of evaluating just the tokens not in the cache
@@ -59,7 +61,7 @@ def document_ops(words: int) -> list[tuple[str, float]]:
     from engine.documents.model import Document, Provenance
     from engine.documents.recovery import RecoveryStore
     from engine.sampling import SamplingConfig
-    from gui.write_panel import WritePanel
+    from gui.desk.write_panel import WritePanel
 
     app = QApplication.instance() or QApplication([])
     prov = Provenance({"austen": 0.5, "sardonic": 0.3, "shakespeare": 0.2}, 1.0, 1, "m", {})
@@ -164,6 +166,72 @@ def bans_cost(tokens: int = 200, prompts: int = 4) -> None:
           f"({'PASS' if ratio <= 1.15 else 'MISS'}, goal <= 1.15x); {rewinds} rewinds")
 
 
+def alternatives_cost(context_tokens: int = 384, tokens: int = 40, index: int = 20) -> None:
+    """Token alternatives: the hover (finding the token under the mouse and filling the popup,
+    goal < 30 ms) and a click's rewrite from token ``index`` of a ``tokens``-token passage after
+    a ``context_tokens`` context: its first token against the physics (the tokens after the
+    kept prefix plus one decode step, measured on the same backend), goal <= 1.3x."""
+    from dataclasses import replace as _replace
+
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication
+
+    from engine.backends.alternatives import rewrite_from
+    from engine.documents.model import Document, Passage, Provenance
+    from engine.sampling import SamplingConfig
+    from gui.desk.token_view import AlternativesPopup, TokenStore
+
+    app = QApplication.instance() or QApplication([])
+    backend = shipped_backend()
+    backend.set_weights([1 / len(backend.anchors)] * len(backend.anchors))
+    words = eval_text("wry").split()
+    prompt = " ".join(words[:context_tokens])
+    while backend.count_tokens(prompt) > context_tokens:
+        prompt = prompt[:int(len(prompt) * 0.95)]
+    sampling = SamplingConfig(max_tokens=tokens, temperature=0.8, seed=3)
+    gen = backend.stream(prompt, sampling, top_logprobs=10)
+    text = "".join(gen)
+    r = gen.result
+    # the hover, on a document of 200 such passages
+    doc, store = Document(), TokenStore()
+    for k in range(200):
+        start = len(doc.text)
+        doc.text += text + " "
+        prov = Provenance({"a": 1.0}, 1.0, k, "m")
+        doc.passages.append(Passage(start, start + len(text), prov))
+        store.put(prov, tuple(r.token_texts), tuple(r.alternatives))
+    popup = AlternativesPopup()
+    where = doc.passages[150].start + len("".join(r.token_texts[:5])) + 1
+
+    def hover() -> None:
+        hit = store.at(doc, where)
+        assert hit is not None
+        popup.hit = None
+        popup.show_hit(hit, QPoint(10, 10))
+        app.processEvents()
+
+    hover_ms = timed(hover, 20)
+    popup.hide()
+    # the click's rewrite against the physics
+    choice = r.alternatives[index][1][0]
+    backend.generate(prompt, _replace(sampling, max_tokens=1))  # the context is what is cached
+    start = time.perf_counter()
+    rewrite = rewrite_from(backend, prompt, r.token_texts, r.alternatives, index, choice, sampling)
+    next(iter(rewrite.generation))
+    first = time.perf_counter() - start
+    rewrite.generation.close()
+    backend.generate(prompt, _replace(sampling, max_tokens=1))
+    start = time.perf_counter()
+    backend.generate(prompt + rewrite.prefix, _replace(sampling, max_tokens=1))
+    physics = time.perf_counter() - start
+    backend.close()
+    print(f"alternatives: hover (find the token, fill the popup) {hover_ms:.2f} ms "
+          f"({'PASS' if hover_ms < 30 else 'MISS'}, goal < 30 ms)")
+    print(f"alternatives: a click's rewrite from token {index}: first token {first * 1000:.0f} ms, physics "
+          f"({index + 1} tokens after the kept prefix + one decode step) {physics * 1000:.0f} ms, "
+          f"{first / physics:.2f}x ({'PASS' if first <= 1.3 * physics else 'MISS'}, goal <= 1.3x)")
+
+
 def continue_in_a_long_document(context_tokens: int = 1500, max_tokens: int = 40) -> None:
     from engine.documents.context import assemble
     from engine.sampling import SamplingConfig
@@ -213,7 +281,7 @@ def continue_in_a_long_document(context_tokens: int = 1500, max_tokens: int = 40
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--words", type=int, default=20000)
-    ap.add_argument("--only", choices=["ops", "lore", "bans", "continue", "drag"])
+    ap.add_argument("--only", choices=["ops", "lore", "bans", "alts", "continue", "drag"])
     args = ap.parse_args()
     print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.only in (None, "ops"):
@@ -225,6 +293,8 @@ def main() -> int:
         print(f"{label:<48} {ms:8.2f} ms  {'PASS' if ms < 10 else 'MISS'} (goal < 10 ms)")
     if args.only in (None, "bans"):
         bans_cost()
+    if args.only in (None, "alts"):
+        alternatives_cost()
     if args.only in (None, "continue"):
         continue_in_a_long_document()
     if args.only in (None, "drag"):

@@ -28,7 +28,7 @@ def _window(tmp: str):  # type: ignore[no-untyped-def]
     from PySide6.QtGui import QTextCursor
     from PySide6.QtWidgets import QApplication
 
-    import gui.desk_files as desk_files
+    import gui.desk.desk_files as desk_files
     import gui.main_window as mw
     from engine.anchors.shipped import default_anchor_paths
 

@@ -1,4 +1,4 @@
-"""Small Qt layout helpers shared by the panels."""
+"""Small helpers the window's parts share: clearing a layout, a point's label."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QLayout, QWidget
@@ -11,3 +11,8 @@ def clear_layout(layout: QLayout, keep: QWidget | None = None) -> None:
         widget = item.widget() if item is not None else None
         if widget is not None and widget is not keep:
             widget.deleteLater()
+
+
+def weights_label(names: list[str], weights: list[float]) -> str:
+    """A point as the window shows it: "austen 0.50, wry 0.30, shakespeare 0.20"."""
+    return ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights))

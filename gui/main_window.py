@@ -19,19 +19,20 @@ from engine.errors import ProsemixError
 from engine.history import History
 from engine.weights import Attribute
 
-from . import anchor_store
-from .analysis_tab import AnalysisTab
-from .anchors_panel import AnchorsPanel, card_of
-from .compare_view import CompareView, weights_label
-from .desk_files import DeskFiles
+from .anchors import anchor_store
+from .tabs.analysis_tab import AnalysisTab
+from .anchors.anchors_panel import AnchorsPanel, card_of
+from .layouts import weights_label
+from .tabs.compare_view import CompareView
+from .desk.desk_files import DeskFiles
 from .dialogs import ModelDialog, NewAnchorDialog, show_error
-from .generation_panel import GenerationPanel
-from .history_view import HistoryView
-from .lorebook_dialog import LorebookDialog
-from .point_panel import PointPanel
-from .presets import PresetStore
+from .tabs.generation_panel import GenerationPanel
+from .tabs.history_view import HistoryView
+from .desk.lorebook_dialog import LorebookDialog
+from .point.point_panel import PointPanel
+from .point.presets import PresetStore
 from .status_area import StatusArea
-from .write_panel import WritePanel
+from .desk.write_panel import WritePanel
 from .worker import (EngineWorker, Failure, Finished, GenerateRequest, Loaded, LoadRequest,
                      Purpose, TaskKind, TaskRequest)
 
@@ -465,7 +466,7 @@ class MainWindow(QMainWindow):
             self.start_training(dialog.values())
 
     def start_training(self, values: dict) -> None:
-        from .training_task import training_task
+        from .anchors.training_task import training_task
 
         try:
             fn = training_task(values)

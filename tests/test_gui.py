@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings
 from safetensors.numpy import load_file, save_file
 
 import gui.main_window as mw
-import gui.point_panel as point_panel
+import gui.point.point_panel as point_panel
 from engine.anchors.shipped import DEFAULT_TRIANGLE, SHIPPED
 from engine.anchors.shipped import shipped_anchors_dir
 from gui.main_window import MainWindow

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from engine.geometry import plane_to_pixel, regular_polygon
-from gui.simplex_picker import SimplexPicker
+from gui.point.simplex_picker import SimplexPicker
 
 NAMES = ["a", "b", "c"]
 COLOURS = ["#ff0000", "#00ff00", "#0000ff"]

@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.geometry import plane_to_pixel, regular_polygon
-from gui.simplex_picker import SimplexPicker
+from gui.point.simplex_picker import SimplexPicker
 
 COLOURS = ["#c0392b", "#2874a6", "#1e8449"]
 
@@ -140,7 +140,7 @@ def test_extrapolation_zones_are_shaded_around_the_triangle(qtbot, picker):
 
 
 def test_strength_strip_shows_the_three_zones_and_the_value(qtbot):
-    from gui.strength_control import ZONE_STRIP, StrengthControl
+    from gui.point.strength_control import ZONE_STRIP, StrengthControl
 
     from engine.weights import Zone
 

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QTextCursor
 
-import gui.desk_files as desk_files
+import gui.desk.desk_files as desk_files
 import gui.main_window as mw
 from engine.documents import files as files_module
 from engine.backends.llama_cpp import LlamaCppBackend
@@ -338,7 +338,7 @@ def test_a_lorebook_from_the_dialog_enters_the_context_and_the_counter_names_it(
     """File > Lorebook…: import a SillyTavern world-info file, add an entry by hand, fix a bad
     regex the dialog refused; an entry whose key the text has is named in the counter and is in
     the prompt; the sidecar keeps the book."""
-    import gui.lorebook_dialog as lorebook_dialog
+    import gui.desk.lorebook_dialog as lorebook_dialog
 
     world = {"entries": {"0": {"uid": 0, "key": ["river"], "comment": "The river", "order": 100,
                                "content": "The river Wend floods every spring.", "constant": False,
@@ -394,7 +394,7 @@ def test_the_writers_count_follows_the_session_and_the_goal(qtbot, window, monke
 
 
 def test_banned_phrases_from_the_dialog_keep_a_phrase_out_of_the_passage(qtbot, window, tmp_path, monkeypatch):
-    import gui.write_panel as write_panel
+    import gui.desk.write_panel as write_panel
 
     desk = window.write
     window.generation.max_tokens.setValue(24)
@@ -473,7 +473,7 @@ def _cursor_at(desk, pos):
 
 
 def test_rewrite_a_selection_in_the_blend_or_by_instruction_and_take_it_back(qtbot, window, monkeypatch):
-    import gui.write_panel as write_panel
+    import gui.desk.write_panel as write_panel
 
     desk = window.write
     text = START + ". The boats were gone. Nobody in the town had slept for a week."

@@ -10,7 +10,7 @@ from PySide6.QtGui import (QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPaint
                            QPaintEvent, QPen, QPolygonF, QResizeEvent)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .images import rgba_image
+from ..images import rgba_image
 
 from engine.geometry import (bary_to_cart, pixel_to_plane, plane_to_pixel, plane_to_weights, regular_polygon, snap, view_transform)
 from engine.weights import Zone, zone_of

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from engine.anchors.shipped import ATTRIBUTES
 from engine.evaluation.plots import PLOT_KINDS
 
-from .images import rgba_image
+from ..images import rgba_image
 from engine.paths import sweeps_dir
 from engine.errors import ProsemixError
 

@@ -13,7 +13,7 @@ from engine.errors import ProsemixError
 from engine.weights import attribute_point, make_point
 
 from .attribute_panel import AttributePanel
-from .compare_view import weights_label
+from ..layouts import weights_label
 from .presets import PresetStore
 from .simplex_picker import SimplexPicker
 from .strength_control import StrengthControl

@@ -12,7 +12,7 @@ from engine.anchors.loading import find_card
 from engine.anchors.model import AnchorCard, default_colour
 from engine.errors import AnchorError
 
-from .worker import AnchorSpec
+from ..worker import AnchorSpec
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 COLOUR_ROLE = Qt.ItemDataRole.UserRole + 1

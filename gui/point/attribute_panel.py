@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QGroupBox, QLabel, QSlider, QVBoxLayout, QWidget
 
 from engine.weights import Attribute
-from .layouts import clear_layout
+from ..layouts import clear_layout
 
 SCALE = 100  # slider units per 1.0
 

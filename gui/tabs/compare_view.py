@@ -9,14 +9,10 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog
                                QWidget)
 
 from engine.geometry import edge_steps
-from .layouts import clear_layout
+from ..layouts import clear_layout, weights_label
 
 
 POINTS_HEADING = "Points to compare (same prompt, same seed):"
-
-
-def weights_label(names: list[str], weights: list[float]) -> str:
-    return ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights))
 
 
 class CompareView(QWidget):

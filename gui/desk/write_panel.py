@@ -28,7 +28,7 @@ from .passage_tint import tint_selections
 from .token_view import TOP_K, AlternativesPopup, TokenHit, TokenStore
 from .context_counter import ContextCounter
 from .desk_editor import DocumentEditor
-from .worker import DocumentContext, Finished, GenerateRequest, Purpose, Request
+from ..worker import DocumentContext, Finished, GenerateRequest, Purpose, Request
 
 Point = tuple[list[float], float, bool]  # weights, strength, extrapolate
 

@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QTextEdit, QVBoxLayout, QWidget
 
 from engine.documents.model import Document, Provenance
-from .layouts import clear_layout
+from ..layouts import clear_layout
 
 Alts = tuple[tuple[str, float], ...]
 TOP_K = 10  # alternatives the desk asks for per token

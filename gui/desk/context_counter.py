@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QPlainTextEdit, Q
 
 from engine.documents.context import DEFAULT_STYLE_WINDOW
 
-from .worker import DocumentContext, Failure, Request, TaskKind, TaskRequest, count_context
+from ..worker import DocumentContext, Failure, Request, TaskKind, TaskRequest, count_context
 
 COUNT_DELAY_MS = 600
 

@@ -1,0 +1,1 @@
+"""The anchors list, its saved state and the New anchor training task."""

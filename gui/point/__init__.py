@@ -1,0 +1,1 @@
+"""The point: the simplex picker, the attribute sliders, strength and presets."""

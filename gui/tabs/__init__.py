@@ -1,0 +1,1 @@
+"""The other tabs: Generate, Compare, History, Analysis."""
