@@ -160,15 +160,10 @@ def document_context(backend: Any, before: str, document: DocumentContext,
                      max_tokens: int) -> Any:
     """The context (engine.documents.context.Context) of a continuation at the end of
     ``before``: the style window, within the model's context minus the generation."""
-    from dataclasses import replace
+    from engine.documents.context import desk_context
 
-    from engine.documents.context import assemble
-    from engine.documents.lorebook import lore_for
-
-    budget = min(document.budget, backend.n_ctx - max_tokens)
-    lore = lore_for(document.lorebook, before, backend.count_tokens)
-    context = assemble(before, document.memory, document.note, budget, backend.count_tokens, lore=lore.text)
-    return replace(context, lore=tuple(e.label for e in lore.included))
+    return desk_context(before, document.memory, document.note, document.budget, backend.n_ctx,
+                        max_tokens, backend.count_tokens, document.lorebook)
 
 
 def count_context(before: str, document: DocumentContext, max_tokens: int) -> TaskRequest:

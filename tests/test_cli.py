@@ -236,3 +236,18 @@ def test_continue_honours_bans_and_a_lorebook_and_keeps_them_in_the_sidecar(tmp_
     assert r.returncode == 2 and "not valid" in r.stderr
     r = run("continue", str(doc), "--lorebook", str(tmp_path / "none.json"), cache=session_cache)
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_continue_reads_the_style_window_as_the_write_tab_does(tmp_path, session_cache):
+    """The CLI and the window assemble the same context (engine.documents.context.desk_context):
+    the style window caps a long document's text."""
+    doc = tmp_path / "long.md"
+    doc.write_text("The rain fell on the town and the river rose again. " * 300)
+    r = run("continue", str(doc), "--max-tokens", "4", "--json", cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["context_budget"] == 384 and out["context_tokens"] <= 384 and out["dropped_chars"] > 0
+    r = run("continue", str(doc), "--max-tokens", "4", "--window", "1000", "--json", cache=session_cache)
+    assert json.loads(r.stdout)["context_budget"] == 1000
+    r = run("continue", str(doc), "--window", "3", cache=session_cache)
+    assert r.returncode == 2 and "--window must be" in r.stderr

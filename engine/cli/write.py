@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from engine.cli.options import (add_model_options, add_sampling_options, open_from_args,
                                 sampling_from_args)
+from engine.documents.context import DEFAULT_STYLE_WINDOW
 from engine.errors import ProsemixError
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     c.add_argument("--slop", choices=("on", "off"), help="the default list of machine-prose phrases")
     c.add_argument("--top-logprobs", type=int, default=0, metavar="K",
                    help="with --json: each token of the passage with its K most likely alternatives")
+    c.add_argument("--window", type=int, default=DEFAULT_STYLE_WINDOW, metavar="TOKENS",
+                   help=f"the style window: memory plus this many tokens of text (default "
+                        f"{DEFAULT_STYLE_WINDOW}, as in the Write tab)")
     c.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model_options(c)
     c.set_defaults(handler=cmd_continue)
@@ -76,7 +80,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
 
     from engine.backends.bans import stream_with_bans
     from engine.documents import files, lorebook
-    from engine.documents.context import assemble
+    from engine.documents.context import desk_context
     from engine.documents.model import Document, Provenance
     from engine.weights import parse_weights
 
@@ -91,6 +95,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
         doc, warnings = Document(), [f"{path} did not exist: a new document was started"]
     if not doc.text.strip() and not doc.memory.strip():
         raise ProsemixError(f"{path} is empty: write a beginning first")
+    if not 16 <= args.window <= 100_000:
+        raise ProsemixError(f"--window must be 16..100000 tokens, got {args.window}")
     if args.lorebook:
         doc.lorebook = lorebook.read(args.lorebook)
     doc.bans = with_bans(doc.bans, args.ban, args.ban_regex, args.slop)
@@ -104,9 +110,9 @@ def cmd_continue(args: argparse.Namespace) -> int:
             weights = parse_weights(args.weights, backend.anchor_names) if args.weights \
                 else [1 / len(backend.anchors)] * len(backend.anchors)
             backend.set_weights(weights, extrapolate=args.extrapolate, strength=args.strength)
-        budget = backend.n_ctx - sampling.max_tokens
         lore = lorebook.lore_for(doc.lorebook, doc.text, backend.count_tokens)
-        context = assemble(doc.text, doc.memory, doc.note, budget, backend.count_tokens, lore=lore.text)
+        context = desk_context(doc.text, doc.memory, doc.note, args.window, backend.n_ctx,
+                               sampling.max_tokens, backend.count_tokens, doc.lorebook)
         result = stream_with_bans(backend, context.prompt, sampling, doc.bans.all(),
                                   top_logprobs=args.top_logprobs).run(
             None if args.json else lambda s: print(s, end="", flush=True))

@@ -12,8 +12,8 @@ The kept text is then between about three quarters of the budget and all of it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 from engine.errors import ProsemixError
 
@@ -110,6 +110,21 @@ def assemble(before: str, memory: str, note: str, budget: int,
     cut = cut_at(lo)
     prompt = prompt_from(cut)
     return Context(prompt, count(prompt), budget, cut)
+
+
+# ----- the desk's context: one function for the window and the command line ----------------------
+def desk_context(before: str, memory: str, note: str, window: int, n_ctx: int, max_tokens: int,
+                 count: Callable[[str], int], lorebook: Any = None) -> Context:
+    """What a Continue sends, the same from the Write tab and from `prosemix continue`: the
+    memory, the active lorebook entries (engine.documents.lorebook) and the text before the
+    cursor with the author's note, within the style window (``window`` tokens) and the model's
+    context less the tokens to generate."""
+    from engine.documents.lorebook import lore_for
+
+    budget = min(window, n_ctx - max_tokens)
+    lore = lore_for(lorebook, before, count)
+    context = assemble(before, memory, note, budget, count, lore=lore.text)
+    return replace(context, lore=tuple(e.label for e in lore.included))
 
 
 # ----- rewriting a selection ------------------------------------------------------------------------
