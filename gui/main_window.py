@@ -22,6 +22,7 @@ from engine.weights import Attribute
 from .anchors import anchor_store
 from .tabs.analysis_tab import AnalysisTab
 from .anchors.anchors_panel import AnchorsPanel, card_of
+from .anchors.voice_dialog import VoiceDialog
 from .layouts import weights_label
 from .tabs.compare_view import CompareView
 from .desk.desk_files import DeskFiles
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, history: History | None = None,
                  load_defaults: bool = True):
         super().__init__()
+        self._after_load = ""  # what to tell the writer once the next load is done
         self.setWindowTitle("Prosemix")
         self.settings = settings or QSettings("Prosemix", "Prosemix")
         self.history = history or History()
@@ -119,6 +121,7 @@ class MainWindow(QMainWindow):
         action(file, "&Add anchor file…", self.anchors.add_file, "Ctrl+Alt+O")
         action(file, "Add anchor &folder…", self.anchors.add_folder)
         action(file, "New &anchor from my texts…", self._new_anchor, "Ctrl+Alt+N")
+        action(file, "New &voice from my writing…", self.new_voice, "Ctrl+Alt+V")
         file.addSeparator()
         action(file, "&Quit", self.close, "Ctrl+Q")
         point = self.menuBar().addMenu("&Point")
@@ -313,6 +316,9 @@ class MainWindow(QMainWindow):
         self.write.set_anchors(self.loaded_names, colours, info.model)
         self.write.context_counter.schedule()
         self.status.loaded(info)
+        if self._after_load:
+            self.status.say(self._after_load, 10000)
+            self._after_load = ""
 
     # ----- generation --------------------------------------------------------------------------------
     def current_weights(self) -> list[float]:
@@ -455,15 +461,36 @@ class MainWindow(QMainWindow):
         if request.kind is TaskKind.SWEEP and isinstance(value, str):
             self.analysis.show_table(value)
         elif request.kind is TaskKind.TRAIN and isinstance(value, dict):
+            made = (f"voice {value['name']} made from {value['words']:,} words in {value['seconds']:.0f} s"
+                    if "words" in value else f"anchor {value['name']} trained")
+            # said once the model has loaded it (the loading's own messages would hide it)
+            self._after_load = (f"{made}: validation loss {value['base_val']:.3f} -> {value['val']:.3f}; "
+                                "it is on the picker")
             self.anchors.add_anchor(Path(value["out_dir"]), enabled=True)
-            self.status.say(f"anchor {value['name']} trained: validation loss "
-                            f"{value['base_val']:.3f} -> {value['val']:.3f}", 10000)
 
     # ----- training ------------------------------------------------------------------------------
     def _new_anchor(self) -> None:
         dialog = NewAnchorDialog(self)
         if dialog.exec():
             self.start_training(dialog.values())
+
+    def new_voice(self) -> None:
+        """A corner of the writer's own voice from a page of their writing (about a minute)."""
+        doc = self.write.document()
+        cursor = self.write.editor.textCursor()
+        dialog = VoiceDialog(doc.text, cursor.selectedText().replace("\u2029", "\n"), self)
+        if dialog.exec():
+            self.start_voice(dialog.values())
+
+    def start_voice(self, values: dict) -> None:
+        from .anchors.training_task import voice_task
+
+        try:
+            fn = voice_task(values)
+        except ProsemixError as exc:
+            self._errors.append(show_error(self, str(exc)))
+            return
+        self.worker.submit(TaskRequest(fn, TaskKind.TRAIN))
 
     def start_training(self, values: dict) -> None:
         from .anchors.training_task import training_task
@@ -508,7 +535,8 @@ class MainWindow(QMainWindow):
             "Ctrl+Shift+A  the voices on the picker (saved with the document)\n"
             "Ctrl+E  extrapolation\nCtrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S  new, open, save, save as\n"
             "Ctrl+Alt+B  banned phrases\nCtrl+Alt+L  the document's lorebook (entries, import, export)\nCtrl+Alt+G  this session's word goal\n"
-            "Ctrl+M  model\nCtrl+Alt+O  add an anchor\nCtrl+Alt+N  new anchor\nCtrl+Q  quit"))
+            "Ctrl+M  model\nCtrl+Alt+O  add an anchor\nCtrl+Alt+N  new anchor\n"
+            "Ctrl+Alt+V  new voice from my writing\nCtrl+Q  quit"))
 
     def _about(self) -> None:
         from .about import about_text

@@ -60,7 +60,8 @@ class StatusArea:
         self.cancel.setVisible(cancellable and fraction < 1.0)
         self.progress.setRange(0, 0 if fraction < 0 else 100)
         self.progress.setValue(int(max(0.0, fraction) * 100))
-        self.say(message, 4000)
+        if fraction < 1.0:  # a finished step's "ready" would hide what the writer should read
+            self.say(message, 4000)
 
     def done(self) -> None:
         self.progress.setVisible(False)

@@ -214,6 +214,31 @@ def test_new_anchor_trains_in_the_worker_and_joins_the_picker(qtbot, window, tmp
     assert len(window.picker.anchor_names()) == 4
 
 
+def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
+    from gui.anchors.voice_dialog import VoiceDialog
+    from tests.test_voice import PAGE
+
+    dialog = VoiceDialog(document_text=PAGE, selection="too short")
+    qtbot.addWidget(dialog)
+    assert not dialog.ok.isEnabled()
+    dialog.selection_button.click()
+    assert "a voice needs at least" in dialog.count.text()
+    dialog.document_button.click()
+    assert dialog.count.text().startswith(f"{dialog.words():,} words") and not dialog.ok.isEnabled()
+    dialog.name.setText("my-voice")
+    assert dialog.ok.isEnabled() and dialog.values() == {"name": "my-voice", "text": PAGE}
+    progress = []
+    window.worker.progress.connect(lambda request, message, fraction: progress.append(message))
+    with qtbot.waitSignal(window.worker.task_done, timeout=120000) as done:
+        window.start_voice({**dialog.values(), "steps": 2})
+    assert done.args[1]["words"] == dialog.words()
+    assert any("making the voice my-voice: step" in m for m in progress)
+    qtbot.waitUntil(lambda: "my-voice" in window.picker.anchor_names(), timeout=20000)
+    assert "voice my-voice made from" in window.status.bar.currentMessage()
+    window.start_voice({"name": "short", "text": "not enough words"})
+    assert any("at least" in e for e in window.errors_seen)
+
+
 def test_new_anchor_errors_and_cancel(qtbot, window, tmp_path):
     window.start_training({"files": [], "name": "x", "steps": 2, "rank": 4})
     assert any("at least one text file" in e for e in window.errors_seen)

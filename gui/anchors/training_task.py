@@ -1,4 +1,5 @@
-"""The New anchor dialog's values turned into a task the worker runs (engine training API)."""
+"""The New anchor and New voice dialogs' values turned into tasks the worker runs (engine
+training API)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,5 +41,39 @@ def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
                               license="the writer's own", progress=progress, should_stop=should_stop)
         return {"out_dir": str(result.out_dir), "name": name, "val": result.val_loss,
                 "base_val": result.base_val_loss}
+
+    return task
+
+
+def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
+    """The New voice dialog's text and name, checked now, as a task (engine.training.voice)."""
+    from engine.training.voice import MIN_WORDS, count_words
+
+    name = validate_name(values.get("name", ""))
+    text = str(values.get("text", ""))
+    if count_words(text) < MIN_WORDS:
+        raise ProsemixError(f"a voice needs at least {MIN_WORDS} words of your writing")
+    out = user_anchors_dir() / name
+
+    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
+        from engine.training.voice import make_voice
+
+        def progress(p) -> None:
+            if p.total:
+                report(f"making the voice {name}: step {p.step}/{p.total}", p.step / p.total * 0.95)
+            else:
+                report(f"making the voice {name}: {p.message}", -1.0)
+
+        config = None
+        if values.get("steps"):  # the tests' short run; the dialog leaves the recipe's
+            from dataclasses import replace
+
+            from engine.training.voice import voice_recipe
+
+            config = replace(voice_recipe(count_words(text)), steps=int(values["steps"]))
+        result = make_voice([text], name, out, colour=values.get("colour", "#7d3c98"), progress=progress,
+                            should_stop=should_stop, config=config)
+        return {"out_dir": str(result.path), "name": name, "val": result.val_loss, "base_val": result.base_val_loss,
+                "seconds": result.seconds, "words": result.words}
 
     return task
