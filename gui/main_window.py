@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any, Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -485,18 +486,17 @@ class MainWindow(QMainWindow):
     def start_voice(self, values: dict) -> None:
         from .anchors.training_task import voice_task
 
-        try:
-            fn = voice_task(values)
-        except ProsemixError as exc:
-            self._errors.append(show_error(self, str(exc)))
-            return
-        self.worker.submit(TaskRequest(fn, TaskKind.TRAIN))
+        self._submit_training(voice_task, values)
 
     def start_training(self, values: dict) -> None:
         from .anchors.training_task import training_task
 
+        self._submit_training(training_task, values)
+
+    def _submit_training(self, make_task: Callable[[dict], Any], values: dict) -> None:
+        """The dialog's values checked now (a mistake shows at once), then trained in the worker."""
         try:
-            fn = training_task(values)
+            fn = make_task(values)
         except ProsemixError as exc:
             self._errors.append(show_error(self, str(exc)))
             return
