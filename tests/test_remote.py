@@ -289,3 +289,27 @@ def test_token_alternatives_come_from_the_servers_n_probs(server):
         check_alternatives(backend)
     finally:
         backend.close()
+
+
+def test_a_pinned_slot_reuses_its_cache_only_at_the_same_scales(server):
+    """llama.cpp reuses a slot's prompt cache across LoRA scales (upstream #26207): a pinned slot
+    asks for its cache only when its last request ran the same scales, and the text is always
+    the text of a request with the cache off."""
+    doc = "The rain had not stopped for three days, and the river rose over the old bridge. " * 30
+    more = doc + "Then the bells began to ring."
+    backend = _remote(server)
+    try:
+        backend.set_weights([0.5, 0.5])
+        fresh = backend.generate(more, GREEDY).text  # not pinned: the cache is off
+        backend.pin("story.md")
+        backend.generate(doc, GREEDY)
+        assert backend.generate(more, GREEDY).text == fresh
+        assert backend.last_cached > 300  # the document was not read again
+        backend.set_weights([0.9, 0.1])  # other scales: this request reads everything again
+        backend.pin(None)
+        fresh_other = backend.generate(more, GREEDY).text
+        backend.pin("story.md")
+        assert backend.generate(more, GREEDY).text == fresh_other and backend.last_cached == 0
+        assert fresh_other != fresh
+    finally:
+        backend.close()

@@ -12,6 +12,7 @@ rule that a seed gives one text matters more than the speed.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path, PurePath
@@ -115,6 +116,11 @@ class RemoteBackend(Backend):
         self._served: list[Anchor] = []
         self._values: tuple[float, ...] = ()
         self._ended = False  # the last completion ended at end-of-sequence or a stop word
+        # a pinned slot (`pin`): its prompt cache is used only when its last request had the
+        # same adapter scales, since llama.cpp reuses a slot's cache across scales (#26207)
+        self.slot: int | None = None
+        self._slot_scales: dict[int, tuple] = {}
+        self.last_cached = 0  # prompt tokens the server took from its cache in the last request
         self.anchors_applied = "per request"
         self.anchors_reason = "the server applies each request's adapter scales"
 
@@ -202,6 +208,19 @@ class RemoteBackend(Backend):
     def _apply_weights(self, values: tuple[float, ...]) -> None:
         self._values = values  # sent with each request
 
+    def pin(self, key: str | None) -> int | None:
+        """Pin a slot for ``key`` (a document) so that its next requests can reuse what the slot
+        already read; None unpins (every request reads its prompt afresh)."""
+        if key is None:
+            self.slot = None
+            return None
+        slots = int(self._props.get("total_slots") or 1)
+        self.slot = int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % max(1, slots)
+        return self.slot
+
+    def _scales(self) -> tuple:
+        return tuple((a.server_id, round(w, 9)) for a, w in zip(self.anchors, self._values))
+
     def _tokenize(self, text: str) -> list[int]:
         out = self._request("POST", "/tokenize", json={"content": text, "add_special": True,
                                                         "parse_special": True})
@@ -244,6 +263,12 @@ class RemoteBackend(Backend):
             "lora": [{"id": a.server_id, "scale": w} for a, w in zip(self.anchors, self._values)],
             **(extra or {}),
         }
+        if self.slot is not None:  # the cache only where the slot last ran these very scales
+            body["id_slot"] = self.slot
+            body["cache_prompt"] = self._slot_scales.get(self.slot) == self._scales()
+            self._slot_scales[self.slot] = self._scales()
+        else:  # the server picks a slot, maybe a pinned one: what any slot holds is unknown now
+            self._slot_scales.clear()
         if logprobs or top_k:
             body["n_probs"] = max(1, top_k)  # log p of each sampled token (and the top k), from the raw logits
         self._ended = False
@@ -267,12 +292,19 @@ class RemoteBackend(Backend):
                             yield piece
                     if event.get("stop"):
                         self._ended = event.get("stop_type") in ("eos", "word")
+                        timings = event.get("timings") or {}
+                        self.last_cached = int(timings.get("cache_n", event.get("tokens_cached", 0)) or 0)
                         return
-        except httpx.ConnectError as exc:
-            raise ProsemixError(f"cannot reach the server at {self.url}: {exc}") from None
-        except httpx.TimeoutException:
-            raise ProsemixError(f"the server at {self.url} stopped answering mid-generation (timeout)") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError,
+                ProsemixError) as exc:
+            if self.slot is not None:
+                self._slot_scales.pop(self.slot, None)  # what the slot holds is not known now
+            if isinstance(exc, ProsemixError):
+                raise
+            if isinstance(exc, httpx.ConnectError):
+                raise ProsemixError(f"cannot reach the server at {self.url}: {exc}") from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise ProsemixError(f"the server at {self.url} stopped answering mid-generation (timeout)") from None
             raise ProsemixError(f"the connection to {self.url} broke mid-stream: {exc}") from None
 
 
