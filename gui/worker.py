@@ -25,6 +25,7 @@ from engine.anchors.model import Anchor
 from engine.backends import BackendSpec
 from engine.backends.bans import stream_with_bans
 from engine.backends.generation import Finish, GenerationResult
+from engine.backends.remote import RemoteBackend
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
@@ -83,6 +84,7 @@ class DocumentContext:
     note: str = ""
     budget: int = 384  # tokens for memory + text + note (the style window); capped by the context
     lorebook: Any = None  # the document's engine.documents.lorebook.Lorebook, if it has one
+    key: str = ""  # which document: a remote backend pins a server slot to it
 
 
 class TaskKind(enum.Enum):
@@ -276,9 +278,13 @@ class EngineWorker(QThread):
             note = point.note
         prompt, context = request.prompt, None
         if request.document is not None:
+            if isinstance(backend, RemoteBackend):
+                backend.pin(request.document.key or None)
             context = document_context(backend, request.prompt, request.document,
                                        request.sampling.max_tokens)
             prompt = context.prompt
+        elif isinstance(backend, RemoteBackend):
+            backend.pin(None)
         bans = request.bans
         if request.seeds and bans:  # each candidate is the banned generation of its seed
             results = []

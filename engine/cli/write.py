@@ -105,6 +105,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
             print(f"note: {w}", file=sys.stderr)
     sampling = sampling_from_args(args)
     backend = open_from_args(args, args.anchor or palette_anchors(doc.palette))
+    if hasattr(backend, "pin"):  # a server: this document's slot, its cache where it is safe
+        backend.pin(str(path.resolve()))
     try:
         if backend.anchors:
             weights = parse_weights(args.weights, backend.anchor_names) if args.weights \

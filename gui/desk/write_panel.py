@@ -221,7 +221,8 @@ class WritePanel(DocumentEditor):
             self.doc.pending.candidates.append(("", replace(provenance, seed=seed)))
         prompt = self._before
         document: DocumentContext | None = DocumentContext(
-            self.memory.toPlainText(), self.note.toPlainText(), self.window_tokens.value(), self.doc.lorebook)
+            self.memory.toPlainText(), self.note.toPlainText(), self.window_tokens.value(), self.doc.lorebook,
+            f"doc-{id(self.doc)}")
         if self._selection is not None:  # a rewrite of the writer's selection
             span, instruction = self._selection
             sampling = replace(sampling, max_tokens=rewrite_tokens(len(span) // 3),
@@ -444,7 +445,7 @@ class WritePanel(DocumentEditor):
             SamplingConfig(max_tokens=rest, seed=made.seed, **params), purpose=Purpose.WRITE,
             extrapolate=True, strength=made.strength, record=False, replace_queued=True,
             document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                     self.window_tokens.value(), self.doc.lorebook),
+                                     self.window_tokens.value(), self.doc.lorebook, f"doc-{id(self.doc)}"),
             top_logprobs=TOP_K, bans=self.doc.bans.all())
         self.status.setText(f"writing again from \"{choice.strip() or choice}\"… (Alt+Left: the passage as it was)")
         self._submit(self._job)
