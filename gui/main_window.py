@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
                  load_defaults: bool = True):
         super().__init__()
         self._after_load = ""  # what to tell the writer once the next load is done
+        self._session_base = 0  # the words the document had when this session began with it
         self.setWindowTitle("Prosemix")
         self.settings = settings or QSettings("Prosemix", "Prosemix")
         self.history = history or History()
@@ -194,7 +195,7 @@ class MainWindow(QMainWindow):
 
     def _count_words(self) -> None:
         total = word_count(self.write.document().text)
-        self.status.words(total, total - getattr(self, "_session_base", total), self._goal())
+        self.status.words(total, total - self._session_base, self._goal())
 
     def _goal(self) -> int:
         try:

@@ -22,6 +22,8 @@ class StatusArea:
         self.cancel = QPushButton("Cancel")
         self.cancel.setVisible(False)
         self.words_label = QLabel("")
+        for label in (self.words_label, self.speed_label):
+            label.setContentsMargins(0, 0, 12, 0)  # apart from the next part of the bar
         self.words_label.setToolTip("Words in the document, and written since it was opened "
                                     "(Write > Session goal… sets a goal)")
         for w in (self.progress, self.cancel, self.words_label, self.speed_label, self.model_label):

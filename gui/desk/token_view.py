@@ -99,13 +99,22 @@ class TokenStore:
 
 
 def probability(text: str, alts: Alts) -> float | None:
-    """p of the token that was written: from the alternatives, or below the least of them."""
+    """p of the token that was written: from the alternatives, or (sampled from outside them)
+    half the least of them, a bound for the tint."""
     if not alts:
         return None
     for alt, lp in alts:
         if alt == text:
             return math.exp(lp)
     return min(math.exp(lp) for _, lp in alts) * 0.5
+
+
+def probability_text(text: str, alts: Alts) -> str:
+    """How likely the written token was, as the popup says it."""
+    for alt, lp in alts:
+        if alt == text:
+            return f"{math.exp(lp):.1%}"
+    return f"under {min(math.exp(lp) for _, lp in alts):.1%}" if alts else ""
 
 
 def shown(text: str) -> str:
@@ -134,9 +143,8 @@ class AlternativesPopup(QFrame):
             return
         self.hit = hit
         clear_layout(self._layout, keep=self.header)
-        p = probability(hit.text, hit.alternatives)
-        self.header.setText(f"<b>{shown(hit.text)}</b> {p:.0%} — click another to write on from it"
-                            if p is not None else shown(hit.text))
+        self.header.setText(f"<b>{shown(hit.text)}</b> {probability_text(hit.text, hit.alternatives)} — "
+                            "click another to write on from it")
         self._layout.addWidget(self.header)
         self.buttons = []
         for alt, lp in hit.alternatives:
