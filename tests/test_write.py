@@ -513,3 +513,22 @@ def test_rewrite_a_selection_in_the_blend_or_by_instruction_and_take_it_back(qtb
     desk.editor.moveCursor(QTextCursor.End)
     desk.rewrite_selection()  # nothing selected: said, nothing happens
     assert desk.doc.pending is None
+
+
+def test_a_recovered_pending_passage_restyles_from_the_text_before_it(qtbot, window):
+    """A document that comes back with its passage pending (recovery, reopening) restyles it
+    from the text before it, not from an empty prompt (which lost the passage)."""
+    from engine.documents.model import Document, Provenance
+
+    doc = Document(START)
+    doc.begin_pending(len(START))
+    doc.set_candidate(" and the boats were gone.", Provenance({"alpha": 1.0, "beta": 0.0, "gamma": 0.0}, 1.0, 5, "m"))
+    window.write.set_document(doc)
+    sent = []
+    submit = window.worker.submit
+    window.worker.submit = lambda req: (sent.append(req), submit(req))
+    try:
+        _continue(qtbot, window, window.write.restyle)
+    finally:
+        window.worker.submit = submit
+    assert sent and sent[-1].prompt == START and window.write.doc.pending.candidates[-1][0]

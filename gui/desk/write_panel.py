@@ -117,6 +117,12 @@ class WritePanel(DocumentEditor):
     def set_document(self, doc: Document) -> None:
         super().set_document(doc)
         self._show_bans()
+        self._selection = self._rewrite = None
+        if doc.pending is not None:  # a recovered pending passage: restyle and Retry go on from it
+            self._before = doc.text[:doc.pending.start]
+            if doc.pending.candidates:
+                self._seed = doc.pending.candidates[doc.pending.current][1].seed
+            self._whole = True
 
     def _show_bans(self) -> None:
         bans = self.doc.bans
@@ -203,6 +209,8 @@ class WritePanel(DocumentEditor):
         return True
 
     def _start(self, new_candidate: bool, seeds: list[int] | None = None) -> None:
+        if self.doc.pending is not None and self._selection is None:
+            self._before = self.doc.text[:self.doc.pending.start]  # what the passage continues
         weights, strength, extrapolate = self._point()
         base = self._sampling()
         sampling = SamplingConfig(max_tokens=base.max_tokens, temperature=base.temperature,

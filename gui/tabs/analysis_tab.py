@@ -114,9 +114,9 @@ class AnalysisTab(QWidget):
         for k, (label, w) in enumerate(cells):
             g.addWidget(QLabel(label), k // 4, (k % 4) * 2)
             g.addWidget(w, k // 4, (k % 4) * 2 + 1)
-        scorers = QHBoxLayout()
-        for box in self.scorer_boxes.values():
-            scorers.addWidget(box)
+        scorers = QGridLayout()  # two rows, so the tab (and the window) stays narrow
+        for k, box in enumerate(self.scorer_boxes.values()):
+            scorers.addWidget(box, k // 4, k % 4)
         g.addLayout(scorers, 2, 0, 1, 8)
         buttons = QHBoxLayout()
         for b in (self.run_button, self.resume_button, self.open_button):
