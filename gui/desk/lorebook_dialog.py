@@ -48,6 +48,8 @@ class LorebookDialog(QDialog):
         self.error.setWordWrap(True)
         self._layout()
         self.list.currentRowChanged.connect(self._select)
+        for field in (self.name, self.keys, self.regex):
+            field.textChanged.connect(self._relabel)
         self.add_button.clicked.connect(self.add_entry)
         self.remove_button.clicked.connect(self.remove_entry)
         self.import_button.clicked.connect(self._ask_import)
@@ -95,6 +97,13 @@ class LorebookDialog(QDialog):
                 "regex": self.regex.text().strip(), "text": self.text.toPlainText(),
                 "always": self.always.isChecked(), "enabled": self.enabled.isChecked(),
                 "case_sensitive": self.case.isChecked(), "priority": self.priority.value()}
+
+    def _relabel(self) -> None:
+        """The list names the entry as its fields are typed."""
+        item = self.list.item(self._current) if 0 <= self._current < self.list.count() else None
+        if item is not None:
+            item.setText(self.name.text().strip() or self.keys.text().strip() or self.regex.text().strip()
+                         or "(new entry)")
 
     def _select(self, row: int) -> None:
         self._store()

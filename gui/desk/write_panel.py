@@ -71,8 +71,8 @@ class WritePanel(DocumentEditor):
         self.popup = AlternativesPopup(self)
         self.popup.chosen.connect(self.rewrite_from)
         self.confidence = QCheckBox("Confidence")
-        self.confidence.setToolTip("Tint each generated token by how likely it was: red below 10%, "
-                                   "amber below 50% (rest the mouse on a token for its alternatives)")
+        self.confidence.setToolTip("Tint each generated token by how likely it was: red below 5%, "
+                                   "amber below 20% (rest the mouse on a token for its alternatives)")
         self.confidence.toggled.connect(self._paint)
         self._layout()
         self.context_counter = ContextCounter(self.counter, self._submit, self._count_what, self)
