@@ -15,7 +15,8 @@ from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter,
 
 from engine.backends import BackendSpec
 from engine.backends.generation import MAX_CANDIDATES, Finish, seeds_from
-from engine.documents.model import Document, word_count
+from engine.documents.model import Document
+from engine.words import word_count
 from engine.errors import ProsemixError
 from engine.history import History
 from engine.weights import Attribute

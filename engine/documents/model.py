@@ -7,7 +7,6 @@ code. Positions are character offsets into ``text``.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -15,14 +14,6 @@ from typing import Any
 from engine.backends.bans import BanList
 from engine.documents.lorebook import Lorebook
 from engine.errors import ProsemixError
-
-
-_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
-
-
-def word_count(text: str) -> int:
-    """Words as a writer counts them: "don't" and "well-known" are one word each; numbers count."""
-    return sum(1 for _ in _WORD.finditer(text))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ vectors is measured in benchmarks/voice.py (docs/anchors.md).
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -19,9 +18,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from engine.errors import ProsemixError
+from engine.words import MIN_VOICE_WORDS, word_count
 from engine.training.config import TrainConfig, TrainProgress
 
-MIN_WORDS = 150  # below this there is too little text to learn a voice from
+MIN_WORDS = MIN_VOICE_WORDS
 MAX_WORDS = 200_000
 BASE_STEPS = 24  # one page
 MAX_STEPS = 120
@@ -44,11 +44,7 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
                        precision=precision or voice_precision())
 
 
-_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
-
-
-def count_words(text: str) -> int:
-    return sum(1 for _ in _WORD.finditer(text))
+count_words = word_count
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
-from engine.training.voice import MIN_WORDS, count_words
+from engine.words import MIN_VOICE_WORDS as MIN_WORDS
+from engine.words import word_count as count_words
 
 
 class VoiceDialog(QDialog):
