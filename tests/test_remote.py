@@ -295,17 +295,18 @@ def test_a_pinned_slot_reuses_its_cache_only_at_the_same_scales(server):
     """llama.cpp reuses a slot's prompt cache across LoRA scales (upstream #26207): a pinned slot
     asks for its cache only when its last request ran the same scales, and the text is always
     the text of a request with the cache off."""
-    doc = "The rain had not stopped for three days, and the river rose over the old bridge. " * 30
-    more = doc + "Then the bells began to ring."
+    doc = " ".join(f"On day {k} the rain fell on the {w} and the river rose." for k, w in
+                   enumerate(("town", "bridge", "mill", "church", "market", "road") * 6))
+    more = doc + " Then the bells began to ring, and the keeper said"
     backend = _remote(server)
     try:
-        backend.set_weights([0.5, 0.5])
+        backend.set_weights([1.0, 0.0])
         fresh = backend.generate(more, GREEDY).text  # not pinned: the cache is off
         backend.pin("story.md")
         backend.generate(doc, GREEDY)
         assert backend.generate(more, GREEDY).text == fresh
         assert backend.last_cached > 300  # the document was not read again
-        backend.set_weights([0.9, 0.1])  # other scales: this request reads everything again
+        backend.set_weights([0.0, 1.0])  # other scales: this request reads everything again
         backend.pin(None)
         fresh_other = backend.generate(more, GREEDY).text
         backend.pin("story.md")
