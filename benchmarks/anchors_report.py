@@ -117,7 +117,11 @@ def main() -> int:
     for r in SHIPPED:
         b, o = base_row[r.name], matrix[r.name][r.name]
         lines.append(f"| {r.name} | {r.description} | {b:.3f} | {o:.3f} | {o - b:+.3f} |")
-    if not args.own_only:
+    if args.own_only:
+        lines += ["", "This run left out the cross-loss matrix (`--own-only`: with a dozen anchors it is most "
+                  "of the run's time); `benchmarks/anchors_report.py` without it measures every anchor on "
+                  "every corpus."]
+    else:
         lines += ["", "## Cross-loss matrix", "",
                   "Row: the model (the base, or one anchor at weight 1); column: the held-out corpus. "
                   "Bold: the lowest loss in the column.", "",
