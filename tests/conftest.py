@@ -57,6 +57,19 @@ def merged(adapters, session_cache):
     b.close()
 
 
+@pytest.fixture
+def torch_blend(adapters):
+    """The torch backend with the synthetic anchors at (0.5, 0.5, 0)."""
+    pytest.importorskip("torch")
+    from engine.backends.torch import TorchBackend
+
+    backend = TorchBackend(device="cpu", dtype="float32")
+    backend.load(None, adapters)
+    backend.set_weights([0.5, 0.5, 0.0])
+    yield backend
+    backend.close()
+
+
 @pytest.fixture(autouse=True)
 def no_threads_left():
     """Fail any test that leaves a thread running."""

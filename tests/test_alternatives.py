@@ -49,14 +49,5 @@ def test_alternatives_on_llama(merged):
     check_alternatives(merged)
 
 
-def test_alternatives_on_torch(adapters):
-    pytest.importorskip("torch")
-    from engine.backends.torch import TorchBackend
-
-    backend = TorchBackend(device="cpu", dtype="float32")
-    backend.load(None, adapters)
-    try:
-        backend.set_weights([0.5, 0.5, 0.0])
-        check_alternatives(backend)
-    finally:
-        backend.close()
+def test_alternatives_on_torch(torch_blend):
+    check_alternatives(torch_blend)

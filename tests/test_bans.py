@@ -76,17 +76,8 @@ def test_bans_on_llama(merged):
     _check_bans(merged)
 
 
-def test_bans_on_torch(adapters):
-    pytest.importorskip("torch")
-    from engine.backends.torch import TorchBackend
-
-    backend = TorchBackend(device="cpu", dtype="float32")
-    backend.load(None, adapters)
-    try:
-        backend.set_weights([0.5, 0.5, 0.0])
-        _check_bans(backend)
-    finally:
-        backend.close()
+def test_bans_on_torch(torch_blend):
+    _check_bans(torch_blend)
 
 
 def test_a_backend_that_cannot_forbid_refuses_bans_by_name():

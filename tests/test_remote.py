@@ -268,27 +268,26 @@ def test_candidates_are_the_lone_requests_of_their_seeds(server):
     assert {r.finish_reason for r in stopped} == {"cancelled"}
 
 
-def test_bans_rewind_by_asking_the_server_again(server):
+@pytest.fixture
+def remote_blend(server):
+    """A remote backend on the test server, its two adapters at (0.5, 0.5)."""
+    backend = _remote(server)
+    backend.set_weights([0.5, 0.5])
+    yield backend
+    backend.close()
+
+
+def test_bans_rewind_by_asking_the_server_again(remote_blend):
     """Client-side bans: the server rules the phrase's first token out of a one-token request."""
     from tests.test_bans import _check_bans
 
-    backend = _remote(server)
-    try:
-        backend.set_weights([0.5, 0.5])
-        _check_bans(backend)
-    finally:
-        backend.close()
+    _check_bans(remote_blend)
 
 
-def test_token_alternatives_come_from_the_servers_n_probs(server):
+def test_token_alternatives_come_from_the_servers_n_probs(remote_blend):
     from tests.test_alternatives import check_alternatives
 
-    backend = _remote(server)
-    try:
-        backend.set_weights([0.5, 0.5])
-        check_alternatives(backend)
-    finally:
-        backend.close()
+    check_alternatives(remote_blend)
 
 
 def test_a_pinned_slot_reuses_its_cache_only_at_the_same_scales(server):

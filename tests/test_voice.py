@@ -7,7 +7,9 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training.voice import BASE_STEPS, MAX_STEPS, MIN_WORDS, count_words, make_voice, voice_recipe
+from engine.training.voice import BASE_STEPS, MAX_STEPS, make_voice, voice_recipe
+from engine.words import MIN_VOICE_WORDS as MIN_WORDS
+from engine.words import word_count as count_words
 from tests.test_cli import run
 
 PAGE = ("I keep a notebook by the kettle, and most mornings it fills before the water boils. "

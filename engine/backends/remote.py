@@ -253,8 +253,6 @@ class RemoteBackend(Backend):
 
     def _completion(self, tokens: list[int], sampling: SamplingConfig, max_tokens: int,
                     logprobs: bool, extra: dict | None = None, top_k: int = 0) -> Iterator[Piece]:
-        import httpx
-
         body = {
             "prompt": tokens, "n_predict": max_tokens, "stream": True, "cache_prompt": False,
             "temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
@@ -272,6 +270,16 @@ class RemoteBackend(Backend):
         if logprobs or top_k:
             body["n_probs"] = max(1, top_k)  # log p of each sampled token (and the top k), from the raw logits
         self._ended = False
+        try:
+            yield from self._stream_completion(body, logprobs, top_k)
+        except Exception:
+            if self.slot is not None:
+                self._slot_scales.pop(self.slot, None)  # what the slot holds is not known now
+            raise
+
+    def _stream_completion(self, body: dict, logprobs: bool, top_k: int) -> Iterator[Piece]:
+        import httpx
+
         try:
             with self._server.http.stream("POST", "/completion", json=body,
                                      headers={"Accept": "text/event-stream"}) as response:
@@ -295,16 +303,11 @@ class RemoteBackend(Backend):
                         timings = event.get("timings") or {}
                         self.last_cached = int(timings.get("cache_n", event.get("tokens_cached", 0)) or 0)
                         return
-        except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError,
-                ProsemixError) as exc:
-            if self.slot is not None:
-                self._slot_scales.pop(self.slot, None)  # what the slot holds is not known now
-            if isinstance(exc, ProsemixError):
-                raise
-            if isinstance(exc, httpx.ConnectError):
-                raise ProsemixError(f"cannot reach the server at {self.url}: {exc}") from None
-            if isinstance(exc, httpx.TimeoutException):
-                raise ProsemixError(f"the server at {self.url} stopped answering mid-generation (timeout)") from None
+        except httpx.ConnectError as exc:
+            raise ProsemixError(f"cannot reach the server at {self.url}: {exc}") from None
+        except httpx.TimeoutException:
+            raise ProsemixError(f"the server at {self.url} stopped answering mid-generation (timeout)") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise ProsemixError(f"the connection to {self.url} broke mid-stream: {exc}") from None
 
 

@@ -107,14 +107,7 @@ def cmd_voice(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise ProsemixError(f"cannot read {path} as UTF-8 text: {exc}") from None
     out = Path(args.out) if args.out else user_anchors_dir() / args.name
-    config = None
-    if args.steps is not None:
-        from dataclasses import replace
-
-        from engine.training.voice import count_words, voice_recipe
-
-        config = replace(voice_recipe(count_words("\n".join(texts))), steps=args.steps)
-    result = make_voice(texts, args.name, out, colour=args.colour, model=args.model, config=config,
+    result = make_voice(texts, args.name, out, colour=args.colour, model=args.model, steps=args.steps,
                         progress=None if args.json else _progress(args.name))
     if args.json:
         print(json.dumps({"path": str(result.path), "name": result.name, "kind": "voice",

@@ -114,7 +114,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
             backend.set_weights(weights, extrapolate=args.extrapolate, strength=args.strength)
         lore = lorebook.lore_for(doc.lorebook, doc.text, backend.count_tokens)
         context = desk_context(doc.text, doc.memory, doc.note, args.window, backend.n_ctx,
-                               sampling.max_tokens, backend.count_tokens, doc.lorebook)
+                               sampling.max_tokens, backend.count_tokens, lore=lore)
         result = stream_with_bans(backend, context.prompt, sampling, doc.bans.all(),
                                   top_logprobs=args.top_logprobs).run(
             None if args.json else lambda s: print(s, end="", flush=True))

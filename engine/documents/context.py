@@ -114,15 +114,15 @@ def assemble(before: str, memory: str, note: str, budget: int,
 
 # ----- the desk's context: one function for the window and the command line ----------------------
 def desk_context(before: str, memory: str, note: str, window: int, n_ctx: int, max_tokens: int,
-                 count: Callable[[str], int], lorebook: Any = None) -> Context:
+                 count: Callable[[str], int], lorebook: Any = None, lore: Any = None) -> Context:
     """What a Continue sends, the same from the Write tab and from `prosemix continue`: the
     memory, the active lorebook entries (engine.documents.lorebook) and the text before the
     cursor with the author's note, within the style window (``window`` tokens) and the model's
-    context less the tokens to generate."""
+    context less the tokens to generate. ``lore``: the lorebook's block if the caller has it."""
     from engine.documents.lorebook import lore_for
 
     budget = min(window, n_ctx - max_tokens)
-    lore = lore_for(lorebook, before, count)
+    lore = lore if lore is not None else lore_for(lorebook, before, count)
     context = assemble(before, memory, note, budget, count, lore=lore.text)
     return replace(context, lore=tuple(e.label for e in lore.included))
 

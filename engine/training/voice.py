@@ -21,7 +21,6 @@ from engine.errors import ProsemixError
 from engine.words import MIN_VOICE_WORDS, word_count
 from engine.training.config import TrainConfig, TrainProgress
 
-MIN_WORDS = MIN_VOICE_WORDS
 MAX_WORDS = 200_000
 BASE_STEPS = 24  # one page
 MAX_STEPS = 120
@@ -44,9 +43,6 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
                        precision=precision or voice_precision())
 
 
-count_words = word_count
-
-
 @dataclass(frozen=True)
 class VoiceResult:
     path: Path
@@ -59,23 +55,26 @@ class VoiceResult:
 
 
 def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: str = "#7d3c98",
-               model: str | None = None, config: TrainConfig | None = None,
+               model: str | None = None, config: TrainConfig | None = None, steps: int | None = None,
                progress: Callable[[TrainProgress], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> VoiceResult:
-    """Train a voice anchor on ``texts`` (the writer's pages) into ``out_dir``."""
+    """Train a voice anchor on ``texts`` (the writer's pages) into ``out_dir``; ``steps``
+    overrides the recipe's (a short run in tests)."""
     from engine.anchors.model import AnchorCard, validate_name
     from engine.training.train import train_anchor
 
     started = time.perf_counter()
     validate_name(name)
     text = "\n\n".join(t.strip() for t in texts if t and t.strip())
-    words = count_words(text)
-    if words < MIN_WORDS:
-        raise ProsemixError(f"a voice needs at least {MIN_WORDS} words of your writing; this is {words}")
+    words = word_count(text)
+    if words < MIN_VOICE_WORDS:
+        raise ProsemixError(f"a voice needs at least {MIN_VOICE_WORDS} words of your writing; this is {words}")
     if words > MAX_WORDS:
         raise ProsemixError(f"{words:,} words is more than a voice needs (at most {MAX_WORDS:,}): "
                             "train an anchor on it instead (prosemix train)")
     config = config or voice_recipe(words)
+    if steps is not None:
+        config = replace(config, steps=steps)
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="prosemix-voice-") as tmp:
         source = Path(tmp) / "voice.txt"

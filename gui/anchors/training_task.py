@@ -47,12 +47,12 @@ def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
 
 def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
     """The New voice dialog's text and name, checked now, as a task (engine.training.voice)."""
-    from engine.training.voice import MIN_WORDS, count_words
+    from engine.words import MIN_VOICE_WORDS, word_count
 
     name = validate_name(values.get("name", ""))
     text = str(values.get("text", ""))
-    if count_words(text) < MIN_WORDS:
-        raise ProsemixError(f"a voice needs at least {MIN_WORDS} words of your writing")
+    if word_count(text) < MIN_VOICE_WORDS:
+        raise ProsemixError(f"a voice needs at least {MIN_VOICE_WORDS} words of your writing")
     out = user_anchors_dir() / name
 
     def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
@@ -64,15 +64,8 @@ def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
             else:
                 report(f"making the voice {name}: {p.message}", -1.0)
 
-        config = None
-        if values.get("steps"):  # the tests' short run; the dialog leaves the recipe's
-            from dataclasses import replace
-
-            from engine.training.voice import voice_recipe
-
-            config = replace(voice_recipe(count_words(text)), steps=int(values["steps"]))
         result = make_voice([text], name, out, colour=values.get("colour", "#7d3c98"), progress=progress,
-                            should_stop=should_stop, config=config)
+                            should_stop=should_stop, steps=int(values["steps"]) if values.get("steps") else None)
         return {"out_dir": str(result.path), "name": name, "val": result.val_loss, "base_val": result.base_val_loss,
                 "seconds": result.seconds, "words": result.words}
 

@@ -7,8 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
-from engine.words import MIN_VOICE_WORDS as MIN_WORDS
-from engine.words import word_count as count_words
+from engine.words import MIN_VOICE_WORDS, word_count
 
 
 class VoiceDialog(QDialog):
@@ -55,16 +54,16 @@ class VoiceDialog(QDialog):
         self._recount()
 
     def words(self) -> int:
-        return count_words(self.text.toPlainText())
+        return word_count(self.text.toPlainText())
 
     def _recount(self) -> None:
         n = self.words()
-        if n < MIN_WORDS:
-            self.count.setText(f"{n:,} words — a voice needs at least {MIN_WORDS}")
+        if n < MIN_VOICE_WORDS:
+            self.count.setText(f"{n:,} words — a voice needs at least {MIN_VOICE_WORDS}")
         else:
             pages = n / 700
             self.count.setText(f"{n:,} words (about {pages:.1f} page{'s' if pages >= 1.05 else ''})")
-        self.ok.setEnabled(n >= MIN_WORDS and bool(self.name.text().strip()))
+        self.ok.setEnabled(n >= MIN_VOICE_WORDS and bool(self.name.text().strip()))
 
     def add_files(self, paths: list[str]) -> list[str]:
         """Append the files' text; returns what could not be read, by name."""

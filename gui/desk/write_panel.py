@@ -228,9 +228,7 @@ class WritePanel(DocumentEditor):
         for seed in (seeds or [])[1:]:  # the others wait behind the one shown
             self.doc.pending.candidates.append(("", replace(provenance, seed=seed)))
         prompt = self._before
-        document: DocumentContext | None = DocumentContext(
-            self.memory.toPlainText(), self.note.toPlainText(), self.window_tokens.value(), self.doc.lorebook,
-            f"doc-{id(self.doc)}")
+        document: DocumentContext | None = self._document_context()
         if self._selection is not None:  # a rewrite of the writer's selection
             span, instruction = self._selection
             sampling = replace(sampling, max_tokens=rewrite_tokens(len(span) // 3),
@@ -246,6 +244,12 @@ class WritePanel(DocumentEditor):
         self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
         self._submit(self._job)
 
+    def _document_context(self) -> DocumentContext:
+        """What the worker needs of the document to build a Continue's context (and, for a
+        server, which document: its slot)."""
+        return DocumentContext(self.memory.toPlainText(), self.note.toPlainText(), self.window_tokens.value(),
+                               self.doc.lorebook, f"doc-{id(self.doc)}")
+
     def _count_what(self) -> tuple[str, DocumentContext, int] | None:
         """What a Continue at the cursor would send now, for the counter (None while a passage
         is being written: its count comes with it)."""
@@ -255,9 +259,7 @@ class WritePanel(DocumentEditor):
             self.doc.text[:self.editor.textCursor().position()]
         if not before.strip() and not self.memory.toPlainText().strip():
             return None
-        return (before, DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                        self.window_tokens.value(), self.doc.lorebook),
-                self._sampling().max_tokens)
+        return before, self._document_context(), self._sampling().max_tokens
 
     def on_token(self, request: GenerateRequest, piece: str) -> None:
         if request is not self._job or self.doc.pending is None or not piece:
@@ -452,9 +454,7 @@ class WritePanel(DocumentEditor):
             self._before + "".join(kept), tuple(made.weights.get(n, 0.0) for n in self.names),
             SamplingConfig(max_tokens=rest, seed=made.seed, **params), purpose=Purpose.WRITE,
             extrapolate=True, strength=made.strength, record=False, replace_queued=True,
-            document=DocumentContext(self.memory.toPlainText(), self.note.toPlainText(),
-                                     self.window_tokens.value(), self.doc.lorebook, f"doc-{id(self.doc)}"),
-            top_logprobs=TOP_K, bans=self.doc.bans.all())
+            document=self._document_context(), top_logprobs=TOP_K, bans=self.doc.bans.all())
         self.status.setText(f"writing again from \"{choice.strip() or choice}\"… (Alt+Left: the passage as it was)")
         self._submit(self._job)
 
