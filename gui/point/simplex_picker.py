@@ -11,6 +11,7 @@ from PySide6.QtGui import (QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPaint
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..images import rgba_image
+from ..layouts import weight_text
 
 from engine.geometry import (bary_to_cart, pixel_to_plane, plane_to_pixel, plane_to_weights, regular_polygon, snap, view_transform)
 from engine.weights import Zone, zone_of
@@ -325,7 +326,7 @@ class SimplexPicker(QWidget):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(colour)
             painter.drawEllipse(QPointF(x, y), 7, 7)
-            label = f"{name}  {w:.2f}"
+            label = f"{name}  {weight_text(w)}"
             width = metrics.horizontalAdvance(label)
             lx = min(max(4.0, x - width / 2), self.width() - width - 4)
             ly = y - 12 if v[1] >= 0 else y + 12 + metrics.ascent()
