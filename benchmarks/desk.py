@@ -184,7 +184,8 @@ def alternatives_cost(context_tokens: int = 384, tokens: int = 40, index: int = 
     from engine.backends.alternatives import rewrite_from
     from engine.documents.model import Document, Passage, Provenance
     from engine.sampling import SamplingConfig
-    from gui.desk.token_view import AlternativesPopup, TokenStore
+    from engine.documents.tokens import TokenLog
+    from gui.desk.token_view import AlternativesPopup
 
     app = QApplication.instance() or QApplication([])
     backend = shipped_backend()
@@ -198,7 +199,7 @@ def alternatives_cost(context_tokens: int = 384, tokens: int = 40, index: int = 
     text = "".join(gen)
     r = gen.result
     # the hover, on a document of 200 such passages
-    doc, store = Document(), TokenStore()
+    doc, store = Document(), TokenLog()
     for k in range(200):
         start = len(doc.text)
         doc.text += text + " "

@@ -530,7 +530,7 @@ class MainWindow(QMainWindow):
             "Ctrl+Shift+R  K candidates at once (Retry ×K)\n"
             "Alt+Left / Alt+Right  previous / next candidate\nmove the handle  restyle the new (or "
             "selected) passage\nCtrl+Shift+P  put the picker back at the passage's point\n"
-            "Ctrl+Z / Ctrl+Shift+Z  undo / redo (a generation is one step)\n\n"
+            "Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y)  undo / redo (a generation is one step)\n\n"
             "Generate tab: Ctrl+Enter  generate\nEsc  stop\n\n"
             "Arrow keys  move the handle (Shift: faster)\nHome / Ctrl+0  centre\n"
             "Ctrl+P  pin the point for Compare\nCtrl+Alt+S  save the point as a preset\n"

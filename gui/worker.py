@@ -26,6 +26,7 @@ from engine.backends import BackendSpec
 from engine.backends.bans import stream_with_bans
 from engine.backends.generation import Finish, GenerationResult
 from engine.backends.remote import RemoteBackend
+from engine.documents.context import DocumentContext, context_for
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
@@ -75,16 +76,8 @@ class GenerateRequest:
     seeds: tuple[int, ...] = ()
     top_logprobs: int = 0  # the K most likely tokens at each step (a single generation)
     bans: tuple = ()  # engine.backends.bans.PhraseBan: phrases the text may not hold
+    tag: Any = None  # what the sender matches the answer to (the Write tab: the desk's Job)
     id: int = field(default_factory=lambda: next(_ids))
-
-
-@dataclass(frozen=True)
-class DocumentContext:
-    memory: str = ""
-    note: str = ""
-    budget: int = 384  # tokens for memory + text + note (the style window); capped by the context
-    lorebook: Any = None  # the document's engine.documents.lorebook.Lorebook, if it has one
-    key: str = ""  # which document: a remote backend pins a server slot to it
 
 
 class TaskKind(enum.Enum):
@@ -158,20 +151,10 @@ class _Stop:
     pass
 
 
-def document_context(backend: Any, before: str, document: DocumentContext,
-                     max_tokens: int) -> Any:
-    """The context (engine.documents.context.Context) of a continuation at the end of
-    ``before``: the style window, within the model's context minus the generation."""
-    from engine.documents.context import desk_context
-
-    return desk_context(before, document.memory, document.note, document.budget, backend.n_ctx,
-                        max_tokens, backend.count_tokens, document.lorebook)
-
-
 def count_context(before: str, document: DocumentContext, max_tokens: int) -> TaskRequest:
     """A task that measures the context a Continue would use now (the desk's live counter)."""
     return TaskRequest(lambda backend, progress, should_stop:
-                       document_context(backend, before, document, max_tokens),
+                       context_for(backend, before, document, max_tokens),
                        TaskKind.COUNT, needs_backend=True)
 
 
@@ -280,8 +263,7 @@ class EngineWorker(QThread):
         if request.document is not None:
             if isinstance(backend, RemoteBackend):
                 backend.pin(request.document.key or None)
-            context = document_context(backend, request.prompt, request.document,
-                                       request.sampling.max_tokens)
+            context = context_for(backend, request.prompt, request.document, request.sampling.max_tokens)
             prompt = context.prompt
         elif isinstance(backend, RemoteBackend):
             backend.pin(None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from engine.training.corpora import (clean_bible, clean_botchan, clean_devil,
                                      clean_fortune_entry, clean_fortunes, clean_gutenberg_prose,
                                      clean_irc, clean_kjv, clean_nyt, clean_shakespeare, clean_sotu,
-                                     clean_tweets, clean_twain, hold_out)
+                                     clean_tweets, clean_twain, hold_out, shouted_or_looped)
 from engine.evaluation.fluency import typesetting_faults
 
 DEVIL = """Some preface text the dictd file carries.
@@ -172,7 +172,9 @@ TWEETS = ("1\t2.7\tSo lucky to have friends like these. http://t.co/abc #blessed
           "3\t-1.5\tDAMN, RUNNING LATE SUCKS & THE BUS IS GONE!!!\r\n"
           "4\t0.1\tHung out all afternoon with @anonymous and @anonymous.\r\n"
           "5\t0.3\tCoffee time (@ Tessie McDaids Irish Pub), mail me at karl@anonymous\r\n"
-          "6\t0.2\tok\r\n")
+          "6\t0.2\tok\r\n"
+          "7\t2.1\tYay yay yay yay yay, the weekend is here\r\n"
+          "8\t-2.0\tWHAT THE HELL HAPPENED TO THE BUS?! I am pissed\r\n")
 
 
 def test_tweets_lose_urls_handles_retweets_and_trailing_tags_and_repeats():
@@ -180,11 +182,20 @@ def test_tweets_lose_urls_handles_retweets_and_trailing_tags_and_repeats():
     paras = out.split("\n\n")
     assert paras[0] == "So lucky to have friends like these."
     assert paras[1] == "Damn, running late sucks & the bus is gone"
-    assert len(paras) == 4  # the shouted repeat of tweet 2 and the 2-character one are gone
+    assert len(paras) == 4  # the shouted repeat of tweet 2, the 2-character one, a loop and a shout are gone
     assert paras[2] == "Hung out all afternoon."
     assert paras[3] == "Coffee time, mail me"
     for mark in ("http", "@", "RT", "#", "&amp;"):
         assert mark not in out
+
+
+def test_shouted_or_looped_talk_is_named_and_register_is_kept():
+    assert shouted_or_looped("ARRESTED DEVELOPMENT! ARRESTED DEVELOPMENT!") == "shouted"
+    assert shouted_or_looped("Prepping the final shot. Wow wow wow wow.") == "looped"
+    assert shouted_or_looped("die hard, die hard, die hard, die hard") == "looped"
+    assert shouted_or_looped("Ugh. I hate hate hate getting blood drawn.") is None
+    assert shouted_or_looped("F1 is my ONLY HOBBY and I love it") is None
+    assert shouted_or_looped("OK") is None  # too few letters to call it shouting
 
 
 def test_irc_quotes_lose_nicks_addressees_and_actions():
@@ -192,6 +203,7 @@ def test_irc_quotes_lose_nicks_addressees_and_actions():
            "* netgod notes developers are hard to impress\n\n"
            "<Overfiend> I seriously do need a vacation from this package.\n"
            "            I actually had a DREAM about a new bug.\n\n"
+           "<joey> NO NO NO NO WHY\n\n"
            "We live in interesting\ntimes.\n\t\t-- Matt Kimball")
     out = clean_irc(raw)
     assert out.split("\n\n") == [

@@ -63,16 +63,6 @@ def test_typing_accepts_the_pending_passage():
     assert [(p.start, p.end) for p in doc.passages] == [(1, 3)]
 
 
-def test_undo_treats_a_generation_as_one_step():
-    doc = Document("Start.")
-    generated(doc, 6, " One.", " Two.", " Three.")
-    doc.accept()
-    assert doc.text == "Start. Three."
-    assert doc.undo() and doc.text == "Start." and doc.passages == [] and doc.pending is None
-    assert doc.redo() and doc.text == "Start. Three." and len(doc.passages) == 1
-    assert doc.undo() and not doc.undo()
-
-
 def test_context_memory_note_and_budget():
     count = lambda s: len(s.split())  # noqa: E731 - a word is a token here
     text = "\n".join(f"line {k} has five words" for k in range(40))

@@ -91,10 +91,10 @@ def test_restyle_while_dragging_ends_with_the_fresh_text_at_the_final_point(qtbo
         window.picker.set_weights(weights)  # each move cancels and restarts the passage
     window.picker.weightsCommitted.emit(window.picker.weights())  # the release, at the last point
     assert len(submitted) == 3  # the release costs nothing: the last move's passage goes on
-    qtbot.waitUntil(lambda: desk._job is None, timeout=60000)
+    qtbot.waitUntil(lambda: desk.desk.job is None, timeout=60000)
     window.worker.submit = submit
     window.picker.weightsCommitted.emit(window.picker.weights())  # again, once it is whole
-    assert desk._job is None
+    assert desk.desk.job is None
     final = desk.doc.text[slice(*desk.doc.pending_span())]
     weights = window.picker.weights()
     # a fresh generation at the final point, with the same context and seed
@@ -157,7 +157,7 @@ def test_retry_many_goes_on_while_cycling_and_a_stop_leaves_no_empty_candidates(
     window.worker.candidate_token.connect(restyle)
     _continue(qtbot, window, desk.retry_many)
     window.worker.candidate_token.disconnect(restyle)
-    qtbot.waitUntil(lambda: desk._job is None, timeout=60000)
+    qtbot.waitUntil(lambda: desk.desk.job is None, timeout=60000)
     assert all(text for text, _ in desk.doc.pending.candidates)
 
 
@@ -371,11 +371,11 @@ def test_a_lorebook_from_the_dialog_enters_the_context_and_the_counter_names_it(
     seen = []
     submit = window.worker.submit
     window.worker.submit = lambda req: (seen.append(req), submit(req))
-    from gui.worker import document_context
+    from engine.documents.context import context_for
     _continue(qtbot, window)
     window.worker.submit = submit
     job = next(r for r in seen if getattr(r, "document", None) is not None)
-    ctx = document_context(window.worker._backend, job.prompt, job.document, 10)  # idle now
+    ctx = context_for(window.worker._backend, job.prompt, job.document, 10)  # idle now
     assert "The river Wend floods every spring." in ctx.prompt and ctx.lore == ("The river", "Rain")  # priority 100 before 9
     monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "d.md"), ""))
     window.files.save()
@@ -433,7 +433,7 @@ def test_hovering_a_token_shows_its_alternatives_and_a_click_writes_the_passage_
     desk = window.write
     _continue(qtbot, window)
     first = desk.doc.pending.candidates[0][0]
-    texts, alts = desk.tokens.tokens(desk.doc.pending.candidates[0][1])
+    texts, alts = desk.desk.tokens.tokens(desk.doc.pending.candidates[0][1])
     assert "".join(texts) == first and all(len(a) == 10 for a in alts)
     start = desk.doc.pending.start
     index = 2
@@ -449,7 +449,7 @@ def test_hovering_a_token_shows_its_alternatives_and_a_click_writes_the_passage_
     assert len(desk.doc.pending.candidates) == 2
     second = desk.doc.pending.candidates[1][0]
     assert second.startswith("".join(texts[:index]) + chosen_text) and second != first
-    texts2, _ = desk.tokens.tokens(desk.doc.pending.candidates[1][1])
+    texts2, _ = desk.desk.tokens.tokens(desk.doc.pending.candidates[1][1])
     assert "".join(texts2) == second
     desk.cycle(-1)  # Alt+Left: the passage as it was
     assert desk.doc.text[start:start + len(first)] == first
@@ -459,11 +459,11 @@ def test_hovering_a_token_shows_its_alternatives_and_a_click_writes_the_passage_
     assert len(desk.editor.extraSelections()) >= plain
     # kept, then edited at token 1: that token no longer offers alternatives, token 0 still does
     desk.accept()
-    assert desk.tokens.at(desk.doc, start) is not None
+    assert desk.desk.tokens.at(desk.doc, start) is not None
     cursor = _cursor_at(desk, start + len(texts[0]) + 1)
     cursor.insertText("x")
-    assert desk.tokens.at(desk.doc, start + len(texts[0]) + 1) is None
-    assert desk.tokens.at(desk.doc, start) is not None
+    assert desk.desk.tokens.at(desk.doc, start + len(texts[0]) + 1) is None
+    assert desk.desk.tokens.at(desk.doc, start) is not None
 
 
 def _cursor_at(desk, pos):
@@ -532,3 +532,52 @@ def test_a_recovered_pending_passage_restyles_from_the_text_before_it(qtbot, win
     finally:
         window.worker.submit = submit
     assert sent and sent[-1].prompt == START and window.write.doc.pending.candidates[-1][0]
+
+
+def test_the_panel_renders_the_desk_and_ctrl_backspace_discards_before_the_editor_deletes_a_word(qtbot, monkeypatch):
+    """The Write tab alone, its worker a list: a rewrite taken back with Ctrl+Backspace (the
+    editor's own "delete the word before" must not get the key while a passage is pending), the
+    passage's tint over all of its text again, and undo and redo through the desk."""
+    import gui.desk.write_panel as write_panel
+    from gui.worker import Finished
+
+    sent = []
+    panel = write_panel.WritePanel(sent.append, lambda: None, lambda: ([0.5, 0.5], 1.0, False),
+                                   lambda: SamplingConfig(seed=1))
+    qtbot.addWidget(panel)
+    panel.set_anchors(["a", "b"], ["#ff0000", "#00ff00"], "m")
+    panel.show()
+    qtbot.keyClicks(panel.editor, "Start.")
+
+    def write(text):
+        request = sent[-1]
+        panel.on_token(request, text)
+        panel.on_finished(request, Finished(text, 3, 0.1, 0.1, 1, "length", {}, 1.0, "", None))
+
+    panel.continue_here()
+    write(" One two.\n\nThree four:")
+    qtbot.keyClick(panel.editor, Qt.Key_Tab)
+    text = panel.doc.text
+    cursor = panel.editor.textCursor()
+    cursor.setPosition(text.index("Three"))
+    cursor.setPosition(len(text), QTextCursor.KeepAnchor)
+    panel.editor.setTextCursor(cursor)
+    monkeypatch.setattr(write_panel.QInputDialog, "getText", lambda *a, **k: ("", True))
+    panel.rewrite_selection()
+    write("")  # the model ended at once: said, with the way back
+    assert "wrote nothing" in panel.status.text() and "brings your text back" in panel.status.text()
+    panel.retry()
+    write("Five six.")
+    assert panel.editor.toPlainText() == "Start. One two.\n\nFive six."
+    qtbot.keyClick(panel.editor, Qt.Key_Backspace, Qt.ControlModifier)
+    assert panel.editor.toPlainText() == text == panel.doc.text and panel.doc.pending is None
+    spans = [(s.cursor.selectionStart(), s.cursor.selectionEnd()) for s in panel.editor.extraSelections()]
+    assert spans == [(len("Start."), len(text))]  # the whole passage, tinted again
+    qtbot.keyClick(panel.editor, Qt.Key_Backspace, Qt.ControlModifier)  # nothing pending: the editor's
+    assert panel.editor.toPlainText() == panel.doc.text != text
+    qtbot.keyClick(panel.editor, Qt.Key_Z, Qt.ControlModifier)
+    assert panel.editor.toPlainText() == text
+    qtbot.keyClick(panel.editor, Qt.Key_Z, Qt.ControlModifier)  # the discard, taken back
+    assert panel.editor.toPlainText() == "Start. One two.\n\nFive six." and panel.doc.pending is not None
+    qtbot.keyClick(panel.editor, Qt.Key_Y, Qt.ControlModifier)
+    assert panel.editor.toPlainText() == text and panel.doc.pending is None

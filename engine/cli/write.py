@@ -78,11 +78,10 @@ def with_bans(bans: "BanList", phrases: list[str], regexes: list[str], slop: str
 def cmd_continue(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from engine.backends.bans import stream_with_bans
     from engine.documents import files, lorebook
-    from engine.documents.context import desk_context
-    from engine.documents.model import Document, Provenance
-    from engine.weights import parse_weights
+    from engine.documents.desk import Desk, Point
+    from engine.documents.model import Document
+    from engine.weights import make_point, parse_weights
 
     path = Path(args.file)
     if not path.suffix:
@@ -105,24 +104,19 @@ def cmd_continue(args: argparse.Namespace) -> int:
             print(f"note: {w}", file=sys.stderr)
     sampling = sampling_from_args(args)
     backend = open_from_args(args, args.anchor or palette_anchors(doc.palette))
-    if hasattr(backend, "pin"):  # a server: this document's slot, its cache where it is safe
-        backend.pin(str(path.resolve()))
+    desk = Desk(doc)  # the window's desk: the same context, bans, lorebook and provenance
+    desk.names, desk.model = list(backend.anchor_names), str(backend.model_path)
+    desk.window, desk.key, desk.top_k = args.window, str(path.resolve()), args.top_logprobs
     try:
-        if backend.anchors:
-            weights = parse_weights(args.weights, backend.anchor_names) if args.weights \
-                else [1 / len(backend.anchors)] * len(backend.anchors)
-            backend.set_weights(weights, extrapolate=args.extrapolate, strength=args.strength)
-        lore = lorebook.lore_for(doc.lorebook, doc.text, backend.count_tokens)
-        context = desk_context(doc.text, doc.memory, doc.note, args.window, backend.n_ctx,
-                               sampling.max_tokens, backend.count_tokens, lore=lore)
-        result = stream_with_bans(backend, context.prompt, sampling, doc.bans.all(),
-                                  top_logprobs=args.top_logprobs).run(
-            None if args.json else lambda s: print(s, end="", flush=True))
-        provenance = Provenance(result.weights, result.strength, sampling.seed, str(backend.model_path),
-                                {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
-        doc.begin_pending(len(doc.text))
-        doc.set_candidate(result.text, provenance)
-        passage = doc.accept()
+        names = backend.anchor_names
+        typed = parse_weights(args.weights, names) if args.weights and names else [1 / len(names)] * len(names) if names else []
+        point = make_point(typed, names, extrapolate=args.extrapolate, strength=args.strength)  # checked, as read
+        job = desk.continue_at(len(doc.text), Point(point.values, point.strength, args.extrapolate), sampling)
+        result, context = desk.run(backend, job, None if args.json else lambda s: print(s, end="", flush=True))
+        assert context is not None  # a Continue always has its document's context
+        lore = lorebook.lore_for(doc.lorebook, job.prompt, backend.count_tokens)
+        provenance = doc.pending.candidates[doc.pending.current][1] if doc.pending else None
+        passage = desk.accept()
         files.save(doc, path)
     finally:
         backend.close()
@@ -130,7 +124,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
         print(json.dumps({"file": str(path), "text": result.text,
                           "start": passage.start if passage else len(doc.text),
                           "end": passage.end if passage else len(doc.text),
-                          "provenance": provenance.to_json(), "context_tokens": context.tokens,
+                          "provenance": provenance.to_json() if provenance else None, "context_tokens": context.tokens,
                           "context_budget": context.budget, "dropped_chars": context.dropped,
                           "lorebook": {"active": [list(e.keys) or [e.label] for e in lore.included],
                                        "left_out_for_budget": [list(e.keys) or [e.label] for e in lore.skipped],

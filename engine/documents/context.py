@@ -127,6 +127,26 @@ def desk_context(before: str, memory: str, note: str, window: int, n_ctx: int, m
     return replace(context, lore=tuple(e.label for e in lore.included))
 
 
+@dataclass(frozen=True)
+class DocumentContext:
+    """What a Continue needs of its document, beside the text before the cursor: the memory,
+    the author's note, the style window, the lorebook and, for a server, which document (a
+    remote backend pins a slot to ``key``)."""
+
+    memory: str = ""
+    note: str = ""
+    budget: int = DEFAULT_STYLE_WINDOW  # tokens for memory + text + note; capped by the context
+    lorebook: Any = None  # the document's engine.documents.lorebook.Lorebook, if it has one
+    key: str = ""
+
+
+def context_for(backend: Any, before: str, document: DocumentContext, max_tokens: int) -> Context:
+    """The context of a continuation at the end of ``before`` on ``backend``: the style window,
+    within the model's context less the generation (the worker, the counter and `continue`)."""
+    return desk_context(before, document.memory, document.note, document.budget, backend.n_ctx,
+                        max_tokens, backend.count_tokens, document.lorebook)
+
+
 # ----- rewriting a selection ------------------------------------------------------------------------
 def rewrite_instruction(instruction: str, span: str) -> str:
     """The chat message that asks the instruct model to rewrite ``span`` as the writer says."""

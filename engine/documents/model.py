@@ -1,5 +1,5 @@
 """The writer's document: text, the passages the model wrote (with how each was made), the
-alternatives for a pending passage, memory and an author's note, and undo steps.
+alternatives for a pending passage, memory and an author's note, its palette, bans and lorebook.
 
 Plain data, no Qt: the GUI renders it and the CLI (`prosemix continue`) drives the same
 code. Positions are character offsets into ``text``.
@@ -110,8 +110,6 @@ class Document:
         self.unread_lorebook: Any = None  # a sidecar's lorebook this version could not read: kept as it was
         self.bans = BanList()  # phrases no passage may hold (engine.backends.bans)
         self.unread_bans: Any = None  # as unread_lorebook
-        self._undo: list[Snapshot] = []
-        self._redo: list[Snapshot] = []
 
     # ----- typing ---------------------------------------------------------------------------
     def edit(self, pos: int, removed: int, inserted: str) -> None:
@@ -141,19 +139,17 @@ class Document:
 
     # ----- generation -------------------------------------------------------------------------
     def begin_pending(self, pos: int) -> None:
-        """A generation will stream in at ``pos`` (one undo step with its outcome)."""
-        self._push("generate")
+        """A generation will stream in at ``pos``."""
         self.pending = Alternatives(pos)
 
     def begin_rewrite(self, start: int, end: int) -> str:
-        """The text in [start, end) is taken out and rewrites of it will stream in there (one
-        undo step with their outcome); a discard puts it back as it was. Returns the text."""
+        """The text in [start, end) is taken out and rewrites of it will stream in there; a
+        discard puts it back as it was. Returns the text."""
         if not 0 <= start < end <= len(self.text):
             raise ProsemixError(f"nothing to rewrite between {start} and {end}")
         if self.pending is not None:
             self.accept()
-        self._push("rewrite")
-        before = self._snapshot("rewrite")
+        before = self.snapshot("rewrite")
         original = self.text[start:end]
         self.edit(start, end - start, "")
         self.pending = Alternatives(start, replaced=before)
@@ -253,29 +249,12 @@ class Document:
     def passage_at(self, pos: int) -> Passage | None:
         return next((p for p in self.passages if p.start <= pos < p.end), None)
 
-    # ----- undo ------------------------------------------------------------------------------------
-    def _snapshot(self, label: str) -> Snapshot:
-        pending = None if self.pending is None else Alternatives(
-            self.pending.start, list(self.pending.candidates), self.pending.current, self.pending.replaced)
+    # ----- snapshots (engine.documents.desk.Desk keeps the undo history) ---------------------------
+    def snapshot(self, label: str) -> Snapshot:
+        """The text, passages and pending passage as they are now."""
+        pending = None if self.pending is None else replace(self.pending, candidates=list(self.pending.candidates))
         return Snapshot(self.text, list(self.passages), pending, label)
 
-    def _push(self, label: str) -> None:
-        self._undo.append(self._snapshot(label))
-        self._redo.clear()
-
-    def undo(self) -> bool:
-        if not self._undo:
-            return False
-        self._redo.append(self._snapshot("redo"))
-        self._restore(self._undo.pop())
-        return True
-
-    def redo(self) -> bool:
-        if not self._redo:
-            return False
-        self._undo.append(self._snapshot("undo"))
-        self._restore(self._redo.pop())
-        return True
-
-    def _restore(self, s: Snapshot) -> None:
-        self.text, self.passages, self.pending = s.text, list(s.passages), s.pending
+    def restore(self, s: Snapshot) -> None:
+        self.text, self.passages = s.text, list(s.passages)
+        self.pending = None if s.pending is None else replace(s.pending, candidates=list(s.pending.candidates))

@@ -263,14 +263,30 @@ def clean_tweet(text: str) -> str | None:
     return text if len(text) >= 15 else None
 
 
+def shouted_or_looped(text: str) -> str | None:
+    """Why a line of talk would teach shouting or loops rather than a register, or None: most of
+    its letters capitals ("ARRESTED DEVELOPMENT! ARRESTED..."), or one word or phrase of up to
+    three words said four times running ("yay yay yay yay"). "I hate hate hate" stays."""
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) >= 12 and sum(c.isupper() for c in letters) > 0.6 * len(letters):
+        return "shouted"
+    words = re.findall(r"[\w']+", text.lower())
+    for n in (1, 2, 3):
+        for i in range(len(words) - 4 * n + 1):
+            if words[i:i + n] == words[i + n:i + 2 * n] == words[i + 2 * n:i + 3 * n] == words[i + 3 * n:i + 4 * n]:
+                return "looped"
+    return None
+
+
 def clean_tweets(raw: str) -> str:
-    """The tweets, each once: VADER's file repeats some with more or fewer "!" or capitals."""
+    """The tweets, each once: VADER's file repeats some with more or fewer "!" or capitals.
+    Shouted and looped tweets go (``shouted_or_looped``)."""
     seen: set[str] = set()
     out = []
     for _, text in _ground_truth(raw):
         tweet = clean_tweet(text)
         key = re.sub(r"\W", "", (tweet or "").lower())
-        if tweet and key not in seen:
+        if tweet and key not in seen and not shouted_or_looped(tweet):
             seen.add(key)
             out.append(tweet)
     return "\n\n".join(out)
@@ -283,7 +299,7 @@ _ADDRESSEE = re.compile(r"^[\w\[\]`^{}|-]{1,20}[:,]\s+")
 def clean_irc(raw: str) -> str:
     """IRC quotes as lines of talk: each turn a paragraph, without its <nick> tag or the nick it
     addresses; /me actions ("* nick does") and attributions go. An entry with no <nick> turn is
-    a plain quip, unwrapped to one paragraph."""
+    a plain quip, unwrapped to one paragraph. Shouted and looped turns go."""
     turns: list[list[str]] = []
     for entry in re.split(r"\n\s*\n", raw):
         lines = [l for l in entry.split("\n") if l.strip() and not _ATTRIBUTION.match(l)]
@@ -302,7 +318,7 @@ def clean_irc(raw: str) -> str:
             elif current is not None:
                 current.append(s)  # a turn's continuation line
     out = (" ".join(t) for t in turns)
-    return "\n\n".join(t for t in out if len(t) >= 10)
+    return "\n\n".join(t for t in out if len(t) >= 10 and not shouted_or_looped(t))
 
 
 def clean_pyjokes(raw: str) -> str:

@@ -14,9 +14,9 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QPlainTextEdit, QPushButton, QSpinBox,
                                QWidget)
 
-from engine.documents.context import DEFAULT_STYLE_WINDOW
+from engine.documents.context import DEFAULT_STYLE_WINDOW, DocumentContext
 
-from ..worker import DocumentContext, Failure, Request, TaskKind, TaskRequest, count_context
+from ..worker import Failure, Request, TaskKind, TaskRequest, count_context
 
 COUNT_DELAY_MS = 600
 

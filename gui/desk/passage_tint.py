@@ -1,14 +1,11 @@
 """How the Write tab shows provenance: each generated passage tinted in its point's blend of
-the anchors' colours (the pending one stronger, italic and underlined), and the passages of
-every text the editor has shown, so that undo and redo bring them back."""
+the anchors' colours (the pending one stronger, italic and underlined)."""
 from __future__ import annotations
-
-import hashlib
 
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QTextEdit
 
-from engine.documents.model import Document, Passage, Provenance
+from engine.documents.model import Document, Provenance
 
 
 def blend_colour(weights: dict[str, float], colours: dict[str, str], alpha: int) -> QColor:
@@ -50,25 +47,3 @@ def tint_selections(text_document: QTextDocument, doc: Document, colours: dict[s
         sel.cursor = cursor
         selections.append(sel)
     return selections
-
-
-class PassageMemory:
-    """Text hash -> the passages it had (the last 500 texts)."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, list[Passage]] = {}
-
-    def remember(self, text: str, passages: list[Passage]) -> None:
-        self._known[_key(text)] = list(passages)
-        if len(self._known) > 500:
-            self._known.pop(next(iter(self._known)))
-
-    def recall(self, text: str, default: list[Passage]) -> list[Passage]:
-        return list(self._known.get(_key(text), default))
-
-    def clear(self) -> None:
-        self._known.clear()
-
-
-def _key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()

@@ -1,16 +1,14 @@
 """The Write tab: one document, continued from the cursor in any blend, with the pending
 passage restyled live while the handle moves.
 
-The document itself (text, passages with provenance, alternatives) is an
-engine.documents.model.Document; this panel renders it in a QPlainTextEdit and keeps the two
-equal. Generated text streams in as one undo step (Qt edit blocks joined token by token);
-after an undo or redo the passages are restored from the states the panel has seen.
+The desk's logic (pending passage, candidates, provenance, bans, lorebook, token alternatives,
+undo) is an engine.documents.desk.Desk, the one `prosemix continue` drives too. This panel
+forwards the writer's keys to it, hands the jobs it asks for to the worker, feeds the pieces
+back, and renders the result.
 """
 from __future__ import annotations
 
 import random
-import time
-from dataclasses import replace
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -18,17 +16,20 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QInputDialog, QLabel, QPushButton, QSpinBox,
                                QToolTip, QVBoxLayout, QWidget)
 
-from engine.documents.context import rewrite_instruction, rewrite_tokens
-from engine.documents.model import Document, Provenance
 from engine.backends.generation import MAX_CANDIDATES, Finish, seeds_from
+from engine.documents.context import DocumentContext
+from engine.documents.desk import DeskError, Outcome
+from engine.documents.desk import Point as DeskPoint
+from engine.documents.model import Document
+from engine.documents.tokens import TokenHit
 from engine.sampling import SamplingConfig
 
 from .bans_dialog import BansDialog
 from .passage_tint import tint_selections
-from .token_view import TOP_K, AlternativesPopup, TokenHit, TokenStore
+from .token_view import AlternativesPopup, confidence_selections
 from .context_counter import ContextCounter
 from .desk_editor import DocumentEditor
-from ..worker import DocumentContext, Finished, GenerateRequest, Purpose, Request
+from ..worker import Finished, GenerateRequest, Purpose, Request
 
 Point = tuple[list[float], float, bool]  # weights, strength, extrapolate
 
@@ -45,11 +46,7 @@ class WritePanel(DocumentEditor):
         self._submit, self._cancel, self._point, self._sampling = submit, cancel, point, sampling
         self.names: list[str] = []
         self.model = ""
-        self._job: GenerateRequest | None = None  # the generation filling the pending passage
-        self._before = ""  # the pending passage's context: the text before it
-        self._seed = 0
-        self._whole = False  # the passage in view is complete (not stopped part-way)
-        self._joined = False  # the next generated edit joins the previous undo step
+        self._request: GenerateRequest | None = None  # the worker's run of the desk's job
         self.editor.viewport().setMouseTracking(True)
         self.editor.viewport().installEventFilter(self)
         self.editor.installEventFilter(self)
@@ -64,10 +61,6 @@ class WritePanel(DocumentEditor):
         self.many.setRange(2, MAX_CANDIDATES)
         self.many.setValue(4)
         self.many.setAccessibleName("Candidates per Retry")
-        self._many_base = 0  # a Retry xK: the index of its first candidate in the pending list
-        self.tokens = TokenStore()  # each passage's tokens and their alternatives
-        self._rewrite: tuple[tuple[str, ...], tuple] | None = None  # a rewrite's kept tokens
-        self._selection: tuple[str, str] | None = None  # rewriting a selection: (its text, the instruction)
         self.popup = AlternativesPopup(self)
         self.popup.chosen.connect(self.rewrite_from)
         self.confidence = QCheckBox("Confidence")
@@ -115,14 +108,8 @@ class WritePanel(DocumentEditor):
             self.sidecarChanged.emit()
 
     def set_document(self, doc: Document) -> None:
-        super().set_document(doc)
+        super().set_document(doc)  # a recovered pending passage: restyle and Retry go on from it
         self._show_bans()
-        self._selection = self._rewrite = None
-        if doc.pending is not None:  # a recovered pending passage: restyle and Retry go on from it
-            self._before = doc.text[:doc.pending.start]
-            if doc.pending.candidates:
-                self._seed = doc.pending.candidates[doc.pending.current][1].seed
-            self._whole = True
 
     def _show_bans(self) -> None:
         bans = self.doc.bans
@@ -134,268 +121,135 @@ class WritePanel(DocumentEditor):
     # ----- the point and the anchors -------------------------------------------------------------
     def set_anchors(self, names: list[str], colours: list[str], model: str) -> None:
         self.names, self.colours, self.model = list(names), dict(zip(names, colours)), model
+        self.desk.names, self.desk.model = list(names), model
         self._paint()
 
+    def _desk_point(self) -> DeskPoint:
+        weights, strength, extrapolate = self._point()
+        return DeskPoint(tuple(weights), strength, extrapolate)
+
+    def _cursor(self) -> int:
+        return self.editor.textCursor().position()
+
     # ----- generation ------------------------------------------------------------------------------
+    def _do(self, step: Callable[[], object]) -> bool:
+        """Run one of the desk's steps and render what it changed: a job it dropped is stopped,
+        a new one goes to the worker. False (and said) when the desk refused."""
+        running = self.desk.job
+        try:
+            step()
+        except DeskError as exc:
+            self.message.emit(str(exc))
+            return False
+        job = self.desk.job
+        if running is not None and job is not running:
+            self._cancel()
+        if job is not None and job is not running:
+            self._request = GenerateRequest(
+                job.prompt, job.weights, job.sampling, purpose=Purpose.WRITE, extrapolate=job.extrapolate,
+                strength=job.strength, record=False, replace_queued=True, document=job.document,
+                seeds=job.seeds, top_logprobs=job.top_logprobs, bans=job.bans, tag=job)
+            self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
+            self._submit(self._request)
+        self._render()
+        self.candidate_label.setText(self.desk.candidates_text())
+        return True
+
     def continue_here(self) -> None:
         """Generate from the cursor (Ctrl+Enter). A pending passage is kept first."""
-        if self.doc.pending is not None:
-            self.accept()
-        pos = self.editor.textCursor().position()
-        if not self.doc.text[:pos].strip() and not self.memory.toPlainText().strip():
-            self.message.emit("Write a beginning first (or a memory), then continue.")
-            return
-        self._before = self.doc.text[:pos]
-        self._seed = self._sampling().seed
-        self.doc.begin_pending(pos)
-        self._joined = False
-        self._start(new_candidate=True)
+        self._do(lambda: self.desk.continue_at(self._cursor(), self._desk_point(), self._sampling()))
 
     def retry(self) -> None:
         """Another candidate for the same place, with a new seed (Ctrl+R)."""
-        if self.doc.pending is None:
-            self.continue_here()
-            return
-        self._seed = random.randrange(2**31)
-        self._joined = False
-        self._start(new_candidate=True)
+        self._do(lambda: self.desk.retry(self._cursor(), self._desk_point(), self._sampling()))
 
     def retry_many(self) -> None:
         """K candidates for this place at once, one seed each (Ctrl+Shift+R): the first is
         shown as it is written, the others fill in behind it (Alt+Left/Right)."""
-        if self.doc.pending is None:
-            pos = self.editor.textCursor().position()
-            if not self.doc.text[:pos].strip() and not self.memory.toPlainText().strip():
-                self.message.emit("Write a beginning first (or a memory), then continue.")
-                return
-            self._before = self.doc.text[:pos]
-            self.doc.begin_pending(pos)
         seeds = seeds_from(random.randrange(2**31), self.many.value())
-        self._seed = seeds[0]
-        self._joined = False
-        self._start(new_candidate=True, seeds=seeds)
+        self._do(lambda: self.desk.retry_many(self._cursor(), self._desk_point(), self._sampling(), seeds))
 
     def restyle(self) -> None:
         """Regenerate the pending (or selected) passage at the picker's point: the same context
         and seed, so what changes is the style. Called on every move of the handle."""
-        if self.doc.pending is None and not self._reopen_passage():
-            return
-        if not self._at_point_already():
-            self._start(new_candidate=False)
-
-    def _at_point_already(self) -> bool:
-        """The passage in view is being written, or was written whole, at the picker's point
-        (the release that ends a drag then costs nothing)."""
-        assert self.doc.pending is not None
-        weights, strength, _ = self._point()
-        _, made = self.doc.pending.candidates[self.doc.pending.current]
-        same = (made.weights == dict(zip(self.names, weights)) and made.strength == strength
-                and made.seed == self._seed)
-        return same and (self._job is not None or self._whole)
-
-    def _reopen_passage(self, pos: int | None = None) -> bool:
-        """The passage under the cursor (or at ``pos``) becomes pending again, to be restyled."""
-        passage = self.doc.passage_at(self.editor.textCursor().position() if pos is None else pos)
-        if passage is None:
-            return False
-        text = self.doc.text[passage.start:passage.end]
-        self.doc.passages.remove(passage)
-        self._before = self.doc.text[:passage.start]
-        self._seed = passage.provenance.seed
-        self.doc.begin_pending(passage.start)
-        self.doc.pending.candidates.append((text, passage.provenance))  # type: ignore[union-attr]  # begin_pending set it
-        self._joined = False
-        self._whole = True
-        return True
-
-    def _start(self, new_candidate: bool, seeds: list[int] | None = None) -> None:
-        if self.doc.pending is not None and self._selection is None:
-            self._before = self.doc.text[:self.doc.pending.start]  # what the passage continues
-        weights, strength, extrapolate = self._point()
-        base = self._sampling()
-        sampling = SamplingConfig(max_tokens=base.max_tokens, temperature=base.temperature,
-                                  top_p=base.top_p, top_k=base.top_k,
-                                  repetition_penalty=base.repetition_penalty, seed=self._seed)
-        provenance = Provenance(dict(zip(self.names, weights)), strength, self._seed, self.model,
-                                {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
-        if self._job is not None and self._job.seeds:  # a restyle ends a Retry xK
-            self._drop_unwritten(len(self._job.seeds))
-        self._cancel()
-        self._whole = False
-        self._set_text("", provenance, new=new_candidate)
-        assert self.doc.pending is not None
-        self._many_base = self.doc.pending.current
-        for seed in (seeds or [])[1:]:  # the others wait behind the one shown
-            self.doc.pending.candidates.append(("", replace(provenance, seed=seed)))
-        prompt = self._before
-        document: DocumentContext | None = self._document_context()
-        if self._selection is not None:  # a rewrite of the writer's selection
-            span, instruction = self._selection
-            sampling = replace(sampling, max_tokens=rewrite_tokens(len(span) // 3),
-                               stop=() if "\n\n" in span.strip() else ("\n\n",))
-            if instruction:  # the instruct model's chat template carries the instruction
-                prompt, document = rewrite_instruction(instruction, span), None
-                sampling = replace(sampling, chat=True)
-        self._job = GenerateRequest(
-            prompt, tuple(weights), sampling, purpose=Purpose.WRITE, extrapolate=extrapolate,
-            strength=strength, record=False, replace_queued=True, document=document,
-            seeds=tuple(seeds or ()), top_logprobs=0 if seeds else TOP_K, bans=self.doc.bans.all())
-        self._rewrite = None
-        self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
-        self._submit(self._job)
-
-    def _document_context(self) -> DocumentContext:
-        """What the worker needs of the document to build a Continue's context (and, for a
-        server, which document: its slot)."""
-        return DocumentContext(self.memory.toPlainText(), self.note.toPlainText(), self.window_tokens.value(),
-                               self.doc.lorebook, f"doc-{id(self.doc)}")
+        self._do(lambda: self.desk.restyle(self._cursor(), self._desk_point(), self._sampling()))
 
     def _count_what(self) -> tuple[str, DocumentContext, int] | None:
-        """What a Continue at the cursor would send now, for the counter (None while a passage
-        is being written: its count comes with it)."""
-        if self._job is not None:
-            return None
-        before = self._before if self.doc.pending is not None else \
-            self.doc.text[:self.editor.textCursor().position()]
-        if not before.strip() and not self.memory.toPlainText().strip():
-            return None
-        return before, self._document_context(), self._sampling().max_tokens
+        """What a Continue at the cursor would send now, for the counter."""
+        found = self.desk.count_request(self._cursor())
+        return None if found is None else (*found, self._sampling().max_tokens)
 
     def on_token(self, request: GenerateRequest, piece: str) -> None:
-        if request is not self._job or self.doc.pending is None or not piece:
-            return
-        text, provenance = self.doc.pending.candidates[self.doc.pending.current]
-        self._set_text(text + piece, provenance, new=False)
+        if request is self._request and self.desk.piece(request.tag, piece):
+            self._render()
 
     def on_candidate_token(self, request: GenerateRequest, index: int, piece: str) -> None:
         """A piece of candidate ``index`` of a Retry xK."""
-        alt = self.doc.pending
-        slot = self._many_base + index
-        if request is not self._job or alt is None or not piece or slot >= len(alt.candidates):
+        if request is not self._request:
             return
-        text, provenance = alt.candidates[slot]
-        if slot == alt.current:
-            self._set_text(text + piece, provenance, new=False)
-        else:
-            self.doc.store_candidate(slot, text + piece, provenance)
-            self.candidate_label.setText(self._candidates_text())
+        if self.desk.candidate_piece(request.tag, index, piece):
+            self._render()
+        self.candidate_label.setText(self.desk.candidates_text())
 
     def on_finished(self, request: GenerateRequest, result: Finished) -> None:
-        if request is not self._job:
+        if request is not self._request:
             return
-        self._job = None
-        self._whole = result.finish_reason != Finish.CANCELLED
-        alt = self.doc.pending
-        if request.seeds and alt is not None:  # a Retry xK: the one in view, and no empty ones
-            mine = range(self._many_base, self._many_base + len(result.candidates))
-            if alt.current in mine:
-                self._whole = result.candidates[alt.current - self._many_base][2] != Finish.CANCELLED
-            self._drop_unwritten(len(result.candidates))
-            self._paint()
-        if alt is not None and result.token_texts and not request.seeds:
-            kept_texts, kept_alts = self._rewrite or ((), ())
-            self.tokens.put(alt.candidates[alt.current][1], kept_texts + result.token_texts,
-                            kept_alts + result.alternatives)
-            self._paint()
-        self._rewrite = None
+        self._request = None
+        outcome = Outcome(Finish(result.finish_reason), result.token_texts, result.alternatives,
+                          tuple(Finish(c[2]) for c in result.candidates))
+        if not self.desk.finished(request.tag, outcome):
+            return
+        self._render()
+        self.candidate_label.setText(self.desk.candidates_text())
         if result.context_budget:
             self.context_counter.show(result.context_tokens, result.context_budget, lore=result.context_lore)
-        reasons: dict[str, str] = {Finish.CANCELLED: "stopped", Finish.LENGTH: "done", Finish.EOS: "done", Finish.STOP: "done",
-                   Finish.BANS: "done (the bans ended it)"}
+        reasons: dict[str, str] = {Finish.CANCELLED: "stopped", Finish.LENGTH: "done", Finish.EOS: "done",
+                                   Finish.STOP: "done", Finish.BANS: "done (the bans ended it)"}
+        pending = self.doc.pending
+        if pending is not None and pending.candidates and not pending.candidates[pending.current][0]:
+            back = "brings your text back" if pending.replaced is not None else "clears it"
+            self.status.setText(f"the model wrote nothing here (it ended at once): Ctrl+R tries another "
+                                f"seed, moving the handle another point, Ctrl+Backspace {back}")
+            return
         self.status.setText(f"{reasons.get(result.finish_reason, '')}: Tab keeps it, Ctrl+R tries "
                             "again, Alt+Left/Right pick another, moving the handle restyles it")
-        self._remember()
-
-    def _drop_unwritten(self, count: int) -> None:
-        """Drop the candidates of a Retry xK that got no text (a stop or a restyle came
-        before them); the one in view stays."""
-        alt = self.doc.pending
-        if alt is None:
-            return
-        mine = range(self._many_base, min(self._many_base + count, len(alt.candidates)))
-        self.doc.drop_candidates([i for i in mine if i != alt.current and not alt.candidates[i][0]])
-        self.candidate_label.setText(self._candidates_text())
 
     def on_failed(self, request: object) -> None:
-        if request is self._job:
-            self._job = None
+        if request is self._request and isinstance(request, GenerateRequest):
+            self._request = None
+            self.desk.failed(request.tag)
             self.status.setText("")
 
     def _interrupt(self) -> None:
         self.stop()
-        self._job = None
+        self._request = None
+        self.desk.interrupt()
         self.candidate_label.setText("")
 
     def stop(self) -> None:
-        if self._job is not None:
+        if self._request is not None:
             self._cancel()
 
     def accept(self) -> None:
         """Keep the pending passage (Tab)."""
-        self._settle(keep=True)
+        if self._do(self.desk.accept) and self.doc.pending is None:
+            self.status.setText("")
 
     def discard(self) -> None:
         """Remove the pending passage (Ctrl+Backspace)."""
-        self._settle(keep=False)
-
-    def _settle(self, keep: bool) -> None:
-        if self.doc.pending is None:
-            return
-        self.stop()
-        self._job = None
-        selection, self._selection = self._selection, None
-        if keep:
-            self.doc.accept()
-        else:
-            span = self.doc.pending_span() or (self.doc.pending.start, self.doc.pending.start)
-            self.doc.discard()
-            self._edit(span[0], span[1], selection[0] if selection else "", join=selection is not None)
-        self.candidate_label.setText("")
-        self.status.setText("" if keep else "discarded")
-        self._paint()
-        self._remember()
+        had = self.doc.pending is not None
+        if self._do(self.desk.discard) and had:
+            self.status.setText("discarded")
 
     def cycle(self, step: int) -> None:
         """Show another candidate (Alt+Left / Alt+Right)."""
-        if self.doc.pending is None or len(self.doc.pending.candidates) < 2:
-            return
-        writing_many = self._job is not None and bool(self._job.seeds)
-        if not writing_many:  # a Retry xK goes on behind the one in view
-            self.stop()
-            self._job = None
-        old = self.doc.pending_span()
-        self.doc.show_candidate(step)
-        new = self.doc.pending_span()
-        if old and new:
-            self._edit(old[0], old[1], self.doc.text[new[0]:new[1]], join=True)
-        self._seed = self.doc.pending.candidates[self.doc.pending.current][1].seed
-        self._whole = not writing_many  # as it was made at its own point
-        self.candidate_label.setText(self._candidates_text())
-        self._paint()
-
-    def _candidates_text(self) -> str:
-        alt = self.doc.pending
-        if alt is None or len(alt.candidates) < 2:
-            return ""
-        return f"candidate {alt.position}  (Alt+Left / Alt+Right)"
-
-    def _set_text(self, text: str, provenance: Provenance, new: bool) -> None:
-        """Put ``text`` in the pending slot (a new candidate, or the current one again)."""
-        assert self.doc.pending is not None
-        old = self.doc.pending_span()
-        self.doc.set_candidate(text, provenance, None if new else self.doc.pending.current)
-        start = self.doc.pending.start
-        removed_end = old[1] if old else start
-        self._edit(start, removed_end, text, join=self._joined)
-        self._joined = True
-        self.candidate_label.setText(self._candidates_text())
-        self._paint()
+        self._do(lambda: self.desk.cycle(step))
 
     def _paint(self) -> None:
         selections = tint_selections(self.editor.document(), self.doc, self.colours)
         if getattr(self, "confidence", None) is not None and self.confidence.isChecked():
-            selections += self.tokens.confidence_selections(self.editor.document(), self.doc)
-        self.editor.setExtraSelections(selections)
+            selections += confidence_selections(self.editor.document(), self.desk)
+        self._show(selections)
 
     # ----- rewriting a selection -------------------------------------------------------------------
     def rewrite_selection(self) -> None:
@@ -410,74 +264,30 @@ class WritePanel(DocumentEditor):
             return
         instruction, ok = QInputDialog.getText(self, "Rewrite the selection",
                                                "Instruction (optional; empty: rewrite it in the blend at the point):")
-        if not ok:
-            return
-        if self.doc.pending is not None:
-            self.accept()
-            start, end = sorted((self.editor.textCursor().selectionStart(), self.editor.textCursor().selectionEnd()))
-        self._before = self.doc.text[:start]
-        original = self.doc.begin_rewrite(start, end)
-        self._selection = (original, instruction.strip())
-        self._edit(start, end, "", join=False)
-        self._joined = True  # the rewrite streams into the same undo step
-        self._seed = self._sampling().seed
-        self._start(new_candidate=True)
+        if ok:
+            self._do(lambda: self.desk.rewrite_selection(start, end, instruction, self._desk_point(),
+                                                         self._sampling()))
 
     # ----- token alternatives --------------------------------------------------------------------
     def rewrite_from(self, hit: TokenHit, choice: str) -> None:
         """Write the passage again from token ``hit.index`` with ``choice`` in its place, at the
         passage's own point and seed: a new candidate of that passage (Alt+Left comes back)."""
-        found = self.tokens.tokens(hit.provenance)
-        made = hit.provenance
-        if found is None or set(made.weights) - set(self.names):
-            self.message.emit("this passage's voices are not all on the picker: put them back to rewrite it")
-            return
-        if self.doc.pending is None or self.doc.pending.start != hit.start:
-            self.accept()
-            if not self._reopen_passage(hit.start):
-                return
-        texts, alts = found
-        kept = texts[:hit.index] + (choice,)
-        self._rewrite = (kept, alts[:hit.index + 1])
-        params = {k: v for k, v in made.sampling.items() if k in ("temperature", "top_p", "top_k", "repetition_penalty")}
-        rest = int(made.sampling.get("max_tokens", len(texts))) - hit.index - 1
-        provenance = replace(made, created=time.time(), sampling={**made.sampling, "from_token": hit.index})
-        self.stop()
-        self._job = None
-        self._seed = made.seed
-        self._set_text("".join(kept), provenance, new=True)
-        if rest < 1:
-            self.tokens.put(provenance, kept, alts[:hit.index + 1])
-            self._rewrite, self._whole = None, True
-            return
-        self._job = GenerateRequest(
-            self._before + "".join(kept), tuple(made.weights.get(n, 0.0) for n in self.names),
-            SamplingConfig(max_tokens=rest, seed=made.seed, **params), purpose=Purpose.WRITE,
-            extrapolate=True, strength=made.strength, record=False, replace_queued=True,
-            document=self._document_context(), top_logprobs=TOP_K, bans=self.doc.bans.all())
-        self.status.setText(f"writing again from \"{choice.strip() or choice}\"… (Alt+Left: the passage as it was)")
-        self._submit(self._job)
+        if self._do(lambda: self.desk.rewrite_from(hit, choice)) and self.desk.job is not None:
+            self.status.setText(f"writing again from \"{choice.strip() or choice}\"… (Alt+Left: the passage as it was)")
 
     # ----- provenance ---------------------------------------------------------------------------------
     def point_of_passage(self) -> None:
         """Put the picker back at the point of the passage under the cursor."""
-        pos = self.editor.textCursor().position()
-        passage = self.doc.passage_at(pos)
-        if passage is None and self.doc.pending is not None:
-            span = self.doc.pending_span()
-            if span and span[0] <= pos <= span[1]:
-                provenance = self.doc.pending.candidates[self.doc.pending.current][1]
-                self.pointRequested.emit(provenance.weights, provenance.strength)
-            return
-        if passage is not None:
-            self.pointRequested.emit(passage.provenance.weights, passage.provenance.strength)
+        provenance = self.desk.provenance_at(self._cursor())
+        if provenance is not None:
+            self.pointRequested.emit(provenance.weights, provenance.strength)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.editor.viewport() and isinstance(event, QMouseEvent) \
                 and event.type() == QEvent.Type.MouseMove:
             pos = self.editor.cursorForPosition(event.position().toPoint()).position()
             passage = self.doc.passage_at(pos)
-            hit = self.tokens.at(self.doc, pos) if self._job is None else None
+            hit = self.desk.token_at(pos)
             if hit is not None:
                 QToolTip.hideText()
                 self.popup.show_hit(hit, event.globalPosition().toPoint())
@@ -496,11 +306,18 @@ class WritePanel(DocumentEditor):
             if key == Qt.Key.Key_Tab and self.doc.pending is not None:
                 self.accept()
                 return True
-            if key == Qt.Key.Key_Escape and self._job is not None:
+            if key == Qt.Key.Key_Backspace and mods & Qt.KeyboardModifier.ControlModifier \
+                    and self.doc.pending is not None:  # before the editor's "delete the word"
+                self.discard()
+                return True
+            if key == Qt.Key.Key_Escape and self._request is not None:
                 self.stop()
                 return True
             if key == Qt.Key.Key_Z and mods & Qt.KeyboardModifier.ControlModifier:
                 self.redo() if mods & Qt.KeyboardModifier.ShiftModifier else self.undo()
+                return True
+            if key == Qt.Key.Key_Y and mods & Qt.KeyboardModifier.ControlModifier:
+                self.redo()
                 return True
         return super().eventFilter(watched, event)
 
