@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training.voice import BASE_STEPS, MAX_STEPS, make_voice, voice_recipe
+from engine.training.voice import BASE_STEPS, MAX_STEPS, make_voice, more_text_advice, voice_recipe
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
 from engine.words import word_count as count_words
 from tests.test_cli import run
@@ -22,6 +22,13 @@ def test_the_recipe_grows_with_the_text_and_is_capped():
     assert BASE_STEPS < voice_recipe(3000).steps < voice_recipe(30000).steps == MAX_STEPS
     assert voice_recipe(700, "fp32").precision == "fp32" and voice_recipe(700).rank == 8
     assert count_words("Don't stop: well-known words, 42 of them.") == 7
+
+
+def test_the_advice_on_more_text_says_only_what_was_measured():
+    assert more_text_advice(MIN_WORDS - 1) == ""
+    assert "clearer up to about three pages" in more_text_advice(700)
+    assert "as much as made a voice clearer" in more_text_advice(2500)
+    assert "did not make a clearer voice" in more_text_advice(7000)
 
 
 def test_too_little_text_is_refused_by_its_count(tmp_path):

@@ -77,6 +77,7 @@ class LlamaCppBackend(Backend):
         self._merger: Any = None
         self._vocab: Any = None
         self._abort_callback: Any = None  # kept alive while llama.cpp holds it
+        self._cvec: np.ndarray | None = None  # a control vector's data, kept while llama.cpp holds it
         self._streaming = False  # a generation runs: a cancel may abort its evaluations
         # the last prompt, whose KV entries are in the cache (a prefix of it can be kept)
         self._prompt_tokens: list[int] = []
@@ -163,6 +164,7 @@ class LlamaCppBackend(Backend):
             self._shared.close()  # after llama.cpp has unmapped it
         self._llm, self._adapters, self._vocab = None, [], None
         self.rows_invariant, self._adapter_args = None, (None, None, 0)
+        self._cvec = None
         self._shared, self._merger = None, None
 
     def _attach_anchors(self) -> None:
@@ -211,6 +213,31 @@ class LlamaCppBackend(Backend):
         if self._streams is not None and not self._streams.set_adapters(adapters, scales, n):
             raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
         self._forget_prompt()  # the KV cache was computed with the old weights
+
+    def set_control_vector(self, vector: "np.ndarray | None", scale: float = 1.0) -> None:
+        """Add ``scale * vector[l]`` to each layer's output (llama.cpp's control vectors, which
+        start at layer 1: ``vector[0]`` must be zero); None clears it."""
+        import llama_cpp
+
+        from engine.backends.torch_vector import check_vector
+
+        if self._llm is None:
+            raise ModelError("no model is loaded")
+        ctx = self._llm._ctx.ctx
+        if vector is None or scale == 0.0:
+            code = llama_cpp.llama_set_adapter_cvec(ctx, None, 0, 0, 0, 0)
+        else:
+            n_layers, n_embd = int(llama_cpp.llama_model_n_layer(self._llm.model)), int(self._llm.n_embd())
+            check_vector(vector, n_layers, n_embd)
+            if vector[0].any():
+                raise ModelError("llama.cpp's control vectors start at layer 1: this vector moves layer 0")
+            data = np.ascontiguousarray(vector[1:] * scale, dtype=np.float32).ravel()
+            self._cvec = data  # kept alive while llama.cpp may read it
+            code = llama_cpp.llama_set_adapter_cvec(
+                ctx, data.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), data.size, n_embd, 1, n_layers - 1)
+        if code != 0:
+            raise ModelError(f"llama.cpp refused the control vector (code {code}): {llama_reason()}")
+        self._forget_prompt()  # the KV cache was computed without it
 
     def _forget_prompt(self) -> None:
         assert self._llm is not None

@@ -7,6 +7,8 @@ give the same text, and cancelling takes effect between two tokens.
 """
 from __future__ import annotations
 
+import numpy as np
+
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -72,6 +74,7 @@ class TorchBackend(Backend):
         self.model: Any = None  # a transformers model (typed Any: transformers is untyped here)
         self.tokenizer: Any = None
         self.merger: LowRankMerger | None = None
+        self._vector: Any = None  # engine.backends.torch_vector.VectorHooks, when one is set
 
     def _load_model(self, path: Path, progress: Progress) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -93,7 +96,21 @@ class TorchBackend(Backend):
         return self.model is not None
 
     def _close_model(self) -> None:
-        self.model = self.tokenizer = self.merger = None
+        if self._vector is not None:
+            self._vector.remove()
+        self.model = self.tokenizer = self.merger = self._vector = None
+
+    def set_control_vector(self, vector: "np.ndarray | None", scale: float = 1.0) -> None:
+        """Add ``scale * vector[l]`` to each decoder layer's output from now on (None: none)."""
+        from engine.backends.torch_vector import VectorHooks
+
+        if self.model is None:
+            raise ModelError("no model is loaded")
+        if self._vector is not None:
+            self._vector.remove()
+            self._vector = None
+        if vector is not None and scale != 0.0:
+            self._vector = VectorHooks(self.model, vector, scale).install()
 
     def _attach_anchors(self) -> None:
         assert self.model is not None

@@ -5,8 +5,9 @@ The recipe is the style corners' (q/k/v/o, the embedded model) made small and fa
 4 x 128-token blocks a step at lr 2e-3 (a page is about 7 blocks, so each step sees most of
 it), bf16 where the CPU computes it natively, and a step count that grows with the text up to
 a cap. The card says it is a voice and records the text's hash, its word count, the seconds it
-took and the recipe. What the method buys against other recipes and against activation style
-vectors is measured in benchmarks/voice.py (docs/anchors.md).
+took and the recipe. What it buys, and what an activation style vector buys beside it
+(engine/training/style_vector.py), is measured in benchmarks/voice.py and
+benchmarks/voice_methods.py (docs/results.md, docs/anchors.md).
 """
 from __future__ import annotations
 
@@ -41,6 +42,25 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     return TrainConfig(rank=8, alpha=16.0, steps=steps, lr=2e-3, batch=4, block=128, warmup=2,
                        val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
                        precision=precision or voice_precision())
+
+
+# What more text bought, as benchmarks/voice.py measured it on two writers (docs/results.md):
+# three pages were recognised more often than one for both (0% -> 25%, 33% -> 46%); ten pages
+# not more often than three (33%, 29%).
+CLEARER_UP_TO_WORDS = 2_100  # about three pages
+
+
+def more_text_advice(words: int) -> str:
+    """What the measurement lets us tell a writer about giving more text, for ``words`` words."""
+    if words < MIN_VOICE_WORDS:
+        return ""
+    if words < CLEARER_UP_TO_WORDS:
+        return ("More text makes the voice clearer up to about three pages (2,100 words): measured on "
+                "two writers, three pages were recognised more often than one.")
+    if words <= 2 * CLEARER_UP_TO_WORDS:
+        return "About three pages: as much as made a voice clearer when measured."
+    return ("More than about three pages did not make a clearer voice when measured (ten pages no "
+            "clearer than three); it does take longer.")
 
 
 @dataclass(frozen=True)

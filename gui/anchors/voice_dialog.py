@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
+from engine.training.voice import more_text_advice
 from engine.words import MIN_VOICE_WORDS, word_count
 
 
@@ -22,6 +23,8 @@ class VoiceDialog(QDialog):
         self.text.setPlaceholderText("Paste a page or more of your own writing here, or add files, "
                                      "or take the document you are writing.")
         self.count = QLabel("")
+        self.advice = QLabel("")
+        self.advice.setWordWrap(True)
         self.files_button = QPushButton("Add files…")
         self.document_button = QPushButton("Use the document")
         self.selection_button = QPushButton("Use the selection")
@@ -43,6 +46,7 @@ class VoiceDialog(QDialog):
         layout.addWidget(self.text, 1)
         layout.addLayout(row)
         layout.addWidget(self.count)
+        layout.addWidget(self.advice)
         layout.addWidget(QLabel("The voice trains in the background (about a minute for a page here) "
                                 "and joins the picker as a corner; the status bar has Cancel."))
         layout.addWidget(buttons)
@@ -63,6 +67,7 @@ class VoiceDialog(QDialog):
         else:
             pages = n / 700
             self.count.setText(f"{n:,} words (about {pages:.1f} page{'s' if pages >= 1.05 else ''})")
+        self.advice.setText(more_text_advice(n))
         self.ok.setEnabled(n >= MIN_VOICE_WORDS and bool(self.name.text().strip()))
 
     def add_files(self, paths: list[str]) -> list[str]:
