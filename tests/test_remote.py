@@ -6,6 +6,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -48,10 +49,12 @@ def gguf_adapters(tmp_path_factory, adapters, base):
     return [write_gguf_lora(load_anchor(p, base), base, root / f"{p.name}.gguf") for p in adapters[:2]]
 
 
-def _start(binary: str, adapters: list[Path], base) -> tuple[subprocess.Popen, str]:
+def _start(binary: str, adapters: list[Path], base, parallel: int = 2) -> tuple[subprocess.Popen, str]:
+    """A llama-server on loopback with ``adapters`` at scale 0 and ``parallel`` slots (the
+    context split between them); benchmarks/remote_load.py starts its server with this too."""
     port = _free_port()
-    args = [binary, "-m", str(base.path), "--host", "127.0.0.1", "--port", str(port), "-c", "4096",
-            "-np", "2", "-fa", "off", "-t", "2", "--api-key", KEY, "--lora-init-without-apply"]
+    args = [binary, "-m", str(base.path), "--host", "127.0.0.1", "--port", str(port), "-c", str(2048 * parallel),
+            "-np", str(parallel), "-fa", "off", "-t", "2", "--api-key", KEY, "--lora-init-without-apply"]
     for a in adapters:
         args += ["--lora", str(a)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -135,6 +138,70 @@ def test_concurrent_requests_keep_their_own_weights(server):
     for t in threads:
         t.join(120)
     assert got == expected
+
+
+@dataclass
+class Room:
+    """What a room of writers got: each point's text alone, and all at once (text, first-token
+    seconds, tokens), the errors, and the wall time of each part."""
+
+    alone: dict = field(default_factory=dict)
+    together: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+    alone_seconds: float = 0.0
+    together_seconds: float = 0.0
+
+
+def room_of_writers(url: str, points: list[tuple[float, ...]], prompt: str, sampling: SamplingConfig,
+                    api_key: str = KEY) -> Room:
+    """Each point's text from a lone request, one after another, then the same requests from
+    one writer per point all at once (a barrier starts them together)."""
+    room = Room()
+    start = time.perf_counter()
+    for w in points:
+        b = RemoteBackend(url, api_key=api_key)
+        b.load()
+        b.set_weights(w)
+        room.alone[w] = b.generate(prompt, sampling).text
+    room.alone_seconds = time.perf_counter() - start
+    ready = threading.Barrier(len(points) + 1)
+
+    def writer(w: tuple[float, ...]) -> None:
+        try:
+            b = RemoteBackend(url, api_key=api_key)
+            b.load()
+            b.set_weights(w)
+            ready.wait(60)
+            result = b.generate(prompt, sampling)
+            room.together[w] = (result.text, result.first_token_seconds, result.n_tokens)
+        except Exception as exc:  # noqa: BLE001 - reported, not lost
+            room.errors.append(f"{w}: {exc}")
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in points]
+    for t in threads:
+        t.start()
+    ready.wait(60)
+    start = time.perf_counter()
+    for t in threads:
+        t.join(300)
+    room.together_seconds = time.perf_counter() - start
+    return room
+
+
+def test_a_room_of_eight_writers_on_four_slots_each_gets_its_points_text(server_binary, gguf_adapters, base):
+    """Eight writers at eight points at once on a server with four slots: none is lost, none
+    mixed; each text is the one its point gives alone (llama-server never batches slots whose
+    adapter scales differ)."""
+    proc, url = _start(server_binary, gguf_adapters, base, parallel=4)
+    try:
+        points = [(k / 7, 1 - k / 7) for k in range(8)]
+        room = room_of_writers(url, points, PROMPT, SamplingConfig(max_tokens=24, temperature=0))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert room.errors == [] and sorted(room.together) == sorted(points)
+    assert len(set(room.alone.values())) >= 4  # the points write differently
+    assert {w: t for w, (t, _, _) in room.together.items()} == room.alone
 
 
 def test_cancel_closes_the_stream(server):

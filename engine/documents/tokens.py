@@ -52,11 +52,13 @@ class TokenLog:
             spans.append((span[0], span[1], doc.pending.candidates[doc.pending.current][1]))
         return spans
 
-    def _walk(self, doc: Document) -> Iterator[tuple[TokenHit, bool, int]]:
-        """Each logged token of the passages in the text, whether its text is still what was
-        written (an edit there, or before it in its passage, changes that), and where its
-        passage ends."""
+    def _walk(self, doc: Document, at: int | None = None) -> Iterator[tuple[TokenHit, bool, int]]:
+        """Each logged token of the passages in the text (or only of the passage holding
+        position ``at``), whether its text is still what was written (an edit there, or before
+        it in its passage, changes that), and where its passage ends."""
         for start, end, provenance in self._spans(doc):
+            if at is not None and not start <= at < end:
+                continue
             found = self.tokens(provenance)
             if found is None:
                 continue
@@ -68,8 +70,8 @@ class TokenLog:
 
     def at(self, doc: Document, pos: int) -> TokenHit | None:
         """The generated token at character ``pos``, if its text is still what was written."""
-        for hit, unchanged, end in self._walk(doc):
-            if hit.start <= pos < end and hit.at <= pos < hit.at + len(hit.text):
+        for hit, unchanged, _ in self._walk(doc, pos):
+            if hit.at <= pos < hit.at + len(hit.text):
                 return hit if unchanged and hit.alternatives else None
         return None
 
