@@ -7,7 +7,8 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training.voice import BASE_STEPS, MAX_STEPS, make_voice, more_text_advice, voice_recipe
+from engine.training.voice import BASE_STEPS, MAX_STEPS, make_voice, voice_recipe
+from engine.words import more_text_advice
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
 from engine.words import word_count as count_words
 from tests.test_cli import run

@@ -7,8 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
-from engine.training.voice import more_text_advice
-from engine.words import MIN_VOICE_WORDS, word_count
+from engine.words import MIN_VOICE_WORDS, more_text_advice, word_count
 
 
 class VoiceDialog(QDialog):
