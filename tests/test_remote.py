@@ -49,12 +49,14 @@ def gguf_adapters(tmp_path_factory, adapters, base):
     return [write_gguf_lora(load_anchor(p, base), base, root / f"{p.name}.gguf") for p in adapters[:2]]
 
 
-def _start(binary: str, adapters: list[Path], base, parallel: int = 2) -> tuple[subprocess.Popen, str]:
+def _start(binary: str, adapters: list[Path], base, parallel: int = 2,
+           extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     """A llama-server on loopback with ``adapters`` at scale 0 and ``parallel`` slots (the
-    context split between them); benchmarks/remote_load.py starts its server with this too."""
+    context split between them), plus ``extra`` arguments; benchmarks/remote_load.py starts its
+    server with this too."""
     port = _free_port()
     args = [binary, "-m", str(base.path), "--host", "127.0.0.1", "--port", str(port), "-c", str(2048 * parallel),
-            "-np", str(parallel), "-fa", "off", "-t", "2", "--api-key", KEY, "--lora-init-without-apply"]
+            "-np", str(parallel), "-fa", "off", "-t", "2", "--api-key", KEY, "--lora-init-without-apply", *extra]
     for a in adapters:
         args += ["--lora", str(a)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -380,3 +382,67 @@ def test_a_pinned_slot_reuses_its_cache_only_at_the_same_scales(server):
         assert fresh_other != fresh
     finally:
         backend.close()
+
+
+# ----- a model split over machines: llama.cpp's RPC backend ---------------------------------------
+@pytest.fixture(scope="module")
+def rpc_binaries() -> Path:
+    r = subprocess.run(["bash", str(ROOT / "packaging" / "build_llama_server.sh"), "--rpc"], capture_output=True,
+                       text=True, timeout=2400)
+    if r.returncode == 3:
+        pytest.skip(f"llama-server with RPC cannot be built here: {r.stderr.strip()}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return Path(r.stdout.strip().splitlines()[-1])
+
+
+def _rpc_server(folder: Path) -> tuple[subprocess.Popen, str]:
+    """A ggml-rpc-server on loopback (it exposes this machine's CPU as a device)."""
+    port = _free_port()
+    proc = subprocess.Popen([str(folder / "ggml-rpc-server"), "-H", "127.0.0.1", "-p", str(port), "-t", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, f"127.0.0.1:{port}"
+        if proc.poll() is not None:
+            raise RuntimeError(f"ggml-rpc-server exited: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("ggml-rpc-server did not listen in 30 s")
+
+
+def test_a_model_split_over_two_rpc_servers_keeps_each_points_text_and_a_lost_one_is_an_error(
+        rpc_binaries, gguf_adapters, base, server):
+    """The model's layers on two rpc-servers (loopback stands in for two machines), the anchors
+    as LoRAs on the llama-server in front: each point's text is the one the plain server
+    writes, and a killed rpc-server gives the writer an error, not a hang."""
+    workers = [_rpc_server(rpc_binaries) for _ in range(2)]
+    proc = None
+    try:
+        proc, url = _start(str(rpc_binaries / "llama-server"), gguf_adapters, base,
+                           extra=("--rpc", ",".join(addr for _, addr in workers), "-ngl", "99"))
+        split, plain = _remote(url), _remote(server)
+        for weights in ((1.0, 0.0), (0.3, 0.7), (0.0, 1.0)):
+            split.set_weights(weights)
+            plain.set_weights(weights)
+            assert split.generate(PROMPT, GREEDY).text == plain.generate(PROMPT, GREEDY).text, weights
+        workers[1][0].kill()
+        workers[1][0].wait()
+        started = time.time()
+
+        def ask() -> None:
+            b = RemoteBackend(url, api_key=KEY, timeout=20.0)
+            b.load()
+            b.generate(PROMPT, GREEDY)
+        with pytest.raises(ProsemixError, match="cannot reach|broke mid-stream|stopped answering|did not answer"):
+            ask()
+        assert time.time() - started < 90  # said, not hung
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        for p, _ in workers:
+            p.kill()
+            p.wait()
+
