@@ -167,9 +167,10 @@ def test_changed_span_is_the_shortest_edit():
         a, b = sorted(rng.randrange(0, len(old) + 1) for _ in range(2))
         new = old[:a] + "".join(rng.choice("abc") for _ in range(rng.randrange(0, 5))) + old[b:]
         start, old_end, new_end = changed_span(old, new)
-        assert old[:start] + new[start:new_end] + old[old_end:] == new
-        assert start <= a or old[:start] == new[:start]
-        assert old_end - start <= b - a or new_end - start <= len(new) - len(old) + b - a
+        assert old[:start] + new[start:new_end] + old[old_end:] == new  # the edit gives the new text
+        assert start == min(len(old), len(new)) or old[start] != new[start]  # no longer common start
+        assert start in (old_end, new_end) or old[old_end - 1] != new[new_end - 1]  # nor common end
+        assert new_end - start <= len(new) - len(old) + (b - a)  # no longer than what was put in
     assert changed_span("same", "same") == (4, 4, 4)
 
 
