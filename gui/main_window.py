@@ -301,6 +301,7 @@ class MainWindow(QMainWindow):
         self.anchors.setEnabled(not remote)  # a server brings its own anchors
         specs = () if remote else tuple(self.anchors.enabled())
         self.status.loading()
+        self.write.model_loading(True)  # a Continue now waits: the desk's anchors are not known yet
         self.worker.submit(LoadRequest(self.model_choice, specs))
 
     def _choose_model(self) -> None:
@@ -451,6 +452,7 @@ class MainWindow(QMainWindow):
         self.status.say(failure.message, 10000)
         if isinstance(request, LoadRequest):
             self.status.model_label.setText("not loaded")
+            self.write.model_loading(False)
         self.write.on_failed(request)
         self._errors.append(show_error(self, failure.message, failure.details))
 

@@ -581,3 +581,30 @@ def test_the_panel_renders_the_desk_and_ctrl_backspace_discards_before_the_edito
     assert panel.editor.toPlainText() == "Start. One two.\n\nFive six." and panel.doc.pending is not None
     qtbot.keyClick(panel.editor, Qt.Key_Y, Qt.ControlModifier)
     assert panel.editor.toPlainText() == text and panel.doc.pending is None
+
+
+def test_a_continue_while_the_model_loads_starts_when_it_is_ready(qtbot):
+    """Ctrl+Enter before the model's anchors arrive sent a request with no weights for three
+    anchors, and the writer got an error dialog; now the Continue waits for the model, says so,
+    and starts once it has loaded (a failed load drops it)."""
+    import gui.desk.write_panel as write_panel
+
+    sent, said = [], []
+    panel = write_panel.WritePanel(sent.append, lambda: None, lambda: ([0.5, 0.5], 1.0, False),
+                                   lambda: SamplingConfig(seed=1))
+    qtbot.addWidget(panel)
+    panel.message.connect(said.append)
+    qtbot.keyClicks(panel.editor, "Start.")
+    panel.model_loading(True)
+    panel.continue_here()
+    panel.restyle()  # a move of the handle: nothing, and nothing said
+    assert sent == [] and said == ["The model is still loading: this starts as soon as it is ready."]
+    assert panel.doc.pending is None and panel.doc.text == "Start." and "waiting" in panel.status.text()
+    panel.set_anchors(["a", "b"], ["#ff0000", "#00ff00"], "m")  # loaded: the Continue starts
+    assert len(sent) == 1 and sent[0].prompt == "Start." and sent[0].weights == (0.5, 0.5)
+    panel.discard()
+    panel.model_loading(True)
+    panel.continue_here()
+    panel.model_loading(False)  # the load failed: the Continue is dropped
+    panel.set_anchors(["a", "b"], ["#ff0000", "#00ff00"], "m")
+    assert len(sent) == 1

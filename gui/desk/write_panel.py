@@ -47,6 +47,8 @@ class WritePanel(DocumentEditor):
         self.names: list[str] = []
         self.model = ""
         self._request: GenerateRequest | None = None  # the worker's run of the desk's job
+        self._loading = False  # a model load is under way (MainWindow.load)
+        self._deferred: Callable[[], object] | None = None  # the step that waits for it
         self.editor.viewport().setMouseTracking(True)
         self.editor.viewport().installEventFilter(self)
         self.editor.installEventFilter(self)
@@ -122,7 +124,21 @@ class WritePanel(DocumentEditor):
     def set_anchors(self, names: list[str], colours: list[str], model: str) -> None:
         self.names, self.colours, self.model = list(names), dict(zip(names, colours)), model
         self.desk.names, self.desk.model = list(names), model
+        self._loading = False
         self._paint()
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            self.status.setText("")
+            self._do(deferred)
+
+    def model_loading(self, loading: bool) -> None:
+        """A model is being loaded: until its anchors arrive the desk cannot say which point it
+        writes at, so a Continue (or Retry, or rewrite) waits for them and then starts; a load
+        that fails drops it."""
+        self._loading = loading
+        if not loading and self._deferred is not None:
+            self._deferred = None
+            self.status.setText("")
 
     def _desk_point(self) -> DeskPoint:
         weights, strength, extrapolate = self._point()
@@ -132,10 +148,19 @@ class WritePanel(DocumentEditor):
         return self.editor.textCursor().position()
 
     # ----- generation ------------------------------------------------------------------------------
-    def _do(self, step: Callable[[], object]) -> bool:
+    def _do(self, step: Callable[[], object], writes: str = "said") -> bool:
         """Run one of the desk's steps and render what it changed: a job it dropped is stopped,
-        a new one goes to the worker. False (and said) when the desk refused."""
+        a new one goes to the worker. False (and said) when the desk refused. ``writes``: "said"
+        for a step that starts writing (while a model loads it waits, with a word), "quiet" for
+        one that waits without a word (a restyle on every move of the handle), "no" for one
+        that needs no model (keep, discard, cycle)."""
         running = self.desk.job
+        if self._loading and writes != "no":
+            if writes == "said":  # the last such step runs once the model is there
+                self._deferred = step
+                self.message.emit("The model is still loading: this starts as soon as it is ready.")
+                self.status.setText("waiting for the model to load…")
+            return False
         try:
             step()
         except DeskError as exc:
@@ -172,7 +197,7 @@ class WritePanel(DocumentEditor):
     def restyle(self) -> None:
         """Regenerate the pending (or selected) passage at the picker's point: the same context
         and seed, so what changes is the style. Called on every move of the handle."""
-        self._do(lambda: self.desk.restyle(self._cursor(), self._desk_point(), self._sampling()))
+        self._do(lambda: self.desk.restyle(self._cursor(), self._desk_point(), self._sampling()), "quiet")
 
     def _count_what(self) -> tuple[str, DocumentContext, int] | None:
         """What a Continue at the cursor would send now, for the counter."""
@@ -232,18 +257,18 @@ class WritePanel(DocumentEditor):
 
     def accept(self) -> None:
         """Keep the pending passage (Tab)."""
-        if self._do(self.desk.accept) and self.doc.pending is None:
+        if self._do(self.desk.accept, "no") and self.doc.pending is None:
             self.status.setText("")
 
     def discard(self) -> None:
         """Remove the pending passage (Ctrl+Backspace)."""
         had = self.doc.pending is not None
-        if self._do(self.desk.discard) and had:
+        if self._do(self.desk.discard, "no") and had:
             self.status.setText("discarded")
 
     def cycle(self, step: int) -> None:
         """Show another candidate (Alt+Left / Alt+Right)."""
-        self._do(lambda: self.desk.cycle(step))
+        self._do(lambda: self.desk.cycle(step), "no")
 
     def _paint(self) -> None:
         selections = tint_selections(self.editor.document(), self.doc, self.colours)
