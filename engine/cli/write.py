@@ -112,9 +112,10 @@ def cmd_continue(args: argparse.Namespace) -> int:
         typed = parse_weights(args.weights, names) if args.weights and names else [1 / len(names)] * len(names) if names else []
         point = make_point(typed, names, extrapolate=args.extrapolate, strength=args.strength)  # checked, as read
         job = desk.continue_at(len(doc.text), Point(point.values, point.strength, args.extrapolate), sampling)
-        result, context = desk.run(backend, job, None if args.json else lambda s: print(s, end="", flush=True))
+        lore = lorebook.lore_for(doc.lorebook, job.prompt, backend.count_tokens)  # once: context and --json
+        result, context = desk.run(backend, job, None if args.json else lambda s: print(s, end="", flush=True),
+                                   lore=lore)
         assert context is not None  # a Continue always has its document's context
-        lore = lorebook.lore_for(doc.lorebook, job.prompt, backend.count_tokens)
         provenance = doc.pending.candidates[doc.pending.current][1] if doc.pending else None
         passage = desk.accept()
         files.save(doc, path)

@@ -140,11 +140,13 @@ class DocumentContext:
     key: str = ""
 
 
-def context_for(backend: Any, before: str, document: DocumentContext, max_tokens: int) -> Context:
+def context_for(backend: Any, before: str, document: DocumentContext, max_tokens: int,
+                lore: Any = None) -> Context:
     """The context of a continuation at the end of ``before`` on ``backend``: the style window,
-    within the model's context less the generation (the worker, the counter and `continue`)."""
+    within the model's context less the generation (the worker, the counter and `continue`).
+    ``lore``: the lorebook's block, if the caller has it already."""
     return desk_context(before, document.memory, document.note, document.budget, backend.n_ctx,
-                        max_tokens, backend.count_tokens, document.lorebook)
+                        max_tokens, backend.count_tokens, document.lorebook, lore)
 
 
 # ----- rewriting a selection ------------------------------------------------------------------------

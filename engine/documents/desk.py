@@ -449,10 +449,11 @@ class Desk:
 
     # ----- running a job here (the command line) ------------------------------------------------------
     def run(self, backend: Any, job: Job, on_piece: Callable[[str], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> tuple[Any, Context | None]:
+            should_stop: Callable[[], bool] | None = None, lore: Any = None) -> tuple[Any, Context | None]:
         """Run ``job`` on ``backend`` in this thread, feeding its pieces to the desk (and to
         ``on_piece``). Returns the GenerationResult and the context it was given. The window
-        runs jobs in its worker thread instead, with the same context (`context_for`)."""
+        runs jobs in its worker thread instead, with the same context (`context_for`).
+        ``lore``: the lorebook's block for ``job.prompt``, if the caller has it already."""
         from engine.backends.bans import stream_with_bans
 
         if job.seeds:
@@ -463,7 +464,7 @@ class Desk:
         if job.document is not None:
             if hasattr(backend, "pin"):  # a server: this document's slot
                 backend.pin(job.document.key or None)
-            context = context_for(backend, job.prompt, job.document, job.sampling.max_tokens)
+            context = context_for(backend, job.prompt, job.document, job.sampling.max_tokens, lore)
             prompt = context.prompt
         generation = stream_with_bans(backend, prompt, job.sampling, job.bans, should_stop,
                                       top_logprobs=job.top_logprobs if backend.can_top else 0)

@@ -52,10 +52,10 @@ class TokenLog:
             spans.append((span[0], span[1], doc.pending.candidates[doc.pending.current][1]))
         return spans
 
-    def _walk(self, doc: Document, at: int | None = None) -> Iterator[tuple[TokenHit, bool, int]]:
+    def _walk(self, doc: Document, at: int | None = None) -> Iterator[tuple[TokenHit, bool]]:
         """Each logged token of the passages in the text (or only of the passage holding
-        position ``at``), whether its text is still what was written (an edit there, or before
-        it in its passage, changes that), and where its passage ends."""
+        position ``at``), and whether its text is still what was written (an edit there, or
+        before it in its passage, changes that)."""
         for start, end, provenance in self._spans(doc):
             if at is not None and not start <= at < end:
                 continue
@@ -65,12 +65,12 @@ class TokenLog:
             offset = start
             for index, (text, alts) in enumerate(zip(*found)):
                 yield (TokenHit(start, index, offset, text, alts, provenance),
-                       doc.text[offset:offset + len(text)] == text, end)
+                       doc.text[offset:offset + len(text)] == text)
                 offset += len(text)
 
     def at(self, doc: Document, pos: int) -> TokenHit | None:
         """The generated token at character ``pos``, if its text is still what was written."""
-        for hit, unchanged, _ in self._walk(doc, pos):
+        for hit, unchanged in self._walk(doc, pos):
             if hit.at <= pos < hit.at + len(hit.text):
                 return hit if unchanged and hit.alternatives else None
         return None
@@ -79,7 +79,7 @@ class TokenLog:
         """(offset, length, p) of each written token (not whitespace) whose probability was
         under ``below``: what the confidence tint marks."""
         out = []
-        for hit, unchanged, _ in self._walk(doc):
+        for hit, unchanged in self._walk(doc):
             p = probability(hit.text, hit.alternatives)
             if unchanged and hit.text.strip() and p is not None and p < below:
                 out.append((hit.at, len(hit.text), p))

@@ -122,13 +122,11 @@ class DocumentEditor(QWidget):
             self.editor.setPlainText(doc.text)
         finally:
             self._mirroring = False
-        memory, note = doc.memory, doc.note
+        memory, note = doc.memory, doc.note  # setting the boxes writes them back into doc
         self.memory.setPlainText(memory)
         self.note.setPlainText(note)
         self._paint()
 
     def document(self) -> Document:
-        """The document, with the memory and note as shown."""
-        self.doc.memory = self.memory.toPlainText()
-        self.doc.note = self.note.toPlainText()
+        """The document (its memory and note follow the boxes as they change)."""
         return self.doc

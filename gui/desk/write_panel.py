@@ -44,8 +44,6 @@ class WritePanel(DocumentEditor):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self._submit, self._cancel, self._point, self._sampling = submit, cancel, point, sampling
-        self.names: list[str] = []
-        self.model = ""
         self._request: GenerateRequest | None = None  # the worker's run of the desk's job
         self._loading = False  # a model load is under way (MainWindow.load)
         self._deferred: Callable[[], object] | None = None  # the step that waits for it
@@ -122,7 +120,7 @@ class WritePanel(DocumentEditor):
 
     # ----- the point and the anchors -------------------------------------------------------------
     def set_anchors(self, names: list[str], colours: list[str], model: str) -> None:
-        self.names, self.colours, self.model = list(names), dict(zip(names, colours)), model
+        self.colours = dict(zip(names, colours))
         self.desk.names, self.desk.model = list(names), model
         self._loading = False
         self._paint()
