@@ -317,6 +317,7 @@ class MainWindow(QMainWindow):
         self.point.set_anchors(self.loaded_names, colours)
         self.compare.set_anchors(self.loaded_names)
         self.analysis.set_anchors(info.anchor_objects)
+        self.write.can_preview = info.can_preview
         self.write.set_anchors(self.loaded_names, colours, info.model)
         self.write.context_counter.schedule()
         self.status.loaded(info)
@@ -335,9 +336,9 @@ class MainWindow(QMainWindow):
             self.debounce.start()
 
     def _point_moving(self, *_args: object) -> None:
-        """While the handle is dragged, the Write tab restyles its passage at every move."""
+        """While the handle is dragged, the Write tab previews its passage at every move."""
         if self.tabs.currentWidget() is self.write and self.loaded_names:
-            self.write.restyle()
+            self.write.restyle(preview=True)
 
     def _desk_point(self) -> tuple[list[float], float, bool]:
         return self.point.weights(), self.point.strength.value(), self.point.extrapolating()

@@ -77,6 +77,7 @@ class GenerateRequest:
     top_logprobs: int = 0  # the K most likely tokens at each step (a single generation)
     bans: tuple = ()  # engine.backends.bans.PhraseBan: phrases the text may not hold
     tag: Any = None  # what the sender matches the answer to (the Write tab: the desk's Job)
+    preview: bool = False  # a drag's preview: may start from the KV of an earlier point (Backend.stream)
     id: int = field(default_factory=lambda: next(_ids))
 
 
@@ -109,6 +110,7 @@ class Loaded:
     device: str
     anchors_applied: str  # "merged", "runtime" adapters or "per request" (remote)
     why: str
+    can_preview: bool = False  # a drag's restyle can start from an earlier point's KV
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,7 @@ class EngineWorker(QThread):
             backend=backend.name, model=str(backend.model_path), anchors=backend.anchor_names,
             anchor_objects=list(backend.anchors), seconds=time.perf_counter() - start,
             device=backend.device, anchors_applied=backend.anchors_applied,
-            why=backend.anchors_reason))
+            why=backend.anchors_reason, can_preview=backend.can_preview))
 
     def _generate(self, request: GenerateRequest) -> None:
         backend = self._backend
@@ -288,7 +290,8 @@ class EngineWorker(QThread):
             results = run.results
         else:
             generation = stream_with_bans(backend, prompt, request.sampling, bans, self._cancel.is_set,
-                                          top_logprobs=request.top_logprobs if backend.can_top else 0)
+                                          top_logprobs=request.top_logprobs if backend.can_top else 0,
+                                          preview=request.preview)
             for piece in generation:
                 self.token.emit(request, piece)
             results = [generation.result]

@@ -64,6 +64,29 @@ def test_pieces_of_a_job_the_desk_no_longer_waits_for_are_ignored():
     assert job is not None and job.sampling.seed == 3 and job.prompt == START  # same context and seed
 
 
+def test_a_drag_previews_each_move_and_the_release_writes_the_exact_passage():
+    desk = desk_with()
+    write(desk, desk.continue_at(len(START), A, S), " First.", alts=True)
+    moving = desk.restyle(len(START), B, S, preview=True)
+    assert moving is not None and moving.preview and moving.top_logprobs == 0
+    assert desk.doc.text == START + " First." and desk.previewing  # no blank flash: the old text stays
+    assert desk.doc.pending.candidates[0][1].sampling.get("preview") is None  # ...with its own provenance
+    assert desk.restyle(len(START), B, S, preview=True) is None  # the same point again: nothing new
+    write(desk, moving, " Pre", "view.", alts=True)
+    assert desk.doc.text == START + " Preview." and desk.previewing
+    made = desk.doc.pending.candidates[0][1]
+    assert made.sampling["preview"] is True and made.weights == {"austen": 0.0, "wry": 1.0}
+    release = desk.restyle(len(START), B, S)  # let go at the same point: the exact passage
+    assert release is not None and not release.preview and release.top_logprobs == 10
+    assert desk.doc.text == START and not desk.previewing  # an exact restyle starts clean
+    write(desk, release, " Exact.")
+    assert "preview" not in desk.doc.pending.candidates[0][1].sampling
+    assert desk.restyle(len(START), B, S) is None and desk.restyle(len(START), B, S, preview=True) is None
+    quiet = desk.restyle(len(START), A, S, preview=True)  # a preview that writes nothing empties it
+    desk.finished(quiet, Outcome(Finish.STOP))
+    assert desk.doc.text == START and desk.previewing
+
+
 def test_retry_cycle_and_a_retry_many_keeps_no_empty_candidate():
     desk = desk_with()
     write(desk, desk.continue_at(len(START), A, S), " One.")

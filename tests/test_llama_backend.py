@@ -259,6 +259,27 @@ def test_the_kept_prefix_is_dropped_on_weight_change_and_scoring(backend):
     assert backend.generate(LONG, GREEDY).cached_tokens == 0
 
 
+def test_a_drag_preview_starts_from_the_earlier_points_prompt_and_the_release_is_exact(backend):
+    """While the handle moves, a preview at the new point evaluates only the prompt's last token
+    (the rest is the KV the prompt got at the earlier point), move after move; the exact run at
+    the release evaluates the whole prompt and equals a fresh generation."""
+    backend.set_weights([0.8, 0.1, 0.1])
+    backend.generate(LONG, GREEDY)
+    for weights in ([0.5, 0.2, 0.3], [0.1, 0.1, 0.8]):  # two moves of the handle
+        backend.set_weights(weights)
+        preview = backend.stream(LONG, GREEDY, preview=True).run()
+        assert preview.cached_tokens == preview.prompt_tokens - 1 and preview.n_tokens > 0
+    typed = backend.stream(LONG + " She wrote back.", GREEDY, preview=True).run()  # text typed mid-drag
+    assert 0 < typed.cached_tokens < typed.prompt_tokens - 1
+    exact = backend.generate(LONG, GREEDY)  # the release
+    assert exact.cached_tokens == 0
+    backend._forget_prompt()
+    assert exact.text == backend.generate(LONG, GREEDY).text
+    backend._forget_prompt()
+    cold = backend.stream(LONG, GREEDY, preview=True).run()  # nothing held: the preview is exact
+    assert cold.cached_tokens == 0 and cold.text == exact.text
+
+
 def test_prompt_cache_can_be_turned_off(adapters, monkeypatch):
     monkeypatch.setenv("PROSEMIX_PROMPT_CACHE", "0")
     b = LlamaCppBackend()

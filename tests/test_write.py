@@ -88,10 +88,12 @@ def test_restyle_while_dragging_ends_with_the_fresh_text_at_the_final_point(qtbo
     submit = window.worker.submit
     window.worker.submit = lambda req: (submitted.append(req), submit(req))
     for weights in ([0.6, 0.2, 0.2], [0.3, 0.5, 0.2], [0.1, 0.1, 0.8]):
-        window.picker.set_weights(weights)  # each move cancels and restarts the passage
+        window.picker.set_weights(weights)  # each move cancels and restarts the passage's preview
+        assert desk.desk.previewing and "preview" in desk.status.text()
     window.picker.weightsCommitted.emit(window.picker.weights())  # the release, at the last point
-    assert len(submitted) == 3  # the release costs nothing: the last move's passage goes on
+    assert [r.preview for r in submitted] == [True, True, True, False]  # then the exact passage
     qtbot.waitUntil(lambda: desk.desk.job is None, timeout=60000)
+    assert not desk.desk.previewing
     window.worker.submit = submit
     window.picker.weightsCommitted.emit(window.picker.weights())  # again, once it is whole
     assert desk.desk.job is None
@@ -105,6 +107,22 @@ def test_restyle_while_dragging_ends_with_the_fresh_text_at_the_final_point(qtbo
     fresh = backend.generate(ctx.prompt, SamplingConfig(max_tokens=10, temperature=0.0, seed=0)).text
     backend.close()
     assert final == fresh
+
+
+def test_a_preview_is_marked_until_the_release_writes_the_exact_passage(qtbot, window):
+    from PySide6.QtGui import QTextCharFormat
+
+    def underlines() -> set:
+        return {sel.format.underlineStyle() for sel in desk.editor.extraSelections()}
+
+    desk = window.write
+    _continue(qtbot, window)
+    _continue(qtbot, window, lambda: window.picker.set_weights([0.1, 0.1, 0.8]))  # a move, then held still
+    assert desk.desk.previewing and desk.doc.pending.candidates[0][1].sampling["preview"] is True
+    assert QTextCharFormat.UnderlineStyle.WaveUnderline in underlines()
+    _continue(qtbot, window, lambda: window.picker.weightsCommitted.emit(window.picker.weights()))
+    assert not desk.desk.previewing and "preview" not in desk.doc.pending.candidates[0][1].sampling
+    assert QTextCharFormat.UnderlineStyle.WaveUnderline not in underlines()
 
 
 def test_retry_many_writes_k_candidates_each_the_text_of_its_seed(qtbot, window, session_cache):

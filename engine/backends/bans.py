@@ -163,12 +163,13 @@ def _first_token(backend: Any, prompt: str, kept: str, phrase: str) -> int | Non
 
 def stream_with_bans(backend: Any, prompt: str, sampling: SamplingConfig, bans: Sequence[PhraseBan],
                      should_stop: Callable[[], bool] | None = None, *, logprobs: bool = False,
-                     top_logprobs: int = 0) -> Generation:
+                     top_logprobs: int = 0, preview: bool = False) -> Generation:
     """``backend.stream`` that never writes a banned phrase (see the module's rules). The
     result's ``rewinds`` counts the times the text went back; with ``top_logprobs`` its
     tokens and their alternatives are those of the text kept."""
     if not bans:
-        return backend.stream(prompt, sampling, should_stop, logprobs=logprobs, top_logprobs=top_logprobs)
+        return backend.stream(prompt, sampling, should_stop, logprobs=logprobs, top_logprobs=top_logprobs,
+                              preview=preview)
     if not backend.can_forbid:
         raise ProsemixError(f"the {backend.name} backend cannot rule tokens out, which phrase bans need")
     matcher = Matcher(bans)
@@ -176,12 +177,12 @@ def stream_with_bans(backend: Any, prompt: str, sampling: SamplingConfig, bans: 
     plain = replace(sampling, chat=False)
     result = GenerationResult()
     return Generation(_banned_pieces(backend, full, plain, matcher, should_stop, logprobs, top_logprobs,
-                                     result), result)
+                                     result, preview), result)
 
 
 def _banned_pieces(backend: Any, prompt: str, sampling: SamplingConfig, matcher: Matcher,
                    should_stop: Callable[[], bool] | None, logprobs: bool, top_logprobs: int,
-                   result: GenerationResult) -> Iterator[str]:
+                   result: GenerationResult, preview: bool = False) -> Iterator[str]:
     started = time.perf_counter()
     kept = ""  # the generated text that stays
     emitted = 0  # characters of it already handed to the caller (never taken back)
@@ -194,7 +195,7 @@ def _banned_pieces(backend: Any, prompt: str, sampling: SamplingConfig, matcher:
             break
         gen = backend.stream(prompt + kept, replace(sampling, seed=seed, max_tokens=remaining),
                              should_stop, logprobs=logprobs, forbid_first=forbidden.get(len(kept), ()),
-                             top_logprobs=top_logprobs)
+                             top_logprobs=top_logprobs, preview=preview)
         new = ""
         hit: tuple[int, int] | None = None
         for piece in gen:

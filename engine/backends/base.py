@@ -43,6 +43,8 @@ class Backend(ABC):
     # bans need to rewind (engine.backends.bans)
     can_forbid: ClassVar[bool] = False
     can_top: ClassVar[bool] = False  # reports the most likely tokens per step (`top_logprobs`)
+    # writes a drag's preview from the KV of a prompt evaluated at an earlier point (`preview`)
+    can_preview: ClassVar[bool] = False
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX) -> None:
         if not isinstance(n_ctx, int) or n_ctx < 16:
@@ -192,12 +194,16 @@ class Backend(ABC):
     def stream(self, prompt: str, sampling: SamplingConfig | None = None,
                should_stop: Callable[[], bool] | None = None, *,
                logprobs: bool = False, forbid_first: Iterable[int] = (),
-               top_logprobs: int = 0) -> Generation:
+               top_logprobs: int = 0, preview: bool = False) -> Generation:
         """Start generating. Iterate the Generation for text pieces; closing it, ``cancel()``
         or ``should_stop()`` returning True ends it within one token. ``logprobs`` records
         log p(token) of each token in ``result.logprobs``. ``forbid_first``: token ids the
         first generated token may not be (a backend with ``can_forbid``). ``top_logprobs``:
-        the K most likely tokens at each step, in ``result.alternatives`` (1..MAX_TOP)."""
+        the K most likely tokens at each step, in ``result.alternatives`` (1..MAX_TOP).
+        ``preview``: a restyle's preview while the handle moves, which may start from the KV of
+        this prompt evaluated at an earlier point, so that only the passage is decoded at the
+        new weights (a backend with ``can_preview``; the others write the exact text). Its text
+        is close to, but not, what this point gives: the exact generation comes after it."""
         sampling = sampling or SamplingConfig()
         forbid = frozenset(forbid_first)
         if forbid and not self.can_forbid:
@@ -207,7 +213,7 @@ class Backend(ABC):
         if top_logprobs and not self.can_top:
             raise ProsemixError(f"the {self.name} backend cannot report token alternatives")
         tokens, max_tokens = self._prepare(prompt, sampling, should_stop)
-        self._step = StepOptions(forbid, top_logprobs)  # taken by _token_pieces when it starts
+        self._step = StepOptions(forbid, top_logprobs, preview)  # taken by _token_pieces when it starts
         result = self._new_result(len(tokens))
         pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
         return Generation(self._run(pieces, Tally(result, sampling.stop, time.perf_counter(),

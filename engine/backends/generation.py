@@ -76,10 +76,12 @@ class Piece(NamedTuple):
 @dataclass(frozen=True)
 class StepOptions:
     """What a single generation asks of its steps beyond sampling: tokens its first step may
-    not take (a phrase ban's rewind) and how many alternatives to report per token."""
+    not take (a phrase ban's rewind), how many alternatives to report per token, and whether a
+    preview will do (see ``Backend.stream``)."""
 
     forbid_first: frozenset[int] = frozenset()
     top_k: int = 0
+    preview: bool = False
 
 
 class Tally:

@@ -58,6 +58,7 @@ class LlamaCppBackend(Backend):
     name = "llama"
     can_forbid = True
     can_top = True
+    can_preview = True
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  n_gpu_layers: int = 0, merge: bool | None = None,
@@ -81,6 +82,8 @@ class LlamaCppBackend(Backend):
         self._streaming = False  # a generation runs: a cancel may abort its evaluations
         # the last prompt, whose KV entries are in the cache (a prefix of it can be kept)
         self._prompt_tokens: list[int] = []
+        # a prompt whose KV the context still holds, evaluated at other weights: a preview's start
+        self._stale_tokens: list[int] = []
         self.split_invariant = False  # checked at load; PROSEMIX_PROMPT_CACHE=0 turns it off
         # candidates (llama_streams): their context, made on first use, and whether rows
         # may share a decode (checked then)
@@ -142,7 +145,7 @@ class LlamaCppBackend(Backend):
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._abort_callback = llama_cpp.ggml_abort_callback(self._abort)
         llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
-        self._prompt_tokens = []
+        self._prompt_tokens, self._stale_tokens = [], []
         self.split_invariant = (os.environ.get("PROSEMIX_PROMPT_CACHE", "").strip() != "0"
                                 and split_invariant(self._llm))
 
@@ -198,7 +201,7 @@ class LlamaCppBackend(Backend):
         assert self._llm is not None
         if self._merger is not None:
             self._merger.set_weights(values)
-            self._forget_prompt()  # the KV cache was computed with the old weights
+            self._forget_prompt(stale=True)  # the KV cache was computed with the old weights
             return
         active = [(a, w) for a, w in zip(self._adapters, values) if w != 0.0]
         n = len(active)
@@ -212,7 +215,7 @@ class LlamaCppBackend(Backend):
         self._adapter_args = (adapters, scales, n)
         if self._streams is not None and not self._streams.set_adapters(adapters, scales, n):
             raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
-        self._forget_prompt()  # the KV cache was computed with the old weights
+        self._forget_prompt(stale=True)  # the KV cache was computed with the old weights
 
     def set_control_vector(self, vector: "np.ndarray | None", scale: float = 1.0) -> None:
         """Add ``scale * vector[l]`` to each layer's output (llama.cpp's control vectors, which
@@ -239,8 +242,11 @@ class LlamaCppBackend(Backend):
             raise ModelError(f"llama.cpp refused the control vector (code {code}): {llama_reason()}")
         self._forget_prompt()  # the KV cache was computed without it
 
-    def _forget_prompt(self) -> None:
+    def _forget_prompt(self, stale: bool = False) -> None:
+        """The KV cache no longer holds an exact prompt. ``stale``: it still holds one that was
+        evaluated at other weights (a new point), which a preview may start from."""
         assert self._llm is not None
+        self._stale_tokens = (self._prompt_tokens or self._stale_tokens) if stale else []
         self._llm.reset()
         self._prompt_tokens = []
 
@@ -266,7 +272,7 @@ class LlamaCppBackend(Backend):
         llm = self._llm
         assert llm is not None
         try:
-            last_batch = self._prefill(tokens)
+            last_batch = self._prefill(tokens, step.preview)
         except _Stopped:
             return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -292,7 +298,7 @@ class LlamaCppBackend(Backend):
         if not self._stop_requested():
             raise ModelError(f"llama.cpp could not evaluate: {llama_reason()} ({exc})") from None
 
-    def _prefill(self, tokens: list[int]) -> list[int]:
+    def _prefill(self, tokens: list[int], preview: bool = False) -> list[int]:
         """Evaluate the prompt but for its last batch, which is returned for generate() to
         evaluate and sample from.
 
@@ -304,12 +310,23 @@ class LlamaCppBackend(Backend):
         batches come from `prompt_batches`, and at least two tokens are always evaluated.
 
         The prompt goes in batches of PREFILL_CHUNK tokens; a cancel (a new point while the
-        handle is dragged) is heard between them and, through `_abort`, inside them."""
+        handle is dragged) is heard between them and, through `_abort`, inside them.
+
+        A ``preview`` with no exact cache starts from the stale one, the KV this prompt got at an
+        earlier point, and evaluates only its last token (and any new text) at the current
+        weights. The cache is then exact for no weights, so the next exact generation evaluates
+        its prompt whole: the text after a drag still equals a fresh generation."""
         llm = self._llm
         assert llm is not None
         reuse = 0
         if self.split_invariant and self._prompt_tokens:
             reuse = min(common_prefix(self._prompt_tokens, tokens), llm.n_tokens, len(tokens) - 2)
+        held = self._prompt_tokens or self._stale_tokens
+        if preview and reuse <= 0 and held and (stale := min(common_prefix(held, tokens), len(tokens) - 1)) > 0:
+            llm.n_tokens = self.reused_tokens = stale
+            self._stale_tokens, self._prompt_tokens = tokens[:stale], []  # what is sure to be there
+            return tokens[stale:]
+        self._stale_tokens = []
         self._prompt_tokens = tokens[:max(reuse, 0)]  # what the cache holds of this prompt
         llm.n_tokens = len(self._prompt_tokens)
         self.reused_tokens = llm.n_tokens

@@ -30,8 +30,8 @@ log = logging.getLogger("engine.backends.llama_cpp")
 CELLS = 256  # llama.cpp pads a stream's attention span to this many cells
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    """The length of the longest common prefix of two token lists."""
+def common_prefix(a: Sequence[object], b: Sequence[object]) -> int:
+    """The length of the longest common prefix of two token (or token text) lists."""
     n = 0
     for x, y in zip(a, b):
         if x != y:

@@ -62,6 +62,7 @@ class Job:
     seeds: tuple[int, ...] = ()  # K candidates at once (Retry xK): their pieces by index
     top_logprobs: int = 0
     bans: tuple = ()  # engine.backends.bans.PhraseBan
+    preview: bool = False  # a drag's preview (Backend.stream): its text is marked, the exact one follows
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class Desk:
         self.selection: tuple[str, str] | None = None  # a rewrite's (original text, instruction)
         self._kept: tuple[tuple[str, ...], tuple[Alts, ...]] | None = None  # from_token's prefix
         self._many_base = 0  # a Retry xK: the index of its first candidate
+        # a preview's provenance while the text before it stays in view (until its first piece)
+        self._next: Provenance | None = None
         self._random = random.Random()
         self._undo: list[Snapshot] = []
         self._redo: list[Snapshot] = []
@@ -166,16 +169,21 @@ class Desk:
         self.seed = seeds[0]
         return self._start(point, sampling, new=True, seeds=seeds)
 
-    def restyle(self, pos: int, point: Point, sampling: SamplingConfig) -> Job | None:
+    def restyle(self, pos: int, point: Point, sampling: SamplingConfig, preview: bool = False) -> Job | None:
         """The pending passage (or the passage at ``pos``) again at ``point``: the same context
         and seed, so what changes is the style. None when there is nothing to restyle, or the
         passage in view is already being written, or was written whole, at that point (the
-        release that ends a drag then costs nothing)."""
+        release that ends a drag then costs nothing).
+
+        ``preview`` (a move of the handle while it is dragged): the backend may start from the
+        KV of the context at an earlier point, so the passage shows within a decode step or two,
+        close to but not the exact text. Its provenance says ``"preview": True``; the restyle
+        at the release writes the exact passage, even at the same point."""
         if self.doc.pending is None and not self._reopen(pos):
             return None
-        if self._at_point_already(point):
+        if self._at_point_already(point, preview):
             return None
-        return self._start(point, sampling, new=False)
+        return self._start(point, sampling, new=False, preview=preview)
 
     def rewrite_selection(self, start: int, end: int, instruction: str, point: Point,
                           sampling: SamplingConfig) -> Job:
@@ -230,11 +238,13 @@ class Desk:
         if not self.doc.text[:pos].strip() and not self.doc.memory.strip():
             raise DeskError("Write a beginning first (or a memory), then continue.")
 
-    def _at_point_already(self, point: Point) -> bool:
+    def _at_point_already(self, point: Point, preview: bool = False) -> bool:
+        """The passage in view is being written, or was written whole, at ``point``: exactly,
+        or (when a preview is asked for) as a preview."""
         assert self.doc.pending is not None
-        _, made = self.doc.pending.candidates[self.doc.pending.current]
+        made = self._next or self.doc.pending.candidates[self.doc.pending.current][1]
         same = (made.weights == dict(zip(self.names, point.weights)) and made.strength == point.strength
-                and made.seed == self.seed)
+                and made.seed == self.seed and (preview or not made.sampling.get("preview")))
         return same and (self.job is not None or self.whole)
 
     def _reopen(self, pos: int) -> bool:
@@ -253,7 +263,8 @@ class Desk:
         self.whole = True
         return True
 
-    def _start(self, point: Point, sampling: SamplingConfig, new: bool, seeds: list[int] | None = None) -> Job:
+    def _start(self, point: Point, sampling: SamplingConfig, new: bool, seeds: list[int] | None = None,
+               preview: bool = False) -> Job:
         pending = self.doc.pending
         assert pending is not None
         if self.selection is None:
@@ -262,12 +273,17 @@ class Desk:
                                   top_p=sampling.top_p, top_k=sampling.top_k,
                                   repetition_penalty=sampling.repetition_penalty, seed=self.seed)
         provenance = Provenance(dict(zip(self.names, point.weights)), point.strength, self.seed, self.model,
-                                {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")})
+                                {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")}
+                                | ({"preview": True} if preview else {}))
         if self.job is not None and self.job.seeds:  # a restyle ends a Retry xK
             self._drop_unwritten(len(self.job.seeds))
         self.job = None
         self.whole = False
-        self._put_text("", provenance, new=new)
+        self._next = None
+        if preview and pending.candidates[pending.current][0]:
+            self._next = provenance  # no blank flash at each move: the old text stays until then
+        else:
+            self._put_text("", provenance, new=new)
         self._many_base = pending.current
         for seed in (seeds or [])[1:]:  # the others wait behind the one shown
             pending.candidates.append(("", replace(provenance, seed=seed)))
@@ -282,7 +298,8 @@ class Desk:
                 sampling = replace(sampling, chat=True)
         self._kept = None
         self.job = Job(prompt, tuple(point.weights), sampling, point.strength, point.extrapolate,
-                       document, tuple(seeds or ()), 0 if seeds else self.top_k, self.doc.bans.all())
+                       document, tuple(seeds or ()), 0 if seeds or preview else self.top_k, self.doc.bans.all(),
+                       preview)
         return self.job
 
     # ----- what the runner feeds back -------------------------------------------------------------
@@ -292,6 +309,8 @@ class Desk:
         if job is not self.job or pending is None or not piece:
             return False
         text, provenance = pending.candidates[pending.current]
+        if self._next is not None:  # a preview's first piece replaces the text before it
+            text, provenance, self._next = "", self._next, None
         self._put_text(text + piece, provenance, new=False)
         return True
 
@@ -308,6 +327,13 @@ class Desk:
         self.doc.store_candidate(slot, text + piece, provenance)
         return False
 
+    @property
+    def previewing(self) -> bool:
+        """The passage in view is a drag's preview (or waits for one), not yet the exact text."""
+        pending = self.doc.pending
+        return self._next is not None or (pending is not None
+                                          and bool(pending.candidates[pending.current][1].sampling.get("preview")))
+
     def finished(self, job: Job, outcome: Outcome) -> bool:
         """``job`` ended; False when the desk no longer waited for it."""
         if job is not self.job:
@@ -315,12 +341,15 @@ class Desk:
         self.job = None
         self.whole = outcome.finish != Finish.CANCELLED
         pending = self.doc.pending
+        if self._next is not None and pending is not None and self.whole:  # a preview that wrote nothing
+            self._put_text("", self._next, new=False)
+        self._next = None
         if job.seeds and pending is not None:  # a Retry xK: the one in view, and no empty ones
             mine = range(self._many_base, self._many_base + len(outcome.candidates))
             if pending.current in mine:
                 self.whole = outcome.candidates[pending.current - self._many_base] != Finish.CANCELLED
             self._drop_unwritten(len(job.seeds))  # a stop may come before some were begun
-        if pending is not None and outcome.token_texts and not job.seeds:
+        if pending is not None and outcome.token_texts and not job.seeds and not job.preview:
             kept_texts, kept_alts = self._kept or ((), ())
             self.tokens.put(pending.candidates[pending.current][1], kept_texts + outcome.token_texts,
                             kept_alts + outcome.alternatives)
@@ -329,11 +358,11 @@ class Desk:
 
     def failed(self, job: Job) -> None:
         if job is self.job:
-            self.job = None
+            self.job, self._next = None, None
 
     def interrupt(self) -> None:
         """The front end stopped the running job and waits for it no more."""
-        self.job = None
+        self.job, self._next = None, None
 
     def _drop_unwritten(self, count: int) -> None:
         """Drop the candidates of a Retry xK that got no text; the one in view stays."""

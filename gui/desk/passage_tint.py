@@ -1,5 +1,6 @@
 """How the Write tab shows provenance: each generated passage tinted in its point's blend of
-the anchors' colours (the pending one stronger, italic and underlined)."""
+the anchors' colours (the pending one stronger, italic and underlined; a drag's preview grey
+with a wavy underline, until the exact passage replaces it)."""
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
@@ -38,6 +39,9 @@ def tint_selections(text_document: QTextDocument, doc: Document, colours: dict[s
             fmt.setFontItalic(True)
             fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
             fmt.setUnderlineColor(blend_colour(provenance.weights, colours, 255))
+        if pending and provenance.sampling.get("preview"):  # a drag's preview, not yet the passage
+            fmt.setForeground(QColor(110, 110, 110))
+            fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
         if edited:
             fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DotLine)
         sel.format = fmt

@@ -46,6 +46,7 @@ class WritePanel(DocumentEditor):
         self._submit, self._cancel, self._point, self._sampling = submit, cancel, point, sampling
         self._request: GenerateRequest | None = None  # the worker's run of the desk's job
         self._loading = False  # a model load is under way (MainWindow.load)
+        self.can_preview = False  # the backend restyles a drag from an earlier point's KV (MainWindow)
         self._deferred: Callable[[], object] | None = None  # the step that waits for it
         self.editor.viewport().setMouseTracking(True)
         self.editor.viewport().installEventFilter(self)
@@ -171,8 +172,9 @@ class WritePanel(DocumentEditor):
             self._request = GenerateRequest(
                 job.prompt, job.weights, job.sampling, purpose=Purpose.WRITE, extrapolate=job.extrapolate,
                 strength=job.strength, record=False, replace_queued=True, document=job.document,
-                seeds=job.seeds, top_logprobs=job.top_logprobs, bans=job.bans, tag=job)
-            self.status.setText("writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
+                seeds=job.seeds, top_logprobs=job.top_logprobs, bans=job.bans, tag=job, preview=job.preview)
+            self.status.setText("preview at the new point: let go of the handle for the exact passage" if job.preview
+                                else "writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
             self._submit(self._request)
         self._render()
         self.candidate_label.setText(self.desk.candidates_text())
@@ -192,10 +194,13 @@ class WritePanel(DocumentEditor):
         seeds = seeds_from(random.randrange(2**31), self.many.value())
         self._do(lambda: self.desk.retry_many(self._cursor(), self._desk_point(), self._sampling(), seeds))
 
-    def restyle(self) -> None:
+    def restyle(self, preview: bool = False) -> None:
         """Regenerate the pending (or selected) passage at the picker's point: the same context
-        and seed, so what changes is the style. Called on every move of the handle."""
-        self._do(lambda: self.desk.restyle(self._cursor(), self._desk_point(), self._sampling()), "quiet")
+        and seed, so what changes is the style. Called on every move of the handle with
+        ``preview`` (where the backend can: the passage from the KV of an earlier point, marked
+        as a preview) and at the release without it (the exact passage)."""
+        self._do(lambda: self.desk.restyle(self._cursor(), self._desk_point(), self._sampling(),
+                                           preview=preview and self.can_preview), "quiet")
 
     def _count_what(self) -> tuple[str, DocumentContext, int] | None:
         """What a Continue at the cursor would send now, for the counter."""
