@@ -42,10 +42,11 @@ def test_working_base_converts_only_the_targets(merged):
     assert working.get("tokenizer.chat_template") == source.get("tokenizer.chat_template")
     targets = set(target_tensors(merged.anchors))
     assert len(targets) == 120  # q/k/v/o in 30 layers
-    # the branch this CPU takes: "auto" stores the rest as BF16 only where llama.cpp computes
-    # BF16 natively (AVX512-BF16), else it keeps the file's Q4_1
-    layout = "bf16" if cpu_has_bf16() else "keep"
-    assert merged.working_copy == "auto" and merged.anchors_reason.endswith(f"other matrices: {layout}")
+    # the branch this CPU takes: "auto" stores the rest as the layout measured fastest here
+    # (engine.backends.layout_probe; tests/test_layout_probe.py covers the choice)
+    layout = merged.layout_choice.layout
+    assert merged.working_copy == "auto"
+    assert merged.anchors_reason.endswith(f"other matrices: {layout} (measured on this CPU)")
     print(f"working copy on this CPU: {layout} (AVX512-BF16: {cpu_has_bf16()})")
     rest = set(rest_tensors(source, sorted(targets)))
     assert len(rest) == 90  # gate/up/down in 30 layers
@@ -63,12 +64,16 @@ def test_working_base_converts_only_the_targets(merged):
             assert np.array_equal(f16, exact().reshape(t.shape).astype(np.float16)), name
         elif name in rest and layout == "keep":  # as the file has them, byte for byte
             assert w.ggml_type == t.ggml_type and np.array_equal(a, b), name
-        elif name in rest:  # layout bf16
-            assert w.ggml_type == 30
-            got = gguf.quants.dequantize(np.asarray(b), gguf.GGMLQuantizationType.BF16)
-            want = gguf.quants.quantize(exact().astype(np.float32), gguf.GGMLQuantizationType.BF16)
-            assert np.array_equal(np.asarray(b).view(np.uint8), want.view(np.uint8)), name
-            assert np.allclose(got, exact(), rtol=2**-8, atol=0), name
+        elif name in rest:  # converted as gguf's own conversion gives: f32, f16, bf16 or q8_0
+            kind = gguf.GGMLQuantizationType({"f32": 0, "f16": 1, "bf16": 30, "q8_0": 8}[layout])
+            assert w.ggml_type == kind
+            values = exact().astype(np.float32).reshape(t.shape)
+            want = (values.astype(np.float16 if kind == 1 else np.float32) if kind in (0, 1)
+                    else gguf.quants.quantize(values, kind))
+            assert np.array_equal(np.asarray(b).view(np.uint8), np.ascontiguousarray(want).view(np.uint8).ravel()), name
+            got = gguf.quants.dequantize(np.asarray(b), kind).reshape(t.shape)
+            assert np.allclose(got, values, rtol=2**-8 if kind != 8 else 2**-6,
+                               atol=0 if kind != 8 else float(np.abs(values).max()) / 127), name
         else:  # norms and the token embeddings: byte for byte
             assert w.ggml_type == t.ggml_type and np.array_equal(a, b), name
 

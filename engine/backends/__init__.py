@@ -79,7 +79,7 @@ class BackendSpec:
     device: str = "auto"  # torch: auto, cpu, cuda, mps
     dtype: str = "auto"  # torch: auto, float32, float16, bfloat16
     gpu_layers: int = 0  # llama.cpp: layers offloaded to the GPU (-1: all)
-    working_copy: str = "auto"  # llama.cpp merged mode: auto, keep, bf16 (llama_merge.LAYOUTS)
+    working_copy: str = "auto"  # llama.cpp merged mode: auto (measured) or one of llama_merge.LAYOUTS
     n_ctx: int = DEFAULT_N_CTX
     server: str | None = None
     api_key: str | None = None

@@ -65,6 +65,7 @@ class LlamaCppBackend(Backend):
                  working_copy: str = "auto") -> None:
         super().__init__(n_ctx)
         self.working_copy = working_copy  # the merged working copy's layout (llama_merge)
+        self.layout_choice: Any = None  # layout_probe.LayoutChoice, when "auto" measured it
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.n_gpu_layers = n_gpu_layers
         if merge is None and os.environ.get("PROSEMIX_LLAMA_MERGE", "").strip() in ("0", "1"):
@@ -121,11 +122,26 @@ class LlamaCppBackend(Backend):
             from engine.models.base import embedded_model_path
 
             try:
-                layout = choose_layout(self.working_copy, path.resolve() == embedded_model_path().resolve())
-                working = working_base(path, target_tensors(self.anchors),
-                                       cache_dir() / "working-base",
-                                       lambda message: progress(message, 0.1), layout)
-                self.anchors_reason += f"; other matrices: {layout}"
+                embedded = path.resolve() == embedded_model_path().resolve()
+                targets, cache = target_tensors(self.anchors), cache_dir() / "working-base"
+
+                def make(layout: str) -> Any:
+                    return working_base(path, targets, cache, lambda message: progress(message, 0.1), layout)
+
+                layout = choose_layout(self.working_copy, embedded)
+                if self.working_copy == "auto" and embedded:  # measured on this CPU, once
+                    from engine.backends.layout_probe import choose_by_probe
+
+                    try:
+                        self.layout_choice = choose_by_probe(
+                            path, targets, cache, self.n_threads, lambda name: make(name).path, layout,
+                            progress=lambda message: progress(message, 0.1))
+                        layout = self.layout_choice.layout
+                    except (OSError, ValueError, RuntimeError, ModelError) as exc:
+                        log.warning("the layout probe failed (%s); the working copy keeps %s", exc, layout)
+                working = make(layout)
+                self.anchors_reason += f"; other matrices: {layout}" + (
+                    " (measured on this CPU)" if self.layout_choice is not None else "")
                 self._shared = SharedModel(working)
                 model_path = self._shared.path
             except (OSError, ModelError) as exc:  # e.g. a full disk or an unknown quant type

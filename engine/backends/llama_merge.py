@@ -56,7 +56,9 @@ log = logging.getLogger(__name__)
 F32, F16, BF16 = 0, 1, 30  # ggml type ids
 _F16_MAX = 65504.0
 _WORKING_BASE_VERSION = 2
-LAYOUTS = ("keep", "bf16")  # how the working copy stores the matrices no anchor targets
+# how the working copy stores the matrices no anchor targets: as the file has them, or as
+LAYOUTS = ("keep", "bf16", "f16", "f32", "q8_0")
+_REST_TYPES = {"bf16": BF16, "f16": F16, "f32": F32, "q8_0": 8}  # ggml type ids
 
 
 def merge_supported() -> str | None:
@@ -116,11 +118,12 @@ def merge_mode(anchors: Sequence[Anchor], merge: bool | None, n_gpu_layers: int,
 
 
 def choose_layout(asked: str, embedded: bool) -> str:
-    """The working copy's layout: ``asked`` ("auto", "keep" or "bf16"). "auto" is "bf16" for
-    the embedded model on a CPU with native BF16 (where it was measured) and "keep" for
-    everything else: a user's own GGUF stays in its format unless they ask."""
+    """The working copy's layout by rule: ``asked`` (``LAYOUTS`` or "auto"). "auto" is "bf16"
+    for the embedded model where llama.cpp reports native BF16 and "keep" for everything else:
+    a user's own GGUF stays in its format unless they ask. For the embedded model the llama
+    backend measures instead (``layout_probe``); this rule then only sets the quality gate."""
     if asked not in ("auto", *LAYOUTS):
-        raise ModelError(f"unknown working-copy layout {asked!r}: use auto, keep or bf16")
+        raise ModelError(f"unknown working-copy layout {asked!r}: use auto, {', '.join(LAYOUTS)}")
     if asked != "auto":
         return asked
     return "bf16" if embedded and cpu_has_bf16() else "keep"
@@ -128,7 +131,7 @@ def choose_layout(asked: str, embedded: bool) -> str:
 
 def rest_tensors(header: GGUFHeader, targets: Sequence[str]) -> list[str]:
     """The quantized matrices no anchor targets, but for the token embeddings (looked up, and
-    in tied models also the output matrix): what layout "bf16" converts."""
+    in tied models also the output matrix): what a layout other than "keep" converts."""
     skip = set(targets) | {"token_embd.weight"}
     return [n for n, t in header.tensors.items()
             if n not in skip and len(t.shape) == 2 and t.ggml_type not in (F32, F16, BF16)]
@@ -160,8 +163,8 @@ def working_base(model: Path, targets: Sequence[str], cache: Path,
         raise ModelError(f"the model {model.name} has no tensor {missing[0]} for the anchors")
     cache.mkdir(parents=True, exist_ok=True)
     convert = {t: F16 for t in targets if header.tensors[t].ggml_type != F32}
-    if layout == "bf16":
-        convert.update({n: BF16 for n in rest_tensors(header, targets)})
+    if layout in _REST_TYPES:
+        convert.update({n: _REST_TYPES[layout] for n in rest_tensors(header, targets)})
     progress(f"preparing {model.name} for merged anchors (once)")
     try:
         rewrite_gguf(header, out, convert)

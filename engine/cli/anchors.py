@@ -101,11 +101,20 @@ def cmd_info(args: argparse.Namespace) -> int:
             devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
         if torch.backends.mps.is_available():
             devices.append("mps")
+    layout = "not measured yet: the first load with merged anchors measures it"
+    if available_backends()["llama"] and not model.startswith("missing"):
+        from engine.backends.layout_probe import recorded
+        from engine.paths import cache_dir
+
+        found = recorded(cache_dir() / "working-base", Path(model))
+        if found is not None:
+            layout = found.describe()
     print(json.dumps({
         "machine": describe_machine(),
         "backends": available_backends(),
         "devices": devices,
         "default_model": model,
         "default_anchors": [str(p) for p in default_anchor_paths()],
+        "working_copy_layout": layout,
     }, indent=2))
     return 0

@@ -11,6 +11,7 @@ from typing import IO, Callable, Sequence
 
 from engine.backends import BackendSpec, open_backend
 from engine.backends.base import Backend
+from engine.backends.llama_merge import LAYOUTS
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
@@ -31,11 +32,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-layers", type=int, default=spec.gpu_layers,
                    help="llama backend: layers to offload to the GPU (-1: all; needs a GPU build "
                         "of llama-cpp-python)")
-    p.add_argument("--working-copy", default=spec.working_copy, choices=("auto", "keep", "bf16"),
+    p.add_argument("--working-copy", default=spec.working_copy, choices=("auto", *LAYOUTS),
                    help="llama backend, merged anchors: how the working copy stores the matrices "
-                        "no anchor targets. bf16 evaluates prompts about 1.7x faster on CPUs "
-                        "with AVX512-BF16; auto uses it for the embedded model there and keeps "
-                        "your own models' format")
+                        "no anchor targets. auto: for the embedded model, the layout measured "
+                        "fastest on this CPU at the first load (within the quality gate; "
+                        "`prosemix info` shows it); your own models keep their format")
     p.add_argument("--n-ctx", type=int, default=spec.n_ctx, help="context size in tokens")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow adapter_model.bin pickle checkpoints (loaded with weights_only=True)")
