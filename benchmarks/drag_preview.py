@@ -65,10 +65,17 @@ def timed(backend: LlamaCppBackend, weights: list[float], prompt: str, sampling:
     start = time.perf_counter()
     backend.set_weights(weights)
     firsts: list[float] = []
-    result = backend.stream(prompt, sampling, preview=preview).run(
-        lambda _piece: firsts.append(time.perf_counter()))
+    pieces: list[str] = []  # one a token (no stop strings here)
+
+    def seen(piece: str) -> None:
+        firsts.append(time.perf_counter())
+        pieces.append(piece)
+
+    backend.stream(prompt, sampling, preview=preview).run(seen)
+    if not pieces:
+        raise SystemExit("a passage came out empty: nothing to compare")
     per_token = (firsts[-1] - firsts[0]) / (len(firsts) - 1) if len(firsts) > 1 else float("nan")
-    return firsts[0] - start, list(result.token_texts), per_token
+    return firsts[0] - start, pieces, per_token
 
 
 def agreement(preview: list[str], exact: list[str]) -> float:

@@ -119,6 +119,7 @@ def test_a_preview_is_marked_until_the_release_writes_the_exact_passage(qtbot, w
     _continue(qtbot, window)
     _continue(qtbot, window, lambda: window.picker.set_weights([0.1, 0.1, 0.8]))  # a move, then held still
     assert desk.desk.previewing and desk.doc.pending.candidates[0][1].sampling["preview"] is True
+    assert "let go of the handle" in desk.status.text()
     assert QTextCharFormat.UnderlineStyle.WaveUnderline in underlines()
     _continue(qtbot, window, lambda: window.picker.weightsCommitted.emit(window.picker.weights()))
     assert not desk.desk.previewing and "preview" not in desk.doc.pending.candidates[0][1].sampling

@@ -239,6 +239,9 @@ class WritePanel(DocumentEditor):
             self.status.setText(f"the model wrote nothing here (it ended at once): Ctrl+R tries another "
                                 f"seed, moving the handle another point, Ctrl+Backspace {back}")
             return
+        if self.desk.previewing:
+            self.status.setText("preview at this point (grey): let go of the handle for the exact passage")
+            return
         self.status.setText(f"{reasons.get(result.finish_reason, '')}: Tab keeps it, Ctrl+R tries "
                             "again, Alt+Left/Right pick another, moving the handle restyles it")
 
