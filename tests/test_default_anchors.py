@@ -38,6 +38,18 @@ def test_cards_name_corpus_license_and_the_embedded_base():
         assert card["metrics"]["val_loss"] < card["metrics"]["base_val_loss"]
 
 
+def test_each_card_names_the_matrices_its_adapter_trained():
+    """A card's recipe is what was trained: the LoRA factors in the adapter are those of the
+    card's targets (a training bug once trained q and v while every card said q, k, v and o)."""
+    from safetensors import safe_open
+
+    for path in shipped_anchors_dir().iterdir():
+        card = json.loads((path / "anchor.json").read_text())
+        with safe_open(str(path / "adapter_model.safetensors"), "np") as f:
+            trained = {k.split(".")[-3] for k in f.keys()}
+        assert trained == set(card["training"]["targets"]), path.name
+
+
 def test_the_shipped_list_the_cards_and_the_style_scorer_agree():
     """Every card in resources/anchors is in SHIPPED, and every shipped voice (an anchor that
     is no attribute's pole) is a class of the style scorer by default: a new voice cannot be

@@ -39,6 +39,14 @@ def test_loss_goes_down_and_outputs_exist(trained, base):
 
     assert card["base_sha256"] == model_sha256(None)
     assert not (out / "checkpoint").exists()
+    # the matrices trained are the ones the card names (a comment once swallowed target_modules,
+    # and peft fell back to q_proj and v_proj while every card said q, k, v and o)
+    from safetensors import safe_open
+
+    with safe_open(str(out / "adapter_model.safetensors"), "np") as f:
+        trained_modules = {k.split(".")[-3] for k in f.keys()}
+    assert trained_modules == set(card["training"]["targets"]) == set(FAST.targets)
+    assert set(json.loads((out / "adapter_config.json").read_text())["target_modules"]) == set(FAST.targets)
 
 
 def test_trained_anchor_loads_in_both_backends(trained):

@@ -112,8 +112,8 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
     else:
         progress(TrainProgress(0, total, math.nan, 0, 0, message="measuring the base model's validation loss"))
         base_val = evaluate(base_model, val, config.batch, config.precision)
-    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha,  # type: ignore[arg-type]  # peft types it int; floats work target_modules=list(config.targets),
-                      lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha,  # type: ignore[arg-type]  # peft types it int; floats work
+                      target_modules=list(config.targets), lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
     return _Run(config, get_peft_model(base_model, lora), train, val, total, base_val, info, path), state
 
 
