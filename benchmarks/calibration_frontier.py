@@ -26,14 +26,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.model import AnchorCard  # noqa: E402
-from engine.anchors.shipped import DEFAULT_TRIANGLE  # noqa: E402
+from engine.anchors.shipped import DEFAULT_TRIANGLE, VOICES  # noqa: E402
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
 from engine.evaluation.style_classifier import load_cached  # noqa: E402
 
 sys.path.append(str(ROOT / "benchmarks"))  # after the engine package: benchmarks/engine.py
 from styles_report import samples, shares  # noqa: E402
 
-DEFAULT_FACTORS = {"austen": (0.64, 0.8, 1.0, 1.2), "sardonic": (1.0, 1.495, 2.0, 2.5),
+DEFAULT_FACTORS = {"austen": (0.64, 0.8, 1.0, 1.2), "wry": (1.0, 1.4, 1.8, 2.2),
                    "shakespeare": (1.0, 1.15, 1.326, 1.6)}
 
 
@@ -43,8 +43,8 @@ def parse_factors(items: list[str] | None) -> dict[str, tuple[float, ...]]:
     out = {}
     for item in items:
         name, _, values = item.partition("=")
-        if name not in DEFAULT_TRIANGLE or not values:
-            raise SystemExit(f"--factors wants NAME=F,F,... with NAME one of {', '.join(DEFAULT_TRIANGLE)}: {item!r}")
+        if name not in VOICES or not values:
+            raise SystemExit(f"--factors wants NAME=F,F,... with NAME one of {', '.join(VOICES)}: {item!r}")
         out[name] = tuple(float(v) for v in values.split(","))
     return out
 
@@ -57,7 +57,7 @@ def judge(classifier, texts: list[tuple[str, float]], style: str) -> tuple[float
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--anchors", default=str(ROOT / "resources" / "anchors"))
-    ap.add_argument("--factors", action="append", help="NAME=F,F,... (repeatable; default: all three corners)")
+    ap.add_argument("--factors", action="append", help="NAME=F,F,... (repeatable; default: all three corners; a palette voice too)")
     ap.add_argument("--seeds", default="0,1", help="sampling seeds per prompt; choose factors on other "
                                                    "seeds than the report's (0,1), then report")
     args = ap.parse_args()
@@ -67,7 +67,8 @@ def main() -> int:
     start = time.perf_counter()
     classifier = load_cached()
     backend = LlamaCppBackend()
-    backend.load(None, [folder / n for n in DEFAULT_TRIANGLE])
+    # the triangle's corners and any palette voice named in --factors, each at its own corner
+    backend.load(None, [folder / n for n in dict.fromkeys([*DEFAULT_TRIANGLE, *factors])])
     names = backend.anchor_names
     base = samples(backend, [1 / len(names)] * len(names), strength=0.0, logprobs=True, seeds=seeds)
     print("| corner | factor | recognised | mean p over the base | self-perplexity vs the base |")

@@ -482,7 +482,7 @@ def bench_working_copy(anchors: list[Path], reps: int) -> list[dict]:
     reference = TorchBackend(dtype="float32")
     reference.load(None, [])
     texts = [(ROOT / "resources" / "eval" / f"{n}.txt").read_text(encoding="utf-8")[3000:4200]
-             for n in ("austen", "sardonic", "shakespeare", "positive", "negative", "simple", "complex")]
+             for n in ("austen", "wry", "shakespeare", "positive", "negative", "simple", "complex")]
     seqs = [reference._tokenize(t)[:200] for t in texts]
     want = [np.array(reference._score_tokens(s)) for s in seqs]
     reference.close()

@@ -136,7 +136,7 @@ def main() -> int:
         lines.append(f"| {alpha:+.2f} | {rows[0]['zone']} | " + " | ".join(cells) + " |")
     lines += ["", breakdown(tables), "", "## Where the small model does not reproduce the paper", "",
               comparison(tables, attrs, matrix, tri), "", "## The triangle", "",
-              "The three style anchors (austen, sardonic, shakespeare) at every point of the simplex with step 0.2. "
+              "The three style anchors (austen, wry, shakespeare) at every point of the simplex with step 0.2. "
               "Affinity is the cosine similarity of a sample's all-MiniLM-L6-v2 embedding to the anchor's "
               "held-out corpus.", ""]
     for column in ["sentiment", "reading_ease"] + [c.split(":")[-1] for c in affinity]:

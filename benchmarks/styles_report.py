@@ -10,7 +10,8 @@ polygon); and the same along every attribute pair's alpha. The cached style scor
 style-scorer`, every shipped voice a class) judges the style samples, each attribute's own
 scorer (engine.evaluation.scoring.ATTRIBUTE_SCORES) its pair. Every sample is also checked for what a writer would repair
 (engine.evaluation.fluency): degenerate text, typesetting (line breaks inside a paragraph,
-double spaces; Shakespeare's verse aside) and corpus furniture, the centre with 108 samples.
+double spaces; every voice, Shakespeare's too, since its corpus is prose paragraphs) and corpus
+furniture, the centre with 108 samples.
 Prints every goal with its numbers and writes the section between the styles markers in
 docs/results.md, naming the machine and the date.
 """
@@ -48,7 +49,6 @@ PROMPTS = (
 SEEDS = (0, 1)
 CENTRE_SEEDS = tuple(range(9))  # 108 samples at the centre, for the furniture goal
 TOKENS = 60
-VERSE = {"shakespeare"}  # voices whose line breaks are verse, not typesetting
 MARK_START, MARK_END = "<!-- styles:start -->", "<!-- styles:end -->"
 
 
@@ -69,7 +69,7 @@ def shares(probs: list[dict[str, float]], classes: list[str]) -> dict[str, float
     return {c: sum(max(p, key=p.__getitem__) == c for p in probs) / len(probs) for c in classes}
 
 
-def judged(texts: list[tuple[str, float]], classifier, label: str, verse: bool = False) -> dict:  # type: ignore[no-untyped-def]
+def judged(texts: list[tuple[str, float]], classifier, label: str) -> dict:  # type: ignore[no-untyped-def]
     """One point's samples: the judge's shares and means, the median self-perplexity, and what
     a writer would repair (counts, with the first example of each)."""
     probs = classifier.probabilities([t for t, _ in texts])
@@ -77,7 +77,7 @@ def judged(texts: list[tuple[str, float]], classifier, label: str, verse: bool =
     for text, _ in texts:
         if (why := degenerate(text)) is not None:
             repairs["degenerate"].append(f"{why}: {text[:80]!r}")
-        if not verse and (faults := typesetting_faults(text)):
+        if faults := typesetting_faults(text):
             repairs["typesetting"].append(faults[0])
         if found := furniture(text):
             repairs["furniture"].append(f"{', '.join(found)}: {text[:80]!r}")
@@ -102,7 +102,7 @@ def style_table(backend: LlamaCppBackend, classifier) -> dict:  # type: ignore[n
     result = {}
     for label, (weights, strength, seeds) in points.items():
         texts = samples(backend, weights, strength, logprobs=True, seeds=seeds)
-        result[label] = judged(texts, classifier, label, verse=label in VERSE)
+        result[label] = judged(texts, classifier, label)
     edges = {}
     for a in range(n):
         for b in range(a + 1, n):
@@ -128,7 +128,7 @@ def palette_table(anchors: Path, triangle: list[str], palette: list[str], classi
     out = {}
     for name in palette:
         weights = [1.0 if n == name else 0.0 for n in names]
-        out[name] = judged(samples(backend, weights, logprobs=True), classifier, name, verse=name in VERSE)
+        out[name] = judged(samples(backend, weights, logprobs=True), classifier, name)
     backend.close()
     return out
 
@@ -182,10 +182,10 @@ def goals(styles: dict, attrs: dict, names: list[str], palette: dict | None = No
     bad = {k: len(v["repairs"]["degenerate"]) for k, v in points.items() if k != "base"}
     rows.append(("no degenerate samples at any corner or the centre (loops, < 20 words, mostly non-letters)",
                  ", ".join(f"{k} {n}" for k, n in bad.items()), not any(bad.values())))
-    wrapped = {k: len(v["repairs"]["typesetting"]) for k, v in points.items() if k not in ("base", *VERSE)}
-    checked = sum(v["n"] for k, v in points.items() if k not in ("base", *VERSE))
+    wrapped = {k: len(v["repairs"]["typesetting"]) for k, v in points.items() if k != "base"}
+    checked = sum(v["n"] for k, v in points.items() if k != "base")
     rows.append((f"typesetting: no line break inside a paragraph or double space ({checked} samples at the "
-                 "corners and the centre, verse aside)", ", ".join(f"{k} {n}" for k, n in wrapped.items()),
+                 "corners and the centre)", ", ".join(f"{k} {n}" for k, n in wrapped.items()),
                  not any(wrapped.values())))
     centre = styles["centre"]
     rows.append((f"centre: no corpus furniture in {centre['n']} samples",

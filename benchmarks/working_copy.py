@@ -36,7 +36,7 @@ LAYOUTS = {  # name: (attn type, ffn type), None: as the file has it
     "attn Q8_0 + ffn Q8_0 (not mergeable cheaply)": (Q8_0, Q8_0),
     "the shipped file, Q4_1 (no merge)": (None, None),
 }
-NAMES = ("austen", "sardonic", "shakespeare", "positive", "negative", "simple", "complex")
+NAMES = ("austen", "wry", "shakespeare", "positive", "negative", "simple", "complex")
 
 
 def speed(path: str, text: str) -> tuple[float, float]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from engine.training.corpora import (clean_bible, clean_botchan, clean_devil,
                                      clean_fortune_entry, clean_fortunes, clean_gutenberg_prose,
-                                     clean_irc, clean_kjv, clean_nyt, clean_shakespeare, clean_sotu,
+                                     clean_irc, clean_kjv, clean_milton, clean_nyt, clean_shakespeare,
+                                     clean_sotu,
                                      clean_tweets, clean_twain, hold_out, shouted_or_looped)
 from engine.evaluation.fluency import typesetting_faults
 
@@ -144,9 +145,22 @@ def test_verses_one_a_line_become_paragraphs_and_prose_speeches_are_unwrapped():
            "FIRST CLOWN.\nIs she to be buried in Christian burial when she wilfully seeks her\n"
            "own salvation? I tell thee she is, therefore make her grave straight.\n")
     verse, speech = clean_shakespeare(raw).split("\n\n")
-    assert verse.count("\n") == 2  # verse keeps its lines
+    assert verse == ("To be, or not to be, that is the question: Whether 'tis nobler in the mind to "
+                     "suffer The slings and arrows of outrageous fortune,")  # verse is a prose paragraph too
     assert speech == ("Is she to be buried in Christian burial when she wilfully seeks her own "
                       "salvation? I tell thee she is, therefore make her grave straight.")
+
+
+def test_abbreviated_speaker_tags_go_and_milton_keeps_its_verse():
+    raw = "".join(f"Ham.\nLine {i} of the prince,\nAnd so he speaks on.\n\nHor.\nMy lord.\nIndeed.\n\n"
+                  for i in range(3))
+    out = clean_shakespeare(raw).split("\n\n")
+    assert out[:2] == ["Line 0 of the prince, And so he speaks on.", "My lord. Indeed."]
+    assert not any(p.startswith(("Ham.", "Hor.")) for p in out)
+    once = clean_shakespeare("Ham.\nA tag seen once is kept as speech.\n")
+    assert once == "Ham. A tag seen once is kept as speech."
+    milton = "PARADISE LOST\nBOOK I.\n\n  Of Mans First Disobedience, and the Fruit\nOf that Forbidden Tree,\n"
+    assert clean_milton(milton) == "Of Mans First Disobedience, and the Fruit\nOf that Forbidden Tree,"  # verse
 
 
 def test_generated_text_checks_find_loops_wrapping_and_furniture():

@@ -3,8 +3,9 @@
 Gutenberg files break their lines at 60-75 characters and often put two spaces after a full
 stop. An anchor trained on them learns that typesetting as style and writes it into every
 passage. So a paragraph becomes one line: a single newline inside it becomes a space, a blank
-line stays a paragraph break, and runs of spaces collapse. Verse keeps its lines only where the
-source is verse (Shakespeare, Milton): those cleaners do not call ``unwrap``.
+line stays a paragraph break, and runs of spaces collapse. Verse sources (Shakespeare, Milton)
+become prose paragraphs too, a speech or a verse paragraph to a line: Prosemix writes prose, and
+an anchor that learnt verse lineation broke lines everywhere on the picker.
 
 Also here: what a Gutenberg file carries that is not the book (licence header and footer, a BOM
 and CRLF, NLTK's "[Title by Author Year]" line, illustration tags, footnotes, chapter headings,
