@@ -16,11 +16,11 @@ def fake_probe(monkeypatch, tmp_path, speeds: dict[str, tuple[float, float, floa
     """``speeds``: layout -> (prompt tok/s, decode tok/s, error); returns the layouts measured."""
     measured: list[str] = []
 
-    def measure(path, tokens, n_threads, reference):  # type: ignore[no-untyped-def]
-        layout = path.stem
+    def measure(layout, path, tokens, n_threads, reference):  # type: ignore[no-untyped-def]
+        assert path.stem == layout
         measured.append(layout)
         prompt, decode, error = speeds[layout]
-        return LayoutMeasure("", prompt, decode, 0.0 if reference is None else error), [0.0], [1, 2]
+        return LayoutMeasure(layout, prompt, decode, 0.0 if reference is None else error), [0.0], [1, 2]
 
     monkeypatch.setattr(probe, "measure", measure)
     monkeypatch.setattr(probe, "probe_key", lambda model, targets: json.dumps(["this cpu", len(targets)]))

@@ -146,7 +146,7 @@ def store(path: Path, choice: LayoutChoice) -> None:
     tmp.replace(path)
 
 
-def measure(model_path: Path, tokens: list[int], n_threads: int, reference: np.ndarray | None
+def measure(layout: str, model_path: Path, tokens: list[int], n_threads: int, reference: np.ndarray | None
             ) -> tuple[LayoutMeasure, np.ndarray, list[int]]:
     """Time one working copy and score its log-probabilities (``reference``: the f32 ones;
     None while measuring f32 itself). Returns the measure, this copy's log-probabilities and
@@ -178,7 +178,7 @@ def measure(model_path: Path, tokens: list[int], n_threads: int, reference: np.n
     finally:
         llm.close()
     error = 0.0 if reference is None else float(np.abs(logprobs - reference).mean())
-    return LayoutMeasure("", len(tokens) / prompt, DECODE_STEPS / decode, error), logprobs, tokens
+    return LayoutMeasure(layout, len(tokens) / prompt, DECODE_STEPS / decode, error), logprobs, tokens
 
 
 def choose_by_probe(model: Path, targets: Sequence[str], cache: Path, n_threads: int,
@@ -202,10 +202,10 @@ def choose_by_probe(model: Path, targets: Sequence[str], cache: Path, n_threads:
     for layout in order:
         progress(f"measuring this CPU: the working copy as {layout} (once)")
         paths[layout] = make(layout)
-        m, logprobs, tokens = measure(paths[layout], tokens, n_threads, reference)
+        m, logprobs, tokens = measure(layout, paths[layout], tokens, n_threads, reference)
         if reference is None:
             reference = logprobs
-        measures.append(LayoutMeasure(layout, m.prompt_tps, m.decode_tps, m.error))
+        measures.append(m)
         log.info("layout %s: prompt %.0f tok/s, decode %.1f tok/s, error %.4f", layout, m.prompt_tps,
                  m.decode_tps, m.error)
     by_name = {m.layout: m for m in measures}
