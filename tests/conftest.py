@@ -12,6 +12,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# llama.cpp evaluates the prompts of every test backend, whatever the layout probe measured on
+# this CPU (torch's prompt pass may win on one): the tests that expect llama.cpp's own prefix
+# reuse stay valid everywhere, and tests/test_kv_handoff.py asks for torch's pass by name.
+os.environ.setdefault("PROSEMIX_PROMPT_PATH", "llama")
 # transformers 5 loads weights on a thread pool that it shuts down without waiting, so a worker
 # could outlive the test that loaded a model (no_threads_left failed on it once in CI): load
 # synchronously in tests

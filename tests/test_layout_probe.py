@@ -96,3 +96,34 @@ def test_the_first_merged_load_measures_this_cpu_and_info_shows_it(adapters, ses
     capsys.readouterr()
     assert main(["info"]) == 0
     assert choice.layout in json.loads(capsys.readouterr().out)["working_copy_layout"]
+
+
+@pytest.mark.parametrize("torch_tps", [1000.0, 100.0], ids=["torch quicker", "torch slower"])
+def test_torchs_prompt_pass_wins_only_where_a_restyle_is_quicker(monkeypatch, tmp_path, torch_tps):
+    """An AVX2 CPU of the issue: no layout evaluates prompts much faster than Q4_1, torch's pass
+    does. Where torch plus the quickest-decoding gated layout gives the shorter restyle, prompts
+    go to torch and that layout decodes; else the layouts alone decide, as before."""
+    speeds = {"f32": (120, 18, 0), "keep": (144, 57, 0.055), "f16": (150, 30, 0.010),
+              "bf16": (143, 39, 0.034), "q8_0": (158, 53, 0.065)}
+    fake_probe(monkeypatch, tmp_path, speeds)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"m")
+    timed: list[list[int]] = []
+
+    def torch_pass(tokens: list[int]) -> float:
+        timed.append(tokens)
+        return 1.0 / torch_tps
+
+    choice = choose_by_probe(model, ["t"] * 120, tmp_path, 2, make(tmp_path), "keep", torch_pass=torch_pass)
+    assert timed == [[1, 2]] and choice.torch_tps == pytest.approx(torch_tps)
+    if torch_tps > 500:
+        assert (choice.prompt_path, choice.layout) == ("torch", "keep")  # keep decodes quickest in the gate
+        assert choice.restyle_seconds(384) == pytest.approx(384 / torch_tps + 40 / 57)
+        assert "prompts by torch" in choice.describe()
+    else:
+        assert choice.prompt_path == "llama" and choice.layout == "keep"
+    again = choose_by_probe(model, ["t"] * 120, tmp_path, 2, make(tmp_path), "keep", torch_pass=torch_pass)
+    assert (again.prompt_path, again.layout) == (choice.prompt_path, choice.layout) and len(timed) == 1
+    seconds, prompt_layout, decode_layout = choice.two_copies_seconds(384)
+    assert (prompt_layout, decode_layout) == ("f16", "keep")  # within keep's gate: f16 prompts, keep decodes
+    assert seconds == pytest.approx(384 / 150 + 40 / 57)

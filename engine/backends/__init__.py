@@ -84,6 +84,7 @@ class BackendSpec:
     server: str | None = None
     api_key: str | None = None
     allow_pickle: bool = False
+    prompt_path: str | None = None  # llama: "auto", "llama" or "torch" (None: PROSEMIX_PROMPT_PATH, else auto)
 
     @property
     def remote(self) -> bool:
@@ -108,6 +109,8 @@ def open_backend(spec: BackendSpec, anchors: Sequence["str | os.PathLike[str] | 
         options.update(device=spec.device, dtype=spec.dtype)
     else:
         options.update(working_copy=spec.working_copy)
+        if spec.prompt_path:
+            options.update(prompt_path=spec.prompt_path)
         if spec.gpu_layers:
             options.update(n_gpu_layers=spec.gpu_layers)
     backend = create_backend(name, **options)

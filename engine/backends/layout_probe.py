@@ -40,7 +40,7 @@ PROBE_TOKENS = 192
 DECODE_STEPS = 16
 RESTYLE_PASSAGE = 40  # tokens of a restyled passage (the desk's restyle, benchmarks/drag_preview.py)
 RESTYLE_WINDOW = 384  # engine.documents.context.DEFAULT_STYLE_WINDOW (a layer above; a test keeps them equal)
-_VERSION = 1
+_VERSION = 2  # 2: torch's prompt pass measured too
 
 # An original passage (no source text needed at run time), long enough for PROBE_TOKENS tokens.
 PROBE_TEXT = (
@@ -81,11 +81,31 @@ class LayoutChoice:
     measures: tuple[LayoutMeasure, ...]
     seconds: float  # the probe's own time, working copies included
     key: str = ""
+    prompt_path: str = "llama"  # who evaluates prompts: llama.cpp, or torch (kv_handoff)
+    torch_tps: float = 0.0  # torch's prompt pass with the hand-over, tok/s (0: not measured)
 
     def describe(self) -> str:
         rows = ", ".join(f"{m.layout} {m.prompt_tps:.0f}/{m.decode_tps:.0f} tok/s err {m.error:.3f}"
                          for m in self.measures)
-        return f"{self.layout} (measured: prompt/decode {rows}; gate err <= {self.gate:.3f}, {self.gate_layout})"
+        path = ("prompts by torch, decoding by llama.cpp; " if self.prompt_path == "torch" else "")
+        torch_row = f"; torch's prompt pass {self.torch_tps:.0f} tok/s" if self.torch_tps else ""
+        return (f"{self.layout} ({path}measured: prompt/decode {rows}{torch_row}; gate err <= "
+                f"{self.gate:.3f}, {self.gate_layout})")
+
+    def two_copies_seconds(self, window: int) -> tuple[float, str, str]:
+        """The quickest restyle prompts on one gated copy and decoding on another would give
+        (issue 26, item 2), with the two layouts: what that design could buy here."""
+        passing = [m for m in self.measures if m.error <= self.gate]
+        best = min(((window / p.prompt_tps + RESTYLE_PASSAGE / d.decode_tps, p.layout, d.layout)
+                    for p in passing for d in passing), default=(float("inf"), "", ""))
+        return best
+
+    def restyle_seconds(self, window: int) -> float:
+        """A restyle on the chosen path, from the measurements."""
+        chosen = next(m for m in self.measures if m.layout == self.layout)
+        if self.prompt_path == "torch":
+            return window / self.torch_tps + RESTYLE_PASSAGE / chosen.decode_tps
+        return chosen.restyle_seconds(window)
 
 
 def probe_key(model: Path, targets: Sequence[str]) -> str:
@@ -106,7 +126,8 @@ def cached(path: Path, key: str) -> LayoutChoice | None:
         data = json.loads(path.read_text(encoding="utf-8"))
         entry = data[key]
         return LayoutChoice(entry["layout"], entry["gate"], entry["gate_layout"],
-                            tuple(LayoutMeasure(**m) for m in entry["measures"]), entry["seconds"], key)
+                            tuple(LayoutMeasure(**m) for m in entry["measures"]), entry["seconds"], key,
+                            entry.get("prompt_path", "llama"), entry.get("torch_tps", 0.0))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -184,10 +205,14 @@ def measure(layout: str, model_path: Path, tokens: list[int], n_threads: int, re
 def choose_by_probe(model: Path, targets: Sequence[str], cache: Path, n_threads: int,
                     make: Callable[[str], Path], legacy: str, window: int = RESTYLE_WINDOW,
                     progress: Callable[[str], None] = lambda message: None,
-                    candidates: Sequence[str] = CANDIDATES) -> LayoutChoice:
+                    candidates: Sequence[str] = CANDIDATES,
+                    torch_pass: Callable[[list[int]], float] | None = None) -> LayoutChoice:
     """The measured layout for ``model`` (see the module): from the cache when this CPU, build
     and model were measured before, else measured now. ``make(layout)`` makes (or finds) that
-    working copy and returns its path; ``legacy`` is the layout the flag rule gave (the gate)."""
+    working copy and returns its path; ``legacy`` is the layout the flag rule gave (the gate).
+    ``torch_pass(tokens)``, where torch is installed, times torch's prompt pass with the KV
+    hand-over (seconds per token): where a restyle with torch's prompts and the best gated
+    layout's decoding is quicker than every layout alone, prompts go to torch."""
     record = cache / "layout-probe.json"
     key = probe_key(model, targets)
     found = cached(record, key)
@@ -213,9 +238,21 @@ def choose_by_probe(model: Path, targets: Sequence[str], cache: Path, n_threads:
     gate = by_name[gate_layout].error
     passing = [m for m in measures if m.layout in candidates and m.error <= gate]
     best = min(passing, key=lambda m: m.restyle_seconds(window))
+    prompt_path, torch_tps = "llama", 0.0
+    if torch_pass is not None:
+        progress("measuring this CPU: torch's prompt pass (once)")
+        try:
+            torch_tps = 1.0 / torch_pass(tokens)
+        except (ModelError, OSError, RuntimeError) as exc:
+            log.warning("torch's prompt pass could not be measured: %s", exc)
+        log.info("torch's prompt pass: %.0f tok/s", torch_tps)
+        decoder = max(passing, key=lambda m: m.decode_tps)
+        if torch_tps and (window / torch_tps + RESTYLE_PASSAGE / decoder.decode_tps
+                          < best.restyle_seconds(window)):
+            best, prompt_path = decoder, "torch"
     choice = LayoutChoice(best.layout, gate, gate_layout,
                           tuple(m for m in measures if m.layout in candidates),
-                          round(time.perf_counter() - started, 1), key)
+                          round(time.perf_counter() - started, 1), key, prompt_path, round(torch_tps, 1))
     for layout, path in paths.items():
         if layout != best.layout:
             path.unlink(missing_ok=True)  # made again if ever asked for by name

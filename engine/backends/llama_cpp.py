@@ -33,6 +33,7 @@ from engine.paths import cache_dir
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig
 from engine.backends.base import Backend, Piece, Progress
 from engine.backends.generation import StepOptions
+from engine.backends.kv_handoff import torch_split
 from engine.backends.llama_merge import merge_mode
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
 from engine.backends.llama_streams import (CELLS, Streams, available_memory, common_prefix,
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 # (docs/benchmarks.md). A cancel does not wait for a batch: llama.cpp's abort callback stops it
 # between two operations of the graph (`_abort`).
 PREFILL_CHUNK = 256
+PROMPT_PATHS = ("auto", "llama", "torch")
 
 
 class _Stopped(Exception):
@@ -62,9 +64,20 @@ class LlamaCppBackend(Backend):
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  n_gpu_layers: int = 0, merge: bool | None = None,
-                 working_copy: str = "auto") -> None:
+                 working_copy: str = "auto", prompt_path: str | None = None) -> None:
         super().__init__(n_ctx)
         self.working_copy = working_copy  # the merged working copy's layout (llama_merge)
+        # who evaluates prompts: llama.cpp, or torch with the KV handed over (kv_handoff);
+        # "auto": the layout probe's choice for the embedded model, else llama
+        self.prompt_path = prompt_path or os.environ.get("PROSEMIX_PROMPT_PATH", "").strip() or "auto"
+        if self.prompt_path not in PROMPT_PATHS:
+            raise ProsemixError(f"the prompt path must be one of {PROMPT_PATHS}, got {self.prompt_path!r}")
+        self.prompt_path_reason = "no model loaded"
+        self._torch_prompt: Any = None  # kv_handoff.TorchPrompt while torch evaluates prompts
+        self._v_trans = True  # how this context stores V (from its own state, checked at load)
+        self._cache_from_torch = False  # the KV cache's prompt came from torch (no llama.cpp reuse)
+        self._vector_on = False  # a control vector is set (llama.cpp evaluates prompts then)
+        self._load_progress: Progress = lambda message, fraction: None
         self.layout_choice: Any = None  # layout_probe.LayoutChoice, when "auto" measured it
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.n_gpu_layers = n_gpu_layers
@@ -105,6 +118,7 @@ class LlamaCppBackend(Backend):
         except ImportError as exc:
             raise BackendUnavailable(f"the llama backend needs llama-cpp-python: {exc}") from None
         install_log_capture(llama_cpp)
+        self._load_progress = progress  # _start_torch_prompt reports through it too
         if self.n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
             raise BackendUnavailable(
                 f"{self.n_gpu_layers} GPU layers were asked for, but this llama-cpp-python build "
@@ -130,12 +144,14 @@ class LlamaCppBackend(Backend):
 
                 layout = choose_layout(self.working_copy, embedded)
                 if self.working_copy == "auto" and embedded:  # measured on this CPU, once
+                    from engine.backends.kv_handoff import torch_pass_timer
                     from engine.backends.layout_probe import choose_by_probe
 
                     try:
                         self.layout_choice = choose_by_probe(
                             path, targets, cache, self.n_threads, lambda name: make(name).path, layout,
-                            progress=lambda message: progress(message, 0.1))
+                            progress=lambda message: progress(message, 0.1),
+                            torch_pass=torch_pass_timer(path, self.n_threads))
                         layout = self.layout_choice.layout
                     except (OSError, ValueError, RuntimeError, ModelError) as exc:
                         log.warning("the layout probe failed (%s); the working copy keeps %s", exc, layout)
@@ -170,6 +186,9 @@ class LlamaCppBackend(Backend):
 
     def _close_model(self) -> None:
         self._close_streams()  # a context before its model
+        if self._torch_prompt is not None:
+            self._torch_prompt.close()
+            self._torch_prompt = None
         if self._llm is not None:
             import llama_cpp
 
@@ -190,6 +209,7 @@ class LlamaCppBackend(Backend):
         import llama_cpp
 
         assert self._llm is not None and self.base is not None
+        self._start_torch_prompt()
         if self.anchors_applied == "merged":
             from engine.backends.llama_merge import DenseMerger
 
@@ -211,10 +231,53 @@ class LlamaCppBackend(Backend):
                                   f"{anchor.name!r}: {llama_reason()}")
             self._adapters.append(adapter)
 
+    def _start_torch_prompt(self) -> None:
+        """torch evaluates prompts where asked for, or where the layout probe measured it
+        quicker ("auto"), and only if this llama.cpp build reads its KV as its own."""
+        from engine.backends.kv_handoff import TorchPrompt, handoff_check
+        from engine.backends.layout_probe import PROBE_TEXT, PROBE_TOKENS
+
+        assert self._llm is not None and self.base is not None
+        wanted = self.prompt_path == "torch" or (
+            self.prompt_path == "auto" and self.layout_choice is not None
+            and getattr(self.layout_choice, "prompt_path", "llama") == "torch")
+        if not wanted:
+            self.prompt_path_reason = ("llama.cpp (asked for)" if self.prompt_path == "llama" else
+                                       "llama.cpp (measured quicker here)" if self.layout_choice is not None
+                                       else "llama.cpp")
+            return
+        self._load_progress("torch's prompt pass: loading the float model and checking its KV "
+                            "hand-over to llama.cpp", 0.92)
+        try:
+            prompt = TorchPrompt(self.base.path, self.anchors, self.n_threads)
+            probe = self._tokenize(PROBE_TEXT)[:PROBE_TOKENS]
+            ok, found = handoff_check(self._llm, prompt, probe)
+        except (ProsemixError, OSError, RuntimeError) as exc:  # ModelError is a ProsemixError
+            ok, found, prompt = False, str(exc), None
+        self._forget_prompt()
+        if not ok:
+            if prompt is not None:
+                prompt.close()
+            if self.prompt_path == "torch":
+                raise ModelError(f"torch cannot evaluate prompts for llama.cpp here: {found}")
+            log.warning("torch's prompt pass is not used: %s", found)
+            self.prompt_path_reason = f"llama.cpp (torch's hand-over failed its check: {found})"
+            return
+        from engine.backends.kv_handoff import read_seq_state, get_seq_state
+
+        self._llm.eval(probe[:4])  # how this context stores V
+        self._v_trans = read_seq_state(get_seq_state(self._llm._ctx.ctx)).v_trans
+        self._forget_prompt()
+        self._torch_prompt = prompt
+        self.prompt_path_reason = f"torch fp32, KV handed to llama.cpp ({found})"
+        self.anchors_reason += "; prompts evaluated by torch, decoded by llama.cpp"
+
     def _apply_weights(self, values: tuple[float, ...]) -> None:
         import llama_cpp
 
         assert self._llm is not None
+        if self._torch_prompt is not None:
+            self._torch_prompt.set_weights(values)
         if self._merger is not None:
             self._merger.set_weights(values)
             self._forget_prompt(stale=True)  # the KV cache was computed with the old weights
@@ -257,6 +320,8 @@ class LlamaCppBackend(Backend):
         if code != 0:
             raise ModelError(f"llama.cpp refused the control vector (code {code}): {llama_reason()}")
         self._forget_prompt()  # the KV cache was computed without it
+        # torch's prompt pass has no control vector: llama.cpp evaluates prompts while one is on
+        self._vector_on = not (vector is None or scale == 0.0)
 
     def _forget_prompt(self, stale: bool = False) -> None:
         """The KV cache no longer holds an exact prompt. ``stale``: it still holds one that was
@@ -335,7 +400,7 @@ class LlamaCppBackend(Backend):
         llm = self._llm
         assert llm is not None
         reuse = 0
-        if self.split_invariant and self._prompt_tokens:
+        if self.split_invariant and self._prompt_tokens and not self._cache_from_torch:
             reuse = min(common_prefix(self._prompt_tokens, tokens), llm.n_tokens, len(tokens) - 2)
         held = self._prompt_tokens or self._stale_tokens
         if preview and reuse <= 0 and held and (stale := min(common_prefix(held, tokens), len(tokens) - 1)) > 0:
@@ -343,6 +408,9 @@ class LlamaCppBackend(Backend):
             self._stale_tokens, self._prompt_tokens = tokens[:stale], []  # what is sure to be there
             return tokens[stale:]
         self._stale_tokens = []
+        if self._torch_prompt is not None and not self._vector_on and (split := torch_split(len(tokens))):
+            return self._prefill_by_torch(tokens, split)
+        self._cache_from_torch = False
         self._prompt_tokens = tokens[:max(reuse, 0)]  # what the cache holds of this prompt
         llm.n_tokens = len(self._prompt_tokens)
         self.reused_tokens = llm.n_tokens
@@ -360,6 +428,27 @@ class LlamaCppBackend(Backend):
             self._prompt_tokens = tokens[:position]
         self._prompt_tokens = list(tokens)
         return tokens[position:]
+
+    def _prefill_by_torch(self, tokens: list[int], split: int) -> list[int]:
+        """torch evaluates ``tokens[:split]`` (reusing its own whole blocks, kv_handoff), the
+        KV goes into llama.cpp's sequence, and the rest is returned for llama.cpp to evaluate
+        and sample from. A prompt's KV then depends on the prompt alone, as the same-text rule
+        needs; the llama.cpp cache is not reused by prefix, since its cells came from torch."""
+        from engine.backends.kv_handoff import set_seq_state
+
+        llm = self._llm
+        assert llm is not None and self._torch_prompt is not None
+        self._prompt_tokens, self._cache_from_torch = [], True
+        llm.n_tokens = 0
+        data = self._torch_prompt.state_for(tokens[:split], self._v_trans, self._stop_requested)
+        if data is None:
+            raise _Stopped
+        set_seq_state(llm._ctx.ctx, data)
+        llm.input_ids[:split] = tokens[:split]
+        llm.n_tokens = split
+        self.reused_tokens = self._torch_prompt.kept
+        self._prompt_tokens = list(tokens)
+        return tokens[split:]
 
     def _abort(self, _data: object) -> bool:
         """llama.cpp asks this between the operations of an evaluation: True stops it (its
@@ -417,7 +506,8 @@ class LlamaCppBackend(Backend):
     def _candidate_pieces(self, tokens: list[int], sampling: SamplingConfig, seeds: list[int],
                           max_tokens: int, logprobs: bool, done: set[int]
                           ) -> Iterator[tuple[int, Piece | None]]:
-        if len(seeds) == 1 or not self._rows_batch_invariant():
+        if len(seeds) == 1 or self._torch_prompt is not None or not self._rows_batch_invariant():
+            # one after another (torch's prompt pass included: each as its single generation)
             yield from super()._candidate_pieces(tokens, sampling, seeds, max_tokens, logprobs, done)
             return
         streams = self._streams_for(len(seeds), stream_cells(len(tokens) + max_tokens))

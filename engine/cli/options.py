@@ -37,6 +37,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                         "no anchor targets. auto: for the embedded model, the layout measured "
                         "fastest on this CPU at the first load (within the quality gate; "
                         "`prosemix info` shows it); your own models keep their format")
+    p.add_argument("--prompt-path", default=spec.prompt_path, choices=("auto", "llama", "torch"),
+                   help="llama backend: who evaluates prompts. torch: torch's fp32 pass with the "
+                        "anchors merged, its KV handed to llama.cpp, which decodes. auto: what the "
+                        "first load measured quicker on this CPU (`prosemix info`)")
     p.add_argument("--n-ctx", type=int, default=spec.n_ctx, help="context size in tokens")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow adapter_model.bin pickle checkpoints (loaded with weights_only=True)")
@@ -64,7 +68,7 @@ def sampling_from_args(args: argparse.Namespace, **extra: object) -> SamplingCon
 def spec_from_args(args: argparse.Namespace) -> BackendSpec:
     return BackendSpec(model=args.model, backend=args.backend, device=args.device,
                        dtype=args.dtype, gpu_layers=args.gpu_layers, n_ctx=args.n_ctx,
-                       working_copy=args.working_copy,
+                       working_copy=args.working_copy, prompt_path=args.prompt_path,
                        server=args.server, api_key=args.api_key, allow_pickle=args.allow_pickle)
 
 
