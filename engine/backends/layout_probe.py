@@ -14,7 +14,11 @@ layout "auto", each candidate is made (cached like every working copy) and measu
   file's weights in fp32, what torch's fp32 pass computes too).
 
 The gate: no worse than the layout the rule before this probe gave (bf16 where llama.cpp
-reports native BF16, else keep). Among the layouts that pass it, the shortest restyle wins. The
+reports native BF16, else keep). Among the layouts that pass it, the shortest restyle wins,
+unless torch's fp32 prompt pass (timed with its KV hand-over, ``kv_handoff``) with the gated
+layout that decodes fastest gives a shorter one: then torch evaluates prompts and that layout
+decodes (``prompt_path`` "torch"). ``two_copies_seconds`` says what prompting on one layout
+and decoding on another would give, from the same measurements (issue 26, item 2). The
 choice and every measurement are kept per CPU, llama.cpp build and model file in
 ``cache_dir()/layout-probe.json``; `prosemix info` shows them, and a new CPU or build measures
 again. The working copies that lost are deleted (the f32 one is the model's size four times
