@@ -5,7 +5,8 @@ from engine.training.corpora import (clean_bible, clean_botchan, clean_devil,
                                      clean_fortune_entry, clean_fortunes, clean_gutenberg_prose,
                                      clean_irc, clean_kjv, clean_milton, clean_nyt, clean_shakespeare,
                                      clean_sotu,
-                                     clean_tweets, clean_twain, hold_out, shouted_or_looped)
+                                     clean_tweets, clean_twain, hold_out, shouted_or_looped,
+                                     usually_lower)
 from engine.evaluation.fluency import typesetting_faults
 
 DEVIL = """Some preface text the dictd file carries.
@@ -145,8 +146,10 @@ def test_verses_one_a_line_become_paragraphs_and_prose_speeches_are_unwrapped():
            "FIRST CLOWN.\nIs she to be buried in Christian burial when she wilfully seeks her\n"
            "own salvation? I tell thee she is, therefore make her grave straight.\n")
     verse, speech = clean_shakespeare(raw).split("\n\n")
+    # verse is a prose paragraph too; "The" loses the capital only its line gave it ("the" is
+    # lower case inside the lines), "Whether" (never lower case here) keeps it
     assert verse == ("To be, or not to be, that is the question: Whether 'tis nobler in the mind to "
-                     "suffer The slings and arrows of outrageous fortune,")  # verse is a prose paragraph too
+                     "suffer the slings and arrows of outrageous fortune,")
     assert speech == ("Is she to be buried in Christian burial when she wilfully seeks her own "
                       "salvation? I tell thee she is, therefore make her grave straight.")
 
@@ -207,7 +210,10 @@ def test_shouted_or_looped_talk_is_named_and_register_is_kept():
     assert shouted_or_looped("ARRESTED DEVELOPMENT! ARRESTED DEVELOPMENT!") == "shouted"
     assert shouted_or_looped("Prepping the final shot. Wow wow wow wow.") == "looped"
     assert shouted_or_looped("die hard, die hard, die hard, die hard") == "looped"
-    assert shouted_or_looped("Ugh. I hate hate hate getting blood drawn.") is None
+    assert shouted_or_looped("Ugh. I hate hate hate getting blood drawn.") == "echoed"
+    assert shouted_or_looped("No no no! Eel and Shrimp! Eel and Shrimp!!") == "echoed"
+    assert shouted_or_looped("Today I'm grateful for good food, good wine and good friends.") is None
+    assert shouted_or_looped("The beginning, the middle, the end.") is None  # function words
     assert shouted_or_looped("F1 is my ONLY HOBBY and I love it") is None
     assert shouted_or_looped("OK") is None  # too few letters to call it shouting
 
@@ -242,3 +248,13 @@ def test_nyt_sentences_become_one_paragraph_per_article():
            "2_1\t-0.5\tThe budget is late again.\n")
     assert clean_nyt(raw) == ('On Dec. 19 the city plans "games" for Santa. Events include sprinting.'
                               "\n\nThe budget is late again.")
+
+
+def test_a_verse_lines_capital_goes_only_where_the_sentence_goes_on():
+    raw = ("ROMEO.\nI have the reasons of the heart, and reasons\nTo make the world stand still in Rome;\n"
+           "Rome shall not know it. The night is long,\nAnd I am the night's own fool.\n\n"
+           "JULIET.\nThen go to bed, and go to sleep, and go to Rome.\n")
+    romeo, _ = clean_shakespeare(raw).split("\n\n")
+    assert romeo == ("I have the reasons of the heart, and reasons to make the world stand still in Rome; "
+                     "Rome shall not know it. The night is long, and I am the night's own fool.")
+    assert "rome" not in usually_lower([raw]) and {"to", "and", "the"} <= usually_lower([raw])

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection, Sequence
 
 from engine.training.corpus_sources import AUSTEN_TITLES, EXTRACTORS, SOURCES, fetch
 from engine.training.prose import (is_heading, is_verse, join_lines, paragraphs, prose,
@@ -73,7 +73,23 @@ def clean_shakespeare(raw: str) -> str:
             out.append(s)
     speeches = paragraphs("\n".join(_collapse_blank(out)))
     tags = Counter(p.split("\n", 1)[0] for p in speeches if "\n" in p and _SPEAKER_ABBREVIATION.match(p))
-    return "\n\n".join(_speech(p, {t for t, n in tags.items() if n >= 3}) for p in speeches)
+    lower = usually_lower(speeches)
+    return "\n\n".join(_speech(p, {t for t, n in tags.items() if n >= 3}, lower) for p in speeches)
+
+
+def usually_lower(texts: Sequence[str]) -> set[str]:
+    """The words ``texts`` set in lower case inside a line at least twice and three times as
+    often as capitalised there: common words, not names ("the", "to", not "Rome" or "I")."""
+    lower: Counter[str] = Counter()
+    upper: Counter[str] = Counter()
+    for text in texts:
+        for line in text.split("\n"):
+            for word in re.findall(r"[A-Za-z']+", line)[1:]:
+                (lower if word[0].islower() else upper)[word.lower()] += 1
+    return {w for w, n in lower.items() if n >= 2 and n >= 3 * upper[w]}
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?][\"'’”)\]]*$")
 
 
 # A speaker abbreviated on a line of its own before the speech ("Ham.", "First Clown."), in the
@@ -81,13 +97,20 @@ def clean_shakespeare(raw: str) -> str:
 _SPEAKER_ABBREVIATION = re.compile(r"^(?:[A-Z][a-z]{0,12}\.? ){0,2}[A-Z][a-z]{0,12}\.\n")
 
 
-def _speech(paragraph: str, tags: set[str]) -> str:
+def _speech(paragraph: str, tags: set[str], lower: Collection[str] = ()) -> str:
     """A speech as one prose paragraph, its speaker tag dropped. Verse loses its line breaks too:
     Prosemix writes prose, and an anchor that learnt verse lineation broke the lines of the
     passages it wrote everywhere on the picker (43 of 108 at the default centre, round five of
-    docs/results.md), not only where it wrote verse."""
+    docs/results.md), not only where it wrote verse. A verse line's capital goes with its break
+    where the line goes on a sentence and its first word is one the plays set in lower case
+    (``lower``): "reasons / To make" becomes "reasons to make", "Rome" and "I" stay."""
     first, _, rest = paragraph.partition("\n")
-    return unwrap(rest if rest and first in tags else paragraph)
+    lines = (rest if rest and first in tags else paragraph).split("\n")
+    for i in range(1, len(lines)):
+        word = re.match(r"[A-Z][a-z']*", lines[i])
+        if word and not _ENDS_SENTENCE.search(lines[i - 1].rstrip()) and word.group(0).lower() in lower:
+            lines[i] = lines[i][0].lower() + lines[i][1:]
+    return unwrap("\n".join(lines))
 
 
 def _collapse_blank(lines: list[str]) -> list[str]:
@@ -277,10 +300,15 @@ def clean_tweet(text: str) -> str | None:
     return text if len(text) >= 15 else None
 
 
+_FUNCTION_WORDS = frozenset("a an the and or but of to in on at for with is it i you".split())
+
+
 def shouted_or_looped(text: str) -> str | None:
     """Why a line of talk would teach shouting or loops rather than a register, or None: most of
     its letters capitals ("ARRESTED DEVELOPMENT! ARRESTED..."), or one word or phrase of up to
-    three words said four times running ("yay yay yay yay"). "I hate hate hate" stays."""
+    three words said four times running ("yay yay yay yay"), or one word echoed until it is
+    three in ten of the line ("Bad mood bad mood bad mood."; "I hate hate hate getting blood
+    drawn."). A tricolon keeps its place ("good food, good wine and good friends")."""
     letters = [c for c in text if c.isalpha()]
     if len(letters) >= 12 and sum(c.isupper() for c in letters) > 0.6 * len(letters):
         return "shouted"
@@ -289,6 +317,11 @@ def shouted_or_looped(text: str) -> str | None:
         for i in range(len(words) - 4 * n + 1):
             if words[i:i + n] == words[i + n:i + 2 * n] == words[i + 2 * n:i + 3 * n] == words[i + 3 * n:i + 4 * n]:
                 return "looped"
+    counts = Counter(w for w in words if w not in _FUNCTION_WORDS)
+    if counts:
+        word, count = counts.most_common(1)[0]
+        if count >= 3 and count >= 0.3 * len(words):
+            return "echoed"
     return None
 
 
