@@ -74,10 +74,16 @@ def test_cancel_then_resume(tmp_path, session_cache):
         train_anchor(tmp_path / "c.txt", tmp_path / "out", name="x", config=FAST,
                      should_stop=stop_after_four_checks)
     assert (tmp_path / "out" / "checkpoint" / "state.pt").is_file()
+    import torch
+
+    state = torch.load(tmp_path / "out" / "checkpoint" / "state.pt", weights_only=True)
+    state["seconds"] = 1000.0  # as if the first four steps had taken that long
+    torch.save(state, tmp_path / "out" / "checkpoint" / "state.pt")
     seen = []
     result = train_anchor(tmp_path / "c.txt", tmp_path / "out", name="x", config=FAST,
                           progress=lambda p: seen.append(p.step))
     assert result.steps == 6 and min(s for s in seen if s) == 5  # resumed after step 4
+    assert 1000.0 < result.seconds < 1000.0 + 600  # the card counts the first run's time too
     assert len(result.history) == 6
     with pytest.raises(ProsemixError, match="different training config"):
         (tmp_path / "out" / "checkpoint").mkdir()

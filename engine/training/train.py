@@ -120,7 +120,8 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
 def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
                 should_stop: Callable[[], bool]) -> tuple[list[dict], float]:
     """AdamW with warmup and a cosine decay, gradient clipping, checkpoints; returns the
-    loss history and the seconds spent in this process."""
+    loss history and the seconds spent training, a resumed run's earlier ones included (as far
+    as its checkpoint: steps after it are trained again)."""
     import torch
     from peft import set_peft_model_state_dict
 
@@ -130,17 +131,19 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
     total = run.total
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / config.warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    step, history = 0, []
+    step, history, before = 0, [], 0.0
     if state:
+        before = float(state.get("seconds", 0.0))
         set_peft_model_state_dict(model, state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         step, history = state["step"], state["history"]
         torch.set_rng_state(state["torch_rng"])
     order = BatchOrder(len(run.train), config.batch, config.seed, step)
-    save = lambda: _save_checkpoint(ckpt, run, optimizer, schedule, step, history)  # noqa: E731
     model.train()
     started, first_step = time.perf_counter(), step
+    save = lambda: _save_checkpoint(ckpt, run, optimizer, schedule, step, history,  # noqa: E731
+                                    before + time.perf_counter() - started)
     while step < total:
         if should_stop():
             save()
@@ -163,7 +166,7 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
                                elapsed / (step - first_step) * (total - step)))
         if step % config.checkpoint_every == 0 and step < total:
             save()
-    return history, time.perf_counter() - started
+    return history, before + time.perf_counter() - started
 
 
 def train_anchor(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
@@ -240,7 +243,7 @@ def _config_key(config: TrainConfig) -> str:
 
 
 def _save_checkpoint(ckpt: Path, run: _Run, optimizer: Any, schedule: Any, step: int,
-                     history: list) -> None:
+                     history: list, seconds: float) -> None:
     import torch
     from peft import get_peft_model_state_dict
 
@@ -250,7 +253,7 @@ def _save_checkpoint(ckpt: Path, run: _Run, optimizer: Any, schedule: Any, step:
     torch.save({"config": _config_key(run.config), "adapter": get_peft_model_state_dict(run.model),
                 "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                 "step": step, "history": history, "base_val_loss": run.base_val,
-                "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+                "torch_rng": torch.get_rng_state(), "seconds": seconds}, tmp / "state.pt")
     shutil.rmtree(ckpt, ignore_errors=True)
     os.replace(tmp, ckpt)
 
