@@ -113,12 +113,13 @@ def read_seq_state(data: bytes) -> SeqState:
         offset += size
         return out
 
-    def rows(kind: int, count: int) -> np.ndarray:
+    def rows(kind: int, size: int) -> np.ndarray:
+        """``size`` bytes of ggml type ``kind`` as a flat array."""
         nonlocal offset
         dtype = {GGML_F16: np.float16, GGML_F32: np.float32}.get(kind)
         if dtype is None:
             raise ModelError(f"llama.cpp's KV cache has ggml type {kind}; the hand-over writes F16 or F32 only")
-        size = count * np.dtype(dtype).itemsize
+        count = size // np.dtype(dtype).itemsize
         if offset + size > len(data):
             raise ModelError("llama.cpp's sequence state ended early: not the layout this build was checked for")
         out = np.frombuffer(data, dtype, count, offset)
@@ -145,16 +146,14 @@ def read_seq_state(data: bytes) -> SeqState:
         k_type = v_type = -1
         for _ in range(n_layer):
             k_type, row = take("<iQ")
-            keys.append(rows(k_type, n * row // np.dtype(np.float16 if k_type == GGML_F16 else np.float32).itemsize)
-                        .reshape(n, -1))
+            keys.append(rows(k_type, n * row).reshape(n, -1))
         for _ in range(n_layer):
             if v_trans:
-                v_type, _el, width = take("<iII")
-                values.append(rows(v_type, n * width).reshape(width, n).T)
+                v_type, element, width = take("<iII")
+                values.append(rows(v_type, n * width * element).reshape(width, n).T)
             else:
                 v_type, row = take("<iQ")
-                values.append(rows(v_type, n * row // np.dtype(np.float16 if v_type == GGML_F16 else np.float32).itemsize)
-                              .reshape(n, -1))
+                values.append(rows(v_type, n * row).reshape(n, -1))
         state = SeqState(cells[:, 0].astype(np.int32), keys, values, bool(v_trans), k_type, v_type)
     if state is None:
         raise ModelError("the sequence holds no cells")
@@ -222,6 +221,7 @@ class TorchPrompt:
         for layer in self.model.model.layers:  # a cancel is heard between two layers
             layer.register_forward_pre_hook(self._check_stop)
         self.kept = 0  # tokens the last pass took from the cache (whole blocks)
+        self.v_trans = True  # how the llama.cpp context stores V (handoff_check reads it)
         self._cache: Any = None
 
     def _check_stop(self, _module: Any, _args: Any) -> None:
@@ -308,6 +308,7 @@ def handoff_check(llm: Any, prompt: TorchPrompt, tokens: list[int]) -> tuple[boo
     llm.eval(tokens)
     try:
         own = read_seq_state(get_seq_state(llm._ctx.ctx))
+        prompt.v_trans = own.v_trans
         kv = prompt.keys_values(tokens)
         assert kv is not None  # nothing asks it to stop
         keys, values = kv

@@ -74,7 +74,6 @@ class LlamaCppBackend(Backend):
             raise ProsemixError(f"the prompt path must be one of {PROMPT_PATHS}, got {self.prompt_path!r}")
         self.prompt_path_reason = "no model loaded"
         self._torch_prompt: Any = None  # kv_handoff.TorchPrompt while torch evaluates prompts
-        self._v_trans = True  # how this context stores V (from its own state, checked at load)
         self._cache_from_torch = False  # the KV cache's prompt came from torch (no llama.cpp reuse)
         self._vector_on = False  # a control vector is set (llama.cpp evaluates prompts then)
         self._load_progress: Progress = lambda message, fraction: None
@@ -263,11 +262,6 @@ class LlamaCppBackend(Backend):
             log.warning("torch's prompt pass is not used: %s", found)
             self.prompt_path_reason = f"llama.cpp (torch's hand-over failed its check: {found})"
             return
-        from engine.backends.kv_handoff import read_seq_state, get_seq_state
-
-        self._llm.eval(probe[:4])  # how this context stores V
-        self._v_trans = read_seq_state(get_seq_state(self._llm._ctx.ctx)).v_trans
-        self._forget_prompt()
         self._torch_prompt = prompt
         self.prompt_path_reason = f"torch fp32, KV handed to llama.cpp ({found})"
         self.anchors_reason += "; prompts evaluated by torch, decoded by llama.cpp"
@@ -440,7 +434,7 @@ class LlamaCppBackend(Backend):
         assert llm is not None and self._torch_prompt is not None
         self._prompt_tokens, self._cache_from_torch = [], True
         llm.n_tokens = 0
-        data = self._torch_prompt.state_for(tokens[:split], self._v_trans, self._stop_requested)
+        data = self._torch_prompt.state_for(tokens[:split], self._torch_prompt.v_trans, self._stop_requested)
         if data is None:
             raise _Stopped
         set_seq_state(llm._ctx.ctx, data)
