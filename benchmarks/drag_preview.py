@@ -7,12 +7,13 @@ llama.cpp with the shipped default triangle merged (the app's backend and layout
 starts at a point A on the triangle where the passage was written exactly (its style window of
 held-out text, `DEFAULT_STYLE_WINDOW` tokens, evaluated at A), and moves to a point B. There:
 
-- the preview: `set_weights(B)`, then a `preview=True` stream, which keeps the prompt's KV from
-  A and evaluates only its last token at B;
+- the preview: `set_weights(B, preview=True)` (the anchors' runtime LoRAs at B - A on the copy
+  merged at A, no merge), then a `preview=True` stream, which keeps the prompt's KV from A and
+  evaluates only its last token at B;
 - the exact passage (the release): the same prompt evaluated whole at B, as a fresh generation.
 
 Both use the desk's sampling (temperature 0.8, the passage's seed). Timed from the weight change
-to the first token, so both pay the re-merge. Printed: the preview's and the exact passage's
+to the first token, so the exact passage pays the re-merge. Printed: the preview's and the exact passage's
 first-token latency (medians) and their ratio, the preview's latency in decode steps (median
 time per decoded token of the exact passages), and how close previews come to the exact text:
 the share of drags whose preview is the exact passage, whose first token agrees, and the mean
@@ -63,7 +64,7 @@ def timed(backend: LlamaCppBackend, weights: list[float], prompt: str, sampling:
     """(seconds from the weight change to the first token, the tokens' texts, seconds per
     decoded token after the first)."""
     start = time.perf_counter()
-    backend.set_weights(weights)
+    backend.set_weights(weights, preview=preview)
     firsts: list[float] = []
     pieces: list[str] = []  # one a token (no stop strings here)
 

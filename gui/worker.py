@@ -259,7 +259,7 @@ class EngineWorker(QThread):
         note = ""
         if backend.anchors:
             point = backend.set_weights(list(request.weights), extrapolate=request.extrapolate,
-                                        strength=request.strength)
+                                        strength=request.strength, preview=request.preview)
             note = point.note
         prompt, context = request.prompt, None
         if request.document is not None:

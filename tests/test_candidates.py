@@ -210,3 +210,26 @@ def test_llama_runtime_adapters_are_checked_again_when_the_active_set_changes(ad
     _same(_singles(b, SAMPLED, SEEDS), b.generate_candidates(PROMPT, SAMPLED, SEEDS))
     assert without is not None and b.rows_invariant is not None  # checked for each kernel set
     b.close()
+
+
+def test_a_backend_remembers_the_last_texts_tokens_and_forgets_them_with_the_model():
+    """A drag sends the same context move after move: it is tokenized once. The memory is
+    bounded, hands out copies, and a new model starts it afresh."""
+    from engine.backends.base import TOKEN_MEMO
+
+    b = Scripted()
+    b.load()
+    calls: list[str] = []
+    tokenize = b._tokenize
+    b._tokenize = lambda text: calls.append(text) or tokenize(text)  # type: ignore[method-assign]
+    assert b.count_tokens("one two three") == 3 and b.count_tokens("one two three") == 3
+    assert calls == ["one two three"]
+    b._tokens_of("one two three").append(99)  # a caller's change stays its own
+    assert b.count_tokens("one two three") == 3
+    for k in range(TOKEN_MEMO):
+        b.count_tokens(f"text {k}")
+    assert len(b._token_memo) == TOKEN_MEMO and "one two three" not in b._token_memo
+    b.generate("text 5", SamplingConfig(seed=1, max_tokens=2))  # the prompt's tokens come from it too
+    assert calls.count("text 5") == 1
+    b.load()
+    assert not b._token_memo

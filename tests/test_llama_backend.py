@@ -280,6 +280,37 @@ def test_a_drag_preview_starts_from_the_earlier_points_prompt_and_the_release_is
     assert cold.cached_tokens == 0 and cold.text == exact.text
 
 
+def test_a_preview_on_the_merged_copy_adds_the_moves_difference_as_runtime_loras(backend):
+    """The merged copy previews a move without merging: the anchors' runtime LoRAs at B - A on
+    the copy merged at A give B's next-token distribution up to rounding, and the release at the
+    same point merges B, takes them off and writes the exact text. The runtime mode has no such
+    shortcut (its scales are the point already)."""
+    a, b = [0.8, 0.1, 0.1], [0.1, 0.2, 0.7]
+    backend.set_weights(a)  # the reference: B merged exactly, previewed from A's KV
+    backend.generate(LONG, GREEDY)
+    backend.set_weights(b)
+    merged = backend.stream(LONG, GREEDY, logprobs=True, preview=True).run()
+    backend.set_weights(a)
+    backend.generate(LONG, GREEDY)
+    merged_at = backend._merger.values if backend._merger is not None else None
+    backend.set_weights(b, preview=True)
+    if backend.anchors_applied != "merged":
+        assert not backend._weights_preview
+        return
+    assert backend._weights_preview and backend._preview_on
+    assert backend._merger.values == merged_at  # nothing was merged for the preview
+    lora = backend.stream(LONG, GREEDY, logprobs=True, preview=True).run()
+    assert lora.cached_tokens == lora.prompt_tokens - 1
+    assert lora.text.split()[:1] == merged.text.split()[:1]
+    assert abs(lora.logprobs[0] - merged.logprobs[0]) < 0.05
+    backend.set_weights(b)  # the release, at the point the preview showed
+    assert not backend._weights_preview and not backend._preview_on
+    assert backend._merger.values != merged_at
+    exact = backend.generate(LONG, GREEDY)
+    backend._forget_prompt()
+    assert exact.cached_tokens == 0 and exact.text == backend.generate(LONG, GREEDY).text
+
+
 def test_prompt_cache_can_be_turned_off(adapters, monkeypatch):
     monkeypatch.setenv("PROSEMIX_PROMPT_CACHE", "0")
     b = LlamaCppBackend()

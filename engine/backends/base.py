@@ -32,6 +32,7 @@ from engine.weights import Point, make_point
 __all__ = ["Backend", "Candidates", "Generation", "GenerationResult", "Piece", "Progress"]
 
 Progress = Callable[[str, float], None]  # (message, fraction 0..1)
+TOKEN_MEMO = 16  # texts whose tokens a backend remembers (a drag's context, the desk's counts)
 
 
 class Backend(ABC):
@@ -54,6 +55,8 @@ class Backend(ABC):
         self.model_path: Path | None = None
         self.base: BaseInfo | None = None
         self.point: Point | None = None
+        self._weights_preview = False  # the point is applied only as a preview (_apply_preview_weights)
+        self._token_memo: dict[str, list[int]] = {}  # the last texts' tokens (_tokens_of)
         self.device = "cpu"
         # how the anchors reach the weights ("merged", "runtime" adapters, "per request")
         # and, where that is not the natural way, why
@@ -79,6 +82,7 @@ class Backend(ABC):
         if dupes:
             raise AnchorError(f"two anchors share the name(s) {dupes}; rename one")
         self.close()
+        self._token_memo.clear()  # another model may tokenize otherwise
         self.model_path, self.base = path, info
         self.anchors = ordered  # a backend may shape its model to them (llama: merged mode)
         try:
@@ -128,9 +132,12 @@ class Backend(ABC):
     # ----- weights ------------------------------------------------------------------
     def set_weights(self, weights: Point | Mapping[str, float] | Sequence[float], *,
                     normalize: bool = False, extrapolate: bool = False,
-                    strength: float = 1.0) -> Point:
+                    strength: float = 1.0, preview: bool = False) -> Point:
         """Validate and apply a point (its weights times ``strength``; a Point brings its
-        own). The same point again costs nothing."""
+        own). The same point again costs nothing. ``preview``: the next generation is a drag's
+        preview (``stream(preview=True)``), for which a backend may apply the point
+        approximately and quicker (`_apply_preview_weights`); the next set_weights without it
+        applies the point exactly, even the same point."""
         if isinstance(weights, Point):
             point = make_point(weights.as_dict(), self.anchor_names, extrapolate=True,
                                strength=weights.strength)
@@ -140,11 +147,15 @@ class Backend(ABC):
         else:
             point = make_point(weights, self.anchor_names, normalize=normalize,
                                extrapolate=extrapolate, strength=strength)
-        if self.point is not None and point.effective == self.point.effective:
+        if (self.point is not None and point.effective == self.point.effective
+                and (preview or not self._weights_preview)):
             self.point = point
             return point
         self._require_loaded()
-        self._apply_weights(applied_weights(point.effective, self.anchors))
+        values = applied_weights(point.effective, self.anchors)
+        self._weights_preview = preview and self._apply_preview_weights(values)
+        if not self._weights_preview:
+            self._apply_weights(values)
         self.point = point
         return point
 
@@ -167,7 +178,19 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes as a prompt (the desk's context counter and budget)."""
         self._require_loaded()
-        return len(self._tokenize(text))
+        return len(self._tokens_of(text))
+
+    def _tokens_of(self, text: str) -> list[int]:
+        """``_tokenize`` with a memory of the last few texts: a drag sends the same context
+        move after move, and the desk counts its parts before each generation."""
+        memo = self._token_memo
+        tokens = memo.pop(text, None)
+        if tokens is None:
+            tokens = self._tokenize(text)
+            while len(memo) >= TOKEN_MEMO:
+                memo.pop(next(iter(memo)))
+        memo[text] = tokens  # the newest last
+        return list(tokens)
 
     def _prepare(self, prompt: str, sampling: SamplingConfig,
                  should_stop: Callable[[], bool] | None) -> tuple[list[int], int]:
@@ -175,7 +198,7 @@ class Backend(ABC):
         self._require_loaded()
         if not isinstance(prompt, str) or not prompt.strip():
             raise ProsemixError("the prompt is empty")
-        tokens = self._tokenize(self.format_prompt(prompt, sampling))
+        tokens = self._tokens_of(self.format_prompt(prompt, sampling))
         room = self.n_ctx - len(tokens)
         if room < 1:
             raise ProsemixError(
@@ -396,6 +419,11 @@ class Backend(ABC):
     @abstractmethod
     def _apply_weights(self, values: tuple[float, ...]) -> None:
         """Make each anchor's delta count ``values[i]`` times (the point's s * w_i)."""
+
+    def _apply_preview_weights(self, values: tuple[float, ...]) -> bool:
+        """Apply ``values`` for a drag's preview only, approximately and quicker than
+        `_apply_weights`; False where this backend has no such way (the exact one is used)."""
+        return False
 
     @abstractmethod
     def _tokenize(self, text: str) -> list[int]: ...

@@ -4,7 +4,9 @@ Two ways to apply the anchors, chosen at load (``anchors_applied``):
 
 - "merged" (the default where possible: Linux, CPU): the model runs from a working copy in
   shared memory whose target matrices are rewritten on every weight change
-  (engine/llama_merge.py), so decoding costs what the base costs.
+  (engine/llama_merge.py), so decoding costs what the base costs. A drag's preview does not
+  merge: the anchors are loaded as runtime LoRAs too and set at the move's difference from the
+  merged point (`_apply_preview_weights`); the next exact point merges and takes them off.
 - "runtime": each anchor is a llama.cpp LoRA adapter and a weight change sets the adapters'
   scales; anchors at weight 0 are left out of the active set. Used on other platforms, with
   GPU offload, for models too large to copy, or when asked for (merge=False or
@@ -87,6 +89,11 @@ class LlamaCppBackend(Backend):
         # llama_cpp objects (typed Any: llama-cpp-python ships no types for these)
         self._llm: Any = None
         self._adapters: list[Any] = []
+        # merged: the anchors as runtime LoRAs too, for a drag's preview, which adds the new
+        # point's difference from the merged one instead of merging (_apply_preview_weights)
+        self._preview_adapters: list[Any] = []
+        self._preview_on = False  # they are set on the context (the merged weights are not the point)
+        self._preview_keep: Any = None
         self._shared: Any = None
         self._merger: Any = None
         self._vocab: Any = None
@@ -192,7 +199,7 @@ class LlamaCppBackend(Backend):
             import llama_cpp
 
             llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, None, 0, None)
-            for adapter in self._adapters:
+            for adapter in self._adapters + self._preview_adapters:
                 llama_cpp.llama_adapter_lora_free(adapter)
             self._llm.close()
         if self._merger is not None:
@@ -200,13 +207,12 @@ class LlamaCppBackend(Backend):
         if self._shared is not None:
             self._shared.close()  # after llama.cpp has unmapped it
         self._llm, self._adapters, self._vocab = None, [], None
+        self._preview_adapters, self._preview_on = [], False
         self.rows_invariant, self._adapter_args = None, (None, None, 0)
         self._cvec = None
         self._shared, self._merger = None, None
 
     def _attach_anchors(self) -> None:
-        import llama_cpp
-
         assert self._llm is not None and self.base is not None
         self._start_torch_prompt()
         if self.anchors_applied == "merged":
@@ -214,7 +220,30 @@ class LlamaCppBackend(Backend):
 
             assert self._shared is not None
             self._merger = DenseMerger(self._shared, self.anchors, self.base, self.n_threads)
+            try:
+                self._preview_adapters = self._lora_adapters()
+            except AnchorError as exc:  # previews merge too then: slower, not wrong
+                log.warning("a drag's preview will merge the anchors: %s", exc)
             return
+        self._adapters = self._lora_adapters()
+
+    def _lora_adapters(self) -> list[Any]:
+        """Each anchor as a llama.cpp LoRA on the loaded model (all or none)."""
+        import llama_cpp
+
+        adapters: list[Any] = []
+        try:
+            self._load_loras(adapters)
+        except AnchorError:
+            for adapter in adapters:
+                llama_cpp.llama_adapter_lora_free(adapter)
+            raise
+        return adapters
+
+    def _load_loras(self, adapters: list[Any]) -> None:
+        import llama_cpp
+
+        assert self.base is not None
         for anchor in self.anchors:
             try:
                 path = gguf_for(anchor, self.base, cache_dir() / "gguf-lora")
@@ -228,7 +257,7 @@ class LlamaCppBackend(Backend):
             if not adapter:
                 raise AnchorError(f"llama.cpp refused the LoRA {path} of anchor "
                                   f"{anchor.name!r}: {llama_reason()}")
-            self._adapters.append(adapter)
+            adapters.append(adapter)
 
     def _start_torch_prompt(self) -> None:
         """torch evaluates prompts where asked for, or where the layout probe measured it
@@ -267,28 +296,55 @@ class LlamaCppBackend(Backend):
         self.anchors_reason += "; prompts evaluated by torch, decoded by llama.cpp"
 
     def _apply_weights(self, values: tuple[float, ...]) -> None:
-        import llama_cpp
-
         assert self._llm is not None
         if self._torch_prompt is not None:
             self._torch_prompt.set_weights(values)
         if self._merger is not None:
             self._merger.set_weights(values)
+            if self._preview_on:
+                self._set_preview_loras(None)
             self._forget_prompt(stale=True)  # the KV cache was computed with the old weights
             return
-        active = [(a, w) for a, w in zip(self._adapters, values) if w != 0.0]
-        n = len(active)
-        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * max(n, 1))(*[a for a, _ in active])
-        scales = (ctypes.c_float * max(n, 1))(*[w for _, w in active])
-        if llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, adapters if n else None, n,
-                                             scales if n else None):
-            raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
+        adapters, scales, n = self._set_loras(self._adapters, values)
         if n != self._adapter_args[2]:
             self.rows_invariant = None  # other LoRA kernels run: check again
         self._adapter_args = (adapters, scales, n)
         if self._streams is not None and not self._streams.set_adapters(adapters, scales, n):
             raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
         self._forget_prompt(stale=True)  # the KV cache was computed with the old weights
+
+    def _apply_preview_weights(self, values: tuple[float, ...]) -> bool:
+        """A drag's preview on the merged copy: the anchors' runtime LoRAs at the difference
+        between ``values`` and the merged point, so W0 + sum_i m_i D_i + sum_i (v_i - m_i) D_i
+        is the new point up to rounding, with no merge (a merge writes every target matrix;
+        the scales cost nothing). The next exact point merges and takes them off."""
+        if not (self._merger is not None and self._preview_adapters and self._merger.values is not None
+                and (self._prompt_tokens or self._stale_tokens) and not self._vector_on):
+            return False
+        merged = self._merger.values
+        self._set_preview_loras(tuple(v - m for v, m in zip(values, merged)))
+        self._forget_prompt(stale=True)  # the KV cache was computed at the merged point
+        return True
+
+    def _set_preview_loras(self, deltas: tuple[float, ...] | None) -> None:
+        """Put the preview LoRAs on the context at ``deltas`` (None: take them off)."""
+        self._preview_keep = self._set_loras(self._preview_adapters, deltas or ())
+        self._preview_on = self._preview_keep[2] > 0
+
+    def _set_loras(self, loras: list[Any], scales_of: tuple[float, ...]) -> tuple[Any, Any, int]:
+        """Set ``loras`` on the context at ``scales_of`` (the zero ones left off); the ctypes
+        arrays are returned to be kept alive while llama.cpp may read them."""
+        import llama_cpp
+
+        assert self._llm is not None
+        active = [(a, w) for a, w in zip(loras, scales_of) if w != 0.0]
+        n = len(active)
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * max(n, 1))(*[a for a, _ in active])
+        scales = (ctypes.c_float * max(n, 1))(*[w for _, w in active])
+        if llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, adapters if n else None, n,
+                                             scales if n else None):
+            raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
+        return adapters, scales, n
 
     def set_control_vector(self, vector: "np.ndarray | None", scale: float = 1.0) -> None:
         """Add ``scale * vector[l]`` to each layer's output (llama.cpp's control vectors, which
