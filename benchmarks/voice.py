@@ -11,7 +11,10 @@ judge is the style scorer with the shipped voices, the base model's own text ("p
 class of the author's *other* pages: the book's second half, which the voice never saw. At the
 voice's corner (weight 1, strength 1), styles_report's 12 openings x 2 seeds x 60 tokens at
 temperature 0.8 are judged; the share recognised as the author and the seconds are printed,
-one line per author and page count, with the machine.
+one line per author and page count, with the machine. ``--strengths 0,1,2`` judges the corner at
+each strength too (what a calibration factor would buy), with the perplexity of the pages' own
+last 15% and of the author's next text at each; ``--seeds`` samples other seeds than the
+report's 0 and 1, for choosing such a factor.
 
 Goals (issue 24): one page recognised at least 70% of the time and made in at most 60 s; ten
 pages at least 85% in at most 5 min.
@@ -93,16 +96,34 @@ def author_judge(author: str, other_pages: str, corpora: Path):  # type: ignore[
     return classifier
 
 
-def judge(voice: Path, author: str, classifier) -> float:  # type: ignore[no-untyped-def]
+def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (1.0,),  # type: ignore[no-untyped-def]
+          seeds: tuple[int, ...] | None = None,
+          texts_to_score: tuple[str, ...] = ()) -> dict[float, tuple[float, int, int, list[float]]]:
+    """At the voice's corner, per strength: the share recognised as the author, the count of
+    degenerate samples and of samples, and the perplexity of each of ``texts_to_score``."""
     from engine.backends.llama_cpp import LlamaCppBackend
-    from styles_report import samples
+    from engine.evaluation.fluency import degenerate
+    from styles_report import SEEDS, samples
 
     backend = LlamaCppBackend()
     backend.load(None, [voice])
-    texts = [t for t, _ in samples(backend, [1.0])]
+    out = {}
+    for strength in strengths:
+        texts = [t for t, _ in samples(backend, [1.0], strength=strength, seeds=seeds or SEEDS)]
+        probs = classifier.probabilities(texts)
+        out[strength] = (sum(max(p, key=p.__getitem__) == author for p in probs) / len(probs),
+                         sum(degenerate(t) is not None for t in texts), len(texts),
+                         [backend.perplexity(t) for t in texts_to_score])
     backend.close()
-    probs = classifier.probabilities(texts)
-    return sum(max(p, key=p.__getitem__) == author for p in probs) / len(probs)
+    return out
+
+
+def page_and_after(paragraphs: list[str], count: int) -> tuple[str, str, str]:
+    """The pages given, their last 15% (most of it the training's held-out blocks) and the
+    author's next 2,500 characters, which the voice never saw."""
+    text = pages(paragraphs, count)
+    start, n = len(paragraphs) // 3, len(text.split("\n\n"))
+    return text, text[-int(len(text) * 0.15):], "\n\n".join(paragraphs[start + n:start + n + 6])[:2500]
 
 
 def main() -> int:
@@ -110,7 +131,14 @@ def main() -> int:
     ap.add_argument("--authors", default="melville,edgeworth")
     ap.add_argument("--pages", default="1,3,10")
     ap.add_argument("--corpora", default=str(ROOT / "corpora"))
+    ap.add_argument("--strengths", default="1",
+                    help="strengths at the voice's corner to judge (e.g. 0,1,1.5,2,3: what a calibration "
+                         "factor would buy; the goals are read at the first)")
+    ap.add_argument("--seeds", default=None,
+                    help="sampling seeds (default styles_report's 0,1; choose a factor on others)")
     args = ap.parse_args()
+    strengths = tuple(float(x) for x in args.strengths.split(","))
+    seeds = tuple(int(x) for x in args.seeds.split(",")) if args.seeds else None
     corpora = Path(args.corpora)
     print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     work = Path(tempfile.mkdtemp(prefix="prosemix-voice-bench-"))
@@ -118,8 +146,10 @@ def main() -> int:
         first, second = book_halves(corpora, author)
         classifier = author_judge(author, second, corpora)
         for count in (int(p) for p in args.pages.split(",")):
-            made = make(pages(first, count), f"{author}-{count}", work / f"{author}-{count}")
-            share = judge(work / f"{author}-{count}", author, classifier)
+            text, tail, after = page_and_after(first, count)
+            made = make(text, f"{author}-{count}", work / f"{author}-{count}")
+            judged = judge(work / f"{author}-{count}", author, classifier, strengths, seeds, (tail, after))
+            share = judged[strengths[0]][0]
             goal_share, goal_s = (0.70, 60) if count == 1 else (0.85, 300) if count == 10 else (None, None)
             verdict = "" if goal_share is None else (
                 f" ({'PASS' if share >= goal_share and made['wall'] <= goal_s else 'MISS'}: goal "
@@ -127,6 +157,9 @@ def main() -> int:
             print(f"{author}, {count} page(s): {made['words']} words, {made['steps']} steps, made in "
                   f"{made['wall']:.1f} s (the voice's own clock {made['seconds']:.1f} s); recognised as "
                   f"{author} {share:.0%}{verdict}", flush=True)
+            for strength, (rec, bad, n, (ppl_tail, ppl_after)) in judged.items():
+                print(f"    strength {strength:g}: recognised {rec:.0%}, degenerate {bad}/{n}; perplexity of "
+                      f"the pages' last 15% {ppl_tail:.1f}, of the author's next text {ppl_after:.1f}", flush=True)
     return 0
 
 
