@@ -9,6 +9,7 @@ sample generations per anchor from the same prompt and seeds.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,13 @@ def eval_loss(backend, text: str) -> float:  # type: ignore[no-untyped-def]
             total += float(backend.model(batch, labels=batch).loss) * len(batch)
             count += len(batch)
     return total / count
+
+
+def one_line(text: str) -> str:
+    """A sample on one line of a list, its breaks still visible: a paragraph break as ¶, a line
+    break inside a paragraph as /, and spaces as the model wrote them."""
+    text = re.sub(r"[ \t]*\n[ \t]*\n\s*", " ¶ ", text.strip())
+    return re.sub(r"[ \t]*\n[ \t]*", " / ", text)
 
 
 def main() -> int:
@@ -133,12 +141,13 @@ def main() -> int:
             lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
     lines += ["", "## Samples", "",
               f"llama.cpp backend (Q4_1 base), each anchor at weight 1, prompt \"{PROMPT}\", temperature 0.8, "
-              f"60 tokens, seeds {SEEDS[0]} and {SEEDS[1]}.", ""]
+              f"60 tokens, seeds {SEEDS[0]} and {SEEDS[1]}; a paragraph break is shown as ¶, a line break "
+              "inside a paragraph as /.", ""]
     for a, texts_ in samples.items():
         lines.append(f"### {a}")
         lines.append("")
         for s, t in zip(SEEDS, texts_):
-            lines.append(f"- seed {s}: {PROMPT} *{t.replace(chr(10), ' ')}*")
+            lines.append(f"- seed {s}: {PROMPT} *{one_line(t)}*")
         lines.append("")
     (ROOT / "docs" / "anchors.md").write_text("\n".join(lines))
     print("wrote docs/anchors.md")

@@ -29,7 +29,7 @@ def window(qtbot, tmp_path, adapters, session_cache, monkeypatch):
     w.generation.live.setChecked(False)
     w.generation.temperature.setValue(0.0)
     w.generation.max_tokens.setValue(12)
-    with qtbot.waitSignal(w.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(w.worker.loaded, timeout=90000):
         w.anchors.add_many([(path, True) for path in adapters])
     w.show()
     yield w
@@ -138,7 +138,7 @@ def test_bad_adapter_is_a_clear_message_and_the_app_recovers(qtbot, window, tmp_
         window.anchors.add_anchor(bad)
     assert any("NaN" in e for e in window.errors_seen)
     assert window.status.model_label.text() == "not loaded"
-    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(window.worker.loaded, timeout=90000):
         window.anchors.list.item(3).setCheckState(mw.Qt.Unchecked)
     assert _generate(qtbot, window).text
 
@@ -182,10 +182,10 @@ def test_the_attributes_tab_lists_every_pair_and_ticking_one_loads_its_poles(qtb
     panel = window.point.attributes
     assert list(panel._pair_boxes) == [a.name for a in ATTRIBUTES]  # every shipped pair, whatever is loaded
     panel.set_catalogue([Attribute("ab", plus="alpha", minus="beta"), Attribute("gd", plus="gamma", minus="delta")])
-    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(window.worker.loaded, timeout=90000):
         window.anchors.set_enabled_names(["gamma"])
     assert window.picker.anchor_names() == ["gamma"] and panel.attributes == []
-    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(window.worker.loaded, timeout=90000):
         panel._pair_boxes["ab"].click()  # the writer ticks a pair: its poles join the voices
     assert window.picker.anchor_names() == ["alpha", "beta", "gamma"]
     assert [a.name for a in panel.attributes] == ["ab"] and panel._pair_boxes["ab"].isChecked()
@@ -195,7 +195,7 @@ def test_the_attributes_tab_lists_every_pair_and_ticking_one_loads_its_poles(qtb
     panel._pair_boxes["gd"].click()  # delta is not installed: said, and the pair stays off
     assert "delta" in window.status.bar.currentMessage()
     assert not panel._pair_boxes["gd"].isChecked() and window.picker.anchor_names() == ["alpha", "beta", "gamma"]
-    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(window.worker.loaded, timeout=90000):
         panel._pair_boxes["ab"].click()
     assert "alpha" not in window.picker.anchor_names() and panel.attributes == []
 
@@ -290,7 +290,7 @@ def test_anchor_choices_survive_a_restart(qtbot, window, tmp_path, adapters, mon
     assert saved[0]["name"] == "Alpha prime" and saved[0]["path"] == str(adapters[0])
     second = MainWindow(settings=window.settings, load_defaults=False)
     qtbot.addWidget(second)
-    with qtbot.waitSignal(second.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(second.worker.loaded, timeout=90000):
         second._add_default_anchors()
     assert "Alpha prime" in second.picker.anchor_names()
     second.close()
@@ -309,7 +309,7 @@ def test_saved_anchors_from_a_moved_install_do_not_clash(qtbot, tmp_path, adapte
         + [{"path": str(adapters[0]), "name": DEFAULT_TRIANGLE[1], "colour": "#654321", "enabled": True}]))
     w = MainWindow(settings=settings, load_defaults=False)
     qtbot.addWidget(w)
-    with qtbot.waitSignal(w.worker.loaded, timeout=30000):
+    with qtbot.waitSignal(w.worker.loaded, timeout=90000):
         w._add_default_anchors()
     assert w.picker.anchor_names() == list(DEFAULT_TRIANGLE)
     entries = w.anchors.all_entries()

@@ -311,6 +311,26 @@ def test_a_preview_on_the_merged_copy_adds_the_moves_difference_as_runtime_loras
     assert exact.cached_tokens == 0 and exact.text == backend.generate(LONG, GREEDY).text
 
 
+def test_without_its_runtime_loras_a_preview_merges(adapters, session_cache, monkeypatch):
+    """If llama.cpp will not take the anchors as runtime LoRAs on the merged copy, the model
+    still loads and a drag's preview merges the point, as the release does."""
+    def refused(self):  # type: ignore[no-untyped-def]
+        raise AnchorError("llama.cpp refused the LoRA (a test)")
+
+    b = LlamaCppBackend(merge=True)
+    monkeypatch.setattr(LlamaCppBackend, "_lora_adapters", refused)
+    b.load(None, adapters)
+    try:
+        assert b.anchors_applied == "merged" and b._preview_adapters == []
+        b.generate(LONG, GREEDY)
+        b.set_weights([0.1, 0.2, 0.7], preview=True)
+        assert not b._weights_preview and b._merger.values == pytest.approx((0.1, 0.2, 0.7), abs=1e-6)
+        preview = b.stream(LONG, GREEDY, preview=True).run()
+        assert preview.cached_tokens == preview.prompt_tokens - 1  # still from the earlier point's KV
+    finally:
+        b.close()
+
+
 def test_prompt_cache_can_be_turned_off(adapters, monkeypatch):
     monkeypatch.setenv("PROSEMIX_PROMPT_CACHE", "0")
     b = LlamaCppBackend()

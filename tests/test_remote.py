@@ -278,7 +278,7 @@ def test_gui_remote_model_choice(qtbot, server, tmp_path, monkeypatch):
     w = mw.MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), load_defaults=False)
     qtbot.addWidget(w)
     w.model_choice = choice
-    with qtbot.waitSignal(w.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(w.worker.loaded, timeout=90000):
         w.load()
     assert w.picker.anchor_names() == ["alpha", "beta"] and not w.anchors.isEnabled()
     w.generation.max_tokens.setValue(8)

@@ -29,7 +29,7 @@ def window(qtbot, tmp_path, adapters, session_cache, monkeypatch):
     qtbot.addWidget(w)
     w.generation.temperature.setValue(0.0)
     w.generation.max_tokens.setValue(10)
-    with qtbot.waitSignal(w.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(w.worker.loaded, timeout=90000):
         w.anchors.add_many([(path, True) for path in adapters])
     w.show()
     assert w.tabs.currentWidget() is w.write  # the Write tab is opened first
@@ -320,7 +320,7 @@ def test_the_document_keeps_its_voices_on_the_picker(qtbot, window, tmp_path, mo
     window._fill_palette()
     actions = [a for a in window.point.palette_menu.actions() if a.isCheckable()]
     assert [a.text() for a in actions] == ["alpha", "beta", "gamma"] and all(a.isChecked() for a in actions)
-    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(window.worker.loaded, timeout=90000):
         actions[1].setChecked(False)  # the writer takes beta off the picker
     assert window.picker.anchor_names() == ["alpha", "gamma"]
     assert desk.doc.palette == ["alpha", "gamma"] and files.dirty
@@ -328,10 +328,10 @@ def test_the_document_keeps_its_voices_on_the_picker(qtbot, window, tmp_path, mo
     monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
     assert files.save_as()
     assert json.loads(files_module.sidecar_path(path).read_text())["palette"] == ["alpha", "gamma"]
-    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(window.worker.loaded, timeout=90000):
         window.anchors.set_enabled_names(["alpha", "beta", "gamma"])  # the picker changes meanwhile
     files.new()
-    with qtbot.waitSignal(window.worker.loaded, timeout=20000):
+    with qtbot.waitSignal(window.worker.loaded, timeout=90000):
         files.open(path)
     assert window.picker.anchor_names() == ["alpha", "gamma"] and not files.dirty
 
