@@ -83,24 +83,29 @@ def test_gguf_and_peft_forms_hold_the_same_delta(base):
 
 
 def _gap_at_divergence(backend, prompt: str, text: str) -> float:
-    """Teacher-force ``text`` through a llama.cpp backend; at the first token it would not have
-    chosen greedily, return its logit gap (0 if it agrees all along)."""
+    """Teacher-force ``text`` through a llama.cpp backend, token by token as the backend would
+    write it (not as the whole text retokenizes: two greedy "\n" tokens retokenize as one
+    "\n\n"); at the first point where its greedy token does not continue the text, return the
+    gap between that token's logit and the logit of the token the text goes on with (0 if it
+    writes the text all along)."""
     import llama_cpp
     import numpy as np
 
     llm = backend._llm
-    ids = backend._tokenize(prompt)
-    full = backend._tokenize(prompt + text)
-    assert full[:len(ids)] == ids
     llm.reset()
-    llm.eval(ids)
+    llm.eval(backend._tokenize(prompt))
+    rest = text.encode("utf-8")
     try:
-        for token in full[len(ids):]:
+        while rest:
             logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1),
                                            shape=(llm.n_vocab(),))
-            if int(logits.argmax()) != token:
+            best = int(logits.argmax())
+            piece = llm.detokenize([best])
+            if not (piece and rest.startswith(piece)):
+                token = llm.tokenize(rest, add_bos=False, special=False)[0]
                 return float(logits.max() - logits[token])
-            llm.eval([token])
+            rest = rest[len(piece):]
+            llm.eval([best])
         return 0.0
     finally:
         llm.reset()
