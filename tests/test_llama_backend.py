@@ -311,6 +311,20 @@ def test_a_preview_on_the_merged_copy_adds_the_moves_difference_as_runtime_loras
     assert exact.cached_tokens == 0 and exact.text == backend.generate(LONG, GREEDY).text
 
 
+def test_anything_but_a_preview_after_one_is_exact(backend):
+    """A generation, candidates or a score that follows a preview's weights without a new
+    set_weights still runs at the exact point (the preview LoRAs are merged away first)."""
+    backend.set_weights([0.1, 0.2, 0.7])
+    backend._forget_prompt()
+    exact = backend.generate(LONG, GREEDY).text
+    backend.set_weights([0.8, 0.1, 0.1])
+    backend.generate(LONG, GREEDY)
+    backend.set_weights([0.1, 0.2, 0.7], preview=True)
+    backend.stream(LONG, GREEDY, preview=True).run()
+    assert backend.generate(LONG, GREEDY).text == exact
+    assert not backend._weights_preview and not backend._preview_on
+
+
 def test_without_its_runtime_loras_a_preview_merges(adapters, session_cache, monkeypatch):
     """If llama.cpp will not take the anchors as runtime LoRAs on the merged copy, the model
     still loads and a drag's preview merges the point, as the release does."""

@@ -236,6 +236,8 @@ class Backend(ABC):
         if top_logprobs and not self.can_top:
             raise ProsemixError(f"the {self.name} backend cannot report token alternatives")
         tokens, max_tokens = self._prepare(prompt, sampling, should_stop)
+        if not preview:
+            self._exact_weights()
         self._step = StepOptions(forbid, top_logprobs, preview)  # taken by _token_pieces when it starts
         result = self._new_result(len(tokens))
         pieces = self._token_pieces(tokens, sampling, max_tokens, logprobs)
@@ -286,6 +288,7 @@ class Backend(ABC):
         sampling = sampling or SamplingConfig()
         seeds = check_seeds(seeds)
         tokens, max_tokens = self._prepare(prompt, sampling, should_stop)
+        self._exact_weights()
         self._check_candidates_fit(len(seeds), len(tokens) + max_tokens)
         start = time.perf_counter()
         tallies = [Tally(self._new_result(len(tokens), seed), sampling.stop, start, max_tokens)
@@ -387,6 +390,7 @@ class Backend(ABC):
         tokens = self._tokenize(text)[: max(2, min(max_tokens, self.n_ctx))]
         if len(tokens) < 2:
             raise ProsemixError("perplexity needs a text of at least two tokens")
+        self._exact_weights()
         logprobs = self._score_tokens(tokens)
         return math.exp(-sum(logprobs) / len(logprobs))
 
@@ -419,6 +423,13 @@ class Backend(ABC):
     @abstractmethod
     def _apply_weights(self, values: tuple[float, ...]) -> None:
         """Make each anchor's delta count ``values[i]`` times (the point's s * w_i)."""
+
+    def _exact_weights(self) -> None:
+        """Whatever asks for exact text (anything but a preview) gets the point applied exactly,
+        even if nothing called set_weights since a preview's."""
+        if self._weights_preview and self.point is not None:
+            self._apply_weights(applied_weights(self.point.effective, self.anchors))
+            self._weights_preview = False
 
     def _apply_preview_weights(self, values: tuple[float, ...]) -> bool:
         """Apply ``values`` for a drag's preview only, approximately and quicker than

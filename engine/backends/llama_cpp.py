@@ -92,8 +92,7 @@ class LlamaCppBackend(Backend):
         # merged: the anchors as runtime LoRAs too, for a drag's preview, which adds the new
         # point's difference from the merged one instead of merging (_apply_preview_weights)
         self._preview_adapters: list[Any] = []
-        self._preview_on = False  # they are set on the context (the merged weights are not the point)
-        self._preview_keep: Any = None
+        self._preview_keep: tuple[Any, Any, int] | None = None  # the scales set on the context, if any
         self._shared: Any = None
         self._merger: Any = None
         self._vocab: Any = None
@@ -207,7 +206,7 @@ class LlamaCppBackend(Backend):
         if self._shared is not None:
             self._shared.close()  # after llama.cpp has unmapped it
         self._llm, self._adapters, self._vocab = None, [], None
-        self._preview_adapters, self._preview_on = [], False
+        self._preview_adapters, self._preview_keep = [], None
         self.rows_invariant, self._adapter_args = None, (None, None, 0)
         self._cvec = None
         self._shared, self._merger = None, None
@@ -231,33 +230,28 @@ class LlamaCppBackend(Backend):
         """Each anchor as a llama.cpp LoRA on the loaded model (all or none)."""
         import llama_cpp
 
+        assert self.base is not None
         adapters: list[Any] = []
         try:
-            self._load_loras(adapters)
+            for anchor in self.anchors:
+                try:
+                    path = gguf_for(anchor, self.base, cache_dir() / "gguf-lora")
+                except OSError as exc:
+                    raise AnchorError(f"cannot write the GGUF form of anchor {anchor.name!r} into "
+                                      f"the cache: {exc}") from None
+                recent_log.clear()
+                adapter = llama_cpp.llama_adapter_lora_init(self._llm.model, str(path).encode())
+                # llama-cpp-python's own check is `is None`, but a failed init returns a NULL
+                # pointer object, which is not None: test its truth value instead.
+                if not adapter:
+                    raise AnchorError(f"llama.cpp refused the LoRA {path} of anchor "
+                                      f"{anchor.name!r}: {llama_reason()}")
+                adapters.append(adapter)
         except AnchorError:
             for adapter in adapters:
                 llama_cpp.llama_adapter_lora_free(adapter)
             raise
         return adapters
-
-    def _load_loras(self, adapters: list[Any]) -> None:
-        import llama_cpp
-
-        assert self.base is not None
-        for anchor in self.anchors:
-            try:
-                path = gguf_for(anchor, self.base, cache_dir() / "gguf-lora")
-            except OSError as exc:
-                raise AnchorError(f"cannot write the GGUF form of anchor {anchor.name!r} into "
-                                  f"the cache: {exc}") from None
-            recent_log.clear()
-            adapter = llama_cpp.llama_adapter_lora_init(self._llm.model, str(path).encode())
-            # llama-cpp-python's own check is `is None`, but a failed init returns a NULL
-            # pointer object, which is not None: test its truth value instead.
-            if not adapter:
-                raise AnchorError(f"llama.cpp refused the LoRA {path} of anchor "
-                                  f"{anchor.name!r}: {llama_reason()}")
-            adapters.append(adapter)
 
     def _start_torch_prompt(self) -> None:
         """torch evaluates prompts where asked for, or where the layout probe measured it
@@ -326,10 +320,15 @@ class LlamaCppBackend(Backend):
         self._forget_prompt(stale=True)  # the KV cache was computed at the merged point
         return True
 
+    @property
+    def _preview_on(self) -> bool:
+        """The preview LoRAs are set on the context (the merged weights are not the point)."""
+        return self._preview_keep is not None
+
     def _set_preview_loras(self, deltas: tuple[float, ...] | None) -> None:
         """Put the preview LoRAs on the context at ``deltas`` (None: take them off)."""
-        self._preview_keep = self._set_loras(self._preview_adapters, deltas or ())
-        self._preview_on = self._preview_keep[2] > 0
+        kept = self._set_loras(self._preview_adapters, deltas or ())
+        self._preview_keep = kept if kept[2] else None  # kept alive while llama.cpp may read them
 
     def _set_loras(self, loras: list[Any], scales_of: tuple[float, ...]) -> tuple[Any, Any, int]:
         """Set ``loras`` on the context at ``scales_of`` (the zero ones left off); the ctypes
