@@ -24,11 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -96,11 +98,31 @@ def author_judge(author: str, other_pages: str, corpora: Path):  # type: ignore[
     return classifier
 
 
+class Judged(NamedTuple):
+    share: float  # recognised as the author
+    degenerate: int
+    samples: int
+    perplexities: list[float]  # of each text_to_score
+    copied: float  # mean share of a sample's word 5-grams found in the page
+
+
+def copied_share(text: str, page: str, n: int = 5) -> float:
+    """The share of ``text``'s word n-grams (lower case, punctuation apart) that occur in
+    ``page``: 0 for a voice that writes its own sentences, near 1 for one that recites."""
+    def grams(t: str) -> list[tuple[str, ...]]:
+        words = re.findall(r"[a-z']+|[^\sa-z']", t.lower())
+        return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+    mine, known = grams(text), set(grams(page))
+    return sum(g in known for g in mine) / len(mine) if mine else 0.0
+
+
 def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (1.0,),  # type: ignore[no-untyped-def]
-          seeds: tuple[int, ...] | None = None,
-          texts_to_score: tuple[str, ...] = ()) -> dict[float, tuple[float, int, int, list[float]]]:
+          seeds: tuple[int, ...] | None = None, texts_to_score: tuple[str, ...] = (),
+          page: str = "") -> dict[float, Judged]:
     """At the voice's corner, per strength: the share recognised as the author, the count of
-    degenerate samples and of samples, and the perplexity of each of ``texts_to_score``."""
+    degenerate samples and of samples, the perplexity of each of ``texts_to_score`` and how
+    much of the samples is the page recited."""
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.evaluation.fluency import degenerate
     from styles_report import SEEDS, samples
@@ -111,9 +133,10 @@ def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (
     for strength in strengths:
         texts = [t for t, _ in samples(backend, [1.0], strength=strength, seeds=seeds or SEEDS)]
         probs = classifier.probabilities(texts)
-        out[strength] = (sum(max(p, key=p.__getitem__) == author for p in probs) / len(probs),
-                         sum(degenerate(t) is not None for t in texts), len(texts),
-                         [backend.perplexity(t) for t in texts_to_score])
+        out[strength] = Judged(sum(max(p, key=p.__getitem__) == author for p in probs) / len(probs),
+                               sum(degenerate(t) is not None for t in texts), len(texts),
+                               [backend.perplexity(t) for t in texts_to_score],
+                               sum(copied_share(t, page) for t in texts) / len(texts))
     backend.close()
     return out
 
@@ -148,8 +171,8 @@ def main() -> int:
         for count in (int(p) for p in args.pages.split(",")):
             text, tail, after = page_and_after(first, count)
             made = make(text, f"{author}-{count}", work / f"{author}-{count}")
-            judged = judge(work / f"{author}-{count}", author, classifier, strengths, seeds, (tail, after))
-            share = judged[strengths[0]][0]
+            judged = judge(work / f"{author}-{count}", author, classifier, strengths, seeds, (tail, after), text)
+            share = judged[strengths[0]].share
             goal_share, goal_s = (0.70, 60) if count == 1 else (0.85, 300) if count == 10 else (None, None)
             verdict = "" if goal_share is None else (
                 f" ({'PASS' if share >= goal_share and made['wall'] <= goal_s else 'MISS'}: goal "
@@ -157,9 +180,11 @@ def main() -> int:
             print(f"{author}, {count} page(s): {made['words']} words, {made['steps']} steps, made in "
                   f"{made['wall']:.1f} s (the voice's own clock {made['seconds']:.1f} s); recognised as "
                   f"{author} {share:.0%}{verdict}", flush=True)
-            for strength, (rec, bad, n, (ppl_tail, ppl_after)) in judged.items():
-                print(f"    strength {strength:g}: recognised {rec:.0%}, degenerate {bad}/{n}; perplexity of "
-                      f"the pages' last 15% {ppl_tail:.1f}, of the author's next text {ppl_after:.1f}", flush=True)
+            for strength, j in judged.items():
+                ppl_tail, ppl_after = j.perplexities
+                print(f"    strength {strength:g}: recognised {j.share:.0%}, degenerate {j.degenerate}/{j.samples}; "
+                      f"perplexity of the pages' last 15% {ppl_tail:.1f}, of the author's next text "
+                      f"{ppl_after:.1f}; the page recited {j.copied:.0%} (word 5-grams)", flush=True)
     return 0
 
 

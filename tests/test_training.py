@@ -125,9 +125,71 @@ def test_jsonl_and_packing(tmp_path):
     assert pack_blocks([[1, 2, 3], [4, 5]], 3, eos=0) == [[1, 2, 3], [0, 4, 5]]
 
 
+def test_a_time_budget_takes_fewer_steps_not_more_time(tmp_path, session_cache, monkeypatch):
+    """max_seconds: the run ends when the next step would not fit at the pace so far, the card
+    says how many steps were taken, and the learning rate still decays to zero by then."""
+    from dataclasses import replace
+
+    from engine.training import train as train_module
+
+    (tmp_path / "c.txt").write_text(TEXT)
+    clock = {"t": 0.0}
+
+    def fake_clock():  # every reading 1 s later: each step "takes" a few seconds
+        clock["t"] += 1.0
+        return clock["t"]
+
+    monkeypatch.setattr(train_module.time, "perf_counter", fake_clock)
+    seen = []
+    result = train_anchor(tmp_path / "c.txt", tmp_path / "out", name="x",
+                          config=replace(FAST, steps=40, max_seconds=12.0, checkpoint_every=1000),
+                          progress=seen.append)
+    assert 2 <= result.steps < 40 and len(result.history) == result.steps
+    card = json.loads((tmp_path / "out" / "anchor.json").read_text())
+    assert card["training"]["steps_taken"] == result.steps and card["training"]["max_seconds"] == 12.0
+    assert seen[-1].step == seen[-1].total == result.steps  # the progress bar ends full
+    assert result.seconds <= 12.0 + 3  # the last step may end at most one step's pace past
+    # without a budget every step is taken
+    plain = train_anchor(tmp_path / "c.txt", tmp_path / "out2", name="y", config=replace(FAST, steps=8))
+    assert plain.steps == 8
+
+
+def test_a_shortened_schedule_still_decays_to_zero(tmp_path, session_cache, monkeypatch):
+    """The cosine decay reads the shortened total: the last step's rate is the schedule's end."""
+    import math
+    from dataclasses import replace
+
+    import torch
+
+    from engine.training import train as train_module
+
+    lrs = []
+    real_step = torch.optim.lr_scheduler.LambdaLR.step
+
+    def spy(self, *a, **k):
+        real_step(self, *a, **k)
+        lrs.append(self.get_last_lr()[0])
+
+    monkeypatch.setattr(torch.optim.lr_scheduler.LambdaLR, "step", spy)
+    clock = {"t": 0.0}
+
+    def fake_clock():
+        clock["t"] += 1.0
+        return clock["t"]
+
+    monkeypatch.setattr(train_module.time, "perf_counter", fake_clock)
+    (tmp_path / "c.txt").write_text(TEXT)
+    result = train_anchor(tmp_path / "c.txt", tmp_path / "o", name="z",
+                          config=replace(FAST, steps=40, max_seconds=12.0, checkpoint_every=1000))
+    assert result.steps < 40
+    # lrs[0] is the scheduler's own first call; lrs[k] the rate after step k
+    assert math.isclose(lrs[result.steps], 0.0, abs_tol=1e-9), lrs[:result.steps + 1]
+    assert all(a > 0 for a in lrs[:result.steps])
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"rank": 0}, "rank"), ({"targets": ("lm_head",)}, "targets"), ({"steps": None}, "either"),
-    ({"lr": 2.0}, "learning rate"), ({"block": 4}, "block")])
+    ({"lr": 2.0}, "learning rate"), ({"block": 4}, "block"), ({"max_seconds": 0}, "max_seconds")])
 def test_config_validation(kwargs, message):
     with pytest.raises(ProsemixError, match=message):
         TrainConfig(**kwargs)

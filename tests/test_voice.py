@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training.voice import BASE_STEPS, MAX_STEPS, make_voice, voice_recipe
+from engine.training.voice import BASE_STEPS, MAX_STEPS, SECONDS_PER_STEP, make_voice, voice_recipe
 from engine.words import more_text_advice
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
 from engine.words import word_count as count_words
@@ -22,6 +22,9 @@ def test_the_recipe_grows_with_the_text_and_is_capped():
     assert voice_recipe(700).steps == BASE_STEPS
     assert BASE_STEPS < voice_recipe(3000).steps < voice_recipe(30000).steps == MAX_STEPS
     assert voice_recipe(700, "fp32").precision == "fp32" and voice_recipe(700).rank == 8
+    # a time budget in proportion to the steps planned: a slower CPU takes fewer, not longer
+    assert voice_recipe(700).max_seconds == BASE_STEPS * SECONDS_PER_STEP
+    assert voice_recipe(30000).max_seconds == MAX_STEPS * SECONDS_PER_STEP <= 240
     assert count_words("Don't stop: well-known words, 42 of them.") == 7
 
 

@@ -35,6 +35,9 @@ class TrainConfig:
     checkpoint_every: int = 25
     warmup: int = 5
     precision: str = "fp32"  # "bf16": autocast matmuls in bfloat16 (AVX512-BF16 CPUs, GPUs)
+    # at most this many seconds of training steps: a slower CPU takes fewer steps (the
+    # schedule shortens to fit) rather than more time; None: every step, however long
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -54,6 +57,8 @@ class TrainConfig:
         need(0 < self.val_fraction < 0.5, f"val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
         need(self.checkpoint_every >= 1, "checkpoint_every must be >= 1")
         need(self.precision in ("fp32", "bf16"), f"precision must be fp32 or bf16, got {self.precision!r}")
+        need(self.max_seconds is None or (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0),
+             f"max_seconds must be > 0 or None, got {self.max_seconds!r}")
 
 
 @dataclass

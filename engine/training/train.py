@@ -121,7 +121,9 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
                 should_stop: Callable[[], bool]) -> tuple[list[dict], float]:
     """AdamW with warmup and a cosine decay, gradient clipping, checkpoints; returns the
     loss history and the seconds spent training, a resumed run's earlier ones included (as far
-    as its checkpoint: steps after it are trained again)."""
+    as its checkpoint: steps after it are trained again). With ``max_seconds`` the run ends
+    when the next step would not fit, and the cosine decay (which reads ``total``) ends with
+    it; the steps taken are the history's length."""
     import torch
     from peft import set_peft_model_state_dict
 
@@ -162,6 +164,9 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
         step += 1
         history.append({"step": step, "loss": round(loss.item(), 4)})
         elapsed = time.perf_counter() - started
+        if config.max_seconds is not None:  # the steps that still fit at this pace, at least this one
+            fit = int((config.max_seconds - before - elapsed) / (elapsed / (step - first_step)))
+            total = min(total, step + max(0, fit))
         progress(TrainProgress(step, total, loss.item(), elapsed,
                                elapsed / (step - first_step) * (total - step)))
         if step % config.checkpoint_every == 0 and step < total:
@@ -187,6 +192,7 @@ def train_anchor(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str
     ckpt = out_dir / CHECKPOINT
     run, state = _prepare(corpus, config, model, ckpt, progress)
     history, seconds = _train_loop(run, ckpt, state, progress, should_stop or (lambda: False))
+    run.total = len(history)  # fewer than planned where max_seconds ended the run
     progress(TrainProgress(run.total, run.total, math.nan, seconds, 0, message="measuring validation loss"))
     final_val = evaluate(run.model, run.val, config.batch, config.precision)
     recent = [h["loss"] for h in history[-10:]]
@@ -196,7 +202,7 @@ def train_anchor(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str
         corpus=corpus_name or ", ".join(map(str, corpus if isinstance(corpus, (list, tuple)) else [corpus])),
         license=license, base_sha256=model_sha256(run.path),
         training={**asdict(config), "targets": list(config.targets), "train_blocks": len(run.train),
-                  "val_blocks": len(run.val), "base_model": run.path.name,
+                  "val_blocks": len(run.val), "base_model": run.path.name, "steps_taken": run.total,
                   "seconds": round(seconds, 1)},
         metrics={"train_loss": round(train_loss, 4), "val_loss": round(final_val, 4),
                  "base_val_loss": round(run.base_val, 4)})

@@ -1,13 +1,16 @@
 """A writer's own voice as an anchor in about a minute: a few-step LoRA on one page or more of
 their text (`prosemix voice`, *New voice from my writing…*).
 
-The recipe is the style corners' (q/k/v/o, the embedded model) made small and fast: rank 8,
-4 x 128-token blocks a step at lr 2e-3 (a page is about 7 blocks, so each step sees most of
-it), bf16 where the CPU computes it natively, and a step count that grows with the text up to
-a cap. The card says it is a voice and records the text's hash, its word count, the seconds it
-took and the recipe. What it buys, and what an activation style vector buys beside it
-(engine/training/style_vector.py), is measured in benchmarks/voice.py and
-benchmarks/voice_methods.py (docs/results.md, docs/anchors.md).
+The recipe: rank 8 on every matrix of the blocks (q/k/v/o and the MLP's gate/up/down: on one
+page each of two authors the MLP matrices raised recognition from 10% and 50% to 38% and 77% at
+the same steps, benchmarks/voice_recipes.py), 4 x 128-token blocks a step at lr 2e-3 (a page is
+about 7 blocks, so each step sees most of it), bf16 where the CPU computes it natively, a step
+count that grows with the text up to a cap, and a time budget in proportion to the steps, so
+that a slower CPU takes fewer steps rather than more than the minute a page may take. The card
+says it is a voice and records the text's hash, its word count, the seconds it took, the
+recipe and the steps taken. What it buys, and what an activation style vector buys beside it
+(engine/training/style_vector.py), is measured in benchmarks/voice.py,
+benchmarks/voice_recipes.py and benchmarks/voice_methods.py (docs/results.md, docs/anchors.md).
 """
 from __future__ import annotations
 
@@ -20,11 +23,15 @@ from typing import Callable, Sequence
 
 from engine.errors import ProsemixError
 from engine.words import MIN_VOICE_WORDS, word_count
-from engine.training.config import TrainConfig, TrainProgress
+from engine.training.config import ALL_TARGETS, TrainConfig, TrainProgress
 
 MAX_WORDS = 200_000
 BASE_STEPS = 24  # one page
 MAX_STEPS = 120
+# the training steps' time budget, per planned step: 24 steps in 36 s, which leaves the model's
+# load, the evaluations and the GGUF within the minute a page may take; on the AVX2-only EPYC a
+# step of the recipe takes about 3.5 s in fp32, so 8 of a page's 26 fit (docs/results.md)
+SECONDS_PER_STEP = 1.5
 
 
 def voice_precision() -> str:
@@ -37,11 +44,12 @@ def voice_precision() -> str:
 
 def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     """The recipe for a text of ``words`` words: 24 steps for a page of about 700 words, more
-    for more text (one step per 30 further words), at most MAX_STEPS."""
+    for more text (one step per 30 further words), at most MAX_STEPS, within a time budget of
+    SECONDS_PER_STEP per planned step (a slower CPU takes fewer steps, not longer)."""
     steps = min(MAX_STEPS, BASE_STEPS + max(0, words - 700) // 30)
-    return TrainConfig(rank=8, alpha=16.0, steps=steps, lr=2e-3, batch=4, block=128, warmup=2,
+    return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=2e-3, batch=4, block=128, warmup=2,
                        val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
-                       precision=precision or voice_precision())
+                       precision=precision or voice_precision(), max_seconds=steps * SECONDS_PER_STEP)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Which few-step recipe makes a page into a voice the judge recognises? A grid, one page.
+
+    python benchmarks/voice_recipes.py [--authors melville,edgeworth] [--recipes base,mlp,...]
+                                       [--seeds 2,3,4,5] [--strengths 1]
+
+For each author (benchmarks/voice.py's page, judge and protocol) and each recipe below, the page
+is made into a voice in this process (`make_voice` with the recipe: the seconds are the voice's
+own clock, without the fresh process's start that `prosemix voice` adds), then:
+- the perplexity of the author's next text (which the voice never saw) and of the page's tail,
+  at strength 1 and for the base model: a voice that generalises makes the next page likelier;
+- the share of styles_report's 12 openings x the seeds recognised as the author by the judge
+  (default seeds 2-5, not the report's 0 and 1, so a recipe is chosen on other samples than
+  those benchmarks/voice.py reads the goal at).
+One line per author and recipe, with the machine. What it found is in docs/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "benchmarks"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from engine.machine import describe_machine  # noqa: E402
+from engine.training.config import ALL_TARGETS, TrainConfig  # noqa: E402
+
+
+def recipes(words: int) -> dict[str, TrainConfig]:
+    """The shipped recipe for ``words`` and variations of it, one change (or two) each."""
+    from engine.training.voice import voice_recipe
+
+    base = voice_recipe(words)
+    half = max(4, base.steps // 2) if base.steps else 12
+    return {
+        "base": base,
+        "mlp": replace(base, targets=ALL_TARGETS),
+        "mlp-lr1e-3": replace(base, targets=ALL_TARGETS, lr=1e-3),
+        "lr1e-3": replace(base, lr=1e-3),
+        "half-steps": replace(base, steps=half),
+        "mlp-half-steps": replace(base, targets=ALL_TARGETS, steps=half),
+        "rank4": replace(base, rank=4, alpha=8.0),
+        "mlp-rank16": replace(base, targets=ALL_TARGETS, rank=16, alpha=32.0),
+        "mlp-only": replace(base, targets=("gate_proj", "up_proj", "down_proj")),
+        "block64": replace(base, block=64, batch=8),
+    }
+
+
+def main() -> int:
+    from voice import author_judge, book_halves, judge, page_and_after
+
+    from engine.training.voice import make_voice
+    from engine.words import word_count
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--authors", default="melville,edgeworth")
+    ap.add_argument("--recipes", default=None, help="comma-separated names (default: all)")
+    ap.add_argument("--corpora", default=str(ROOT / "corpora"))
+    ap.add_argument("--seeds", default="2,3,4,5")
+    ap.add_argument("--strengths", default="1")
+    args = ap.parse_args()
+    seeds = tuple(int(x) for x in args.seeds.split(","))
+    strengths = tuple(float(x) for x in args.strengths.split(","))
+    corpora = Path(args.corpora)
+    print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="prosemix-voice-recipes-"))
+    for author in args.authors.split(","):
+        first, second = book_halves(corpora, author)
+        classifier = author_judge(author, second, corpora)
+        text, tail, after = page_and_after(first, 1)
+        grid = recipes(word_count(text))
+        names = args.recipes.split(",") if args.recipes else list(grid)
+        base_judged = None  # the base model (strength 0), judged with the first recipe only
+        for name in names:
+            config = grid[name]
+            out = work / f"{author}-{name}"
+            made = make_voice([text], f"{author}-{name}".replace(".", "_"), out, config=config)
+            judged = judge(out, author, classifier, strengths if base_judged else (0.0, *strengths),
+                           seeds, (tail, after), text)
+            base_judged = base_judged or judged[0.0]
+            base_rec, (base_tail, base_after) = base_judged.share, base_judged.perplexities
+            for strength in strengths:
+                j = judged[strength]
+                rec, bad, n, (ppl_tail, ppl_after) = j.share, j.degenerate, j.samples, j.perplexities
+                print(f"{author} {name}: rank {config.rank} lr {config.lr:g} steps {made.steps} "
+                      f"targets {len(config.targets)}; made in {made.seconds:.1f} s; val loss "
+                      f"{made.base_val_loss:.3f} -> {made.val_loss:.3f}; strength {strength:g}: "
+                      f"recognised {rec:.0%} (base {base_rec:.0%}), degenerate {bad}/{n}; perplexity "
+                      f"next text {base_after:.1f} -> {ppl_after:.1f}, page tail {base_tail:.1f} -> "
+                      f"{ppl_tail:.1f}; the page recited {j.copied:.0%} (base {base_judged.copied:.0%})",
+                      flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
