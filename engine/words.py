@@ -6,7 +6,11 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
-MIN_VOICE_WORDS = 150  # below this there is too little text to learn a voice from
+# below this there is too little text to learn a voice from; a text this short trains on
+# 64-token blocks (engine.training.voice.SHORT_TEXT_WORDS), and 200 English words are at least
+# 230 tokens, the trainer's three blocks (150 were accepted here once and then refused by the
+# trainer: 215 words made two 128-token blocks)
+MIN_VOICE_WORDS = 200
 
 
 def word_count(text: str) -> int:

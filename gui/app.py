@@ -27,6 +27,53 @@ class ErrorRouter(QObject):
         threading.excepthook = thread_hook
 
 
+def debian_package(soname: str) -> str:
+    """The Debian/Ubuntu package that ships a library: libxcb-icccm.so.4 -> libxcb-icccm4,
+    libxkbcommon-x11.so.0 -> libxkbcommon-x11-0 (a name ending in a digit takes a hyphen)."""
+    name, _, version = soname.partition(".so.")
+    return f"{name}-{version}" if name[-1:].isdigit() else f"{name}{version}"
+
+
+def missing_x11_libraries() -> list[str]:
+    """The packages to install before Qt can open a window on X11 here: only on Linux, only
+    where the X11 plugin will be used (QT_QPA_PLATFORM unset or xcb), only the libraries the
+    loader cannot find for Qt's xcb plugin (ldd). Without them Qt aborts with a message about
+    plugins that names at most one of them (a fresh Debian lacked libxcb-icccm4,
+    libxcb-keysyms1 and libxcb-cursor0)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or (platform and not platform.startswith("xcb")):
+        return []
+    if not platform and not os.environ.get("DISPLAY") and os.environ.get("WAYLAND_DISPLAY"):
+        return []  # Qt picks Wayland there
+    import PySide6
+
+    qt = Path(PySide6.__file__).parent / "Qt"
+    files = [f for f in (qt / "plugins" / "platforms" / "libqxcb.so", qt / "lib" / "libQt6XcbQpa.so.6") if f.is_file()]
+    if not files or not shutil.which("ldd"):
+        return []
+    missing: list[str] = []
+    for file in files:
+        try:
+            out = subprocess.run(["ldd", str(file)], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return []
+        for line in out.splitlines():
+            if "not found" in line:
+                package = debian_package(line.split("=>")[0].strip())
+                if package not in missing:
+                    missing.append(package)
+    # Qt 6.5+ loads libxcb-cursor at run time, so ldd does not list it
+    import ctypes.util
+
+    if ctypes.util.find_library("xcb-cursor") is None and "libxcb-cursor0" not in missing:
+        missing.append("libxcb-cursor0")
+    return missing
+
+
 def run(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -37,6 +84,13 @@ def run(argv: list[str] | None = None) -> int:
     from .main_window import MainWindow
 
     existing = QApplication.instance()
+    missing = [] if existing else missing_x11_libraries()
+    if missing:
+        print(f"prosemix: Qt cannot open a window on X11 without {', '.join(missing)}. Install "
+              f"{'them' if len(missing) > 1 else 'it'} (Debian/Ubuntu: sudo apt-get install "
+              f"{' '.join(missing)}) and start Prosemix again; "
+              "the command line (python main.py --help) works without it.", file=sys.stderr)
+        return 2
     app = existing if isinstance(existing, QApplication) else QApplication(argv or sys.argv)
     app.setApplicationName("Prosemix")
     app.setOrganizationName("Prosemix")

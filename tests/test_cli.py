@@ -139,6 +139,37 @@ def test_prosemix_with_no_arguments_opens_the_app(monkeypatch):
     assert done.value.code == 0 and opened == [True]
 
 
+def test_a_missing_x11_library_is_named_before_qt_aborts(monkeypatch, capsys):
+    """On a fresh Debian without libxcb-icccm4, libxcb-keysyms1 and libxcb-cursor0, Qt's xcb
+    plugin aborts with a message that names at most one of them; the app names every package
+    to install and exits 2 instead."""
+    import ctypes.util
+    import subprocess
+
+    import gui.app
+    from PySide6.QtWidgets import QApplication
+
+    ldd = ("\tlibxcb-icccm.so.4 => not found\n\tlibxkbcommon-x11.so.0 => not found\n"
+           "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x0)\n")
+    found = {"xcb-cursor": None}
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: found.get(name, f"lib{name}.so"))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, ldd, ""))
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    assert gui.app.missing_x11_libraries() == ["libxcb-icccm4", "libxkbcommon-x11-0", "libxcb-cursor0"]
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # no X11 plugin: nothing to ask for
+    assert gui.app.missing_x11_libraries() == []
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    ldd, found["xcb-cursor"] = "\tlibc.so.6 => /lib/libc.so.6 (0x0)\n", "libxcb-cursor.so.0"
+    assert gui.app.missing_x11_libraries() == []
+    found["xcb-cursor"] = None
+    monkeypatch.setattr(QApplication, "instance", staticmethod(lambda: None))
+    assert gui.app.run([]) == 2
+    assert "sudo apt-get install libxcb-cursor0" in capsys.readouterr().err
+    assert gui.app.debian_package("libxcb-render-util.so.0") == "libxcb-render-util0"
+
+
 def test_gpu_layers_on_a_cpu_build_is_a_clear_message():
     import llama_cpp
 

@@ -42,6 +42,19 @@ def test_too_little_text_is_refused_by_its_count(tmp_path):
         make_voice([PAGE], "bad/name", tmp_path / "bad")
 
 
+def test_the_fewest_words_the_dialog_accepts_make_a_voice(tmp_path, session_cache):
+    """The word count the dialog asks for is enough for the trainer: 215 words were once
+    accepted and then refused as two 128-token blocks. Plain short words, the fewest tokens a
+    word takes."""
+    words = ("the cat sat on the mat and we went to the shop for milk and bread then "
+             "home again to read by the fire ").split()
+    text = " ".join(words[i % len(words)] for i in range(MIN_WORDS))
+    assert count_words(text) == MIN_WORDS
+    made = make_voice([text], "short", tmp_path / "short", steps=1)
+    card = json.loads((made.path / "anchor.json").read_text())
+    assert card["training"]["block"] == 64 and card["training"]["train_blocks"] >= 2
+
+
 def test_voice_cli_makes_an_anchor_that_mixes_like_any_other(tmp_path, session_cache):
     page = tmp_path / "page.txt"
     page.write_text(PAGE)

@@ -28,6 +28,7 @@ from engine.training.config import ALL_TARGETS, TrainConfig, TrainProgress
 MAX_WORDS = 200_000
 BASE_STEPS = 24  # one page
 MAX_STEPS = 120
+SHORT_TEXT_WORDS = 450  # below this, 64-token blocks: the trainer needs three blocks of text
 # the training steps' time budget, per planned step: 24 steps in 36 s, which leaves the model's
 # load, the evaluations and the GGUF within the minute a page may take; on the AVX2-only EPYC a
 # step of the recipe takes about 3.5 s in fp32, so 8 of a page's 26 fit (docs/results.md)
@@ -81,7 +82,10 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     if words > MAX_WORDS:
         raise ProsemixError(f"{words:,} words is more than a voice needs (at most {MAX_WORDS:,}): "
                             "train an anchor on it instead (prosemix train)")
-    config = config or voice_recipe(words)
+    if config is None:
+        config = voice_recipe(words)
+        if words < SHORT_TEXT_WORDS:
+            config = replace(config, block=64)
     if steps is not None:
         config = replace(config, steps=steps)
     out_dir = Path(out_dir)
