@@ -51,6 +51,8 @@ def missing_x11_libraries() -> list[str]:
         return []  # Qt picks Wayland there
     import PySide6
 
+    if not getattr(PySide6, "__file__", None):  # a frozen build may not say where it is
+        return []
     qt = Path(PySide6.__file__).parent / "Qt"
     files = [f for f in (qt / "plugins" / "platforms" / "libqxcb.so", qt / "lib" / "libQt6XcbQpa.so.6") if f.is_file()]
     if not files or not shutil.which("ldd"):
