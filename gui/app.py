@@ -53,21 +53,19 @@ def missing_x11_libraries() -> list[str]:
 
     if not getattr(PySide6, "__file__", None):  # a frozen build may not say where it is
         return []
-    qt = Path(PySide6.__file__).parent / "Qt"
-    files = [f for f in (qt / "plugins" / "platforms" / "libqxcb.so", qt / "lib" / "libQt6XcbQpa.so.6") if f.is_file()]
-    if not files or not shutil.which("ldd"):
+    plugin = Path(PySide6.__file__).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    if not plugin.is_file() or not shutil.which("ldd"):
+        return []
+    try:  # one call: ldd lists the plugin's libraries and theirs (libQt6XcbQpa's among them)
+        out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
         return []
     missing: list[str] = []
-    for file in files:
-        try:
-            out = subprocess.run(["ldd", str(file)], capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.SubprocessError):
-            return []
-        for line in out.splitlines():
-            if "not found" in line:
-                package = debian_package(line.split("=>")[0].strip())
-                if package not in missing:
-                    missing.append(package)
+    for line in out.splitlines():
+        if "not found" in line:
+            package = debian_package(line.split("=>")[0].strip())
+            if package not in missing:
+                missing.append(package)
     # Qt 6.5+ loads libxcb-cursor at run time, so ldd does not list it
     import ctypes.util
 
