@@ -7,7 +7,8 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training.voice import BASE_STEPS, MAX_STEPS, SECONDS_PER_STEP, make_voice, voice_recipe
+from engine.training.voice import (BASE_STEPS, MAX_STEPS, SECONDS_PER_STEP, make_voice, voice_recipe,
+                                   voice_text)
 from engine.words import more_text_advice
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
 from engine.words import word_count as count_words
@@ -26,6 +27,17 @@ def test_the_recipe_grows_with_the_text_and_is_capped():
     assert voice_recipe(700).max_seconds == BASE_STEPS * SECONDS_PER_STEP
     assert voice_recipe(30000).max_seconds == MAX_STEPS * SECONDS_PER_STEP <= 240
     assert count_words("Don't stop: well-known words, 42 of them.") == 7
+
+
+def test_a_hard_wrapped_page_is_learnt_as_prose():
+    """A page pasted from an email or an editor that wraps at 65 characters: the voice learns
+    its paragraphs, not its line breaks or double spaces; verse keeps its lines."""
+    wrapped = ("The postman whistles the same four notes\nevery day, and never  the fifth.\n\n"
+               "My neighbour says I write\nthe way other people hum.")
+    verse = "    Roses are red,\n    violets are blue."
+    assert voice_text([wrapped, "", verse]) == (
+        "The postman whistles the same four notes every day, and never the fifth.\n\n"
+        "My neighbour says I write the way other people hum.\n\n" + verse)
 
 
 def test_the_advice_on_more_text_says_only_what_was_measured():

@@ -55,6 +55,17 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
                        precision=precision or voice_precision(), max_seconds=steps * SECONDS_PER_STEP)
 
 
+def voice_text(texts: Sequence[str]) -> str:
+    """The writer's texts as the voice learns them: paragraphs kept, but a paragraph's line
+    breaks (an email's or an editor's hard wrap) and runs of spaces made single spaces, as the
+    corpora are (engine.training.prose), so the voice does not learn to wrap; verse keeps its
+    lines."""
+    from engine.training.prose import is_verse, paragraphs, unwrap
+
+    return "\n\n".join(p.strip("\n") if is_verse(p) else unwrap(p)
+                       for t in texts if t for p in paragraphs(t))
+
+
 @dataclass(frozen=True)
 class VoiceResult:
     path: Path
@@ -77,7 +88,7 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
 
     started = time.perf_counter()
     validate_name(name)
-    text = "\n\n".join(t.strip() for t in texts if t and t.strip())
+    text = voice_text(texts)
     words = word_count(text)
     if words < MIN_VOICE_WORDS:
         raise ProsemixError(f"a voice needs at least {MIN_VOICE_WORDS} words of your writing; this is {words}")
