@@ -235,15 +235,17 @@ def test_continue_honours_bans_and_a_lorebook_and_keeps_them_in_the_sidecar(tmp_
     start = "The rain had not stopped for three days, and the river"
     anchors = ["--anchor", str(adapters[0]), "--anchor", str(adapters[1]), "--weights", "0.5,0.5"]
     common = ["--max-tokens", "24", "--temperature", "0", "--json", *anchors]
-    plain_doc = tmp_path / "plain.md"
-    plain_doc.write_text(start)
-    r = run("continue", str(plain_doc), *common, cache=session_cache)
-    assert r.returncode == 0, r.stderr
-    plain = json.loads(r.stdout)["text"]
-    phrase = " ".join(plain.split()[2:4])
     world = tmp_path / "world.json"
     world.write_text(json.dumps({"entries": {"0": {"uid": 0, "key": ["river"], "content": "The river is the Wend.",
                                                    "comment": "Wend", "order": 100}}}))
+    # the text without the ban, from the same context (the lorebook's entry changes the prompt):
+    # the banned run's first request writes it, so the ban must go back at least once
+    plain_doc = tmp_path / "plain.md"
+    plain_doc.write_text(start)
+    r = run("continue", str(plain_doc), *common, "--lorebook", str(world), cache=session_cache)
+    assert r.returncode == 0, r.stderr
+    plain = json.loads(r.stdout)["text"]
+    phrase = " ".join(plain.split()[2:4])
     doc = tmp_path / "story.md"
     doc.write_text(start)
     r = run("continue", str(doc), *common, "--ban", phrase, "--lorebook", str(world), cache=session_cache)
