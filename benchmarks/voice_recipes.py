@@ -49,6 +49,14 @@ def recipes(words: int) -> dict[str, TrainConfig]:
         "mlp-rank16": replace(base, targets=ALL_TARGETS, rank=16, alpha=32.0),
         "mlp-only": replace(base, targets=("gate_proj", "up_proj", "down_proj")),
         "block64": replace(base, block=64, batch=8),
+        # LoRA on the top layers only, the layers below computed once per block (FrozenBelow):
+        # more steps fit the same time budget
+        "top10": replace(base, top_layers=10),
+        "top6": replace(base, top_layers=6),
+        "top10-lr4e-3": replace(base, top_layers=10, lr=4e-3),
+        "top6-lr4e-3": replace(base, top_layers=6, lr=4e-3),
+        "top10-lr6e-3": replace(base, top_layers=10, lr=6e-3),
+        "top15-lr4e-3": replace(base, top_layers=15, lr=4e-3),
     }
 
 
@@ -89,7 +97,7 @@ def main() -> int:
                 j = judged[strength]
                 rec, bad, n, (ppl_tail, ppl_after) = j.share, j.degenerate, j.samples, j.perplexities
                 print(f"{author} {name}: rank {config.rank} lr {config.lr:g} steps {made.steps} "
-                      f"targets {len(config.targets)}; made in {made.seconds:.1f} s; val loss "
+                      f"targets {len(config.targets)} layers {config.top_layers or 'all'}; made in {made.seconds:.1f} s; val loss "
                       f"{made.base_val_loss:.3f} -> {made.val_loss:.3f}; strength {strength:g}: "
                       f"recognised {rec:.0%} (base {base_rec:.0%}), degenerate {bad}/{n}; perplexity "
                       f"next text {base_after:.1f} -> {ppl_after:.1f}, page tail {base_tail:.1f} -> "

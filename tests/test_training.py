@@ -187,9 +187,61 @@ def test_a_shortened_schedule_still_decays_to_zero(tmp_path, session_cache, monk
     assert all(a > 0 for a in lrs[:result.steps])
 
 
+def test_top_layers_train_as_the_whole_model_would_and_load_everywhere(tmp_path, session_cache, monkeypatch):
+    """top_layers: LoRA on the last layers only; the layers below run once per block (kept), and
+    the adapter is the one a whole-model pass of every step would train (the same losses and
+    weights); it holds those layers alone, and both backends load it and write with it."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from engine.anchors.loading import read_safetensors
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.backends.torch import TorchBackend
+    from engine.models.base import base_info
+    from engine.sampling import SamplingConfig
+    from engine.training import train as train_module
+
+    (tmp_path / "c.txt").write_text(TEXT)
+    config = replace(FAST, top_layers=2, checkpoint_every=1000)
+    bottoms = []
+    real_run_with = train_module.FrozenBelow._run_with
+
+    def counting(self, layers, norm, fn):
+        if len(layers) == self.first:
+            bottoms.append(len(layers))
+        return real_run_with(self, layers, norm, fn)
+
+    monkeypatch.setattr(train_module.FrozenBelow, "_run_with", counting)
+    kept = train_anchor(tmp_path / "c.txt", tmp_path / "kept", name="kept", config=config)
+    n_blocks = json.loads((tmp_path / "kept" / "anchor.json").read_text())["training"]["train_blocks"]
+    assert 1 <= len(bottoms) <= n_blocks  # each block once, before the steps (6 steps x 2 would be 12)
+    monkeypatch.setattr(train_module.FrozenBelow, "loss",  # the reference: every step runs the whole model
+                        lambda self, model, indices: train_module.loss_of(
+                            model, __import__("torch").tensor([self.blocks[i] for i in indices]), self.precision))
+    whole = train_anchor(tmp_path / "c.txt", tmp_path / "whole", name="whole", config=config)
+    assert [h["loss"] for h in kept.history] == pytest.approx([h["loss"] for h in whole.history], abs=1e-3)
+    a = read_safetensors(tmp_path / "kept" / "adapter_model.safetensors")
+    b = read_safetensors(tmp_path / "whole" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(np.allclose(a[k], b[k], atol=2e-3) for k in a)
+    n = base_info(None).n_layers
+    assert {int(k.split(".layers.")[1].split(".")[0]) for k in a} == {n - 2, n - 1}
+    card = json.loads((tmp_path / "kept" / "anchor.json").read_text())
+    assert card["training"]["top_layers"] == 2
+    greedy = SamplingConfig(max_tokens=8, temperature=0)
+    for backend in (LlamaCppBackend(), TorchBackend(device="cpu", dtype="float32")):
+        backend.load(None, [kept.out_dir])
+        assert backend.generate("It is a truth", greedy).n_tokens > 0
+        backend.close()
+    with pytest.raises(ProsemixError, match="top_layers"):
+        train_anchor(tmp_path / "c.txt", tmp_path / "deep", name="deep",
+                     config=replace(FAST, top_layers=n + 1))
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"rank": 0}, "rank"), ({"targets": ("lm_head",)}, "targets"), ({"steps": None}, "either"),
-    ({"lr": 2.0}, "learning rate"), ({"block": 4}, "block"), ({"max_seconds": 0}, "max_seconds")])
+    ({"lr": 2.0}, "learning rate"), ({"block": 4}, "block"), ({"max_seconds": 0}, "max_seconds"),
+    ({"top_layers": 0}, "top_layers")])
 def test_config_validation(kwargs, message):
     with pytest.raises(ProsemixError, match=message):
         TrainConfig(**kwargs)

@@ -38,6 +38,10 @@ class TrainConfig:
     # at most this many seconds of training steps: a slower CPU takes fewer steps (the
     # schedule shortens to fit) rather than more time; None: every step, however long
     max_seconds: float | None = None
+    # LoRA on the last this many decoder layers only (None: all). The layers below stay the
+    # base's, so what they compute for a block is computed once and kept, and a step runs
+    # and back-propagates through the top layers alone
+    top_layers: int | None = None
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -57,6 +61,8 @@ class TrainConfig:
         need(0 < self.val_fraction < 0.5, f"val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
         need(self.checkpoint_every >= 1, "checkpoint_every must be >= 1")
         need(self.precision in ("fp32", "bf16"), f"precision must be fp32 or bf16, got {self.precision!r}")
+        need(self.top_layers is None or (isinstance(self.top_layers, int) and self.top_layers >= 1),
+             f"top_layers must be >= 1 or None, got {self.top_layers!r}")
         need(self.max_seconds is None or (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0),
              f"max_seconds must be > 0 or None, got {self.max_seconds!r}")
 

@@ -52,15 +52,79 @@ def _import_torch() -> None:
                                  f"this build ({exc.name} is missing)") from None
 
 
-def loss_of(model: Any, ids: "torch.Tensor", precision: str) -> "torch.Tensor":
+def loss_of(model: Any, ids: "torch.Tensor", precision: str, inputs: "torch.Tensor | None" = None) -> "torch.Tensor":
     """Mean next-token cross-entropy of a batch; bf16 autocasts the matmuls, the loss and
-    the LoRA weights stay in fp32."""
+    the LoRA weights stay in fp32. ``inputs``: the hidden states to start from instead of the
+    tokens' embeddings (``FrozenBelow``)."""
     import torch
 
+    given = {"inputs_embeds": inputs} if inputs is not None else {"input_ids": ids}
     if precision == "bf16":
         with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16):
-            return model(ids, labels=ids).loss.float()
-    return model(ids, labels=ids).loss
+            return model(**given, labels=ids).loss.float()
+    return model(**given, labels=ids).loss
+
+
+class FrozenBelow:
+    """Training with LoRA on the top ``top`` decoder layers only: the layers below are the
+    base's and never change, so the hidden states a block brings to the first trained layer
+    are computed once and kept, and each step runs, and back-propagates through, the top
+    layers alone. The gradients are those of the whole model's loss: nothing below the first
+    trained layer has a parameter to train."""
+
+    KEEP_AHEAD_BYTES = 1 << 30  # blocks whose hidden states fit this are computed before the first step
+
+    def __init__(self, model: Any, top: int, blocks: list[list[int]], precision: str) -> None:
+        self.inner = model.get_base_model().model  # the decoder stack (embeddings, layers, norm)
+        self.layers = self.inner.layers
+        self.first = len(self.layers) - top
+        self.blocks, self.precision = blocks, precision
+        self.kept: dict[int, "torch.Tensor"] = {}
+
+    def keep_ahead(self, batch: int) -> bool:
+        """Compute every block's hidden states now, where they fit KEEP_AHEAD_BYTES (a voice's
+        text does; a corpus may not, and is then computed as batches first hold its blocks),
+        so that every step takes the same time and a time budget reads a steady pace."""
+        hidden = self.inner.config.hidden_size
+        if sum(len(b) for b in self.blocks) * hidden * 4 > self.KEEP_AHEAD_BYTES:
+            return False
+        for i in range(0, len(self.blocks), batch):
+            self._keep(list(range(i, min(i + batch, len(self.blocks)))))
+        return True
+
+    def _run_with(self, layers: Any, norm: Any, fn: Callable[[], Any]) -> Any:
+        saved = self.inner.layers, self.inner.norm
+        self.inner.layers, self.inner.norm = layers, norm
+        try:
+            return fn()
+        finally:
+            self.inner.layers, self.inner.norm = saved
+
+    def _keep(self, indices: list[int]) -> None:
+        import torch
+
+        missing = [i for i in indices if i not in self.kept]
+        if not missing:
+            return
+        ids = torch.tensor([self.blocks[i] for i in missing])
+
+        def bottom() -> "torch.Tensor":
+            with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16,
+                                                 enabled=self.precision == "bf16"):
+                return self.inner(input_ids=ids, use_cache=False).last_hidden_state.float()
+
+        for i, h in zip(missing, self._run_with(torch.nn.ModuleList(self.layers[:self.first]),
+                                                torch.nn.Identity(), bottom)):
+            self.kept[i] = h
+
+    def loss(self, model: Any, indices: list[int]) -> "torch.Tensor":
+        import torch
+
+        self._keep(indices)
+        ids = torch.tensor([self.blocks[i] for i in indices])
+        inputs = torch.stack([self.kept[i] for i in indices])
+        above = torch.nn.ModuleList(self.layers[self.first:])
+        return self._run_with(above, self.inner.norm, lambda: loss_of(model, ids, self.precision, inputs))
 
 
 def evaluate(model: Any, blocks: list[list[int]], batch: int, precision: str) -> float:
@@ -112,8 +176,12 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
     else:
         progress(TrainProgress(0, total, math.nan, 0, 0, message="measuring the base model's validation loss"))
         base_val = evaluate(base_model, val, config.batch, config.precision)
+    if config.top_layers is not None and config.top_layers > info.n_layers:
+        raise ProsemixError(f"top_layers {config.top_layers}: the base model has {info.n_layers} layers")
+    layers = list(range(info.n_layers - config.top_layers, info.n_layers)) if config.top_layers else None
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha,  # type: ignore[arg-type]  # peft types it int; floats work
-                      target_modules=list(config.targets), lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
+                      target_modules=list(config.targets), layers_to_transform=layers,
+                      lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
     return _Run(config, get_peft_model(base_model, lora), train, val, total, base_val, info, path), state
 
 
@@ -142,8 +210,15 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
         step, history = state["step"], state["history"]
         torch.set_rng_state(state["torch_rng"])
     order = BatchOrder(len(run.train), config.batch, config.seed, step)
+    frozen = None
+    started = time.perf_counter()
+    if config.top_layers:
+        frozen = FrozenBelow(model, config.top_layers, run.train, config.precision)
+        if frozen.keep_ahead(config.batch):  # counted in the time budget, but not in the steps' pace
+            before += time.perf_counter() - started
+            started = time.perf_counter()
     model.train()
-    started, first_step = time.perf_counter(), step
+    first_step = step
     save = lambda: _save_checkpoint(ckpt, run, optimizer, schedule, step, history,  # noqa: E731
                                     before + time.perf_counter() - started)
     while step < total:
@@ -151,8 +226,9 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
             save()
             raise TrainingCancelled(f"training cancelled at step {step}/{total}; "
                                     "run it again with the same options to resume")
-        ids = torch.tensor([run.train[i] for i in order.next()])
-        loss = loss_of(model, ids, config.precision)
+        batch = order.next()
+        loss = (frozen.loss(model, batch) if frozen else
+                loss_of(model, torch.tensor([run.train[i] for i in batch]), config.precision))
         if not torch.isfinite(loss.detach()):
             raise ProsemixError(f"training diverged at step {step + 1}: the loss is {float(loss)}; "
                                 "lower the learning rate")
