@@ -1,7 +1,7 @@
 """Which few-step recipe makes a page into a voice the judge recognises? A grid, one page.
 
     python benchmarks/voice_recipes.py [--authors melville,edgeworth] [--recipes base,mlp,...]
-                                       [--seeds 2,3,4,5] [--strengths 1]
+                                       [--seeds 2,3,4,5] [--strengths 1] [--pages 1]
 
 For each author (benchmarks/voice.py's page, judge and protocol) and each recipe below, the page
 is made into a voice in this process (`make_voice` with the recipe: the seconds are the voice's
@@ -56,6 +56,7 @@ def recipes(words: int) -> dict[str, TrainConfig]:
         "top10-lr4e-3": replace(base, top_layers=10, lr=4e-3),
         "top6-lr4e-3": replace(base, top_layers=6, lr=4e-3),
         "top10-lr6e-3": replace(base, top_layers=10, lr=6e-3),
+        "lr2e-3": replace(base, lr=2e-3),
         "top15-lr4e-3": replace(base, top_layers=15, lr=4e-3),
     }
 
@@ -72,6 +73,7 @@ def main() -> int:
     ap.add_argument("--corpora", default=str(ROOT / "corpora"))
     ap.add_argument("--seeds", default="2,3,4,5")
     ap.add_argument("--strengths", default="1")
+    ap.add_argument("--pages", type=int, default=1, help="pages of the author's text (about 700 words each)")
     args = ap.parse_args()
     seeds = tuple(int(x) for x in args.seeds.split(","))
     strengths = tuple(float(x) for x in args.strengths.split(","))
@@ -81,7 +83,7 @@ def main() -> int:
     for author in args.authors.split(","):
         first, second = book_halves(corpora, author)
         classifier = author_judge(author, second, corpora)
-        text, tail, after = page_and_after(first, 1)
+        text, tail, after = page_and_after(first, args.pages)
         grid = recipes(word_count(text))
         names = args.recipes.split(",") if args.recipes else list(grid)
         base_judged = None  # the base model (strength 0), judged with the first recipe only

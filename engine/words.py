@@ -17,20 +17,19 @@ def word_count(text: str) -> int:
     return sum(1 for _ in _WORD.finditer(text))
 
 
-# What more text bought, as benchmarks/voice.py measured it on two writers (docs/results.md):
-# three pages were recognised more often than one for both (0% -> 25%, 33% -> 46%); ten pages
-# not more often than three (33%, 29%).
-CLEARER_UP_TO_WORDS = 2_100  # about three pages
+# What more text bought, as benchmarks/voice.py measured it on two writers (docs/results.md,
+# the AVX2-only EPYC, 2026-12-01) with the voice recipe of the top 10 layers: one page (lr 4e-3)
+# was recognised 58% and 50%, three pages (lr 2e-3) 29% and 75%, ten pages 46% and 50%. With the
+# recipe before it (all layers) three pages had been clearer than one for both writers.
+PAGE_WORDS = 700  # about a page: the shortest text measured
 
 
 def more_text_advice(words: int) -> str:
     """What the measurement lets us tell a writer about giving more text, for ``words`` words."""
     if words < MIN_VOICE_WORDS:
         return ""
-    if words < CLEARER_UP_TO_WORDS:
-        return ("More text makes the voice clearer up to about three pages (2,100 words): measured on "
-                "two writers, three pages were recognised more often than one.")
-    if words <= 2 * CLEARER_UP_TO_WORDS:
-        return "About three pages: as much as made a voice clearer when measured."
-    return ("More than about three pages did not make a clearer voice when measured (ten pages no "
-            "clearer than three); it does take longer.")
+    if words < PAGE_WORDS:
+        return ("Voices were measured from a page (about 700 words) up; a shorter text was not "
+                "measured.")
+    return ("Measured on two writers, more than a page did not reliably make a clearer voice: "
+            "three pages helped one and not the other, ten pages neither. More text takes longer.")

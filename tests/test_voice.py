@@ -7,8 +7,8 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training.voice import (BASE_STEPS, MAX_STEPS, SECONDS_PER_STEP, make_voice, voice_recipe,
-                                   voice_text)
+from engine.training.voice import (BASE_STEPS, MAX_STEPS, SECONDS_PER_STEP, TOP_LAYERS, make_voice,
+                                   voice_recipe, voice_text)
 from engine.words import more_text_advice
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
 from engine.words import word_count as count_words
@@ -23,6 +23,7 @@ def test_the_recipe_grows_with_the_text_and_is_capped():
     assert voice_recipe(700).steps == BASE_STEPS
     assert BASE_STEPS < voice_recipe(3000).steps < voice_recipe(30000).steps == MAX_STEPS
     assert voice_recipe(700, "fp32").precision == "fp32" and voice_recipe(700).rank == 8
+    assert voice_recipe(700).lr > voice_recipe(2100).lr  # three pages' longer run at the lower rate
     # a time budget in proportion to the steps planned: a slower CPU takes fewer, not longer
     assert voice_recipe(700).max_seconds == BASE_STEPS * SECONDS_PER_STEP
     assert voice_recipe(30000).max_seconds == MAX_STEPS * SECONDS_PER_STEP <= 240
@@ -42,9 +43,9 @@ def test_a_hard_wrapped_page_is_learnt_as_prose():
 
 def test_the_advice_on_more_text_says_only_what_was_measured():
     assert more_text_advice(MIN_WORDS - 1) == ""
-    assert "clearer up to about three pages" in more_text_advice(700)
-    assert "as much as made a voice clearer" in more_text_advice(2500)
-    assert "did not make a clearer voice" in more_text_advice(7000)
+    assert "shorter text was not measured" in more_text_advice(MIN_WORDS)
+    assert "did not reliably make a clearer voice" in more_text_advice(700)
+    assert more_text_advice(7000) == more_text_advice(700)  # no more text was measured to be clearer
 
 
 def test_too_little_text_is_refused_by_its_count(tmp_path):
@@ -79,6 +80,7 @@ def test_voice_cli_makes_an_anchor_that_mixes_like_any_other(tmp_path, session_c
     assert made["kind"] == "voice" and made["steps"] == 2
     card = json.loads((out / "anchor.json").read_text())
     assert card["kind"] == "voice" and card["training"]["rank"] == 8
+    assert card["training"]["top_layers"] == TOP_LAYERS == voice_recipe(700).top_layers  # the layers below kept once
     source = card["training"]["source"]
     assert source["sha256"] == hashlib.sha256(PAGE.strip().encode()).hexdigest()
     assert source["words"] == made["words"] and source["seconds"] == pytest.approx(made["seconds"], abs=0.2)

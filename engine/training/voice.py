@@ -1,16 +1,22 @@
 """A writer's own voice as an anchor in about a minute: a few-step LoRA on one page or more of
 their text (`prosemix voice`, *New voice from my writing…*).
 
-The recipe: rank 8 on every matrix of the blocks (q/k/v/o and the MLP's gate/up/down: on one
-page each of two authors the MLP matrices raised recognition from 10% and 50% to 38% and 77% at
-the same steps, benchmarks/voice_recipes.py), 4 x 128-token blocks a step at lr 2e-3 (a page is
-about 7 blocks, so each step sees most of it), bf16 where the CPU computes it natively, a step
-count that grows with the text up to a cap, and a time budget in proportion to the steps, so
-that a slower CPU takes fewer steps rather than more than the minute a page may take. The card
-says it is a voice and records the text's hash, its word count, the seconds it took, the
-recipe and the steps taken. What it buys, and what an activation style vector buys beside it
-(engine/training/style_vector.py), is measured in benchmarks/voice.py,
-benchmarks/voice_recipes.py and benchmarks/voice_methods.py (docs/results.md, docs/anchors.md).
+The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last
+TOP_LAYERS decoder layers, 4 x 128-token blocks a step at lr 4e-3 (2e-3 from two pages on: the
+longer run overfits at 4e-3; a page is about 7 blocks,
+so each step sees most of it), bf16 where the CPU computes it natively, a step count that
+grows with the text up to a cap, and a time budget in proportion to the steps, so that a slower
+CPU takes fewer steps rather than more than the minute a page may take. The layers below the
+trained ones are computed once per block (engine.training.train.FrozenBelow), so a step costs
+about a third of a whole-model step, and the budget holds more of them: on one page each of
+two authors (the AVX2-only EPYC) the MLP matrices raised recognition from 10% and 50% to 38% and
+77% at 26-30 whole-model steps, and within the budget the top 10 layers at lr 4e-3 were
+recognised 48% and 67% where the whole model's 7-10 steps were 2% and 29%
+(benchmarks/voice_recipes.py). The card says it is a voice and records the text's hash, its word
+count, the seconds it took, the recipe and the steps taken. What it buys, and what an
+activation style vector buys beside it (engine/training/style_vector.py), is measured in
+benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
+(docs/results.md, docs/anchors.md).
 """
 from __future__ import annotations
 
@@ -31,8 +37,12 @@ MAX_STEPS = 120
 SHORT_TEXT_WORDS = 450  # below this, 64-token blocks: the trainer needs three blocks of text
 # the training steps' time budget, per planned step: 24 steps in 36 s, which leaves the model's
 # load, the evaluations and the GGUF within the minute a page may take; on the AVX2-only EPYC a
-# step of the recipe takes about 3.5 s in fp32, so 8 of a page's 26 fit (docs/results.md)
+# step of the recipe takes about 2.1 s in fp32, so 17-19 of a page's 26-30 fit (docs/results.md)
 SECONDS_PER_STEP = 1.5
+TOP_LAYERS = 10  # of the embedded model's 30; a model with fewer trains them all
+# a page's 15-18 steps want lr 4e-3; three pages' 50 overfit at it (recognised 25% and 46%) and
+# were recognised 29% and 75% at 2e-3 (benchmarks/voice_recipes.py --pages 3, docs/results.md)
+FAST_RATE, SLOW_RATE, SLOW_RATE_WORDS = 4e-3, 2e-3, 1_400
 
 
 def voice_precision() -> str:
@@ -47,10 +57,13 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     """The recipe for a text of ``words`` words: 24 steps for a page of about 700 words, more
     for more text (one step per 30 further words), at most MAX_STEPS, within a time budget of
     SECONDS_PER_STEP per planned step (a slower CPU takes fewer steps, not longer); a text
-    under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the trainer's three."""
+    under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the trainer's three, and
+    one of SLOW_RATE_WORDS or more (two pages) at the lower rate its longer run wants."""
     steps = min(MAX_STEPS, BASE_STEPS + max(0, words - 700) // 30)
     block = 64 if words < SHORT_TEXT_WORDS else 128
-    return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=2e-3, batch=4, block=block, warmup=2,
+    lr = FAST_RATE if words < SLOW_RATE_WORDS else SLOW_RATE
+    return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=lr, batch=4, block=block, warmup=2,
+                       top_layers=TOP_LAYERS,
                        val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
                        precision=precision or voice_precision(), max_seconds=steps * SECONDS_PER_STEP)
 
@@ -95,7 +108,11 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     if words > MAX_WORDS:
         raise ProsemixError(f"{words:,} words is more than a voice needs (at most {MAX_WORDS:,}): "
                             "train an anchor on it instead (prosemix train)")
-    config = config or voice_recipe(words)
+    if config is None:
+        from engine.models.base import base_info, resolve_model
+
+        config = voice_recipe(words)
+        config = replace(config, top_layers=min(TOP_LAYERS, base_info(resolve_model(model)).n_layers))
     if steps is not None:
         config = replace(config, steps=steps)
     out_dir = Path(out_dir)
