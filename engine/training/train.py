@@ -218,7 +218,7 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
             before += time.perf_counter() - started
             started = time.perf_counter()
     model.train()
-    first_step = step
+    first_step, first_done = step, None
     save = lambda: _save_checkpoint(ckpt, run, optimizer, schedule, step, history,  # noqa: E731
                                     before + time.perf_counter() - started)
     while step < total:
@@ -240,11 +240,16 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
         step += 1
         history.append({"step": step, "loss": round(loss.item(), 4)})
         elapsed = time.perf_counter() - started
+        if first_done is None:
+            first_done = elapsed
+        # the pace: the steps after this run's first (which also builds the optimizer's state),
+        # so that one slow start does not cut the run short for good
+        pace = (elapsed - first_done) / (step - first_step - 1) if step - first_step > 1 else elapsed
         if config.max_seconds is not None:  # the steps that still fit at this pace, at least this one
-            fit = int((config.max_seconds - before - elapsed) / (elapsed / (step - first_step)))
-            total = min(total, step + max(0, fit))
-        progress(TrainProgress(step, total, loss.item(), elapsed,
-                               elapsed / (step - first_step) * (total - step)))
+            fit = int((config.max_seconds - before - elapsed) / pace)
+            if step - first_step > 1 or fit < 1:
+                total = min(total, step + max(0, fit))
+        progress(TrainProgress(step, total, loss.item(), elapsed, pace * (total - step)))
         if step % config.checkpoint_every == 0 and step < total:
             save()
     return history, before + time.perf_counter() - started
