@@ -75,9 +75,12 @@ class FrozenBelow:
     KEEP_AHEAD_BYTES = 1 << 30  # blocks whose hidden states fit this are computed before the first step
 
     def __init__(self, model: Any, top: int, blocks: list[list[int]], precision: str) -> None:
+        import torch
+
         self.inner = model.get_base_model().model  # the decoder stack (embeddings, layers, norm)
-        self.layers = self.inner.layers
-        self.first = len(self.layers) - top
+        self.first = len(self.inner.layers) - top
+        self.below = torch.nn.ModuleList(self.inner.layers[:self.first])
+        self.above = torch.nn.ModuleList(self.inner.layers[self.first:])
         self.blocks, self.precision = blocks, precision
         self.kept: dict[int, "torch.Tensor"] = {}
 
@@ -113,8 +116,7 @@ class FrozenBelow:
                                                  enabled=self.precision == "bf16"):
                 return self.inner(input_ids=ids, use_cache=False).last_hidden_state.float()
 
-        for i, h in zip(missing, self._run_with(torch.nn.ModuleList(self.layers[:self.first]),
-                                                torch.nn.Identity(), bottom)):
+        for i, h in zip(missing, self._run_with(self.below, torch.nn.Identity(), bottom)):
             self.kept[i] = h
 
     def loss(self, model: Any, indices: list[int]) -> "torch.Tensor":
@@ -123,8 +125,7 @@ class FrozenBelow:
         self._keep(indices)
         ids = torch.tensor([self.blocks[i] for i in indices])
         inputs = torch.stack([self.kept[i] for i in indices])
-        above = torch.nn.ModuleList(self.layers[self.first:])
-        return self._run_with(above, self.inner.norm, lambda: loss_of(model, ids, self.precision, inputs))
+        return self._run_with(self.above, self.inner.norm, lambda: loss_of(model, ids, self.precision, inputs))
 
 
 def evaluate(model: Any, blocks: list[list[int]], batch: int, precision: str) -> float:

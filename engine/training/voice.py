@@ -2,9 +2,9 @@
 their text (`prosemix voice`, *New voice from my writing…*).
 
 The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last
-TOP_LAYERS decoder layers, 4 x 128-token blocks a step at lr 4e-3 (2e-3 from two pages on: the
-longer run overfits at 4e-3; a page is about 7 blocks,
-so each step sees most of it), bf16 where the CPU computes it natively, a step count that
+TOP_LAYERS decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each
+step sees most of it) at lr 4e-3 (2e-3 from two pages on: the longer run overfits at 4e-3),
+bf16 where the CPU computes it natively, a step count that
 grows with the text up to a cap, and a time budget in proportion to the steps, so that a slower
 CPU takes fewer steps rather than more than the minute a page may take. The layers below the
 trained ones are computed once per block (engine.training.train.FrozenBelow), so a step costs
