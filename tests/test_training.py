@@ -213,9 +213,18 @@ def test_top_layers_train_as_the_whole_model_would_and_load_everywhere(tmp_path,
         return real_run_with(self, layers, norm, fn)
 
     monkeypatch.setattr(train_module.FrozenBelow, "_run_with", counting)
-    kept = train_anchor(tmp_path / "c.txt", tmp_path / "kept", name="kept", config=config)
+    said = []
+    kept = train_anchor(tmp_path / "c.txt", tmp_path / "kept", name="kept", config=config,
+                        progress=lambda p: said.append(p.message))
+    assert any("frozen layers" in m for m in said)  # the seconds before the first step are named
     n_blocks = json.loads((tmp_path / "kept" / "anchor.json").read_text())["training"]["train_blocks"]
     assert 1 <= len(bottoms) <= n_blocks  # each block once, before the steps (6 steps x 2 would be 12)
+    monkeypatch.setattr(train_module.FrozenBelow, "KEEP_AHEAD_BYTES", 0)  # a corpus too big to keep ahead
+    said.clear()
+    lazy = train_anchor(tmp_path / "c.txt", tmp_path / "lazy", name="lazy", config=config,
+                        progress=lambda p: said.append(p.message))
+    assert not any("frozen layers" in m for m in said)  # computed as batches first hold the blocks
+    assert [h["loss"] for h in lazy.history] == pytest.approx([h["loss"] for h in kept.history], abs=1e-4)
     monkeypatch.setattr(train_module.FrozenBelow, "loss",  # the reference: every step runs the whole model
                         lambda self, model, indices: train_module.loss_of(
                             model, __import__("torch").tensor([self.blocks[i] for i in indices]), self.precision))
@@ -245,3 +254,26 @@ def test_top_layers_train_as_the_whole_model_would_and_load_everywhere(tmp_path,
 def test_config_validation(kwargs, message):
     with pytest.raises(ProsemixError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_train_defaults_replaces_a_recipes_targets_layers_and_precision_from_the_command_line():
+    """`train-defaults --targets/--top-layers/--precision/--steps`: an experiment on a shipped
+    recipe changes only what was given; a bad value is the config's own clear error."""
+    from engine.cli.main import build_parser
+    from engine.cli.train import _override
+    from engine.training.recipes import RECIPES
+
+    recipe = next(r for r in RECIPES if r.name == "wry")
+    parse = build_parser().parse_args
+    same = _override(recipe.config, parse(["train-defaults", "--only", "wry"]))
+    assert same == recipe.config
+    args = parse(["train-defaults", "--steps", "7", "--targets", "q_proj, gate_proj,down_proj",
+                  "--top-layers", "12", "--precision", "fp32"])
+    config = _override(recipe.config, args)
+    assert (config.steps, config.targets, config.top_layers, config.precision) == (
+        7, ("q_proj", "gate_proj", "down_proj"), 12, "fp32")
+    assert (config.lr, config.rank, config.block) == (recipe.config.lr, recipe.config.rank, recipe.config.block)
+    with pytest.raises(ProsemixError, match="targets"):
+        _override(recipe.config, parse(["train-defaults", "--targets", "lm_head"]))
+    with pytest.raises(ProsemixError, match="top_layers"):
+        _override(recipe.config, parse(["train-defaults", "--top-layers", "0"]))

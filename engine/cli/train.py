@@ -10,7 +10,7 @@ from engine.cli.options import ProgressBar, fmt_seconds
 from engine.errors import ProsemixError
 
 if TYPE_CHECKING:
-    from engine.training.config import TrainProgress
+    from engine.training.config import TrainConfig, TrainProgress
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -32,6 +32,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     t.add_argument("--block", type=int, default=d.block)
     t.add_argument("--precision", default=d.precision, choices=("fp32", "bf16"),
                    help="bf16: mixed precision (autocast) where the CPU or GPU supports it")
+    t.add_argument("--top-layers", type=int, default=None,
+                   help="LoRA on the last N decoder layers only (cheaper steps; default: all layers)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     t.add_argument("--description", default="")
@@ -62,6 +64,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     r.add_argument("--steps", type=int, default=None,
                    help="steps per anchor (default: each recipe's own, as in its card)")
     r.add_argument("--only", help="comma-separated anchor names")
+    r.add_argument("--targets", help="comma-separated matrices, replacing each recipe's (an experiment)")
+    r.add_argument("--top-layers", type=int, default=None,
+                   help="LoRA on the last N decoder layers only, replacing each recipe's (an experiment)")
+    r.add_argument("--precision", choices=("fp32", "bf16"), help="replacing each recipe's")
     r.add_argument("--force", action="store_true")
     r.set_defaults(handler=cmd_train_defaults)
 
@@ -79,7 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(rank=args.rank, alpha=args.alpha, targets=targets,
                          steps=None if args.epochs else args.steps, epochs=args.epochs,
                          lr=args.lr, batch=args.batch, block=args.block, seed=args.seed,
-                         precision=args.precision, checkpoint_every=args.checkpoint_every)
+                         precision=args.precision, checkpoint_every=args.checkpoint_every,
+                         top_layers=args.top_layers)
     out = Path(args.out) if args.out else Path("anchors") / args.name
     result = train_anchor(args.corpus, out, name=args.name, config=config, model=args.model,
                           description=args.description, colour=args.colour,
@@ -127,10 +134,25 @@ def cmd_corpora(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_defaults(args: argparse.Namespace) -> int:
-    """Train every shipped anchor from the rebuilt corpora (resumable; skips finished ones)."""
+def _override(config: "TrainConfig", args: argparse.Namespace) -> "TrainConfig":
+    """A recipe's config with the command line's replacements (steps, targets, top layers,
+    precision); the card records what was trained."""
     from dataclasses import replace
 
+    changes: dict = {}
+    if args.steps is not None:
+        changes["steps"] = args.steps
+    if args.targets:
+        changes["targets"] = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    if args.top_layers is not None:
+        changes["top_layers"] = args.top_layers
+    if args.precision:
+        changes["precision"] = args.precision
+    return replace(config, **changes)
+
+
+def cmd_train_defaults(args: argparse.Namespace) -> int:
+    """Train every shipped anchor from the rebuilt corpora (resumable; skips finished ones)."""
     from engine.training.recipes import RECIPES
     from engine.training.corpora import corpus_description, corpus_license
     from engine.training.train import train_anchor
@@ -146,7 +168,7 @@ def cmd_train_defaults(args: argparse.Namespace) -> int:
         if (out / recipe.name / "anchor.json").is_file() and not args.force:
             print(f"{recipe.name}: already trained, skipping (--force retrains)")
             continue
-        config = recipe.config if args.steps is None else replace(recipe.config, steps=args.steps)
+        config = _override(recipe.config, args)
         start = time.perf_counter()
         result = train_anchor(corpora / f"{recipe.corpus}.txt", out / recipe.name, name=recipe.name,
                               config=config, description=recipe.description,

@@ -84,16 +84,16 @@ class FrozenBelow:
         self.blocks, self.precision = blocks, precision
         self.kept: dict[int, "torch.Tensor"] = {}
 
-    def keep_ahead(self, batch: int) -> bool:
-        """Compute every block's hidden states now, where they fit KEEP_AHEAD_BYTES (a voice's
-        text does; a corpus may not, and is then computed as batches first hold its blocks),
-        so that every step takes the same time and a time budget reads a steady pace."""
-        hidden = self.inner.config.hidden_size
-        if sum(len(b) for b in self.blocks) * hidden * 4 > self.KEEP_AHEAD_BYTES:
-            return False
+    def fits(self) -> bool:
+        """Whether every block's hidden states fit KEEP_AHEAD_BYTES (a voice's text does; a
+        corpus may not, and its blocks are then computed as batches first hold them)."""
+        return sum(len(b) for b in self.blocks) * self.inner.config.hidden_size * 4 <= self.KEEP_AHEAD_BYTES
+
+    def keep_ahead(self, batch: int) -> None:
+        """Compute every block's hidden states now, so that every step takes the same time and
+        a time budget reads a steady pace."""
         for i in range(0, len(self.blocks), batch):
             self._keep(list(range(i, min(i + batch, len(self.blocks)))))
-        return True
 
     def _run_with(self, layers: Any, norm: Any, fn: Callable[[], Any]) -> Any:
         saved = self.inner.layers, self.inner.norm
@@ -215,7 +215,10 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
     started = time.perf_counter()
     if config.top_layers:
         frozen = FrozenBelow(model, config.top_layers, run.train, config.precision)
-        if frozen.keep_ahead(config.batch):  # counted in the time budget, but not in the steps' pace
+        if frozen.fits():  # counted in the time budget, but not in the steps' pace
+            progress(TrainProgress(step, total, math.nan, 0, 0, message=f"running {len(run.train):,} blocks "
+                                   f"through the {frozen.first} frozen layers once"))
+            frozen.keep_ahead(config.batch)
             before += time.perf_counter() - started
             started = time.perf_counter()
     model.train()
