@@ -131,14 +131,14 @@ class NewAnchorDialog(QDialog):
     LENGTHS = (("Quick (30 steps, about 3 min)", 30), ("Standard (80 steps, about 7 min)", 80),
                ("Thorough (200 steps, about 18 min)", 200))
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, colour: str = "#2874a6"):
         super().__init__(parent)
         self.setWindowTitle("New anchor")
         self.files = QListWidget()
         add = QPushButton("Add text files…")
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. my-voice")
-        self.colour = "#2874a6"
+        self.colour = colour
         self.colour_button = QPushButton(self.colour)
         self.length = QComboBox()
         for label, steps in self.LENGTHS:

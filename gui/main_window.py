@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
+from engine.anchors.model import distinct_colour
 from engine.backends import BackendSpec
 from engine.backends.generation import MAX_CANDIDATES, Finish, seeds_from
 from engine.documents.model import Document
@@ -476,7 +477,7 @@ class MainWindow(QMainWindow):
 
     # ----- training ------------------------------------------------------------------------------
     def _new_anchor(self) -> None:
-        dialog = NewAnchorDialog(self)
+        dialog = NewAnchorDialog(self, colour=self._free_colour())
         if dialog.exec():
             self.start_training(dialog.values())
 
@@ -491,7 +492,11 @@ class MainWindow(QMainWindow):
     def start_voice(self, values: dict) -> None:
         from .anchors.training_task import voice_task
 
-        self._submit_training(voice_task, values)
+        self._submit_training(voice_task, {"colour": self._free_colour(), **values})
+
+    def _free_colour(self) -> str:
+        """A colour for a new corner unlike every listed anchor's."""
+        return distinct_colour([e["colour"] for e in self.anchors.all_entries()])
 
     def start_training(self, values: dict) -> None:
         from .anchors.training_task import training_task

@@ -22,6 +22,7 @@ class StatusArea:
         self.cancel = QPushButton("Cancel")
         self.cancel.setVisible(False)
         self.words_label = QLabel("")
+        self._progress_message = ""  # shown while the bar runs, cleared when it ends
         for label in (self.words_label, self.speed_label):
             label.setContentsMargins(0, 0, 12, 0)  # apart from the next part of the bar
         self.words_label.setToolTip("Words in the document, and written since it was opened "
@@ -62,9 +63,18 @@ class StatusArea:
         self.cancel.setVisible(cancellable and fraction < 1.0)
         self.progress.setRange(0, 0 if fraction < 0 else 100)
         self.progress.setValue(int(max(0.0, fraction) * 100))
-        if fraction < 1.0:  # a finished step's "ready" would hide what the writer should read
-            self.say(message, 4000)
+        if fraction < 1.0:  # stays while the bar runs: a slow step must not leave a bare bar
+            self.bar.showMessage(message)
+            self._progress_message = message
+        else:  # a finished step's "ready" would hide what the writer should read
+            self._clear_progress_message()
+
+    def _clear_progress_message(self) -> None:
+        if self._progress_message and self.bar.currentMessage() == self._progress_message:
+            self.bar.clearMessage()
+        self._progress_message = ""
 
     def done(self) -> None:
         self.progress.setVisible(False)
         self.cancel.setVisible(False)
+        self._clear_progress_message()

@@ -143,3 +143,15 @@ def test_card_calibration_is_validated():
     for bad in (0, -0.5, 11, float("inf"), None, False):
         with pytest.raises(AnchorError, match="balance"):
             AnchorCard(name="x", balance=bad)
+
+
+def test_a_new_corner_gets_a_colour_unlike_those_taken():
+    """Shipped austen is #8e44ad: a voice in the old fixed purple (#7d3c98) looked like it."""
+    from engine.anchors.model import DEFAULT_COLOURS, distinct_colour
+
+    assert distinct_colour([]) == DEFAULT_COLOURS[0]
+    picked = distinct_colour(["#8e44ad", "#a04000", "#1e8449"])  # the default triangle
+    assert picked not in ("#7d3c98", "#a04000", "#1e8449")  # nothing near a taken one
+    taken = list(DEFAULT_COLOURS[:-1])
+    assert distinct_colour(taken) == DEFAULT_COLOURS[-1]  # the one left
+    assert distinct_colour(["not a colour", ""]) == DEFAULT_COLOURS[0]  # a bad entry takes nothing

@@ -171,6 +171,23 @@ def default_colour(name: str) -> str:
     return DEFAULT_COLOURS[zlib.crc32(name.encode()) % len(DEFAULT_COLOURS)]
 
 
+def distinct_colour(taken: Sequence[str]) -> str:
+    """The default colour farthest (in RGB) from every colour already ``taken``, so that a new
+    corner does not look like one on the picker (the first default when none is taken)."""
+    def rgb(colour: str) -> tuple[int, ...] | None:
+        c = (colour or "").lstrip("#")
+        try:
+            return tuple(int(c[i:i + 2], 16) for i in (0, 2, 4)) if len(c) == 6 else None
+        except ValueError:
+            return None  # unreadable: it takes no colour
+    used = [u for u in map(rgb, taken) if u is not None]
+
+    def distance(colour: str) -> float:
+        r = rgb(colour) or (0, 0, 0)
+        return min((sum((a - b) ** 2 for a, b in zip(r, u)) for u in used), default=math.inf)
+    return max(DEFAULT_COLOURS, key=distance)  # max keeps the first of equals
+
+
 def validate_name(name: str) -> str:
     """An anchor name that is also a safe file name."""
     if not isinstance(name, str) or not _NAME.match(name) or name.endswith("."):
