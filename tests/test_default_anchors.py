@@ -211,3 +211,15 @@ def test_merged_anchors_follow_the_unoptimised_path(both_backends, runtime_llama
     runtime_llama.set_weights(tuple(other))
     worst = max(_gap_at_divergence(runtime_llama, prompt, text) for prompt, text in texts.items())
     assert worst > bound, f"the corner {other} parts from {weights}'s text at gaps of {worst:.3f} at most"
+
+
+def test_an_anchor_with_its_own_recipe_is_what_that_recipe_trains():
+    """`prosemix train-defaults --only wry` must train the shipped wry again: its card and its
+    recipe agree on every field that shapes the adapter."""
+    from engine.training.recipes import OWN_RECIPES
+
+    for name, config in OWN_RECIPES.items():
+        card = json.loads((shipped_anchors_dir() / name / "anchor.json").read_text())["training"]
+        for field in ("steps", "lr", "batch", "block", "precision", "top_layers", "rank", "alpha", "warmup"):
+            assert card[field] == getattr(config, field), (name, field)
+        assert card["targets"] == list(config.targets), name
