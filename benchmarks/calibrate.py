@@ -7,16 +7,18 @@ backend applies them:
   that equal weights give comparable style shares. Corners and edges do not move with it
   (engine.weights.balanced), so the centre no longer trades against the corners.
 
-    python benchmarks/calibrate.py [--scale austen=0.9 ...] [--rounds 4] [--seeds 2,3]
+    python benchmarks/calibrate.py [--scale austen=0.9 ...] [--rounds 4] [--seeds 9-17]
         [--anchors resources/anchors] [--dry-run]
 
 Each round samples the centre with styles_report.py's protocol (12 story openings x the given
-seeds x 60 tokens, temperature 0.8; by default other seeds than styles_report.py's 0 and 1, so the report does not judge
-the samples the balance was fitted to) and asks the cached style scorer for the mean
-probability of each style; an over-represented style's balance goes down and an
-under-represented one's up, by a power (--step, default the square root) of the ratio to the
-styles' mean (balances kept within [0.1, 10]). Prints every round; writes the balances of the
-round whose centre was most balanced (the smallest ratio of the largest mean to the smallest).
+seeds x 60 tokens, temperature 0.8; by default seeds 9-17, 108 samples as the report's centre
+has, and none of the report's seeds 0-8, so the report does not judge the samples the balance
+was fitted to) and asks the cached style scorer for the mean probability of each style; an
+over-represented style's balance goes down and an under-represented one's up, by a power
+(--step, default the square root) of the ratio to the styles' mean (balances kept within
+[0.1, 10]). Prints every round; writes the balances of the round whose centre came closest to
+the report's goal: the largest smallest share of the triangle's styles, then the smallest ratio
+of the largest mean probability to the smallest.
 """
 from __future__ import annotations
 
@@ -50,6 +52,14 @@ def centre_means(backend: LlamaCppBackend, classifier, seeds=(2, 3)) -> tuple[di
     return means, shares(probs, classifier.classes)
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """"9-17" or "2,3,4": the seeds a round samples."""
+    first, dash, last = text.partition("-")
+    if dash:
+        return tuple(range(int(first), int(last) + 1))
+    return tuple(int(s) for s in text.split(","))
+
+
 def set_cards(backend: LlamaCppBackend, scales: dict[str, float], balances: dict[str, float]) -> None:
     for anchor in backend.anchors:
         card = anchor.card or AnchorCard(name=anchor.name)
@@ -60,14 +70,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scale", action="append", default=[], help="NAME=F: that corner's calibration factor")
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--seeds", default="2,3")
+    ap.add_argument("--seeds", default="9-17", help="a range A-B or a list A,B,...")
     ap.add_argument("--anchors", default=str(ROOT / "resources" / "anchors"))
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--step", type=float, default=0.5,
                     help="how far a round moves each balance: the ratio's power (smaller: damped)")
     args = ap.parse_args()
     folder = Path(args.anchors)
-    seeds = tuple(int(s) for s in args.seeds.split(","))
+    seeds = parse_seeds(args.seeds)
     classifier = load_cached()
     backend = LlamaCppBackend()
     backend.load(None, [folder / n for n in DEFAULT_TRIANGLE])
@@ -78,7 +88,7 @@ def main() -> int:
             raise SystemExit(f"--scale names an anchor of the triangle ({', '.join(scales)}), got {item!r}")
         scales[name] = float(value)
     balances = {a.name: a.balance for a in backend.anchors}
-    best: tuple[float, dict[str, float]] = (float("inf"), dict(balances))
+    best: tuple[tuple[float, float], dict[str, float]] = ((-1.0, 0.0), dict(balances))
     for r in range(args.rounds):
         set_cards(backend, scales, balances)
         means, shares = centre_means(backend, classifier, seeds)
@@ -88,8 +98,9 @@ def main() -> int:
               f"{json.dumps({k: round(v, 3) for k, v in means.items()})}, shares "
               f"{json.dumps({k: round(v, 2) for k, v in shares.items()})}", flush=True)
         spread = max(means.values()) / max(min(means.values()), 1e-3)
-        if spread < best[0]:
-            best = (spread, dict(balances))
+        score = (min(shares[name] for name in means), -spread)  # the goal's floor first
+        if score > best[0]:
+            best = (score, dict(balances))
         if r == args.rounds - 1:
             break
         for name, p in means.items():
@@ -98,7 +109,8 @@ def main() -> int:
         balances = {k: v / top for k, v in balances.items()}
     backend.close()
     balances = best[1]
-    print(f"the most balanced round: largest to smallest mean p {best[0]:.2f}, balances "
+    print(f"the most balanced round: smallest share {best[0][0]:.2f}, largest to smallest mean p "
+          f"{-best[0][1]:.2f}, balances "
           f"{json.dumps({k: round(v, 3) for k, v in balances.items()})}")
     if args.dry_run:
         return 0

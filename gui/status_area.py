@@ -29,6 +29,21 @@ class StatusArea:
                                     "(Write > Session goal… sets a goal)")
         for w in (self.progress, self.cancel, self.words_label, self.speed_label, self.model_label):
             bar.addPermanentWidget(w)
+        bar.messageChanged.connect(self._make_room)
+
+    def _make_room(self, message: str) -> None:
+        """A message that would not fit beside the model and the speed hides them until it goes
+        (a voice's result or a step's progress was cut off mid-sentence); hovering shows it whole."""
+        self.bar.setToolTip(message)
+        fits = True
+        if message:
+            others = sum(w.sizeHint().width() for w in (self.progress, self.cancel, self.words_label)
+                         if not w.isHidden())
+            labels = sum(w.sizeHint().width() for w in (self.model_label, self.speed_label))
+            need = self.bar.fontMetrics().horizontalAdvance(message) + 40  # the bar's margins
+            fits = need + others + labels <= self.bar.width()
+        self.model_label.setVisible(fits)
+        self.speed_label.setVisible(fits)
 
     def words(self, total: int, session: int, goal: int = 0) -> None:
         """The writer's count: the document's words, this session's, and the goal if set."""

@@ -349,3 +349,28 @@ def test_a_progress_message_stays_while_the_bar_runs_and_goes_with_it(qtbot):
     status.say("the voice could not be made: out of memory")  # an error's message
     status.done()
     assert bar.currentMessage() == "the voice could not be made: out of memory"
+
+
+def test_a_message_too_long_for_the_bar_hides_the_model_and_speed_until_it_goes(qtbot):
+    """In a real window a voice's result was cut off mid-sentence by the model's label: a message
+    that does not fit beside them hides them, and they come back when it goes."""
+    from PySide6.QtWidgets import QStatusBar
+
+    from gui.status_area import StatusArea
+
+    bar = QStatusBar()
+    qtbot.addWidget(bar)
+    bar.resize(1400, 30)  # the real window's width
+    bar.show()
+    status = StatusArea(bar)
+    status.model_label.setText("SmolLM2-135M-Instruct.Q4_1.gguf · llama (anchors merged) · 4 anchors · ready in 34.2 s")
+    status.speed_label.setText("35 tok/s · first token 120 ms · 60 tokens")
+    status.words(573, 573)
+    status.say("saved")
+    assert not status.model_label.isHidden() and not status.speed_label.isHidden()
+    long = "voice bierce made from 573 words in 53 s: validation loss 4.300 -> 3.912 (19 of 30 steps)"
+    status.say(long)
+    assert status.model_label.isHidden() and status.speed_label.isHidden()
+    assert bar.toolTip() == long
+    bar.clearMessage()
+    assert not status.model_label.isHidden() and not status.speed_label.isHidden()
