@@ -17,7 +17,7 @@ class StatusArea:
         self.model_label = QLabel("loading…")
         self.speed_label = QLabel("")
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
+        self.progress.setFixedWidth(220)
         self.progress.setVisible(False)
         self.cancel = QPushButton("Cancel")
         self.cancel.setVisible(False)
@@ -33,15 +33,16 @@ class StatusArea:
 
     def _make_room(self, message: str) -> None:
         """A message that would not fit beside the model and the speed hides them until it goes
-        (a voice's result or a step's progress was cut off mid-sentence); hovering shows it whole."""
+        (a voice's result or a step's progress was cut off mid-sentence), and so does a running
+        progress bar's message, which is what the writer reads then; hovering shows it whole."""
         self.bar.setToolTip(message)
         fits = True
         if message:
-            others = sum(w.sizeHint().width() for w in (self.progress, self.cancel, self.words_label)
-                         if not w.isHidden())
-            labels = sum(w.sizeHint().width() for w in (self.model_label, self.speed_label))
-            need = self.bar.fontMetrics().horizontalAdvance(message) + 40  # the bar's margins
-            fits = need + others + labels <= self.bar.width()
+            parts = [w for w in (self.progress, self.cancel, self.words_label, self.model_label,
+                                 self.speed_label) if not w.isHidden() or w in (self.model_label, self.speed_label)]
+            width = sum(max(w.sizeHint().width(), w.minimumWidth()) for w in parts)
+            need = self.bar.fontMetrics().horizontalAdvance(message) + 24 + 8 * len(parts)  # margins, gaps, grip
+            fits = message != self._progress_message and need + width <= self.bar.width()
         self.model_label.setVisible(fits)
         self.speed_label.setVisible(fits)
 
@@ -79,8 +80,8 @@ class StatusArea:
         self.progress.setRange(0, 0 if fraction < 0 else 100)
         self.progress.setValue(int(max(0.0, fraction) * 100))
         if fraction < 1.0:  # stays while the bar runs: a slow step must not leave a bare bar
-            self.bar.showMessage(message)
             self._progress_message = message
+            self.bar.showMessage(message)
         else:  # a finished step's "ready" would hide what the writer should read
             self._clear_progress_message()
 

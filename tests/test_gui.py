@@ -374,3 +374,9 @@ def test_a_message_too_long_for_the_bar_hides_the_model_and_speed_until_it_goes(
     assert bar.toolTip() == long
     bar.clearMessage()
     assert not status.model_label.isHidden() and not status.speed_label.isHidden()
+    status.show_progress("making the voice bierce: step 1/30", 0.03, cancellable=True)  # short, but
+    assert status.model_label.isHidden()  # a running bar's message is what the writer reads
+    status.show_progress("making the voice bierce: step 2/30", 0.06, cancellable=True)
+    assert status.model_label.isHidden() and bar.currentMessage().endswith("step 2/30")
+    status.done()
+    assert not status.model_label.isHidden() and bar.currentMessage() == ""
