@@ -48,14 +48,16 @@ class Recipe:
         return self.anchor.description
 
 
-# The wry corner (round eleven, docs/anchors_recipe.md): its narration stayed faint on the
-# attention matrices alone, so it adapts the MLP too, on the top 16 of the 30 layers only (the
-# frozen 14 run once per block), for 300 steps in fp32 (the AVX2 machine it was trained on has
-# no bf16). The merge then re-merges 48 MLP matrices more on a weight change (docs/benchmarks.md).
-OWN_RECIPES = {"wry": TrainConfig(steps=300, precision="fp32", batch=4, block=256, lr=1e-3, warmup=20,
-                                  checkpoint_every=25, top_layers=16,
-                                  targets=("q_proj", "k_proj", "v_proj", "o_proj",
-                                           "gate_proj", "up_proj", "down_proj"))}
+# The wry and Shakespeare corners (rounds eleven and twelve, docs/anchors_recipe.md): wry's
+# narration stayed faint on the attention matrices alone, so it adapts the MLP too, on the top 16
+# of the 30 layers only (the frozen 14 run once per block), for 300 steps in fp32 (the AVX2
+# machine they were trained on has no bf16); Shakespeare on the same recipe was recognised 96%
+# where its attention-only anchor gave 83% (seeds 2-5). The merge then re-merges 48 MLP matrices
+# more per such anchor on a weight change (docs/benchmarks.md).
+_MLP_TOP16 = TrainConfig(steps=300, precision="fp32", batch=4, block=256, lr=1e-3, warmup=20,
+                         checkpoint_every=25, top_layers=16,
+                         targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+OWN_RECIPES = {"wry": _MLP_TOP16, "shakespeare": _MLP_TOP16}
 
 
 def _config(name: str) -> TrainConfig:
