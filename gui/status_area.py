@@ -38,8 +38,8 @@ class StatusArea:
         self.bar.setToolTip(message)
         fits = True
         if message:
-            parts = [w for w in (self.progress, self.cancel, self.words_label, self.model_label,
-                                 self.speed_label) if not w.isHidden() or w in (self.model_label, self.speed_label)]
+            shown = [w for w in (self.progress, self.cancel, self.words_label) if not w.isHidden()]
+            parts = [*shown, self.model_label, self.speed_label]  # the two it may hide count as shown
             width = sum(max(w.sizeHint().width(), w.minimumWidth()) for w in parts)
             need = self.bar.fontMetrics().horizontalAdvance(message) + 24 + 8 * len(parts)  # margins, gaps, grip
             fits = message != self._progress_message and need + width <= self.bar.width()

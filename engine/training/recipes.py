@@ -52,8 +52,9 @@ class Recipe:
 # narration stayed faint on the attention matrices alone, so it adapts the MLP too, on the top 16
 # of the 30 layers only (the frozen 14 run once per block), for 300 steps in fp32 (the AVX2
 # machine they were trained on has no bf16); Shakespeare on the same recipe was recognised 96%
-# where its attention-only anchor gave 83% (seeds 2-5). The merge then re-merges 48 MLP matrices
-# more per such anchor on a weight change (docs/benchmarks.md).
+# where its attention-only anchor gave 83% (seeds 2-5). A weight change then re-merges the top 16
+# layers' 48 MLP matrices too (168 in all, whichever of them adapt those), and computes each such
+# anchor's deltas for them (docs/benchmarks.md).
 _MLP_TOP16 = TrainConfig(steps=300, precision="fp32", batch=4, block=256, lr=1e-3, warmup=20,
                          checkpoint_every=25, top_layers=16,
                          targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
