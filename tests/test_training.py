@@ -247,10 +247,44 @@ def test_top_layers_train_as_the_whole_model_would_and_load_everywhere(tmp_path,
                      config=replace(FAST, top_layers=n + 1))
 
 
+def test_training_can_start_from_an_anchor_at_a_scale(trained, tmp_path):
+    """init_from: the fresh LoRA is the anchor's (its delta times init_scale), so a run that barely
+    moves (lr 1e-9) ends at the anchor's own validation loss and writes the scaled factors; an
+    anchor with other matrices or another rank is refused by name."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from engine.anchors.loading import read_safetensors
+
+    (tmp_path / "c.txt").write_text(TEXT)
+    still = replace(FAST, steps=1, lr=1e-9, init_from=str(trained.out_dir))
+    same = train_anchor(tmp_path / "c.txt", tmp_path / "same", name="same", config=still)
+    assert same.val_loss == pytest.approx(trained.val_loss, abs=2e-3)
+    assert same.val_loss < same.base_val_loss - 0.05  # it did not start from zero
+    twice = train_anchor(tmp_path / "c.txt", tmp_path / "twice", name="twice",
+                         config=replace(still, init_scale=2.0, alpha=4))  # alpha 4: half the scale
+    a = read_safetensors(trained.out_dir / "adapter_model.safetensors")
+    b = read_safetensors(tmp_path / "twice" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:  # s' B' = 2 s B with s' = s / 2: B' = 4 B (fp16 on disk)
+        expect = a[key] * (4.0 if ".lora_B." in key else 1.0)
+        assert np.allclose(b[key], expect, atol=2e-3, rtol=1e-2), key
+    card = json.loads((tmp_path / "twice" / "anchor.json").read_text())
+    assert card["training"]["init_from"] == str(trained.out_dir) and card["training"]["init_scale"] == 2.0
+    with pytest.raises(ProsemixError, match="cannot start from 'austenish': its rank is 4"):
+        train_anchor(tmp_path / "c.txt", tmp_path / "r8", name="r8", config=replace(still, rank=8))
+    with pytest.raises(ProsemixError, match="cannot start from 'austenish'.*targets and top layers"):
+        train_anchor(tmp_path / "c.txt", tmp_path / "q", name="q", config=replace(still, targets=("q_proj",)))
+    with pytest.raises(ProsemixError, match="anchor not found"):
+        train_anchor(tmp_path / "c.txt", tmp_path / "n", name="n", config=replace(still, init_from=str(tmp_path / "no")))
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"rank": 0}, "rank"), ({"targets": ("lm_head",)}, "targets"), ({"steps": None}, "either"),
     ({"lr": 2.0}, "learning rate"), ({"block": 4}, "block"), ({"max_seconds": 0}, "max_seconds"),
-    ({"top_layers": 0}, "top_layers")])
+    ({"top_layers": 0}, "top_layers"), ({"init_scale": 0}, "init_scale"),
+    ({"init_scale": float("nan")}, "init_scale"), ({"init_from": " "}, "init_from")])
 def test_config_validation(kwargs, message):
     with pytest.raises(ProsemixError, match=message):
         TrainConfig(**kwargs)

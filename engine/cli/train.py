@@ -35,6 +35,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     t.add_argument("--top-layers", type=int, default=None,
                    help="LoRA on the last N decoder layers only (cheaper steps; default: all layers)")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--init-from", metavar="ANCHOR",
+                   help="continue from this anchor's LoRA instead of zero (same rank, targets and layers)")
+    t.add_argument("--init-scale", type=float, default=d.init_scale,
+                   help="the starting anchor's delta times this (its calibration factor: start at its corner)")
     t.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     t.add_argument("--description", default="")
     t.add_argument("--colour", default="#2874a6")
@@ -86,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          steps=None if args.epochs else args.steps, epochs=args.epochs,
                          lr=args.lr, batch=args.batch, block=args.block, seed=args.seed,
                          precision=args.precision, checkpoint_every=args.checkpoint_every,
-                         top_layers=args.top_layers)
+                         top_layers=args.top_layers, init_from=args.init_from, init_scale=args.init_scale)
     out = Path(args.out) if args.out else Path("anchors") / args.name
     result = train_anchor(args.corpus, out, name=args.name, config=config, model=args.model,
                           description=args.description, colour=args.colour,

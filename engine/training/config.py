@@ -2,6 +2,7 @@
 the GUI can build and check a config before anything heavy is imported."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,12 @@ class TrainConfig:
     # base's, so what they compute for a block is computed once and kept, and a step runs
     # and back-propagates through the top layers alone
     top_layers: int | None = None
+    # start from this anchor's LoRA (a PEFT folder or .gguf) instead of zero, its delta times
+    # ``init_scale`` (its calibration factor, say, so that training continues from the corner
+    # a writer sees): self-distillation and other continued training. Rank, targets and layers
+    # must match the anchor's
+    init_from: str | None = None
+    init_scale: float = 1.0
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -65,6 +72,9 @@ class TrainConfig:
              f"top_layers must be >= 1 or None, got {self.top_layers!r}")
         need(self.max_seconds is None or (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0),
              f"max_seconds must be > 0 or None, got {self.max_seconds!r}")
+        need(isinstance(self.init_scale, (int, float)) and math.isfinite(self.init_scale) and self.init_scale > 0,
+             f"init_scale must be a finite number > 0, got {self.init_scale!r}")
+        need(self.init_from is None or self.init_from.strip() != "", "init_from must name an anchor")
 
 
 @dataclass

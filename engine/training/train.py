@@ -183,7 +183,41 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha,  # type: ignore[arg-type]  # peft types it int; floats work
                       target_modules=list(config.targets), layers_to_transform=layers,
                       lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
-    return _Run(config, get_peft_model(base_model, lora), train, val, total, base_val, info, path), state
+    peft_model = get_peft_model(base_model, lora)
+    if config.init_from is not None and not state:
+        start_from_anchor(peft_model, config, info)
+    return _Run(config, peft_model, train, val, total, base_val, info, path), state
+
+
+def start_from_anchor(model: Any, config: TrainConfig, info: Any) -> None:
+    """Set a fresh PEFT model's LoRA factors to ``config.init_from``'s, its delta
+    (s B A) times ``config.init_scale``, so that training continues from that anchor at that
+    strength. The anchor must have LoRA on exactly the matrices this config trains, at its rank."""
+    import torch
+
+    from engine.anchors.loading import load_anchor
+
+    anchor = load_anchor(str(config.init_from), info)  # a clear error for a missing, foreign or NaN anchor
+    lora = {name.removeprefix("base_model.model."): module for name, module in model.named_modules()
+            if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {})}
+    extra, lacking = sorted(set(anchor.factors) - set(lora)), sorted(set(lora) - set(anchor.factors))
+    if extra or lacking:
+        raise ProsemixError(
+            f"cannot start from {anchor.name!r}: it has LoRA on {len(anchor.factors)} matrices and this "
+            f"config trains {len(lora)}" + (f"; e.g. {extra[0]} is only in the anchor" if extra else "")
+            + (f"; e.g. {lacking[0]} is not in the anchor" if lacking else "")
+            + ": give the anchor's targets and top layers")
+    ranks = {f.rank for f in anchor.factors.values()}
+    if ranks != {config.rank}:
+        raise ProsemixError(f"cannot start from {anchor.name!r}: its rank is {sorted(ranks)[0]}, "
+                            f"this config's {config.rank}")
+    with torch.no_grad():
+        for key, module in lora.items():
+            f = anchor.factors[key]
+            # the config's scale s' = alpha'/r: B' = B * s * init_scale / s' keeps s' B' A = init_scale s B A
+            ratio = f.scale * config.init_scale / float(module.scaling["default"])
+            module.lora_A["default"].weight.copy_(torch.from_numpy(f.A))
+            module.lora_B["default"].weight.copy_(torch.from_numpy(f.B * ratio))
 
 
 def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
