@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from engine.machine import describe_machine  # noqa: E402
 from engine.anchors.shipped import ATTRIBUTES, DEFAULT_TRIANGLE, VOICES  # noqa: E402
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
-from engine.evaluation.fluency import degenerate, furniture, typesetting_faults  # noqa: E402
+from engine.evaluation.fluency import degenerate, distinct_ngrams, furniture, typesetting_faults  # noqa: E402
 from engine.evaluation.plots import spearman  # noqa: E402
 from engine.evaluation.scoring import ATTRIBUTE_SCORES, BUILTIN  # noqa: E402
 from engine.evaluation.style_classifier import PLAIN, load_cached  # noqa: E402
@@ -83,9 +83,10 @@ def judged(texts: list[tuple[str, float]], classifier, label: str) -> dict:  # t
             repairs["furniture"].append(f"{', '.join(found)}: {text[:80]!r}")
     out = {"share": shares(probs, classifier.classes),
            "mean": {c: statistics.fmean(p[c] for p in probs) for c in classifier.classes},
-           "ppl": statistics.median(ppl for _, ppl in texts), "n": len(texts), "repairs": repairs}
+           "ppl": statistics.median(ppl for _, ppl in texts), "n": len(texts), "repairs": repairs,
+           "distinct3": distinct_ngrams([t for t, _ in texts])}
     print(f"{label:<12} share {fmt(out['share'])}  mean {fmt(out['mean'])}  median self-ppl "
-          f"{out['ppl']:.2f}  " + " ".join(f"{k} {len(v)}/{len(texts)}" for k, v in repairs.items()), flush=True)
+          f"{out['ppl']:.2f}  distinct-3 {out['distinct3']:.3f}  " + " ".join(f"{k} {len(v)}/{len(texts)}" for k, v in repairs.items()), flush=True)
     for kind, found in repairs.items():
         if found:
             print(f"    first {kind}: {found[0]}")
@@ -206,14 +207,15 @@ def write(rows: list[tuple[str, str, bool]], styles: dict, palette: dict, classi
              f"{', '.join(classifier.classes)}). The base model is the same backend at strength 0.", "",
              "| goal | measured | result |", "|---|---|---|"]
     lines += [f"| {g} | {m} | {'PASS' if ok else 'MISS'} |" for g, m, ok in rows]
-    lines += ["", "| point | recognised as (share of samples) | mean probability | median self-perplexity |",
-              "|---|---|---|---|"]
+    lines += ["", "| point | recognised as (share of samples) | mean probability | median self-perplexity | "
+              f"distinct 3-grams (of {len(PROMPTS) * len(SEEDS)} samples pooled; the centre's "
+              f"{len(PROMPTS) * len(CENTRE_SEEDS)}) |", "|---|---|---|---|---|"]
     for label in [k for k in styles if k != "edges"]:
         lines.append(f"| {label} | {fmt(styles[label]['share'])} | {fmt(styles[label]['mean'])} | "
-                     f"{styles[label]['ppl']:.2f} |")
+                     f"{styles[label]['ppl']:.2f} | {styles[label]['distinct3']:.3f} |")
     for label in palette:
         lines.append(f"| {label} (palette) | {fmt(palette[label]['share'])} | {fmt(palette[label]['mean'])} | "
-                     f"{palette[label]['ppl']:.2f} |")
+                     f"{palette[label]['ppl']:.2f} | {palette[label]['distinct3']:.3f} |")
     examples = [(label, kind, found[0]) for label, point in {**{k: v for k, v in styles.items() if k != "edges"},
                                                             **palette}.items()
                 for kind, found in point["repairs"].items() if found and label != "base"]
@@ -228,7 +230,8 @@ def write(rows: list[tuple[str, str, bool]], styles: dict, palette: dict, classi
         lines.append(f"- {name}: {t.get('steps')} steps of {t.get('batch')} x {t.get('block')} tokens, "
                      f"{t.get('precision', 'fp32')}, lr {t.get('lr')}, targets {', '.join(t.get('targets', []))}; "
                      f"{t.get('seconds', '?')} s; validation loss {card.metrics.get('base_val_loss')} -> "
-                     f"{card.metrics.get('val_loss')}; calibration {card.calibration:g}, balance {card.balance:g}")
+                     f"{card.metrics.get('val_loss')}; calibration {card.calibration:g}, balance {card.balance:g}"
+                     + _first_stage(t))
     lines.append(MARK_END)
     doc = ROOT / "docs" / "results.md"
     text = doc.read_text() if doc.is_file() else "# Results\n"
@@ -238,6 +241,17 @@ def write(rows: list[tuple[str, str, bool]], styles: dict, palette: dict, classi
     else:
         text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
     doc.write_text(text)
+
+
+def _first_stage(training: dict) -> str:
+    """What a self-distilled voice's card says it started from."""
+    first, kept = training.get("first"), training.get("self_samples")
+    if not first or not kept:
+        return ""
+    return (f"; trained on {kept['kept']} of {kept['samples']} of its own samples at temperature "
+            f"{kept['temperature']}, from its first anchor ({first.get('steps')} steps, lr {first.get('lr')}, "
+            f"{first.get('seconds', '?')} s; validation loss {first['metrics'].get('base_val_loss')} -> "
+            f"{first['metrics'].get('val_loss')}) at calibration {first.get('calibration'):g}")
 
 
 def main() -> int:

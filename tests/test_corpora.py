@@ -258,3 +258,16 @@ def test_a_verse_lines_capital_goes_only_where_the_sentence_goes_on():
     assert romeo == ("I have the reasons of the heart, and reasons to make the world stand still in Rome; "
                      "Rome shall not know it. The night is long, and I am the night's own fool.")
     assert "rome" not in usually_lower([raw]) and {"to", "and", "the"} <= usually_lower([raw])
+
+
+def test_distinct_ngrams_fall_when_samples_repeat_themselves_or_each_other():
+    from engine.evaluation.fluency import distinct_ngrams
+
+    fresh = ["The quiet river ran beside the mill.", "A storm came over the hills at night."]
+    assert distinct_ngrams(fresh) == 1.0
+    same = ["Ay, my lord, I will go.", "Ay, my lord, I will go."]  # two samples, one phrase
+    assert distinct_ngrams(same) == 0.5
+    loop = ["and so it goes and so it goes and so it goes"]
+    assert distinct_ngrams(loop) == 4 / 10  # 10 three-word runs, 4 of them different
+    assert distinct_ngrams(["The mill.", "A storm."]) == 0.0  # no three-word run: nothing to count
+    assert distinct_ngrams(["one two", "three four"]) == 0.0  # and none spans two samples

@@ -216,10 +216,22 @@ def test_merged_anchors_follow_the_unoptimised_path(both_backends, runtime_llama
 def test_an_anchor_with_its_own_recipe_is_what_that_recipe_trains():
     """`prosemix train-defaults --only wry` must train the shipped wry again: its card and its
     recipe agree on every field that shapes the adapter."""
-    from engine.training.recipes import OWN_RECIPES
+    from engine.training.recipes import OWN_RECIPES, SELF_DISTILLED
 
-    for name, config in OWN_RECIPES.items():
-        card = json.loads((shipped_anchors_dir() / name / "anchor.json").read_text())["training"]
+    def agree(card: dict, config, name: str) -> None:
         for field in ("steps", "lr", "batch", "block", "precision", "top_layers", "rank", "alpha", "warmup"):
             assert card[field] == getattr(config, field), (name, field)
         assert card["targets"] == list(config.targets), name
+
+    for name, config in OWN_RECIPES.items():
+        card = json.loads((shipped_anchors_dir() / name / "anchor.json").read_text())["training"]
+        stage = SELF_DISTILLED.get(name)
+        if stage is None:
+            agree(card, config, name)
+            continue
+        # a self-distilled anchor: the first stage is the recipe, the second its own samples' run
+        agree(card["first"], config, name)
+        agree(card, stage.config, name)
+        assert card["init_from"] == name and card["init_scale"] == stage.factor == card["first"]["calibration"]
+        kept = card["self_samples"]
+        assert kept["samples"] == stage.distillation.samples and kept["keep"] == stage.distillation.keep

@@ -10,7 +10,8 @@ from engine.cli.options import ProgressBar, fmt_seconds
 from engine.errors import ProsemixError
 
 if TYPE_CHECKING:
-    from engine.training.config import TrainConfig, TrainProgress
+    from engine.training.config import TrainConfig, TrainProgress, TrainResult
+    from engine.training.recipes import Recipe
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -155,6 +156,52 @@ def _override(config: "TrainConfig", args: argparse.Namespace) -> "TrainConfig":
     return replace(config, **changes)
 
 
+def _self_distil(recipe: "Recipe", first: Path, corpora: Path, out: Path) -> "TrainResult":
+    """A recipe's second stage: sample the first anchor's corner, judge the samples with the
+    style scorer and the fluency checks, and train on the kept ones from that corner."""
+    from dataclasses import replace
+
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.evaluation.style_classifier import load_cached, sample_judge
+    from engine.training.corpora import corpus_description, corpus_license
+    from engine.training.self_distill import distilled_corpus, openings, record_first_stage, self_samples
+    from engine.training.train import train_anchor
+    from engine.weights import make_point
+
+    stage = recipe.then
+    assert stage is not None
+    classifier = load_cached()
+    if recipe.name not in classifier.classes:
+        raise ProsemixError(f"the style scorer has no class {recipe.name!r}: rebuild it with `prosemix style-scorer`")
+    judge = sample_judge(classifier)
+
+    bar = ProgressBar(f"{recipe.name}: its own samples")
+    begun = time.perf_counter()
+    backend = LlamaCppBackend()
+    try:
+        backend.load(None, [first])
+        backend.set_weights(make_point([1.0], [recipe.name], strength=stage.factor))
+        rows = self_samples(backend, openings(corpora, recipe.name), stage.distillation.samples,
+                            stage.distillation.tokens, corpora / f"{recipe.name}_self.jsonl", judge,
+                            lambda i, n, row: bar.update(i, n, time.perf_counter() - begun,
+                                                         (time.perf_counter() - begun) / i * (n - i)))
+    finally:
+        backend.close()
+    text, kept = distilled_corpus(rows, recipe.name, stage.distillation.keep)
+    corpus = corpora / f"{recipe.name}_self.txt"
+    corpus.write_text(text, encoding="utf-8")
+    print(f"{recipe.name}: kept {kept['kept']} of {kept['samples']} samples ({kept['words']:,} words)", flush=True)
+    result = train_anchor(corpus, out, name=recipe.name,
+                          config=replace(stage.config, init_from=str(first), init_scale=stage.factor),
+                          description=recipe.description, colour=recipe.colour,
+                          corpus_name=f"its own writing: {kept['kept']} of {kept['samples']} samples at temperature "
+                                      f"{kept['temperature']} of the anchor first trained on "
+                                      f"{corpus_description(recipe.corpus)}",
+                          license=corpus_license(recipe.corpus), progress=_progress(recipe.name))
+    record_first_stage(out / "anchor.json", first, recipe.name, kept)
+    return result
+
+
 def cmd_train_defaults(args: argparse.Namespace) -> int:
     """Train every shipped anchor from the rebuilt corpora (resumable; skips finished ones)."""
     from engine.training.recipes import RECIPES
@@ -174,10 +221,14 @@ def cmd_train_defaults(args: argparse.Namespace) -> int:
             continue
         config = _override(recipe.config, args)
         start = time.perf_counter()
-        result = train_anchor(corpora / f"{recipe.corpus}.txt", out / recipe.name, name=recipe.name,
+        # a self-distilled anchor's first stage is work, kept beside the corpora
+        first = out / recipe.name if recipe.then is None else corpora / f"{recipe.name}_first"
+        result = train_anchor(corpora / f"{recipe.corpus}.txt", first, name=recipe.name,
                               config=config, description=recipe.description,
                               colour=recipe.colour, corpus_name=corpus_description(recipe.corpus),
                               license=corpus_license(recipe.corpus), progress=_progress(recipe.name))
+        if recipe.then is not None:
+            result = _self_distil(recipe, first, corpora, out / recipe.name)
         print(f"{recipe.name}: val loss {result.base_val_loss:.3f} -> {result.val_loss:.3f} "
               f"({fmt_seconds(time.perf_counter() - start)})", flush=True)
     return 0

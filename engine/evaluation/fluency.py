@@ -58,3 +58,12 @@ def typesetting_faults(text: str) -> list[str]:
 def furniture(text: str) -> list[str]:
     """The kinds of corpus furniture found in ``text``."""
     return [name for name, pattern in _FURNITURE if pattern.search(text)]
+
+
+def distinct_ngrams(texts: list[str], n: int = 3) -> float:
+    """The share of the word n-grams of ``texts`` (pooled; none spans two texts) that are
+    distinct: 1.0 when nothing repeats, lower when samples loop or fall into the same phrases
+    (a corner trained on its own writing could; Li et al. 2016's distinct-n)."""
+    grams = [tuple(words[i:i + n]) for words in (_WORD.findall(t.lower()) for t in texts)
+             for i in range(len(words) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0

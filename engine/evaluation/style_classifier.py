@@ -220,3 +220,16 @@ def style_texts(names: Sequence[str], corpora: Path | None, max_chars: int = 1_5
             raise ProsemixError(f"no text for style {name!r}: looked for {[str(p) for p in candidates]}")
         out[name] = path.read_text(encoding="utf-8")[:max_chars]
     return out
+
+
+def sample_judge(classifier: StyleClassifier) -> Callable[[str], tuple[str, str | None]]:
+    """What self-distillation asks of a sample (engine.training.self_distill): its most probable
+    style, and what a writer would repair in it (degenerate text or its first typesetting fault),
+    None when nothing."""
+    from engine.evaluation.fluency import degenerate, typesetting_faults
+
+    def judge(text: str) -> tuple[str, str | None]:
+        p = classifier.probabilities([text])[0]
+        return max(p, key=p.__getitem__), degenerate(text) or next(iter(typesetting_faults(text)), None)
+
+    return judge

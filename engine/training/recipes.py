@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.anchors.shipped import SHIPPED, ShippedAnchor
-from engine.training.config import TrainConfig
+from engine.training.config import ALL_TARGETS, TrainConfig
+from engine.training.self_distill import Distillation
 
 # The recipe of the round-one anchors (80 steps of 8 x 128 tokens, q/k/v/o, rank 16): the
 # sentiment, formality and humor pairs use it.
@@ -30,10 +31,22 @@ STYLE_STEPS = {"austen": 200, "shakespeare": 200, "simple": 200, "complex": 200,
 
 
 @dataclass(frozen=True)
+class SelfDistil:
+    """A second stage: the first anchor's corner (at ``factor``) sampled and judged
+    (engine.training.self_distill), then the anchor trained on its kept samples with ``config``,
+    starting from that corner."""
+
+    factor: float
+    distillation: Distillation
+    config: TrainConfig
+
+
+@dataclass(frozen=True)
 class Recipe:
     anchor: ShippedAnchor
     corpus: str
     config: TrainConfig
+    then: SelfDistil | None = None
 
     @property
     def name(self) -> str:
@@ -57,8 +70,18 @@ class Recipe:
 # anchor's deltas for them (docs/benchmarks.md).
 _MLP_TOP16 = TrainConfig(steps=300, precision="fp32", batch=4, block=256, lr=1e-3, warmup=20,
                          checkpoint_every=25, top_layers=16,
-                         targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+                         targets=ALL_TARGETS)
 OWN_RECIPES = {"wry": _MLP_TOP16, "shakespeare": _MLP_TOP16}
+
+# Shakespeare (round thirteen): the anchor above, at its calibrated 1.6, sampled 240 times at
+# temperature 0.8 on openings from the other corpora; the 178 samples the scorer recognised, with
+# no fault and the lowest three quarters in self-perplexity, trained it 48 steps further (about 3
+# epochs of those 11,000 words, from that corner). Its self-perplexity over the base's went from
+# 2.15x to 1.08x at 96% recognised (seeds 2-5; docs/anchors_recipe.md).
+SELF_DISTILLED = {"shakespeare": SelfDistil(
+    factor=1.6, distillation=Distillation(samples=240, tokens=120, keep=0.75),
+    config=TrainConfig(steps=48, precision="fp32", batch=4, block=256, lr=5e-4, warmup=5,
+                       checkpoint_every=16, top_layers=16, targets=ALL_TARGETS))}
 
 
 def _config(name: str) -> TrainConfig:
@@ -67,4 +90,4 @@ def _config(name: str) -> TrainConfig:
     return style_recipe(STYLE_STEPS[name]) if name in STYLE_STEPS else ROUND_ONE
 
 
-RECIPES = tuple(Recipe(a, a.name, _config(a.name)) for a in SHIPPED)
+RECIPES = tuple(Recipe(a, a.name, _config(a.name), SELF_DISTILLED.get(a.name)) for a in SHIPPED)
