@@ -112,9 +112,13 @@ def main() -> int:
     for r in SHIPPED:
         card = AnchorCard.load(shipped_anchors_dir() / r.name / "anchor.json")
         t = card.training
-        lines.append(f"| {r.name} | {t.get('steps')} x {t.get('batch')} x {t.get('block')} | "
+        first = t.get("first") or {}  # a self-distilled anchor: its first stage, then its own samples
+        lines.append(f"| {r.name} | {t.get('steps')} x {t.get('batch')} x {t.get('block')}"
+                     + (f" on its own samples, after {first.get('steps')} x {first.get('batch')} x "
+                        f"{first.get('block')} at lr {first.get('lr')}" if first else "") + " | "
                      f"{t.get('precision', 'fp32')} | {t.get('lr')} | {', '.join(t.get('targets', []))} | "
-                     f"{str(t['seconds']) + ' s' if 'seconds' in t else 'not recorded'} | {card.calibration:g} | "
+                     f"{str(t['seconds']) + ' s' if 'seconds' in t else 'not recorded'}"
+                     + (f" + {first.get('seconds')} s" if first else "") + f" | {card.calibration:g} | "
                      f"{card.balance:g} |")
     recipe = ROOT / "docs" / "anchors_recipe.md"
     if recipe.is_file():
