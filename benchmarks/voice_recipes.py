@@ -58,6 +58,9 @@ def recipes(words: int) -> dict[str, TrainConfig]:
         "top10-lr6e-3": replace(base, top_layers=10, lr=6e-3),
         "lr2e-3": replace(base, lr=2e-3),
         "top15-lr4e-3": replace(base, top_layers=15, lr=4e-3),
+        # the same 20 steps whatever the budget (the reference for docs/figures/
+        # voice_experiments_2026-12-01.patch, which measured a faster loss against it)
+        "steps20": replace(base, steps=20, max_seconds=None),
         # every planned step, whatever the budget (ten pages may take five minutes, a page one)
         "all-steps": replace(base, max_seconds=None),
     }

@@ -69,3 +69,28 @@ def test_chunks_cut_between_words():
     pieces = sc.chunks(text, 100)
     assert all(len(p) <= 100 for p in pieces) and all(not p.startswith(" ") for p in pieces)
     assert " ".join(pieces).split() == text.split()[: len(" ".join(pieces).split())]
+
+
+def test_a_manner_only_judge_sees_function_words_and_punctuation_not_names():
+    """manner_only: names and topic words become "w", so a sentence built one way is judged the
+    same whatever its words (the full judge goes by the words too), and two styles built
+    differently are still told apart."""
+    assert sc.manner_text("Ahab looked upon the whale; and Stubb!") == "w w upon the w ; and w !"
+    sea = "whale ship captain harpoon sea deck boat rope".split()
+    home = "teacup saucer parlour spoon kettle cousin bonnet letter".split()
+    rng = random.Random(3)
+    texts = {"long": " ".join(f"the {rng.choice(sea)} upon which the {rng.choice(sea)} stood; and"
+                              for _ in range(900)),
+             "short": " ".join(f"so {rng.choice(home)}! so {rng.choice(home)}!" for _ in range(900))}
+    plain = [_text(PLAIN, 60, 100 + k) for k in range(60)]
+    at_sea, at_home = ("the whale upon which the harpoon stood; and the deck upon which the rope stood",
+                       "the teacup upon which the saucer stood; and the kettle upon which the spoon stood")
+    judge = sc.train_classifier(texts, plain, seed=1, manner_only=True)
+    assert judge.accuracy > 0.9
+    a, b = judge.probabilities([at_sea, at_home])
+    assert a == b and max(a, key=a.get) == "long"
+    short = judge.probabilities(["so whale! so harpoon! so deck!"])[0]
+    assert max(short, key=short.get) == "short"
+    full = sc.train_classifier(texts, plain, seed=1)
+    a, b = full.probabilities([at_sea, at_home])
+    assert a["long"] - b["long"] > 0.01  # the full judge reads the words as well

@@ -92,11 +92,28 @@ class StyleClassifier:
         return {c: functools.partial(probability, c=c) for c in self.classes}
 
 
+_TOKEN = re.compile(r"[A-Za-z']+|[^\sA-Za-z']")
+
+
+def manner_text(text: str) -> str:
+    """``text`` with only its manner left: function words (scikit-learn's English stop words)
+    and punctuation as they are, every other word "w". What a book is about (its names, its
+    whales) is gone; how its sentences are built stays."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    out = []
+    for token in _TOKEN.findall(text):
+        low = token.lower()
+        out.append((low if low in ENGLISH_STOP_WORDS else "w") if low[0].isalpha() or low[0] == "'" else token)
+    return " ".join(out)
+
+
 def train_classifier(style_texts: dict[str, str], plain_samples: Sequence[str], *,
                      max_chunks: int = 1500, test_fraction: float = 0.2,
-                     seed: int = 0) -> StyleClassifier:
+                     seed: int = 0, manner_only: bool = False) -> StyleClassifier:
     """Fit on chunks of each style's text and the plain samples; measure accuracy on a
-    held-out share of the chunks."""
+    held-out share of the chunks. ``manner_only``: judge by function words and punctuation
+    alone (``manner_text``), word n-grams up to three."""
     try:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -118,10 +135,12 @@ def train_classifier(style_texts: dict[str, str], plain_samples: Sequence[str], 
     rng.shuffle(labelled)
     n_test = max(1, int(len(labelled) * test_fraction))
     test, train = labelled[:n_test], labelled[n_test:]
+    manner: dict[str, Any] = {"preprocessor": manner_text} if manner_only else {}
     features = FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=60000)),
+        ("words", TfidfVectorizer(ngram_range=(1, 3) if manner_only else (1, 2), min_df=2, sublinear_tf=True,
+                                  max_features=60000, **({**manner, "token_pattern": r"\S+"} if manner_only else {}))),
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True,
-                                  max_features=60000)),
+                                  max_features=60000, **manner)),
     ])
     model = make_pipeline(features, LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000))
     model.fit([t for t, _ in train], [label for _, label in train])
