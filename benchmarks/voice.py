@@ -123,6 +123,12 @@ def copied_share(text: str, page: str, n: int = 5) -> float:
     return sum(g in known for g in mine) / len(mine) if mine else 0.0
 
 
+def author_share(classifier, texts: list[str], author: str) -> float:  # type: ignore[no-untyped-def]
+    """The share of ``texts`` whose most probable class is ``author``."""
+    probs = classifier.probabilities(texts)
+    return sum(max(p, key=p.__getitem__) == author for p in probs) / len(probs)
+
+
 def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (1.0,),  # type: ignore[no-untyped-def]
           seeds: tuple[int, ...] | None = None, texts_to_score: tuple[str, ...] = (),
           page: str = "", manner=None) -> dict[float, Judged]:  # type: ignore[no-untyped-def]
@@ -138,14 +144,10 @@ def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (
     out = {}
     for strength in strengths:
         texts = [t for t, _ in samples(backend, [1.0], strength=strength, seeds=seeds or SEEDS)]
-        def share(judge) -> float:  # type: ignore[no-untyped-def]
-            probs = judge.probabilities(texts)
-            return sum(max(p, key=p.__getitem__) == author for p in probs) / len(probs)
-
-        out[strength] = Judged(share(classifier), sum(degenerate(t) is not None for t in texts), len(texts),
-                               [backend.perplexity(t) for t in texts_to_score],
+        out[strength] = Judged(author_share(classifier, texts, author), sum(degenerate(t) is not None for t in texts),
+                               len(texts), [backend.perplexity(t) for t in texts_to_score],
                                sum(copied_share(t, page) for t in texts) / len(texts),
-                               share(manner) if manner is not None else None)
+                               author_share(manner, texts, author) if manner is not None else None)
     backend.close()
     return out
 

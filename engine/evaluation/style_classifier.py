@@ -135,10 +135,12 @@ def train_classifier(style_texts: dict[str, str], plain_samples: Sequence[str], 
     rng.shuffle(labelled)
     n_test = max(1, int(len(labelled) * test_fraction))
     test, train = labelled[:n_test], labelled[n_test:]
+    # manner only: "w", single function words and punctuation are tokens too
     manner: dict[str, Any] = {"preprocessor": manner_text} if manner_only else {}
+    words: dict[str, Any] = ({**manner, "token_pattern": r"\S+", "ngram_range": (1, 3)} if manner_only
+                             else {"ngram_range": (1, 2)})
     features = FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 3) if manner_only else (1, 2), min_df=2, sublinear_tf=True,
-                                  max_features=60000, **({**manner, "token_pattern": r"\S+"} if manner_only else {}))),
+        ("words", TfidfVectorizer(min_df=2, sublinear_tf=True, max_features=60000, **words)),
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True,
                                   max_features=60000, **manner)),
     ])
