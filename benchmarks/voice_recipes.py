@@ -40,6 +40,8 @@ def recipes(words: int) -> dict[str, TrainConfig]:
     half = max(4, base.steps // 2) if base.steps else 12
     return {
         "base": base,
+        # the LoRA alone, without the diction fitted beside it (engine.training.diction)
+        "no-diction": replace(base, diction=False),
         "mlp": replace(base, targets=ALL_TARGETS),
         "mlp-lr1e-3": replace(base, targets=ALL_TARGETS, lr=1e-3),
         "lr1e-3": replace(base, lr=1e-3),

@@ -446,3 +446,22 @@ def test_a_model_split_over_two_rpc_servers_keeps_each_points_text_and_a_lost_on
             p.kill()
             p.wait()
 
+
+
+def test_a_voice_with_a_diction_is_refused_by_name(server, gguf_adapters, tmp_path):
+    """The server gets adapter scales only: a voice's diction (a bias on every token) would not
+    reach it, so such a voice is refused by name rather than played weaker than it is."""
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from engine.anchors.diction import DICTION_FILE
+
+    folder = tmp_path / "alpha"
+    folder.mkdir()
+    voice = Path(shutil.copy(gguf_adapters[0], folder / "alpha.gguf"))
+    RemoteBackend(server, api_key=KEY).load(None, [voice])  # without a diction: served as it is
+    save_file({"diction": np.zeros(8, np.float32)}, str(folder / DICTION_FILE))
+    with pytest.raises(AnchorError, match="voice 'alpha' has a diction.*llama or torch"):
+        RemoteBackend(server, api_key=KEY).load(None, [voice])

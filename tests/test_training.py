@@ -203,7 +203,7 @@ def test_top_layers_train_as_the_whole_model_would_and_load_everywhere(tmp_path,
     from engine.training import train as train_module
 
     (tmp_path / "c.txt").write_text(TEXT)
-    config = replace(FAST, top_layers=2, checkpoint_every=1000)
+    config = replace(FAST, top_layers=2, checkpoint_every=1000, diction=True)
     bottoms = []
     real_run_with = train_module.FrozenBelow._run_with
 
@@ -233,10 +233,15 @@ def test_top_layers_train_as_the_whole_model_would_and_load_everywhere(tmp_path,
     a = read_safetensors(tmp_path / "kept" / "adapter_model.safetensors")
     b = read_safetensors(tmp_path / "whole" / "adapter_model.safetensors")
     assert a.keys() == b.keys() and all(np.allclose(a[k], b[k], atol=2e-3) for k in a)
+    # the diction from the kept hidden states and the top layers equals a whole-model pass's
+    # (the lazy run's), and the tokens the text uses get the largest biases
+    kept_d, lazy_d = (read_safetensors(tmp_path / n / "diction.safetensors")["diction"] for n in ("kept", "lazy"))
+    assert kept_d.shape == lazy_d.shape and np.abs(kept_d - lazy_d).max() < 0.02 and np.abs(kept_d).max() > 1
     n = base_info(None).n_layers
     assert {int(k.split(".layers.")[1].split(".")[0]) for k in a} == {n - 2, n - 1}
     card = json.loads((tmp_path / "kept" / "anchor.json").read_text())
-    assert card["training"]["top_layers"] == 2
+    assert card["training"]["top_layers"] == 2 and card["training"]["diction"] is True
+    assert card["training"]["diction_seconds"] >= 0
     greedy = SamplingConfig(max_tokens=8, temperature=0)
     for backend in (LlamaCppBackend(), TorchBackend(device="cpu", dtype="float32")):
         backend.load(None, [kept.out_dir])

@@ -80,6 +80,7 @@ def test_voice_cli_makes_an_anchor_that_mixes_like_any_other(tmp_path, session_c
     assert made["kind"] == "voice" and made["steps"] == 2
     card = json.loads((out / "anchor.json").read_text())
     assert card["kind"] == "voice" and card["training"]["rank"] == 8
+    assert card["training"]["diction"] is True and (out / "diction.safetensors").is_file()  # its diction beside the LoRA
     assert card["training"]["top_layers"] == TOP_LAYERS == voice_recipe(700).top_layers  # the layers below kept once
     source = card["training"]["source"]
     assert source["sha256"] == hashlib.sha256(PAGE.strip().encode()).hexdigest()

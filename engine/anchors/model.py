@@ -125,6 +125,8 @@ class Anchor:
     gguf_path: Path | None = None  # a GGUF form next to the source, if there is one
     peft_dir: Path | None = None
     server_id: int | None = None  # an adapter a llama-server holds: its id there (no factors here)
+    # a voice's diction: one logit bias per vocabulary token (engine.anchors.diction), or None
+    diction: np.ndarray | None = None
 
     @property
     def rank(self) -> int:

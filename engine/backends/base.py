@@ -20,6 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
+
+from engine.anchors.diction import check_vocabulary, diction_bias
 from engine.anchors.model import Anchor, applied_weights
 from engine.anchors.loading import load_anchor, validate_factors
 from engine.errors import AnchorError, ProsemixError
@@ -66,6 +69,9 @@ class Backend(ABC):
         self.reused_tokens = 0  # set by a backend that keeps a prompt prefix (llama)
         self._should_stop: Callable[[], bool] | None = None
         self._step = StepOptions()  # what the starting generation asks of its steps
+        # the voices' diction at the point (engine.anchors.diction): added to every sampled
+        # step's logits; None where no anchor with a diction has a weight
+        self.logit_bias: np.ndarray | None = None
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -90,9 +96,17 @@ class Backend(ABC):
         except BaseException:
             self.anchors = []
             raise
+        vocab = self._vocab_size()
+        for a in ordered:
+            if a.diction is not None and vocab is not None:
+                try:
+                    check_vocabulary(a.name, a.diction, vocab)
+                except AnchorError:
+                    self.close()
+                    raise
         progress("attaching anchors", 0.9)
         self._attach_anchors()
-        self.point = None
+        self.point, self.logit_bias = None, None
         if ordered:
             self.set_weights([1.0 / len(ordered)] * len(ordered), normalize=True)
         progress("ready", 1.0)
@@ -119,7 +133,7 @@ class Backend(ABC):
     def close(self) -> None:
         """Free the model. Safe to call twice."""
         self._close_model()
-        self.anchors, self.point = [], None
+        self.anchors, self.point, self.logit_bias = [], None, None
 
     @property
     def anchor_names(self) -> list[str]:
@@ -153,6 +167,7 @@ class Backend(ABC):
             return point
         self._require_loaded()
         values = applied_weights(point.effective, self.anchors)
+        self.logit_bias = diction_bias(values, [a.diction for a in self.anchors])
         self._weights_preview = preview and self._apply_preview_weights(values)
         if not self._weights_preview:
             self._apply_weights(values)
@@ -419,6 +434,11 @@ class Backend(ABC):
 
     @abstractmethod
     def _attach_anchors(self) -> None: ...
+
+    def _vocab_size(self) -> int | None:
+        """The loaded model's vocabulary size, which a voice's diction must match (None: this
+        backend does not know it)."""
+        return None
 
     @abstractmethod
     def _apply_weights(self, values: tuple[float, ...]) -> None:

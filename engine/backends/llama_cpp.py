@@ -40,8 +40,8 @@ from engine.backends.llama_merge import merge_mode
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
 from engine.backends.llama_streams import (CELLS, Streams, available_memory, common_prefix,
                                            kv_bytes_per_token, logprob_of, prompt_batches,
-                                           decode_together, first_step_ban, rows_batch_invariant, top_of,
-                                           sampler_args, split_invariant, stream_cells)
+                                           decode_together, logits_processors, rows_batch_invariant, top_of,
+                                           sampler_args, split_invariant, stream_cells, with_bias)
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,9 @@ class LlamaCppBackend(Backend):
         self._prompt_tokens, self._stale_tokens = [], []
         self.split_invariant = (os.environ.get("PROSEMIX_PROMPT_CACHE", "").strip() != "0"
                                 and split_invariant(self._llm))
+
+    def _vocab_size(self) -> int | None:
+        return int(self._llm.n_vocab()) if self._llm is not None else None
 
     def _is_loaded(self) -> bool:
         return self._llm is not None
@@ -408,7 +411,7 @@ class LlamaCppBackend(Backend):
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         forbid = step.forbid_first
         generator = llm.generate(last_batch, **sampler_args(sampling), reset=False,
-                                 logits_processor=first_step_ban(forbid) if forbid else None)
+                                 logits_processor=logits_processors(forbid, self.logit_bias))
         try:
             for count, token in enumerate(generator, start=1):
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
@@ -564,7 +567,7 @@ class LlamaCppBackend(Backend):
         try:
             yield from decode_together(streams, self._llm, tokens, sampling, seeds, max_tokens,
                                        logprobs, done, self._stop_requested,
-                                       min(PREFILL_CHUNK, self._llm.n_batch))
+                                       min(PREFILL_CHUNK, self._llm.n_batch), self.logit_bias)
         except RuntimeError as exc:
             self._raise_unless_cancelled(exc)
         finally:
@@ -573,22 +576,23 @@ class LlamaCppBackend(Backend):
 
     def _last_logprob(self, token: int) -> float:
         """log p(token) under the logits it was just sampled from (still in the context)."""
+        return logprob_of(self._last_logits(), token)
+
+    def _last_logits(self) -> np.ndarray:
+        """The logits the last token was sampled from (still in the context), with the voices'
+        diction as the sampler saw it."""
         import llama_cpp
 
         assert self._llm is not None
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1),
                                        shape=(self._llm.n_vocab(),))
-        return logprob_of(logits, token)
+        return with_bias(logits, self.logit_bias)
 
     def _last_top(self, k: int) -> tuple[tuple[str, float], ...]:
         """The k most likely tokens under the logits just sampled from, as (text, log p)."""
-        import llama_cpp
-
-        assert self._llm is not None
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1),
-                                       shape=(self._llm.n_vocab(),))
         llm = self._llm
-        return top_of(logits, k, lambda t: llm.detokenize([t], special=False).decode("utf-8", errors="replace"))
+        assert llm is not None
+        return top_of(self._last_logits(), k, lambda t: llm.detokenize([t], special=False).decode("utf-8", errors="replace"))
 
     def _score_tokens(self, tokens: list[int]) -> list[float]:
         assert self._llm is not None

@@ -232,21 +232,31 @@ def top_of(logits: np.ndarray, k: int, text: Callable[[int], str]) -> tuple[tupl
     return tuple((text(int(t)), float(values[t] - norm)) for t in ids)
 
 
-def first_step_ban(forbid: frozenset[int]) -> Any:
-    """A llama-cpp-python logits processor that rules ``forbid`` out of the first sampled
-    token only (a phrase ban's rewind), leaving every later step alone."""
+def logits_processors(forbid: frozenset[int] = frozenset(), bias: np.ndarray | None = None) -> Any:
+    """llama-cpp-python logits processors (None where there is nothing to do): ``forbid`` ruled
+    out of the first sampled token only (a phrase ban's rewind), and ``bias`` (a voice's
+    diction at the point) added to every step's logits."""
     from llama_cpp import LogitsProcessorList
 
-    ids = np.fromiter(sorted(forbid), dtype=np.int64)
-    calls = [0]
+    processors = []
+    if forbid:
+        ids = np.fromiter(sorted(forbid), dtype=np.int64)
+        calls = [0]
 
-    def ban(_input_ids: Any, scores: Any) -> Any:
-        if calls[0] == 0:
-            scores[ids] = -np.inf
-        calls[0] += 1
-        return scores
+        def ban(_input_ids: Any, scores: Any) -> Any:
+            if calls[0] == 0:
+                scores[ids] = -np.inf
+            calls[0] += 1
+            return scores
+        processors.append(ban)
+    if bias is not None:
+        processors.append(lambda _input_ids, scores: scores + bias)
+    return LogitsProcessorList(processors) if processors else None
 
-    return LogitsProcessorList([ban])
+
+def with_bias(logits: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """A step's logits as the sampler sees them: with the voices' diction, where there is one."""
+    return logits if bias is None else logits + bias
 
 
 def sampler_args(sampling: SamplingConfig) -> dict[str, float]:
@@ -259,7 +269,7 @@ def sampler_args(sampling: SamplingConfig) -> dict[str, float]:
 
 def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: SamplingConfig,
                     seeds: list[int], max_tokens: int, logprobs: bool, done: set[int],
-                    stop_requested: Callable[[], bool], chunk: int
+                    stop_requested: Callable[[], bool], chunk: int, bias: np.ndarray | None = None
                     ) -> Iterator[tuple[int, Piece | None]]:
     """K candidates step by step, all of a step's rows in one llama_decode: (i, piece)
     events, (i, None) when candidate i ends; ``done`` holds the ones the caller finished."""
@@ -279,7 +289,7 @@ def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: Sam
     samplers = []
     for seed in seeds:  # the chain llm.generate builds, with this seed
         llm.set_seed(seed)
-        samplers.append(llm._init_sampler(**sampler_args(sampling)))
+        samplers.append(llm._init_sampler(**sampler_args(sampling), logits_processor=logits_processors(bias=bias)))
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in seeds]
     rows = {i: size - 1 for i in range(len(seeds))}  # each one's row in the last batch
@@ -293,7 +303,7 @@ def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: Sam
                 continue
             counts[i] += 1
             yield i, Piece(decoders[i].decode(llm.detokenize([token], special=False)),
-                           logprob_of(streams.logits(row), token) if logprobs else None)
+                           logprob_of(with_bias(streams.logits(row), bias), token) if logprobs else None)
             if counts[i] >= max_tokens:
                 yield i, None
             elif i not in done:

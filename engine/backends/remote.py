@@ -18,6 +18,7 @@ import os
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+from engine.anchors.diction import DICTION_FILE
 from engine.anchors.loading import find_card
 from engine.anchors.model import Anchor
 from engine.errors import AnchorError, BackendUnavailable, ProsemixError
@@ -149,17 +150,31 @@ class RemoteBackend(Backend):
         """Map the server's adapters to anchors. ``anchors`` may name a subset (by name, or
         by a local file whose stem or card names it); empty means all of them."""
         if not anchors:
+            for a in self._served:
+                self._refuse_diction(a.source, a.name)
             return list(self._served)
         by_name = {a.name: a for a in self._served}
         chosen = []
         for item in anchors:
             name = self._local_name(item)
+            if isinstance(item, (str, os.PathLike)):
+                self._refuse_diction(Path(item), name)
             if name not in by_name:
                 raise AnchorError(f"the server at {self.url} has no adapter for anchor {name!r}; "
                                   f"it serves {sorted(by_name) or 'none'} (start it with --lora {name}.gguf)")
             chosen.append(by_name[name])
         self._check_base(anchors)
         return chosen
+
+    @staticmethod
+    def _refuse_diction(path: Path, name: str) -> None:
+        """A voice with a diction (a bias on every token, engine.anchors.diction) is refused by
+        name: this backend sends the server adapter scales only, so the voice would sound
+        weaker than it does on the local backends."""
+        if path != Path("") and ((path if path.is_dir() else path.parent) / DICTION_FILE).is_file():
+            raise AnchorError(f"voice {name!r} has a diction (a bias on every token) that the llama-server "
+                              "backend does not send with its requests; use it with the local backends "
+                              "(llama or torch)")
 
     @staticmethod
     def _local_name(item: object) -> str:

@@ -95,6 +95,9 @@ class TorchBackend(Backend):
     def _is_loaded(self) -> bool:
         return self.model is not None
 
+    def _vocab_size(self) -> int | None:
+        return None if self.model is None else int(self.model.get_output_embeddings().weight.shape[0])
+
     def _close_model(self) -> None:
         if self._vector is not None:
             self._vector.remove()
@@ -175,9 +178,12 @@ class TorchBackend(Backend):
         history = list(tokens)
         generated: list[int] = []
         emitted = ""
+        bias = None if self.logit_bias is None else torch.from_numpy(self.logit_bias)  # the voices' diction
         with torch.inference_mode():
             for _ in range(max_tokens):
                 logits = out.logits[0, -1].float().cpu()
+                if bias is not None:
+                    logits = logits + bias
                 if step.forbid_first and not generated:  # a phrase ban's rewind: not the phrase's first token
                     logits[sorted(step.forbid_first)] = -math.inf
                 token = sample_next(logits, history, sampling, generator)

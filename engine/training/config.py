@@ -49,6 +49,9 @@ class TrainConfig:
     # must match the anchor's
     init_from: str | None = None
     init_scale: float = 1.0
+    # also fit a diction on the text before training (engine.training.diction: one logit bias
+    # per token, saved beside the LoRA; a voice's), its seconds counted in max_seconds
+    diction: bool = False
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:

@@ -40,6 +40,9 @@ class _Run:
     base_val: float
     info: Any  # BaseInfo
     path: Path  # the base model file
+    tokenizer: Any = None
+    diction: Any = None  # np.ndarray: the text's diction (config.diction), written beside the LoRA
+    diction_seconds: float = 0.0
 
 
 def _import_torch() -> None:
@@ -128,6 +131,29 @@ class FrozenBelow:
         return self._run_with(self.above, self.inner.norm, lambda: loss_of(model, ids, self.precision, inputs))
 
 
+    def base_logits(self, model: Any, batch: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """The next-token logits (float16 rows) of the blocks a diction is fitted on, from their
+        kept hidden states, and the tokens they predict: the top layers' part of a whole-model
+        pass."""
+        import torch
+
+        from engine.training.diction import spread
+
+        rows: list[Any] = []
+        targets: list[Any] = []
+        chosen = spread([len(b) for b in self.blocks])  # the blocks model_logits would take
+        with torch.no_grad():
+            for i in range(0, len(chosen), batch):
+                indices = chosen[i:i + batch]
+                self._keep(indices)
+                ids = torch.tensor([self.blocks[j] for j in indices])
+                inputs = torch.stack([self.kept[j] for j in indices])
+                out = self._run_with(self.above, self.inner.norm, lambda: model(inputs_embeds=inputs).logits)
+                rows.extend(out[:, :-1].to(torch.float16))
+                targets.extend(ids[:, 1:])
+        return torch.cat(rows), torch.cat(targets)
+
+
 def evaluate(model: Any, blocks: list[list[int]], batch: int, precision: str) -> float:
     """Mean loss per block over ``blocks``, without gradients."""
     import torch
@@ -186,7 +212,7 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
     peft_model = get_peft_model(base_model, lora)
     if config.init_from is not None and not state:
         start_from_anchor(peft_model, config, info)
-    return _Run(config, peft_model, train, val, total, base_val, info, path), state
+    return _Run(config, peft_model, train, val, total, base_val, info, path, tokenizer), state
 
 
 def start_from_anchor(model: Any, config: TrainConfig, info: Any) -> None:
@@ -220,6 +246,21 @@ def start_from_anchor(model: Any, config: TrainConfig, info: Any) -> None:
             module.lora_B["default"].weight.copy_(torch.from_numpy(f.B * ratio))
 
 
+def _fit_diction(run: _Run, frozen: FrozenBelow | None) -> Any:
+    """The training text's diction under the base model (engine.training.diction): from the
+    kept hidden states where the layers below are frozen, else from a whole-model pass; the
+    LoRA switched off either way (a resumed or continued run has one)."""
+    from engine.training.diction import fit_diction, model_logits, rising_tokens
+
+    with run.model.disable_adapter():
+        if frozen is not None and frozen.fits():
+            logits, targets = frozen.base_logits(run.model, run.config.batch)
+        else:
+            logits, targets = model_logits(run.model, run.train)
+    rising = rising_tokens(run.tokenizer)
+    return fit_diction(logits, targets, may_rise=rising if len(rising) == logits.shape[1] else None)
+
+
 def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
                 should_stop: Callable[[], bool]) -> tuple[list[dict], float]:
     """AdamW with warmup and a cosine decay, gradient clipping, checkpoints; returns the
@@ -249,12 +290,17 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
     started = time.perf_counter()
     if config.top_layers:
         frozen = FrozenBelow(model, config.top_layers, run.train, config.precision)
-        if frozen.fits():  # counted in the time budget, but not in the steps' pace
+        if frozen.fits():
             progress(TrainProgress(step, total, math.nan, 0, 0, message=f"running {len(run.train):,} blocks "
                                    f"through the {frozen.first} frozen layers once"))
             frozen.keep_ahead(config.batch)
-            before += time.perf_counter() - started
-            started = time.perf_counter()
+    if config.diction:
+        progress(TrainProgress(step, total, math.nan, 0, 0, message="fitting the text's diction"))
+        fitting = time.perf_counter()
+        run.diction = _fit_diction(run, frozen)
+        run.diction_seconds = time.perf_counter() - fitting
+    before += time.perf_counter() - started  # counted in the time budget, but not in the steps' pace
+    started = time.perf_counter()
     model.train()
     first_step, first_done = step, None
     save = lambda: _save_checkpoint(ckpt, run, optimizer, schedule, step, history,  # noqa: E731
@@ -322,7 +368,8 @@ def train_anchor(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str
         license=license, base_sha256=model_sha256(run.path),
         training={**asdict(config), "targets": list(config.targets), "train_blocks": len(run.train),
                   "val_blocks": len(run.val), "base_model": run.path.name, "steps_taken": run.total,
-                  "seconds": round(seconds, 1)},
+                  "seconds": round(seconds, 1)}
+        | ({"diction_seconds": round(run.diction_seconds, 1)} if run.diction is not None else {}),
         metrics={"train_loss": round(train_loss, 4), "val_loss": round(final_val, 4),
                  "base_val_loss": round(run.base_val, 4)})
     gguf_path = _write_outputs(out_dir, name, run, card)
@@ -346,6 +393,10 @@ def _write_outputs(out_dir: Path, name: str, run: _Run, card: Any) -> Path:
     tmp.mkdir(parents=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in get_peft_model_state_dict(run.model).items()}
     save_file(state, str(tmp / "adapter_model.safetensors"))
+    if run.diction is not None:
+        from engine.training.diction import save_diction
+
+        save_diction(run.diction, tmp)
     run.model.peft_config["default"].save_pretrained(str(tmp))
     config_path = tmp / "adapter_config.json"
     config = json.loads(config_path.read_text())
