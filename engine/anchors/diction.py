@@ -4,7 +4,6 @@
 weights and zero at strength 0."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -15,14 +14,12 @@ DICTION_FILE = "diction.safetensors"
 KEY = "diction"
 
 
-def load_diction(path: Path, name: str) -> np.ndarray:
-    """A voice's diction from ``path``: one finite float per vocabulary entry, or an
-    AnchorError that names the anchor and the problem."""
-    from engine.anchors.loading import read_safetensors
-
-    tensors = read_safetensors(path)
+def check_diction(tensors: dict[str, np.ndarray], name: str, filename: str = DICTION_FILE) -> np.ndarray:
+    """A voice's diction from the tensors of its ``filename`` (engine.anchors.loading reads
+    them): one finite float per vocabulary entry, or an AnchorError that names the anchor and
+    the problem."""
     if set(tensors) != {KEY}:
-        raise AnchorError(f"anchor {name!r}: {path.name} must hold one tensor {KEY!r}, not {sorted(tensors)}")
+        raise AnchorError(f"anchor {name!r}: {filename} must hold one tensor {KEY!r}, not {sorted(tensors)}")
     bias = tensors[KEY]
     if bias.ndim != 1 or bias.size == 0:
         raise AnchorError(f"anchor {name!r}: its diction must be one bias per token, not shape {tuple(bias.shape)}")

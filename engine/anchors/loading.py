@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.anchors.diction import DICTION_FILE, load_diction
+from engine.anchors.diction import DICTION_FILE, check_diction
 from engine.anchors.model import CARD_FILE, Anchor, AnchorCard, LoraFactors, lora_scale
 from engine.errors import AnchorError
 from engine.models.base import BaseInfo
@@ -52,7 +52,7 @@ def load_anchor(path: str | os.PathLike[str], base: BaseInfo, *, allow_pickle: b
     validate_factors(anchor.name, anchor.factors, base)
     diction = (path if path.is_dir() else path.parent) / DICTION_FILE
     if diction.is_file():  # a voice's: in its folder, beside its GGUF
-        anchor.diction = load_diction(diction, anchor.name)
+        anchor.diction = check_diction(read_safetensors(diction), anchor.name, diction.name)
     return anchor
 
 
