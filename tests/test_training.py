@@ -252,6 +252,42 @@ def test_top_layers_train_as_the_whole_model_would_and_load_everywhere(tmp_path,
                      config=replace(FAST, top_layers=n + 1))
 
 
+def test_a_shortlist_softmax_trains_on_the_loss_it_approximates(tmp_path, session_cache, monkeypatch):
+    """shortlist: the output softmax over the text's tokens and the base's most expected ones.
+    At every step its loss is the whole vocabulary's less the little probability the rest had
+    (never more, and within a tenth of a nat: 0.04-0.05 here), the loss falls, the card records it,
+    and a config that asks for one without top_layers is refused by name."""
+    from dataclasses import replace
+
+    import torch
+
+    from engine.training import train as train_module
+
+    (tmp_path / "c.txt").write_text(TEXT + "Mr. Darcy, however, danced with nobody but his friend's sisters. " * 20)
+    pairs = []
+    real = train_module.FrozenBelow._shortlist_loss
+
+    def both(self, model, ids, inputs):
+        short = real(self, model, ids, inputs)
+        with torch.no_grad():
+            whole = train_module.loss_of(model, ids, self.precision, inputs)
+        pairs.append((float(short.detach()), float(whole), len(self.shortlist), self.where.shape[0]))
+        return short
+
+    monkeypatch.setattr(train_module.FrozenBelow, "_shortlist_loss", both)
+    result = train_anchor(tmp_path / "c.txt", tmp_path / "s", name="s",
+                          config=replace(FAST, top_layers=2, checkpoint_every=1000, shortlist=4096))
+    assert len(pairs) == result.steps == 6
+    listed, vocab = pairs[0][2], pairs[0][3]
+    assert 4096 <= listed < vocab / 10  # the shortlist, not the vocabulary
+    assert all(whole - 0.1 < short <= whole + 1e-4 for short, whole, _, _ in pairs), pairs
+    card = json.loads((tmp_path / "s" / "anchor.json").read_text())
+    assert card["metrics"]["val_loss"] < card["metrics"]["base_val_loss"]  # judged on the whole vocabulary
+    assert card["training"]["shortlist"] == 4096
+    with pytest.raises(ProsemixError, match="shortlist needs top_layers"):
+        replace(FAST, shortlist=256)
+
+
 def test_training_can_start_from_an_anchor_at_a_scale(trained, tmp_path):
     """init_from: the fresh LoRA is the anchor's (its delta times init_scale), so a run that barely
     moves (lr 1e-9) ends at the anchor's own validation loss and writes the scaled factors; an

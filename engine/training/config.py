@@ -52,6 +52,11 @@ class TrainConfig:
     # also fit a diction on the text before training (engine.training.diction: one logit bias
     # per token, saved beside the LoRA; a voice's), its seconds counted in max_seconds
     diction: bool = False
+    # the output layer's softmax over a shortlist only: the tokens the training text uses and
+    # this many the base expects most over it (0: the whole vocabulary). The output layer is
+    # most of a top-layers step on a CPU (49,152 rows); a token outside the shortlist has
+    # almost no probability there, under the base and after a few steps. Needs top_layers
+    shortlist: int = 0
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -78,6 +83,8 @@ class TrainConfig:
         need(isinstance(self.init_scale, (int, float)) and math.isfinite(self.init_scale) and self.init_scale > 0,
              f"init_scale must be a finite number > 0, got {self.init_scale!r}")
         need(self.init_from is None or self.init_from.strip() != "", "init_from must name an anchor")
+        need(isinstance(self.shortlist, int) and self.shortlist >= 0, f"shortlist must be >= 0, got {self.shortlist!r}")
+        need(not self.shortlist or self.top_layers is not None, "a shortlist needs top_layers")
 
 
 @dataclass

@@ -7,8 +7,9 @@ token as often as the page has it (the maximum-likelihood bias, fitted by iterat
 b <- b + log((C + k) / (E + k)), k a pseudo-count that keeps a token seen once from counting as
 a habit, b kept in [-clip, clip]). Tokens the writer uses more than the base would in the same
 places get a positive bias, but only whole lower-case words and punctuation may rise
-(`rising_tokens`: a page's names in every passage are not a voice); the base's favourites the
-writer avoids get a negative one.
+(`rising_tokens`: a page's names in every passage are not a voice; a held token the page
+overuses is kept at the base's own share); the base's favourites the writer avoids get a
+negative one.
 
 At generation a backend adds ``sum_i v_i * b_i`` to every step's logits, v_i the weight it
 applies to anchor i's LoRA delta (strength, calibration and balance included), so a voice's
@@ -26,7 +27,10 @@ import numpy as np
 from engine.anchors.diction import DICTION_FILE, KEY
 
 SMOOTHING = 0.5  # pseudo-count
-CLIP = 3.0  # the largest bias, in logits (3 was recognised more than 2 on both writers measured)
+# the largest bias, in logits: 3 was recognised more than 2 on both writers measured; 4 and 5
+# more again on Edgeworth's page (88%, 82% of 72 samples against 78%), but by repeating its
+# words ("good night, good night, good night", "melancholy melancholy"; docs/results.md)
+CLIP = 3.0
 ITERATIONS = 8
 EXPECTED_TOP = 4096  # the tokens the base expects most, fitted beside those the text uses
 # ten pages are about 10,000 tokens: blocks evenly spread over them, about three pages' worth (the
@@ -36,7 +40,7 @@ MAX_POSITIONS = 2048
 
 def fit_diction(logits: Any, targets: Any, *, smoothing: float = SMOOTHING, clip: float = CLIP,
                 iterations: int = ITERATIONS, expected_top: int = EXPECTED_TOP, chunk: int = 512,
-                may_rise: np.ndarray | None = None) -> np.ndarray:
+                may_rise: np.ndarray | None = None, held_at_base: bool = True) -> np.ndarray:
     """The bias (float32, one per vocabulary entry) under which the base's ``logits`` (N x V,
     the predictions of the N ``targets``) expect each token as often as ``targets`` has it.
 
@@ -45,7 +49,11 @@ def fit_diction(logits: Any, targets: Any, *, smoothing: float = SMOOTHING, clip
     log(k / (E + k)), about 0. Each position's normaliser then needs those columns alone:
     Z(b) = 1 + sum over fitted s of p0(s) (e^b_s - 1), with p0 the base's probabilities, so an
     iteration costs N x |fitted| instead of N x V. ``may_rise`` (bool per token): the tokens
-    that may get a positive bias (`rising_tokens`); the others may only fall."""
+    that may get a positive bias (`rising_tokens`); the others may only fall. With
+    ``held_at_base`` a held token the text uses more than the base expects is fitted to the
+    base's own count, not merely kept at bias 0: as the base's favourites fall, every other
+    token's share grows with the shrinking normaliser, a held name's too, so it must fall by
+    as much to stay where the base had it."""
     import torch
 
     logits = torch.as_tensor(logits)
@@ -55,19 +63,16 @@ def fit_diction(logits: Any, targets: Any, *, smoothing: float = SMOOTHING, clip
     vocab = logits.shape[1]
     counts = torch.bincount(targets, minlength=vocab).double()
     with torch.no_grad():
-        expected = torch.zeros(vocab, dtype=torch.float64)
-        log_norm = torch.empty(logits.shape[0], dtype=torch.float64)
-        for start in range(0, logits.shape[0], chunk):
-            rows = logits[start:start + chunk].float()
-            log_norm[start:start + chunk] = torch.logsumexp(rows, -1).double()
-            expected += torch.softmax(rows, -1).sum(0).double()
-        top = torch.topk(expected, min(expected_top, vocab)).indices
-        fitted = torch.unique(torch.cat([top, torch.nonzero(counts).flatten()]))
+        expected, log_norm = _expected(logits, chunk)
+        fitted = _shortlist(expected, counts, expected_top)
         p0 = torch.exp(logits[:, fitted].double() - log_norm[:, None])  # N x |fitted|
         c = counts[fitted]
         upper = torch.full((len(fitted),), float(clip), dtype=torch.float64)
         if may_rise is not None:
-            upper[~torch.as_tensor(may_rise)[fitted]] = 0.0
+            held = ~torch.as_tensor(may_rise)[fitted]
+            upper[held] = 0.0
+            if held_at_base:
+                c = torch.where(held, torch.minimum(c, expected[fitted]), c)
         b = torch.zeros(len(fitted), dtype=torch.float64)
         for _ in range(iterations):
             scale = torch.exp(b)
@@ -77,6 +82,39 @@ def fit_diction(logits: Any, targets: Any, *, smoothing: float = SMOOTHING, clip
         bias = torch.zeros(vocab, dtype=torch.float64)
         bias[fitted] = b
     return bias.numpy().astype(np.float32)
+
+
+def _expected(logits: Any, chunk: int = 512) -> tuple[Any, Any]:
+    """How often the base expects each token over the rows of ``logits`` (float64, one per
+    vocabulary entry), and each row's log normaliser."""
+    import torch
+
+    expected = torch.zeros(logits.shape[1], dtype=torch.float64)
+    log_norm = torch.empty(logits.shape[0], dtype=torch.float64)
+    for start in range(0, logits.shape[0], chunk):
+        rows = logits[start:start + chunk].float()
+        log_norm[start:start + chunk] = torch.logsumexp(rows, -1).double()
+        expected += torch.softmax(rows, -1).sum(0).double()
+    return expected, log_norm
+
+
+def _shortlist(expected: Any, counts: Any, top: int) -> Any:
+    import torch
+
+    top_ids = torch.topk(expected, min(top, len(expected))).indices
+    return torch.unique(torch.cat([top_ids, torch.nonzero(counts).flatten()]))
+
+
+def shortlist(logits: Any, targets: Any, top: int = EXPECTED_TOP) -> Any:
+    """The tokens that matter to a text (sorted ids): those ``targets`` uses and the ``top``
+    the base's ``logits`` (one row per target) expect most over it. The diction is fitted on
+    them; a voice's LoRA trains its output softmax over them (TrainConfig.shortlist)."""
+    import torch
+
+    logits = torch.as_tensor(logits)
+    counts = torch.bincount(torch.as_tensor(targets, dtype=torch.long), minlength=logits.shape[1])
+    with torch.no_grad():
+        return _shortlist(_expected(logits)[0], counts, top)
 
 
 def rising_tokens(tokenizer: Any) -> np.ndarray:

@@ -86,6 +86,8 @@ class FrozenBelow:
         self.above = torch.nn.ModuleList(self.inner.layers[self.first:])
         self.blocks, self.precision = blocks, precision
         self.kept: dict[int, "torch.Tensor"] = {}
+        self.shortlist: "torch.Tensor | None" = None  # sorted token ids the softmax is over (None: all)
+        self.where: "torch.Tensor | None" = None  # each vocabulary id's place in the shortlist, -1 if not in it
 
     def fits(self) -> bool:
         """Whether every block's hidden states fit KEEP_AHEAD_BYTES (a voice's text does; a
@@ -128,7 +130,33 @@ class FrozenBelow:
         self._keep(indices)
         ids = torch.tensor([self.blocks[i] for i in indices])
         inputs = torch.stack([self.kept[i] for i in indices])
-        return self._run_with(self.above, self.inner.norm, lambda: loss_of(model, ids, self.precision, inputs))
+        if self.shortlist is None:
+            return self._run_with(self.above, self.inner.norm, lambda: loss_of(model, ids, self.precision, inputs))
+        return self._run_with(self.above, self.inner.norm, lambda: self._shortlist_loss(model, ids, inputs))
+
+    def use_shortlist(self, tokens: "torch.Tensor", vocab: int) -> None:
+        import torch
+
+        self.shortlist = tokens
+        self.where = torch.full((vocab,), -1, dtype=torch.long)
+        self.where[tokens] = torch.arange(len(tokens))
+
+    def _shortlist_loss(self, model: Any, ids: "torch.Tensor", inputs: "torch.Tensor") -> "torch.Tensor":
+        """loss_of's cross-entropy with the output layer's softmax over the shortlist only:
+        every target is in it, and the rest of the vocabulary, which the base gives almost no
+        probability on this text, is left out of the normaliser (and of the output layer's cost,
+        most of a step's on a CPU)."""
+        import torch
+
+        assert self.shortlist is not None and self.where is not None
+        rows = model.get_base_model().lm_head.weight[self.shortlist]
+        with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            hidden = self.inner(inputs_embeds=inputs, use_cache=False).last_hidden_state[:, :-1]
+            logits = hidden @ rows.T
+        targets = self.where[ids[:, 1:]]
+        if bool((targets < 0).any()):
+            raise ValueError("a target token is not in the shortlist")
+        return torch.nn.functional.cross_entropy(logits.float().reshape(-1, rows.shape[0]), targets.reshape(-1))
 
 
     def base_logits(self, model: Any, batch: int) -> tuple["torch.Tensor", "torch.Tensor"]:
@@ -246,19 +274,35 @@ def start_from_anchor(model: Any, config: TrainConfig, info: Any) -> None:
             module.lora_B["default"].weight.copy_(torch.from_numpy(f.B * ratio))
 
 
-def _fit_diction(run: _Run, frozen: FrozenBelow | None) -> Any:
-    """The training text's diction under the base model (engine.training.diction): from the
-    kept hidden states where the layers below are frozen, else from a whole-model pass; the
-    LoRA switched off either way (a resumed or continued run has one)."""
-    from engine.training.diction import fit_diction, model_logits, rising_tokens
+def _base_logits(run: _Run, frozen: FrozenBelow | None) -> tuple[Any, Any]:
+    """The base's next-token logits over (a spread of) the training blocks and the tokens they
+    predict: from the kept hidden states where the layers below are frozen, else from a
+    whole-model pass; the LoRA switched off either way (a resumed or continued run has one)."""
+    from engine.training.diction import model_logits
 
     with run.model.disable_adapter():
         if frozen is not None and frozen.fits():
-            logits, targets = frozen.base_logits(run.model, run.config.batch)
-        else:
-            logits, targets = model_logits(run.model, run.train)
+            return frozen.base_logits(run.model, run.config.batch)
+        return model_logits(run.model, run.train)
+
+
+def _fit_diction(run: _Run, logits: Any, targets: Any) -> Any:
+    """The training text's diction under the base model (engine.training.diction)."""
+    from engine.training.diction import fit_diction, rising_tokens
+
     rising = rising_tokens(run.tokenizer)
     return fit_diction(logits, targets, may_rise=rising if len(rising) == logits.shape[1] else None)
+
+
+def _shortlist(run: _Run, logits: Any, targets: Any) -> Any:
+    """The tokens a shortlist softmax trains over: every token of every training block, and the
+    ``config.shortlist`` the base expects most over the text."""
+    import torch
+
+    from engine.training.diction import shortlist
+
+    used = torch.tensor(sorted({t for block in run.train for t in block}), dtype=torch.long)
+    return torch.unique(torch.cat([shortlist(logits, targets, run.config.shortlist), used]))
 
 
 def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
@@ -294,11 +338,17 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
             progress(TrainProgress(step, total, math.nan, 0, 0, message=f"running {len(run.train):,} blocks "
                                    f"through the {frozen.first} frozen layers once"))
             frozen.keep_ahead(config.batch)
-    if config.diction:
-        progress(TrainProgress(step, total, math.nan, 0, 0, message="fitting the text's diction"))
+    if config.diction or (config.shortlist and frozen is not None):
+        if config.diction:
+            progress(TrainProgress(step, total, math.nan, 0, 0, message="fitting the text's diction"))
         fitting = time.perf_counter()
-        run.diction = _fit_diction(run, frozen)
-        run.diction_seconds = time.perf_counter() - fitting
+        logits, targets = _base_logits(run, frozen)
+        if config.diction:
+            run.diction = _fit_diction(run, logits, targets)
+            run.diction_seconds = time.perf_counter() - fitting
+        if config.shortlist and frozen is not None:
+            frozen.use_shortlist(_shortlist(run, logits, targets), logits.shape[1])
+        del logits, targets
     before += time.perf_counter() - started  # counted in the time budget, but not in the steps' pace
     started = time.perf_counter()
     model.train()

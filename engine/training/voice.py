@@ -17,7 +17,9 @@ recognised 48% and 67% where the whole model's 7-10 steps were 2% and 29%
 token as often as the page has it, raising whole lower-case words and punctuation only; a few
 seconds, counted in the budget), which every local backend adds to the logits in proportion to
 the voice's weight: it raised one writer's LoRA from 54% to 78% recognised and left the other's
-at 11% (10%; docs/results.md). The card says it is a voice and records the text's hash, its word
+at 11% (10%; docs/results.md). The steps train the output softmax over a shortlist (the page's
+tokens and the SHORTLIST the base expects most on it, the diction's own): the output layer's
+49,152 rows were most of a step's time on a CPU. The card says it is a voice and records the text's hash, its word
 count, the seconds it took, the recipe and the steps taken. What it buys, and what an
 activation style vector buys beside it (engine/training/style_vector.py), is measured in
 benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
@@ -42,9 +44,13 @@ MAX_STEPS = 120
 SHORT_TEXT_WORDS = 450  # below this, 64-token blocks: the trainer needs three blocks of text
 # the training steps' time budget, per planned step: 24 steps in 36 s, which leaves the model's
 # load, the evaluations and the GGUF within the minute a page may take; on the AVX2-only EPYC a
-# step of the recipe takes about 2.1 s in fp32, so 17-19 of a page's 26-30 fit (docs/results.md)
+# step of the recipe took 2.1-5 s in fp32 over the whole vocabulary (the same machine on other
+# days), and with the shortlist 10-14 of a page's 26-30 fit (2026-12-02, docs/results.md)
 SECONDS_PER_STEP = 1.5
 TOP_LAYERS = 10  # of the embedded model's 30; a model with fewer trains them all
+# the output softmax over the page's tokens and the 4,096 the base expects most on it (the
+# diction's own shortlist) instead of all 49,152: the output layer was most of a step's time
+SHORTLIST = 4096
 # a page's 15-18 steps want lr 4e-3; three pages' 50 overfit at it (recognised 25% and 46%) and
 # were recognised 29% and 75% at 2e-3 (benchmarks/voice_recipes.py --pages 3, docs/results.md)
 FAST_RATE, SLOW_RATE, SLOW_RATE_WORDS = 4e-3, 2e-3, 1_400
@@ -68,7 +74,7 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     block = 64 if words < SHORT_TEXT_WORDS else 128
     lr = FAST_RATE if words < SLOW_RATE_WORDS else SLOW_RATE
     return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=lr, batch=4, block=block, warmup=2,
-                       top_layers=TOP_LAYERS, diction=True,
+                       top_layers=TOP_LAYERS, diction=True, shortlist=SHORTLIST,
                        val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
                        precision=precision or voice_precision(), max_seconds=steps * SECONDS_PER_STEP)
 
