@@ -40,7 +40,8 @@ MAX_POSITIONS = 2048
 
 def fit_diction(logits: Any, targets: Any, *, smoothing: float = SMOOTHING, clip: float = CLIP,
                 iterations: int = ITERATIONS, expected_top: int = EXPECTED_TOP, chunk: int = 512,
-                may_rise: np.ndarray | None = None, held_at_base: bool = True) -> np.ndarray:
+                may_rise: np.ndarray | None = None, held_at_base: bool = True,
+                expected: tuple[Any, Any] | None = None) -> np.ndarray:
     """The bias (float32, one per vocabulary entry) under which the base's ``logits`` (N x V,
     the predictions of the N ``targets``) expect each token as often as ``targets`` has it.
 
@@ -53,7 +54,8 @@ def fit_diction(logits: Any, targets: Any, *, smoothing: float = SMOOTHING, clip
     ``held_at_base`` a held token the text uses more than the base expects is fitted to the
     base's own count, not merely kept at bias 0: as the base's favourites fall, every other
     token's share grows with the shrinking normaliser, a held name's too, so it must fall by
-    as much to stay where the base had it."""
+    as much to stay where the base had it. ``expected``: `expectation` of these logits, where
+    the caller has it already."""
     import torch
 
     logits = torch.as_tensor(logits)
@@ -63,8 +65,8 @@ def fit_diction(logits: Any, targets: Any, *, smoothing: float = SMOOTHING, clip
     vocab = logits.shape[1]
     counts = torch.bincount(targets, minlength=vocab).double()
     with torch.no_grad():
-        expected, log_norm = _expected(logits, chunk)
-        fitted = _shortlist(expected, counts, expected_top)
+        expected, log_norm = expectation(logits, chunk) if expected is None else expected
+        fitted = shortlist(expected, torch.nonzero(counts).flatten(), expected_top)
         p0 = torch.exp(logits[:, fitted].double() - log_norm[:, None])  # N x |fitted|
         c = counts[fitted]
         upper = torch.full((len(fitted),), float(clip), dtype=torch.float64)
@@ -84,37 +86,30 @@ def fit_diction(logits: Any, targets: Any, *, smoothing: float = SMOOTHING, clip
     return bias.numpy().astype(np.float32)
 
 
-def _expected(logits: Any, chunk: int = 512) -> tuple[Any, Any]:
+def expectation(logits: Any, chunk: int = 512) -> tuple[Any, Any]:
     """How often the base expects each token over the rows of ``logits`` (float64, one per
     vocabulary entry), and each row's log normaliser."""
     import torch
 
+    logits = torch.as_tensor(logits)
     expected = torch.zeros(logits.shape[1], dtype=torch.float64)
     log_norm = torch.empty(logits.shape[0], dtype=torch.float64)
-    for start in range(0, logits.shape[0], chunk):
-        rows = logits[start:start + chunk].float()
-        log_norm[start:start + chunk] = torch.logsumexp(rows, -1).double()
-        expected += torch.softmax(rows, -1).sum(0).double()
+    with torch.no_grad():
+        for start in range(0, logits.shape[0], chunk):
+            rows = logits[start:start + chunk].float()
+            log_norm[start:start + chunk] = torch.logsumexp(rows, -1).double()
+            expected += torch.softmax(rows, -1).sum(0).double()
     return expected, log_norm
 
 
-def _shortlist(expected: Any, counts: Any, top: int) -> Any:
+def shortlist(expected: Any, used: Any, top: int = EXPECTED_TOP) -> Any:
+    """The tokens that matter to a text (sorted ids): those it ``used`` and the ``top`` the base
+    expects most over it (``expected``, from `expectation`). The diction is fitted on them; a
+    voice's LoRA trains its output softmax over them (TrainConfig.shortlist)."""
     import torch
 
     top_ids = torch.topk(expected, min(top, len(expected))).indices
-    return torch.unique(torch.cat([top_ids, torch.nonzero(counts).flatten()]))
-
-
-def shortlist(logits: Any, targets: Any, top: int = EXPECTED_TOP) -> Any:
-    """The tokens that matter to a text (sorted ids): those ``targets`` uses and the ``top``
-    the base's ``logits`` (one row per target) expect most over it. The diction is fitted on
-    them; a voice's LoRA trains its output softmax over them (TrainConfig.shortlist)."""
-    import torch
-
-    logits = torch.as_tensor(logits)
-    counts = torch.bincount(torch.as_tensor(targets, dtype=torch.long), minlength=logits.shape[1])
-    with torch.no_grad():
-        return _shortlist(_expected(logits)[0], counts, top)
+    return torch.unique(torch.cat([top_ids, torch.as_tensor(used, dtype=torch.long)]))
 
 
 def rising_tokens(tokenizer: Any) -> np.ndarray:

@@ -86,7 +86,7 @@ class FrozenBelow:
         self.above = torch.nn.ModuleList(self.inner.layers[self.first:])
         self.blocks, self.precision = blocks, precision
         self.kept: dict[int, "torch.Tensor"] = {}
-        self.shortlist: "torch.Tensor | None" = None  # sorted token ids the softmax is over (None: all)
+        self.shortlist: "torch.Tensor | None" = None  # the output layer's rows the softmax is over (None: all)
         self.where: "torch.Tensor | None" = None  # each vocabulary id's place in the shortlist, -1 if not in it
 
     def fits(self) -> bool:
@@ -134,11 +134,13 @@ class FrozenBelow:
             return self._run_with(self.above, self.inner.norm, lambda: loss_of(model, ids, self.precision, inputs))
         return self._run_with(self.above, self.inner.norm, lambda: self._shortlist_loss(model, ids, inputs))
 
-    def use_shortlist(self, tokens: "torch.Tensor", vocab: int) -> None:
+    def use_shortlist(self, tokens: "torch.Tensor", output: "torch.Tensor") -> None:
+        """Train the output softmax over ``tokens`` alone: their rows of the (frozen) output
+        layer's weight ``output``, taken once."""
         import torch
 
-        self.shortlist = tokens
-        self.where = torch.full((vocab,), -1, dtype=torch.long)
+        self.shortlist = output[tokens].detach().clone()
+        self.where = torch.full((output.shape[0],), -1, dtype=torch.long)
         self.where[tokens] = torch.arange(len(tokens))
 
     def _shortlist_loss(self, model: Any, ids: "torch.Tensor", inputs: "torch.Tensor") -> "torch.Tensor":
@@ -149,15 +151,13 @@ class FrozenBelow:
         import torch
 
         assert self.shortlist is not None and self.where is not None
-        rows = model.get_base_model().lm_head.weight[self.shortlist]
         with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             hidden = self.inner(inputs_embeds=inputs, use_cache=False).last_hidden_state[:, :-1]
-            logits = hidden @ rows.T
+            logits = hidden @ self.shortlist.T
         targets = self.where[ids[:, 1:]]
         if bool((targets < 0).any()):
             raise ValueError("a target token is not in the shortlist")
-        return torch.nn.functional.cross_entropy(logits.float().reshape(-1, rows.shape[0]), targets.reshape(-1))
-
+        return torch.nn.functional.cross_entropy(logits.float().reshape(-1, self.shortlist.shape[0]), targets.reshape(-1))
 
     def base_logits(self, model: Any, batch: int) -> tuple["torch.Tensor", "torch.Tensor"]:
         """The next-token logits (float16 rows) of the blocks a diction is fitted on, from their
@@ -286,23 +286,21 @@ def _base_logits(run: _Run, frozen: FrozenBelow | None) -> tuple[Any, Any]:
         return model_logits(run.model, run.train)
 
 
-def _fit_diction(run: _Run, logits: Any, targets: Any) -> Any:
+def _fit_diction(run: _Run, logits: Any, targets: Any, expected: tuple[Any, Any]) -> Any:
     """The training text's diction under the base model (engine.training.diction)."""
     from engine.training.diction import fit_diction, rising_tokens
 
     rising = rising_tokens(run.tokenizer)
-    return fit_diction(logits, targets, may_rise=rising if len(rising) == logits.shape[1] else None)
+    return fit_diction(logits, targets, may_rise=rising if len(rising) == logits.shape[1] else None,
+                       expected=expected)
 
 
-def _shortlist(run: _Run, logits: Any, targets: Any) -> Any:
+def _shortlist(run: _Run, expected: Any) -> Any:
     """The tokens a shortlist softmax trains over: every token of every training block, and the
     ``config.shortlist`` the base expects most over the text."""
-    import torch
-
     from engine.training.diction import shortlist
 
-    used = torch.tensor(sorted({t for block in run.train for t in block}), dtype=torch.long)
-    return torch.unique(torch.cat([shortlist(logits, targets, run.config.shortlist), used]))
+    return shortlist(expected, sorted({t for block in run.train for t in block}), run.config.shortlist)
 
 
 def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
@@ -342,13 +340,16 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
         if config.diction:
             progress(TrainProgress(step, total, math.nan, 0, 0, message="fitting the text's diction"))
         fitting = time.perf_counter()
+        from engine.training.diction import expectation
+
         logits, targets = _base_logits(run, frozen)
+        expected = expectation(logits)
         if config.diction:
-            run.diction = _fit_diction(run, logits, targets)
+            run.diction = _fit_diction(run, logits, targets, expected)
             run.diction_seconds = time.perf_counter() - fitting
         if config.shortlist and frozen is not None:
-            frozen.use_shortlist(_shortlist(run, logits, targets), logits.shape[1])
-        del logits, targets
+            frozen.use_shortlist(_shortlist(run, expected[0]), model.get_base_model().lm_head.weight)
+        del logits, targets, expected
     before += time.perf_counter() - started  # counted in the time budget, but not in the steps' pace
     started = time.perf_counter()
     model.train()
