@@ -18,12 +18,11 @@ def word_count(text: str) -> int:
 
 
 # What more text bought, as benchmarks/voice.py measured it on two writers (docs/results.md,
-# the AVX2-only EPYC, 2026-12-02 01:18-01:41 UTC, one run, 24 samples each) with the shipped
-# recipe (the top 10 layers, the diction, the shortlist softmax): one page was recognised 42%
-# (Melville) and 75% (Edgeworth), three pages 67% and 88%, ten pages 33% and 75%. Before the
-# diction, three pages had helped one writer and not the other (29% and 75% against 58% and 50%).
+# the AVX2-only EPYC, 2026-12-02 00:48-01:12 UTC, one run, 24 samples each) with the shipped
+# recipe (the top 10 layers and the diction): one page was recognised 12% (Melville) and 50%
+# (Edgeworth), three pages 29% and 50%, ten pages 38% and 38%. (With a shortlist softmax, not
+# shipped, three pages were clearer than one for both.)
 PAGE_WORDS = 700  # about a page: the shortest text measured
-THREE_PAGES_WORDS = 2_100
 
 
 def more_text_advice(words: int) -> str:
@@ -33,9 +32,6 @@ def more_text_advice(words: int) -> str:
     if words < PAGE_WORDS:
         return ("Voices were measured from a page (about 700 words) up; a shorter text was not "
                 "measured.")
-    if words < THREE_PAGES_WORDS:
-        return ("Measured once on two writers, three pages (about 2,100 words) made a voice "
-                "recognised more often than one page (67% against 42%, 88% against 75%); they take "
-                "about two minutes instead of one.")
-    return ("Measured once on two writers, ten pages were recognised no more often than three "
-            "(33% and 75% against 67% and 88%) and take about three minutes.")
+    return ("Measured on two writers, more than a page did not reliably make a clearer voice: "
+            "three pages and ten each helped one writer and not the other. "
+            "More text takes longer: about two minutes for three pages, three for ten.")

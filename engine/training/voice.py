@@ -17,9 +17,8 @@ recognised 48% and 67% where the whole model's 7-10 steps were 2% and 29%
 token as often as the page has it, raising whole lower-case words and punctuation only; a few
 seconds, counted in the budget), which every local backend adds to the logits in proportion to
 the voice's weight: it raised one writer's LoRA from 54% to 78% recognised and left the other's
-at 11% (10%; docs/results.md). The steps train the output softmax over a shortlist (the page's
-tokens and the SHORTLIST the base expects most on it, the diction's own): the output layer's
-49,152 rows were most of a step's time on a CPU. The card says it is a voice and records the text's hash, its word
+at 11% (10%; docs/results.md). Training the output softmax over a shortlist (SHORTLIST)
+fits more steps but lets the tokens outside it drift up; it is off. The card says it is a voice and records the text's hash, its word
 count, the seconds it took, the recipe and the steps taken. What it buys, and what an
 activation style vector buys beside it (engine/training/style_vector.py), is measured in
 benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
@@ -49,8 +48,11 @@ SHORT_TEXT_WORDS = 450  # below this, 64-token blocks: the trainer needs three b
 SECONDS_PER_STEP = 1.5
 TOP_LAYERS = 10  # of the embedded model's 30; a model with fewer trains them all
 # the output softmax over the page's tokens and the 4,096 the base expects most on it (the
-# diction's own shortlist) instead of all 49,152: the output layer was most of a step's time
-SHORTLIST = 4096
+# diction's own shortlist) would take 1.7-1.9x the steps in the budget, and was recognised more;
+# but nothing pushes the other 45,000 tokens down, and read as a writer its 19-step voice wrote
+# pieces of words ("moneyiosyncringe", "incinnatis attorney"): off until that is solved
+# (benchmarks/voice_recipes.py --recipes base,shortlist; docs/results.md)
+SHORTLIST = 0
 # a page's 15-18 steps want lr 4e-3; three pages' 50 overfit at it (recognised 25% and 46%) and
 # were recognised 29% and 75% at 2e-3 (benchmarks/voice_recipes.py --pages 3, docs/results.md)
 FAST_RATE, SLOW_RATE, SLOW_RATE_WORDS = 4e-3, 2e-3, 1_400
