@@ -110,6 +110,7 @@ class Judged(NamedTuple):
     perplexities: list[float]  # of each text_to_score
     copied: float  # mean share of a sample's word 5-grams found in the page
     manner: float | None = None  # recognised as the author by the manner-only judge
+    unknown: float = 0.0  # share of the samples' words in no corpus and not on the page (broken words)
 
 
 def copied_share(text: str, page: str, n: int = 5) -> float:
@@ -131,25 +132,35 @@ def author_share(classifier, texts: list[str], author: str) -> float:  # type: i
 
 def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (1.0,),  # type: ignore[no-untyped-def]
           seeds: tuple[int, ...] | None = None, texts_to_score: tuple[str, ...] = (),
-          page: str = "", manner=None) -> dict[float, Judged]:  # type: ignore[no-untyped-def]
+          page: str = "", manner=None, known: set[str] | None = None) -> dict[float, Judged]:  # type: ignore[no-untyped-def]
     """At the voice's corner, per strength: the share recognised as the author, the count of
     degenerate samples and of samples, the perplexity of each of ``texts_to_score`` and how
-    much of the samples is the page recited."""
+    much of the samples is the page recited, and the share of their words that are in neither
+    ``known`` (a lexicon of the corpora, `corpus_lexicon`) nor the page."""
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.evaluation.fluency import degenerate
+    from engine.evaluation.fluency import degenerate, lexicon, unknown_words
     from styles_report import SEEDS, samples
 
     backend = LlamaCppBackend()
     backend.load(None, [voice])
     out = {}
+    words = (known or set()) | lexicon([page])
     for strength in strengths:
         texts = [t for t, _ in samples(backend, [1.0], strength=strength, seeds=seeds or SEEDS)]
         out[strength] = Judged(author_share(classifier, texts, author), sum(degenerate(t) is not None for t in texts),
                                len(texts), [backend.perplexity(t) for t in texts_to_score],
                                sum(copied_share(t, page) for t in texts) / len(texts),
-                               author_share(manner, texts, author) if manner is not None else None)
+                               author_share(manner, texts, author) if manner is not None else None,
+                               unknown_words(texts, words)[0] if known is not None else 0.0)
     backend.close()
     return out
+
+
+def corpus_lexicon(corpora: Path) -> set[str]:
+    """Every word of the corpora the project builds (corpora/*.txt), lower case."""
+    from engine.evaluation.fluency import lexicon
+
+    return lexicon([p.read_text(encoding="utf-8", errors="replace") for p in sorted(corpora.glob("*.txt"))])
 
 
 def page_and_after(paragraphs: list[str], count: int) -> tuple[str, str, str]:
@@ -179,6 +190,7 @@ def main() -> int:
     corpora = Path(args.corpora)
     print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     work = Path(tempfile.mkdtemp(prefix="prosemix-voice-bench-"))
+    known = corpus_lexicon(corpora)
     for author in args.authors.split(","):
         first, second = book_halves(corpora, author)
         classifier = author_judge(author, second, corpora)
@@ -187,7 +199,7 @@ def main() -> int:
             text, tail, after = page_and_after(first, count)
             made = make(text, f"{author}-{count}", work / f"{author}-{count}")
             judged = judge(work / f"{author}-{count}", author, classifier, strengths, seeds, (tail, after), text,
-                           manner)
+                           manner, known)
             share = judged[strengths[0]].share
             goal_share, goal_s = (0.70, 60) if count == 1 else (0.85, 300) if count == 10 else (None, None)
             verdict = "" if goal_share is None else (
@@ -200,7 +212,8 @@ def main() -> int:
                 ppl_tail, ppl_after = j.perplexities
                 print(f"    strength {strength:g}: recognised {j.share:.0%}, degenerate {j.degenerate}/{j.samples}; "
                       f"perplexity of the pages' last 15% {ppl_tail:.1f}, of the author's next text "
-                      f"{ppl_after:.1f}; the page recited {j.copied:.0%} (word 5-grams)"
+                      f"{ppl_after:.1f}; the page recited {j.copied:.0%} (word 5-grams); words in no corpus "
+                      f"{j.unknown:.1%}"
                       + (f"; recognised by manner alone {j.manner:.0%}" if j.manner is not None else ""), flush=True)
     return 0
 

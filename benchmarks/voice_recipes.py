@@ -42,9 +42,14 @@ def recipes(words: int) -> dict[str, TrainConfig]:
         "base": base,
         # the LoRA alone, without the diction fitted beside it (engine.training.diction)
         "no-diction": replace(base, diction=False),
-        # the output softmax over the text's tokens and the 4,096 the base expects most (faster
-        # steps; the tokens outside it are never pushed down: docs/results.md)
-        "shortlist": replace(base, shortlist=4096),
+        # the output softmax over the whole vocabulary (49,152 tokens), as until 2026-12-02
+        "whole-vocabulary": replace(base, shortlist=0, negatives=0),
+        # over the text's tokens and the 4,096 the base expects most, without negatives (the
+        # tokens outside it are never pushed down: docs/results.md)
+        "shortlist": replace(base, negatives=0),
+        # every step the budget holds (about 20 on a page), not 14; and the same at lr 3e-3
+        "negatives-all": replace(base, steps=base.steps + 10 if base.steps else None),
+        "negatives-lr3e-3": replace(base, steps=base.steps + 10 if base.steps else None, lr=3e-3),
         "mlp": replace(base, targets=ALL_TARGETS),
         "mlp-lr1e-3": replace(base, targets=ALL_TARGETS, lr=1e-3),
         "lr1e-3": replace(base, lr=1e-3),
@@ -72,7 +77,7 @@ def recipes(words: int) -> dict[str, TrainConfig]:
 
 
 def main() -> int:
-    from voice import author_judge, book_halves, judge, page_and_after
+    from voice import author_judge, book_halves, corpus_lexicon, judge, page_and_after
 
     from engine.training.voice import make_voice
     from engine.words import word_count
@@ -90,6 +95,8 @@ def main() -> int:
     corpora = Path(args.corpora)
     print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="prosemix-voice-recipes-"))
+    print(f"voices in {work}", flush=True)
+    known = corpus_lexicon(corpora)
     for author in args.authors.split(","):
         first, second = book_halves(corpora, author)
         classifier = author_judge(author, second, corpora)
@@ -102,7 +109,8 @@ def main() -> int:
             out = work / f"{author}-{name}"
             made = make_voice([text], f"{author}-{name}".replace(".", "_"), out, config=config)
             judged = judge(out, author, classifier, strengths if base_judged else (0.0, *strengths),
-                           seeds, (tail, after), text)
+                           seeds, (tail, after), text,
+                           known=known)
             base_judged = base_judged or judged[0.0]
             base_rec, (base_tail, base_after) = base_judged.share, base_judged.perplexities
             for strength in strengths:
@@ -113,7 +121,8 @@ def main() -> int:
                       f"{made.base_val_loss:.3f} -> {made.val_loss:.3f}; strength {strength:g}: "
                       f"recognised {rec:.0%} (base {base_rec:.0%}), degenerate {bad}/{n}; perplexity "
                       f"next text {base_after:.1f} -> {ppl_after:.1f}, page tail {base_tail:.1f} -> "
-                      f"{ppl_tail:.1f}; the page recited {j.copied:.0%} (base {base_judged.copied:.0%})",
+                      f"{ppl_tail:.1f}; the page recited {j.copied:.0%} (base {base_judged.copied:.0%}); "
+                      f"words in no corpus {j.unknown:.1%} (base {base_judged.unknown:.1%})",
                       flush=True)
     return 0
 

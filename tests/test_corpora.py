@@ -271,3 +271,15 @@ def test_distinct_ngrams_fall_when_samples_repeat_themselves_or_each_other():
     assert distinct_ngrams(loop) == 4 / 10  # 10 three-word runs, 4 of them different
     assert distinct_ngrams(["The mill.", "A storm."]) == 0.0  # no three-word run: nothing to count
     assert distinct_ngrams(["one two", "three four"]) == 0.0  # and none spans two samples
+
+
+def test_unknown_words_are_the_words_no_lexicon_has():
+    import pytest
+
+    from engine.evaluation.fluency import lexicon, unknown_words
+
+    known = lexicon(["The attorney held the lease.", "Queequeg sat by the fire"])
+    share, odd = unknown_words(["The attorney's moneyiosyncringe held Queequeg.", "the lease"], known)
+    assert odd == ["moneyiosyncringe"] and share == pytest.approx(1 / 7)  # "s" is no word
+    assert unknown_words(["the fire"], known) == (0.0, [])
+    assert unknown_words([""], known) == (0.0, [])

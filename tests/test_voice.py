@@ -7,8 +7,8 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training.voice import (BASE_STEPS, MAX_STEPS, SECONDS_PER_STEP, TOP_LAYERS, make_voice,
-                                   voice_recipe, voice_text)
+from engine.training.voice import (BASE_STEPS, MAX_SECONDS, MAX_STEPS, PAGE_SECONDS, SECONDS_PER_STEP, TOP_LAYERS,
+                                   make_voice, voice_recipe, voice_text)
 from engine.words import more_text_advice
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
 from engine.words import word_count as count_words
@@ -24,9 +24,12 @@ def test_the_recipe_grows_with_the_text_and_is_capped():
     assert BASE_STEPS < voice_recipe(3000).steps < voice_recipe(30000).steps == MAX_STEPS
     assert voice_recipe(700, "fp32").precision == "fp32" and voice_recipe(700).rank == 8
     assert voice_recipe(700).lr > voice_recipe(2100).lr  # three pages' longer run at the lower rate
-    # a time budget in proportion to the steps planned: a slower CPU takes fewer, not longer
-    assert voice_recipe(700).max_seconds == BASE_STEPS * SECONDS_PER_STEP
-    assert voice_recipe(30000).max_seconds == MAX_STEPS * SECONDS_PER_STEP <= 240
+    # a time budget that grows with the steps planned: a slower CPU takes fewer, not longer
+    assert voice_recipe(700).max_seconds == PAGE_SECONDS
+    assert voice_recipe(2100).max_seconds == PAGE_SECONDS + (voice_recipe(2100).steps - BASE_STEPS) * SECONDS_PER_STEP
+    assert voice_recipe(30000).max_seconds == MAX_SECONDS <= 240
+    # a shortlist softmax with sampled negatives, over the top layers
+    assert voice_recipe(700).shortlist > 0 and voice_recipe(700).negatives > 0 and voice_recipe(700).top_layers
     assert count_words("Don't stop: well-known words, 42 of them.") == 7
 
 

@@ -6,7 +6,8 @@
   end a sentence, as a hard-wrapped corpus teaches) or two spaces after a full stop;
 - furniture: what a source file carries that is not prose (verse numbers such as "15:63", a
   fortune's "-- Name" attribution or "(This will be followed by another.)", chapter headings,
-  illustration tags).
+  illustration tags);
+- unknown words: words no corpus has, pieces of words joined wrong.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import re
 from collections import Counter
 
 _WORD = re.compile(r"[A-Za-z’']+")
+_LONG_WORD = re.compile(r"[A-Za-z]{3,}")
 _SENTENCE_END = re.compile(r"[.!?:;\"'’”)\]*_—-]\s*$")
 _FURNITURE = (
     ("verse number", re.compile(r"(?<![\d:])\d{1,3}:\d{1,3}(?![\d:])")),
@@ -67,3 +69,19 @@ def distinct_ngrams(texts: list[str], n: int = 3) -> float:
     grams = [tuple(words[i:i + n]) for words in (_WORD.findall(t.lower()) for t in texts)
              for i in range(len(words) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def lexicon(texts: list[str]) -> set[str]:
+    """Every word of ``texts``, lower case (a corpus, and the page a voice was made from, so
+    that its names count as words)."""
+    return {w.lower() for t in texts for w in _LONG_WORD.findall(t)}
+
+
+def unknown_words(texts: list[str], known: set[str]) -> tuple[float, list[str]]:
+    """The share of the words of ``texts`` not in ``known`` (a `lexicon`), and those words:
+    pieces of words joined wrong ("unnoxuminous", "moneyiosyncringe") that a model trained too
+    hard on a page writes, which no loop or typesetting check sees. Words of three letters or
+    more: an apostrophe's "s" or "ll" is no word of its own."""
+    words = [w for t in texts for w in _LONG_WORD.findall(t)]
+    odd = [w for w in words if w.lower() not in known]
+    return (len(odd) / len(words) if words else 0.0), odd

@@ -57,6 +57,11 @@ class TrainConfig:
     # most of a top-layers step on a CPU (49,152 rows); a token outside the shortlist has
     # almost no probability there, under the base and after a few steps. Needs top_layers
     shortlist: int = 0
+    # with a shortlist: this many of the tokens outside it, drawn afresh each step, join the
+    # softmax with their logits raised by log(outside / negatives), so that in expectation each
+    # outside token is pushed down as the whole vocabulary's softmax would push it (a sampled
+    # softmax); without them a token outside the shortlist that rises is never pushed down
+    negatives: int = 0
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -85,6 +90,8 @@ class TrainConfig:
         need(self.init_from is None or self.init_from.strip() != "", "init_from must name an anchor")
         need(isinstance(self.shortlist, int) and self.shortlist >= 0, f"shortlist must be >= 0, got {self.shortlist!r}")
         need(not self.shortlist or self.top_layers is not None, "a shortlist needs top_layers")
+        need(isinstance(self.negatives, int) and self.negatives >= 0, f"negatives must be >= 0, got {self.negatives!r}")
+        need(not self.negatives or self.shortlist > 0, "negatives need a shortlist")
 
 
 @dataclass

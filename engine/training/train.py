@@ -68,6 +68,33 @@ def loss_of(model: Any, ids: "torch.Tensor", precision: str, inputs: "torch.Tens
     return model(**given, labels=ids).loss
 
 
+def shortlist_cross_entropy(hidden: "torch.Tensor", targets: "torch.Tensor", listed: "torch.Tensor",
+                            outside: "torch.Tensor | None" = None, negatives: int = 0) -> "torch.Tensor":
+    """The cross-entropy of ``targets`` (places in ``listed``, the output layer's rows of a
+    shortlist) under a softmax over ``listed`` alone: the rest of the vocabulary, which the base
+    gives almost no probability on the text, is left out of the normaliser and of the output
+    layer's cost (most of a top-layers step on a CPU). With ``negatives``, that many of the
+    ``outside`` rows, drawn afresh at each call, stand for the rest, their logits raised by
+    log(len(outside) / negatives), so that in expectation each row outside is pushed down as
+    the whole softmax would push it (a sampled softmax); without them a token outside that
+    rises is never pushed down."""
+    import torch
+
+    if bool((targets < 0).any()):
+        raise ValueError("a target token is not in the shortlist")
+    rows = listed
+    if negatives and outside is not None and len(outside):
+        drawn = torch.randperm(len(outside))[:negatives]
+        rows = torch.cat([listed, outside[drawn]])
+        logits = (hidden @ rows.T).float()  # under autocast, the product in bf16
+        raise_by = torch.zeros(len(rows))
+        raise_by[len(listed):] = math.log(len(outside) / len(drawn))
+        logits = logits + raise_by
+    else:
+        logits = (hidden @ rows.T).float()
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, len(rows)), targets.reshape(-1))
+
+
 class FrozenBelow:
     """Training with LoRA on the top ``top`` decoder layers only: the layers below are the
     base's and never change, so the hidden states a block brings to the first trained layer
@@ -88,6 +115,8 @@ class FrozenBelow:
         self.kept: dict[int, "torch.Tensor"] = {}
         self.shortlist: "torch.Tensor | None" = None  # the output layer's rows the softmax is over (None: all)
         self.where: "torch.Tensor | None" = None  # each vocabulary id's place in the shortlist, -1 if not in it
+        self.outside: "torch.Tensor | None" = None  # the other rows, from which negatives are drawn
+        self.negatives = 0
 
     def fits(self) -> bool:
         """Whether every block's hidden states fit KEEP_AHEAD_BYTES (a voice's text does; a
@@ -134,30 +163,28 @@ class FrozenBelow:
             return self._run_with(self.above, self.inner.norm, lambda: loss_of(model, ids, self.precision, inputs))
         return self._run_with(self.above, self.inner.norm, lambda: self._shortlist_loss(model, ids, inputs))
 
-    def use_shortlist(self, tokens: "torch.Tensor", output: "torch.Tensor") -> None:
+    def use_shortlist(self, tokens: "torch.Tensor", output: "torch.Tensor", negatives: int = 0) -> None:
         """Train the output softmax over ``tokens`` alone: their rows of the (frozen) output
-        layer's weight ``output``, taken once."""
+        layer's weight ``output``, taken once; with ``negatives``, that many of the other rows,
+        drawn afresh each step, join it (TrainConfig.negatives)."""
         import torch
 
         self.shortlist = output[tokens].detach().clone()
         self.where = torch.full((output.shape[0],), -1, dtype=torch.long)
         self.where[tokens] = torch.arange(len(tokens))
+        self.outside = output[self.where < 0].detach().clone() if negatives else None
+        self.negatives = negatives
 
     def _shortlist_loss(self, model: Any, ids: "torch.Tensor", inputs: "torch.Tensor") -> "torch.Tensor":
-        """loss_of's cross-entropy with the output layer's softmax over the shortlist only:
-        every target is in it, and the rest of the vocabulary, which the base gives almost no
-        probability on this text, is left out of the normaliser (and of the output layer's cost,
-        most of a step's on a CPU)."""
+        """loss_of's cross-entropy with the output layer's softmax over the shortlist only
+        (shortlist_cross_entropy)."""
         import torch
 
         assert self.shortlist is not None and self.where is not None
         with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             hidden = self.inner(inputs_embeds=inputs, use_cache=False).last_hidden_state[:, :-1]
-            logits = hidden @ self.shortlist.T
-        targets = self.where[ids[:, 1:]]
-        if bool((targets < 0).any()):
-            raise ValueError("a target token is not in the shortlist")
-        return torch.nn.functional.cross_entropy(logits.float().reshape(-1, self.shortlist.shape[0]), targets.reshape(-1))
+            return shortlist_cross_entropy(hidden, self.where[ids[:, 1:]], self.shortlist,
+                                           self.outside, self.negatives)
 
     def base_logits(self, model: Any, batch: int) -> tuple["torch.Tensor", "torch.Tensor"]:
         """The next-token logits (float16 rows) of the blocks a diction is fitted on, from their
@@ -348,7 +375,8 @@ def _train_loop(run: _Run, ckpt: Path, state: dict | None, progress: ProgressFn,
             run.diction = _fit_diction(run, logits, targets, expected)
             run.diction_seconds = time.perf_counter() - fitting
         if config.shortlist and frozen is not None:
-            frozen.use_shortlist(_shortlist(run, expected[0]), model.get_base_model().lm_head.weight)
+            frozen.use_shortlist(_shortlist(run, expected[0]), model.get_base_model().lm_head.weight,
+                                 config.negatives)
         del logits, targets, expected
     before += time.perf_counter() - started  # counted in the time budget, but not in the steps' pace
     started = time.perf_counter()

@@ -4,9 +4,9 @@ their text (`prosemix voice`, *New voice from my writing…*).
 The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last
 TOP_LAYERS decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each
 step sees most of it) at lr 4e-3 (2e-3 from two pages on: the longer run overfits at 4e-3),
-bf16 where the CPU computes it natively, a step count that
-grows with the text up to a cap, and a time budget in proportion to the steps, so that a slower
-CPU takes fewer steps rather than more than the minute a page may take. The layers below the
+bf16 where the CPU computes it natively, 14 steps for a page and more for more text up to a
+cap, within a time budget, so that a slower CPU takes fewer steps rather than more than the
+minute a page may take. The layers below the
 trained ones are computed once per block (engine.training.train.FrozenBelow), so a step costs
 about a third of a whole-model step, and the budget holds more of them: on one page each of
 two authors (the AVX2-only EPYC) the MLP matrices raised recognition from 10% and 50% to 38% and
@@ -17,9 +17,9 @@ recognised 48% and 67% where the whole model's 7-10 steps were 2% and 29%
 token as often as the page has it, raising whole lower-case words and punctuation only; a few
 seconds, counted in the budget), which every local backend adds to the logits in proportion to
 the voice's weight: it raised one writer's LoRA from 54% to 78% recognised and left the other's
-at 11% (10%; docs/results.md). Training the output softmax over a shortlist (SHORTLIST)
-fits more steps but lets the tokens outside it drift up; it is off. The card says it is a voice and records the text's hash, its word
-count, the seconds it took, the recipe and the steps taken. What it buys, and what an
+at 11% (10%; docs/results.md). The steps take their output softmax over a shortlist with
+sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole vocabulary's. The card
+says it is a voice and records the text's hash, its word count, the seconds it took, the recipe and the steps taken. What it buys, and what an
 activation style vector buys beside it (engine/training/style_vector.py), is measured in
 benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
 (docs/results.md, docs/anchors.md).
@@ -38,22 +38,26 @@ from engine.words import MIN_VOICE_WORDS, word_count
 from engine.training.config import ALL_TARGETS, TrainConfig, TrainProgress
 
 MAX_WORDS = 200_000
-BASE_STEPS = 24  # one page
+BASE_STEPS = 14  # one page
 MAX_STEPS = 120
 SHORT_TEXT_WORDS = 450  # below this, 64-token blocks: the trainer needs three blocks of text
-# the training steps' time budget, per planned step: 24 steps in 36 s, which leaves the model's
-# load, the evaluations and the GGUF within the minute a page may take; on the AVX2-only EPYC a
-# step of the recipe took 2.1-5 s in fp32 over the whole vocabulary (the same machine on other
-# days), and with the shortlist 10-14 of a page's 26-30 fit (2026-12-02, docs/results.md)
-SECONDS_PER_STEP = 1.5
+# the training steps' time budget, a ceiling: 36 s for a page, which leaves the model's load,
+# the evaluations and the GGUF within the minute a page may take, and SECONDS_PER_STEP more per
+# further step planned, at most MAX_SECONDS (ten pages, within the five minutes they may take).
+# A slower CPU takes fewer steps, not longer. On the AVX2-only EPYC a page's 14 steps took
+# 34.5-35.7 s with the shortlist and negatives below (2026-12-02, docs/results.md); over the
+# whole vocabulary a step took 2.1-5 s, and 6-13 of them fitted
+PAGE_SECONDS, SECONDS_PER_STEP, MAX_SECONDS = 36.0, 1.5, 180.0
 TOP_LAYERS = 10  # of the embedded model's 30; a model with fewer trains them all
 # the output softmax over the page's tokens and the 4,096 the base expects most on it (the
-# diction's own shortlist) would take 1.7-1.9x the steps in the budget, and was recognised more;
-# but nothing pushes the other 45,000 tokens down, and read as a writer its 19-step voice wrote
-# pieces of words ("moneyiosyncringe", "incinnatis attorney"): off until that is solved
-# (benchmarks/voice_recipes.py --recipes base,shortlist; docs/results.md)
-SHORTLIST = 0
-# a page's 15-18 steps want lr 4e-3; three pages' 50 overfit at it (recognised 25% and 46%) and
+# diction's own shortlist), with 4,096 of the other tokens drawn afresh each step (a sampled
+# softmax), is a cheaper step than the whole vocabulary's 49,152: a page's 14 steps fit the
+# budget where 11-13 did. Without the negatives, nothing pushed the other 45,000 tokens down and
+# at 19 steps the voice wrote pieces of words ("moneyiosyncringe"); with them, at 14 steps, the
+# share of words in no corpus is the whole vocabulary's (0.5-1.7% against 0.4-0.9%)
+# (benchmarks/voice_recipes.py --recipes base,negatives-14; docs/results.md)
+SHORTLIST, NEGATIVES = 4096, 4096
+# a page's 14 steps want lr 4e-3; three pages' 50 overfit at it (recognised 25% and 46%) and
 # were recognised 29% and 75% at 2e-3 (benchmarks/voice_recipes.py --pages 3, docs/results.md)
 FAST_RATE, SLOW_RATE, SLOW_RATE_WORDS = 4e-3, 2e-3, 1_400
 
@@ -67,18 +71,20 @@ def voice_precision() -> str:
 
 
 def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
-    """The recipe for a text of ``words`` words: 24 steps for a page of about 700 words, more
-    for more text (one step per 30 further words), at most MAX_STEPS, within a time budget of
-    SECONDS_PER_STEP per planned step (a slower CPU takes fewer steps, not longer); a text
-    under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the trainer's three, and
-    one of SLOW_RATE_WORDS or more (two pages) at the lower rate its longer run wants."""
+    """The recipe for a text of ``words`` words: BASE_STEPS for a page of about 700 words,
+    more for more text (one step per 30 further words), at most MAX_STEPS, within a time budget
+    (PAGE_SECONDS, and SECONDS_PER_STEP per further step, at most MAX_SECONDS: a slower CPU
+    takes fewer steps, not longer); a text under SHORT_TEXT_WORDS trains on 64-token blocks,
+    so that it makes the trainer's three, and one of SLOW_RATE_WORDS or more (two pages) at the
+    lower rate its longer run wants."""
     steps = min(MAX_STEPS, BASE_STEPS + max(0, words - 700) // 30)
     block = 64 if words < SHORT_TEXT_WORDS else 128
     lr = FAST_RATE if words < SLOW_RATE_WORDS else SLOW_RATE
     return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=lr, batch=4, block=block, warmup=2,
-                       top_layers=TOP_LAYERS, diction=True, shortlist=SHORTLIST,
+                       top_layers=TOP_LAYERS, diction=True, shortlist=SHORTLIST, negatives=NEGATIVES,
                        val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
-                       precision=precision or voice_precision(), max_seconds=steps * SECONDS_PER_STEP)
+                       precision=precision or voice_precision(),
+                       max_seconds=min(MAX_SECONDS, PAGE_SECONDS + (steps - BASE_STEPS) * SECONDS_PER_STEP))
 
 
 def voice_text(texts: Sequence[str]) -> str:
