@@ -18,11 +18,14 @@ def word_count(text: str) -> int:
 
 
 # What more text bought, as benchmarks/voice.py measured it on two writers (docs/results.md,
-# the AVX2-only EPYC, 2026-12-02 00:48-01:12 UTC, one run, 24 samples each) with the shipped
-# recipe (the top 10 layers and the diction): one page was recognised 12% (Melville) and 50%
-# (Edgeworth), three pages 29% and 50%, ten pages 38% and 38%. (With a shortlist softmax, not
-# shipped, three pages were clearer than one for both.)
+# the AVX2-only EPYC, 2026-12-02 04:25-04:57 UTC, one run, 24 samples each) with the shipped
+# recipe (the top 10 layers, the diction, the shortlist softmax with sampled negatives): one
+# page was recognised 17% (Melville) and 83% (Edgeworth), three pages 71% and 96%, ten pages
+# 33% and 71%. Three pages were clearer than one for both writers in that run, as they were
+# in the day's earlier run with a shortlist alone (67% and 88% against 42% and 75%); ten pages
+# were not clearer than three in either.
 PAGE_WORDS = 700  # about a page: the shortest text measured
+THREE_PAGES_WORDS = 2_100
 
 
 def more_text_advice(words: int) -> str:
@@ -32,6 +35,8 @@ def more_text_advice(words: int) -> str:
     if words < PAGE_WORDS:
         return ("Voices were measured from a page (about 700 words) up; a shorter text was not "
                 "measured.")
-    return ("Measured on two writers, more than a page did not reliably make a clearer voice: "
-            "three pages and ten each helped one writer and not the other. "
-            "More text takes longer: about two minutes for three pages, three for ten.")
+    if words < THREE_PAGES_WORDS:
+        return ("Measured on two writers, three pages made a clearer voice than one; ten pages were "
+                "not clearer than three. Three pages take about two minutes.")
+    return ("Measured on two writers, more than three pages did not make a clearer voice, and "
+            "takes longer: about three minutes for ten pages.")

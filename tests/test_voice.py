@@ -20,7 +20,7 @@ PAGE = ("I keep a notebook by the kettle, and most mornings it fills before the 
 
 
 def test_the_recipe_grows_with_the_text_and_is_capped():
-    assert voice_recipe(700).steps == BASE_STEPS
+    assert voice_recipe(700).steps == voice_recipe(1300).steps == BASE_STEPS  # a page: 14 steps at the fast rate
     assert BASE_STEPS < voice_recipe(3000).steps < voice_recipe(30000).steps == MAX_STEPS
     assert voice_recipe(700, "fp32").precision == "fp32" and voice_recipe(700).rank == 8
     assert voice_recipe(700).lr > voice_recipe(2100).lr  # three pages' longer run at the lower rate
@@ -47,8 +47,10 @@ def test_a_hard_wrapped_page_is_learnt_as_prose():
 def test_the_advice_on_more_text_says_only_what_was_measured():
     assert more_text_advice(MIN_WORDS - 1) == ""
     assert "shorter text was not measured" in more_text_advice(MIN_WORDS)
-    assert "did not reliably make a clearer voice" in more_text_advice(700)
-    assert more_text_advice(7000) == more_text_advice(700)  # no more text was measured to be clearer
+    assert "three pages made a clearer voice than one" in more_text_advice(700)
+    assert "three pages made a clearer voice" in more_text_advice(2000)
+    assert "more than three pages did not make a clearer voice" in more_text_advice(2100)
+    assert more_text_advice(7000) == more_text_advice(2100)  # ten pages were not measured clearer than three
 
 
 def test_too_little_text_is_refused_by_its_count(tmp_path):
