@@ -18,7 +18,7 @@ def word_count(text: str) -> int:
 
 
 # What more text bought, as benchmarks/voice.py measured it on two writers (docs/results.md,
-# the AVX2-only EPYC, 2026-12-02 04:25-04:57 UTC, one run, 24 samples each) with the shipped
+# the AVX2-only EPYC, 2026-12-02 04:25-04:43 UTC, one run, 24 samples each) with the shipped
 # recipe (the top 10 layers, the diction, the shortlist softmax with sampled negatives): one
 # page was recognised 17% (Melville) and 83% (Edgeworth), three pages 71% and 96%, ten pages
 # 33% and 71%. Three pages were clearer than one for both writers in that run, as they were
