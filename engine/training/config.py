@@ -58,9 +58,9 @@ class TrainConfig:
     # almost no probability there, under the base and after a few steps. Needs top_layers
     shortlist: int = 0
     # with a shortlist: this many of the tokens outside it, drawn afresh each step, join the
-    # softmax with their logits raised by log(outside / negatives), so that in expectation each
-    # outside token is pushed down as the whole vocabulary's softmax would push it (a sampled
-    # softmax); without them a token outside the shortlist that rises is never pushed down
+    # softmax with their logits raised by log(outside / negatives), so that each outside token
+    # is pushed down about as the whole vocabulary's softmax would push it (a sampled softmax);
+    # without them a token outside the shortlist that rises is never pushed down
     negatives: int = 0
 
     def __post_init__(self) -> None:

@@ -75,9 +75,10 @@ def shortlist_cross_entropy(hidden: "torch.Tensor", targets: "torch.Tensor", lis
     gives almost no probability on the text, is left out of the normaliser and of the output
     layer's cost (most of a top-layers step on a CPU). With ``negatives``, that many of the
     ``outside`` rows, drawn afresh at each call, stand for the rest, their logits raised by
-    log(len(outside) / negatives), so that in expectation each row outside is pushed down as
-    the whole softmax would push it (a sampled softmax); without them a token outside that
-    rises is never pushed down."""
+    log(len(outside) / negatives), so that each row outside is pushed down about as the whole
+    softmax would push it (a sampled softmax: its mean gradient is near the whole softmax's,
+    though biased where a few outside rows hold most of the rest's mass); without them a token
+    outside that rises is never pushed down."""
     import torch
 
     if bool((targets < 0).any()):
