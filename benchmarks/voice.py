@@ -18,6 +18,9 @@ report's 0 and 1, for choosing such a factor. ``--manner`` also judges every sam
 second judge of the same classes that reads function words and punctuation alone
 (engine.evaluation.style_classifier.manner_text): the main judge's author class is carried
 mostly by the book's names and topics (docs/results.md), which a page from one chapter barely has.
+``--centre`` also samples the centre of the triangle of the voice, Austen and the wry corner
+(weights 1/3 each, the shipped anchors from resources/anchors at their calibration) and prints
+the judge's share for each class there.
 
 Goals (issue 24): one page recognised at least 70% of the time and made in at most 60 s; ten
 pages at least 85% in at most 5 min.
@@ -156,6 +159,23 @@ def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (
     return out
 
 
+def centre_shares(voice: Path, classifier, seeds: tuple[int, ...] | None = None,  # type: ignore[no-untyped-def]
+                  corners: tuple[str, ...] = ("austen", "wry")) -> dict[str, float]:
+    """The judge's share for each class at the centre of the triangle of the voice and the
+    shipped ``corners`` (styles_report's openings and seeds)."""
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from styles_report import SEEDS, samples, shares
+
+    backend = LlamaCppBackend()
+    backend.load(None, [ROOT / "resources" / "anchors" / c for c in corners] + [voice])
+    try:
+        texts = [t for t, _ in samples(backend, [1 / 3] * 3, seeds=seeds or SEEDS)]
+    finally:
+        backend.close()
+    probs = classifier.probabilities(texts)
+    return {c: v for c, v in sorted(shares(probs, sorted(probs[0])).items(), key=lambda kv: -kv[1]) if v}
+
+
 def corpus_lexicon(corpora: Path) -> set[str]:
     """Every word of the corpora the project builds (corpora/*.txt), lower case."""
     from engine.evaluation.fluency import lexicon
@@ -184,6 +204,8 @@ def main() -> int:
     ap.add_argument("--manner", action="store_true",
                     help="also judge by manner alone: function words and punctuation, no names or topics "
                          "(a second judge of the same classes, trained on the same text so reduced)")
+    ap.add_argument("--centre", action="store_true",
+                    help="also judge the centre of the triangle of the voice, Austen and the wry corner")
     args = ap.parse_args()
     strengths = tuple(float(x) for x in args.strengths.split(","))
     seeds = tuple(int(x) for x in args.seeds.split(",")) if args.seeds else None
@@ -215,6 +237,10 @@ def main() -> int:
                       f"{ppl_after:.1f}; the page recited {j.copied:.0%} (word 5-grams); words in no corpus "
                       f"{j.unknown:.1%}"
                       + (f"; recognised by manner alone {j.manner:.0%}" if j.manner is not None else ""), flush=True)
+            if args.centre:
+                at = centre_shares(work / f"{author}-{count}", classifier, seeds)
+                print("    centre of austen, wry and the voice: "
+                      + ", ".join(f"{c} {v:.0%}" for c, v in at.items()), flush=True)
     return 0
 
 
