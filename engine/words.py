@@ -20,8 +20,8 @@ def word_count(text: str) -> int:
 # What more text bought, as benchmarks/voice.py measured it on two writers (docs/results.md,
 # the AVX2-only EPYC, 2026-12-02 04:25-04:43 UTC, one run, 24 samples each) with the shipped
 # recipe (the top 10 layers, the diction, the shortlist softmax with sampled negatives): one
-# page was recognised 17% (Melville) and 83% (Edgeworth), three pages 71% and 96%, ten pages
-# 33% and 71%. Three pages were clearer than one for both writers in that run, as they were
+# page at its 14 steps was recognised 33% (Melville) and 75% (Edgeworth; 04:49-04:54 UTC),
+# three pages 71% and 96%, ten pages 33% and 71%. Three pages were clearer than one for both writers in that run, as they were
 # in the day's earlier run with a shortlist alone (67% and 88% against 42% and 75%); ten pages
 # were not clearer than three in either.
 PAGE_WORDS = 700  # about a page: the shortest text measured

@@ -83,16 +83,13 @@ def shortlist_cross_entropy(hidden: "torch.Tensor", targets: "torch.Tensor", lis
 
     if bool((targets < 0).any()):
         raise ValueError("a target token is not in the shortlist")
-    rows = listed
+    rows, raise_by = listed, 0.0
     if negatives and outside is not None and len(outside):
-        drawn = torch.randperm(len(outside))[:negatives]
-        rows = torch.cat([listed, outside[drawn]])
-        logits = (hidden @ rows.T).float()  # under autocast, the product in bf16
-        raise_by = torch.zeros(len(rows))
-        raise_by[len(listed):] = math.log(len(outside) / len(drawn))
-        logits = logits + raise_by
-    else:
-        logits = (hidden @ rows.T).float()
+        drawn = outside[torch.randperm(len(outside))[:negatives]]
+        rows, raise_by = torch.cat([listed, drawn]), math.log(len(outside) / len(drawn))
+    logits = (hidden @ rows.T).float()  # under autocast, the product in bf16
+    if raise_by:
+        logits[..., len(listed):] += raise_by
     return torch.nn.functional.cross_entropy(logits.reshape(-1, len(rows)), targets.reshape(-1))
 
 
@@ -170,10 +167,10 @@ class FrozenBelow:
         drawn afresh each step, join it (TrainConfig.negatives)."""
         import torch
 
-        self.shortlist = output[tokens].detach().clone()
+        self.shortlist = output.detach()[tokens]  # indexing copies the rows
         self.where = torch.full((output.shape[0],), -1, dtype=torch.long)
         self.where[tokens] = torch.arange(len(tokens))
-        self.outside = output[self.where < 0].detach().clone() if negatives else None
+        self.outside = output.detach()[self.where < 0] if negatives else None
         self.negatives = negatives
 
     def _shortlist_loss(self, model: Any, ids: "torch.Tensor", inputs: "torch.Tensor") -> "torch.Tensor":

@@ -6,8 +6,7 @@ TOP_LAYERS decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks
 step sees most of it) at lr 4e-3 (2e-3 from two pages on: the longer run overfits at 4e-3),
 bf16 where the CPU computes it natively, 14 steps for a page and more for more text up to a
 cap, within a time budget, so that a slower CPU takes fewer steps rather than more than the
-minute a page may take. The layers below the
-trained ones are computed once per block (engine.training.train.FrozenBelow), so a step costs
+minute a page may take. The layers below the trained ones are computed once per block (engine.training.train.FrozenBelow), so a step costs
 about a third of a whole-model step, and the budget holds more of them: on one page each of
 two authors (the AVX2-only EPYC) the MLP matrices raised recognition from 10% and 50% to 38% and
 77% at 26-30 whole-model steps, and within the budget the top 10 layers at lr 4e-3 were
@@ -19,8 +18,8 @@ seconds, counted in the budget), which every local backend adds to the logits in
 the voice's weight: it raised one writer's LoRA from 54% to 78% recognised and left the other's
 at 11% (10%; docs/results.md). The steps take their output softmax over a shortlist with
 sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole vocabulary's. The card
-says it is a voice and records the text's hash, its word count, the seconds it took, the recipe and the steps taken. What it buys, and what an
-activation style vector buys beside it (engine/training/style_vector.py), is measured in
+says it is a voice and records the text's hash, its word count, the seconds it took, the recipe
+and the steps taken. What it buys, and what an activation style vector buys beside it (engine/training/style_vector.py), is measured in
 benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
 (docs/results.md, docs/anchors.md).
 """
@@ -55,7 +54,7 @@ TOP_LAYERS = 10  # of the embedded model's 30; a model with fewer trains them al
 # budget where 11-13 did. Without the negatives, nothing pushed the other 45,000 tokens down and
 # at 19 steps the voice wrote pieces of words ("moneyiosyncringe"); with them, at 14 steps, the
 # share of words in no corpus is the whole vocabulary's (0.5-1.7% against 0.4-0.9%)
-# (benchmarks/voice_recipes.py --recipes base,negatives-14; docs/results.md)
+# (benchmarks/voice_recipes.py --recipes base,whole-vocabulary,shortlist; docs/results.md)
 SHORTLIST, NEGATIVES = 4096, 4096
 # a page's 14 steps want lr 4e-3; three pages' 50 overfit at it (recognised 25% and 46%) and
 # were recognised 29% and 75% at 2e-3 (benchmarks/voice_recipes.py --pages 3, docs/results.md)
@@ -74,10 +73,11 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     """The recipe for a text of ``words`` words: BASE_STEPS for anything under SLOW_RATE_WORDS
     (two pages; at lr 4e-3, 19 steps on a 900-word page took its validation loss from 4.14 to
     5.34 and the voice wrote "my lease" in every sentence), more from two pages on (one step per
-    30 words past the first 700), at most MAX_STEPS, within a time budget (PAGE_SECONDS, and SECONDS_PER_STEP per further step, at most MAX_SECONDS: a slower CPU
-    takes fewer steps, not longer); a text under SHORT_TEXT_WORDS trains on 64-token blocks,
-    so that it makes the trainer's three, and one of SLOW_RATE_WORDS or more (two pages) at the
-    lower rate its longer run wants."""
+    30 words past the first 700), at most MAX_STEPS, within a time budget (PAGE_SECONDS, and
+    SECONDS_PER_STEP per further step, at most MAX_SECONDS: a slower CPU takes fewer steps, not
+    longer); a text under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the
+    trainer's three, and one of SLOW_RATE_WORDS or more (two pages) at the lower rate its
+    longer run wants."""
     fast = words < SLOW_RATE_WORDS
     steps = BASE_STEPS if fast else min(MAX_STEPS, BASE_STEPS + (words - 700) // 30)
     block = 64 if words < SHORT_TEXT_WORDS else 128
