@@ -114,6 +114,7 @@ class Judged(NamedTuple):
     copied: float  # mean share of a sample's word 5-grams found in the page
     manner: float | None = None  # recognised as the author by the manner-only judge
     unknown: float = 0.0  # share of the samples' words in no corpus and not on the page (broken words)
+    typeset: int = 0  # samples with a typesetting fault (a line break in a paragraph, a loose quote)
 
 
 def copied_share(text: str, page: str, n: int = 5) -> float:
@@ -141,7 +142,7 @@ def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (
     much of the samples is the page recited, and the share of their words that are in neither
     ``known`` (a lexicon of the corpora, `corpus_lexicon`) nor the page."""
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.evaluation.fluency import degenerate, lexicon, unknown_words
+    from engine.evaluation.fluency import degenerate, lexicon, typesetting_faults, unknown_words
     from styles_report import SEEDS, samples
 
     backend = LlamaCppBackend()
@@ -154,7 +155,8 @@ def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (
                                len(texts), [backend.perplexity(t) for t in texts_to_score],
                                sum(copied_share(t, page) for t in texts) / len(texts),
                                author_share(manner, texts, author) if manner is not None else None,
-                               unknown_words(texts, words)[0] if known is not None else 0.0)
+                               unknown_words(texts, words)[0] if known is not None else 0.0,
+                               sum(bool(typesetting_faults(t)) for t in texts))
     backend.close()
     return out
 
@@ -232,7 +234,8 @@ def main() -> int:
                   f"{author} {share:.0%}{verdict}", flush=True)
             for strength, j in judged.items():
                 ppl_tail, ppl_after = j.perplexities
-                print(f"    strength {strength:g}: recognised {j.share:.0%}, degenerate {j.degenerate}/{j.samples}; "
+                print(f"    strength {strength:g}: recognised {j.share:.0%}, degenerate {j.degenerate}/{j.samples}, "
+                      f"typesetting faults {j.typeset}/{j.samples}; "
                       f"perplexity of the pages' last 15% {ppl_tail:.1f}, of the author's next text "
                       f"{ppl_after:.1f}; the page recited {j.copied:.0%} (word 5-grams); words in no corpus "
                       f"{j.unknown:.1%}"

@@ -178,6 +178,11 @@ def test_generated_text_checks_find_loops_wrapping_and_furniture():
     assert typesetting_faults(prose_text) == []
     assert typesetting_faults("He said yes.\n\nShe left.\nThen he followed.") == []  # breaks after sentences
     assert len(typesetting_faults("and we all live in\na state of constant anxiety.  It")) == 2
+    dialogue = '"Ah, my lease," said the farmer. "Give me my lease, Mr. Case." She sang "carolling."'
+    assert typesetting_faults(dialogue) == []
+    assert typesetting_faults("“Yes,” he said.") == []
+    loose = typesetting_faults('said the farmer, " count them;" and \u201c so he went \u201d.\n\n" No."')
+    assert [f.split(":")[0] for f in loose] == ["quotation mark set apart"] * 4, loose
     assert furniture(prose_text) == []
     assert furniture("15:63 And he went.\n\t-- Mark Twain") == ["verse number", "fortune attribution"]
     assert furniture("(This will be followed by another.)") == ["fortune note"]

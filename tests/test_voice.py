@@ -21,13 +21,15 @@ PAGE = ("I keep a notebook by the kettle, and most mornings it fills before the 
 
 def test_the_recipe_grows_with_the_text_and_is_capped():
     assert voice_recipe(700).steps == voice_recipe(1300).steps == BASE_STEPS  # a page: 14 steps at the fast rate
-    assert BASE_STEPS < voice_recipe(3000).steps < voice_recipe(30000).steps == MAX_STEPS
+    assert BASE_STEPS < voice_recipe(2100).steps < voice_recipe(7000).steps == voice_recipe(30000).steps == MAX_STEPS
     assert voice_recipe(700, "fp32").precision == "fp32" and voice_recipe(700).rank == 8
     assert voice_recipe(700).lr > voice_recipe(2100).lr  # three pages' longer run at the lower rate
     # a time budget that grows with the steps planned: a slower CPU takes fewer, not longer
     assert voice_recipe(700).max_seconds == PAGE_SECONDS
     assert voice_recipe(2100).max_seconds == PAGE_SECONDS + (voice_recipe(2100).steps - BASE_STEPS) * SECONDS_PER_STEP
     assert voice_recipe(30000).max_seconds == MAX_SECONDS <= 240
+    # ten pages: their steps capped, their time not (a slower CPU still fits the capped steps)
+    assert voice_recipe(7000).max_seconds == MAX_SECONDS
     # a shortlist softmax with sampled negatives, over the top layers
     assert voice_recipe(700).shortlist > 0 and voice_recipe(700).negatives > 0 and voice_recipe(700).top_layers
     assert count_words("Don't stop: well-known words, 42 of them.") == 7

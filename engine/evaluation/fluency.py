@@ -3,7 +3,9 @@
 - degenerate: a loop (one 4-gram repeated 4 or more times, or the last third of the passage a
   copy of text before it), fewer than 20 words, or mostly characters that are not letters;
 - typesetting: a line break inside a paragraph (a single newline after a line that does not
-  end a sentence, as a hard-wrapped corpus teaches) or two spaces after a full stop;
+  end a sentence, as a hard-wrapped corpus teaches), two spaces after a full stop, or a
+  quotation mark set apart from its words by a space (`said, " count them`, which a model that
+  took the quote and the word as separate tokens writes);
 - furniture: what a source file carries that is not prose (verse numbers such as "15:63", a
   fortune's "-- Name" attribution or "(This will be followed by another.)", chapter headings,
   illustration tags);
@@ -17,6 +19,9 @@ from collections import Counter
 _WORD = re.compile(r"[A-Za-z’']+")
 _LONG_WORD = re.compile(r"[A-Za-z]{3,}")
 _SENTENCE_END = re.compile(r"[.!?:;\"'’”)\]*_—-]\s*$")
+# a straight double quote with a space on both sides, an opening curly quote before a space, a
+# closing one after a space (a line's start and end count as spaces)
+_LOOSE_QUOTE = re.compile(r'(?:^|(?<=\s))"(?=\s|$)|“(?=\s)|(?<=\s)”', re.M)
 _FURNITURE = (
     ("verse number", re.compile(r"(?<![\d:])\d{1,3}:\d{1,3}(?![\d:])")),
     ("fortune attribution", re.compile(r"^\s*--\s*[A-Z][\w.' ]{1,40}$", re.M)),
@@ -47,13 +52,16 @@ def degenerate(text: str) -> str | None:
 
 
 def typesetting_faults(text: str) -> list[str]:
-    """Line breaks inside a paragraph and double spaces after a full stop, as found."""
+    """Line breaks inside a paragraph, double spaces after a full stop and quotation marks set
+    apart by a space, as found."""
     faults = []
     lines = text.split("\n")
     for before, after in zip(lines, lines[1:]):
         if before.strip() and after.strip() and not _SENTENCE_END.search(before):
             faults.append(f"line break inside a paragraph: {before[-25:]!r} / {after[:25]!r}")
     faults += [f"double space: {m.group(0)!r}" for m in re.finditer(r"\S[.!?][\"'’”]?  +\S", text)]
+    faults += [f"quotation mark set apart: {text[max(0, m.start() - 12):m.end() + 12]!r}"
+               for m in _LOOSE_QUOTE.finditer(text)]
     return faults
 
 

@@ -38,7 +38,11 @@ from engine.training.config import ALL_TARGETS, TrainConfig, TrainProgress
 
 MAX_WORDS = 200_000
 BASE_STEPS = 14  # one page
-MAX_STEPS = 120
+# ten pages' steps at lr 2e-3: 120 overfit (Melville recognised 58%, validation loss up from
+# 4.23 to 4.35) where the 64-65 a slower pace allowed were recognised 71% and 88% (validation
+# loss down to 3.72 and 3.48) (benchmarks/voice_recipes.py --pages 10, 2026-12-02, docs/results.md);
+# a cap, so that a faster CPU does not take the steps this one could not
+MAX_STEPS = 64
 SHORT_TEXT_WORDS = 450  # below this, 64-token blocks: the trainer needs three blocks of text
 # the training steps' time budget, a ceiling: 36 s for a page, which leaves the model's load,
 # the evaluations and the GGUF within the minute a page may take, and SECONDS_PER_STEP more per
@@ -74,19 +78,20 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     (two pages; at lr 4e-3, 19 steps on a 900-word page took its validation loss from 4.14 to
     5.34 and the voice wrote "my lease" in every sentence), more from two pages on (one step per
     30 words past the first 700), at most MAX_STEPS, within a time budget (PAGE_SECONDS, and
-    SECONDS_PER_STEP per further step, at most MAX_SECONDS: a slower CPU takes fewer steps, not
-    longer); a text under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the
+    SECONDS_PER_STEP per further step planned before the cap, at most MAX_SECONDS: a slower CPU
+    takes fewer steps, not longer, and ten pages have the time for their capped steps); a text under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the
     trainer's three, and one of SLOW_RATE_WORDS or more (two pages) at the lower rate its
     longer run wants."""
     fast = words < SLOW_RATE_WORDS
-    steps = BASE_STEPS if fast else min(MAX_STEPS, BASE_STEPS + (words - 700) // 30)
+    planned = BASE_STEPS if fast else BASE_STEPS + (words - 700) // 30
+    steps = min(MAX_STEPS, planned)
     block = 64 if words < SHORT_TEXT_WORDS else 128
     lr = FAST_RATE if fast else SLOW_RATE
     return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=lr, batch=4, block=block, warmup=2,
                        top_layers=TOP_LAYERS, diction=True, shortlist=SHORTLIST, negatives=NEGATIVES,
                        val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
                        precision=precision or voice_precision(),
-                       max_seconds=min(MAX_SECONDS, PAGE_SECONDS + (steps - BASE_STEPS) * SECONDS_PER_STEP))
+                       max_seconds=min(MAX_SECONDS, PAGE_SECONDS + (planned - BASE_STEPS) * SECONDS_PER_STEP))
 
 
 def voice_text(texts: Sequence[str]) -> str:
