@@ -181,6 +181,7 @@ def test_generated_text_checks_find_loops_wrapping_and_furniture():
     dialogue = '"Ah, my lease," said the farmer. "Give me my lease, Mr. Case." She sang "carolling."'
     assert typesetting_faults(dialogue) == []
     assert typesetting_faults("“Yes,” he said.") == []
+    assert typesetting_faults('He looked up in question. "') == []  # cut off after an opening quote
     loose = typesetting_faults('said the farmer, " count them;" and \u201c so he went \u201d.\n\n" No."')
     assert [f.split(":")[0] for f in loose] == ["quotation mark set apart"] * 4, loose
     assert furniture(prose_text) == []

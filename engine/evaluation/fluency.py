@@ -20,8 +20,9 @@ _WORD = re.compile(r"[A-Za-z’']+")
 _LONG_WORD = re.compile(r"[A-Za-z]{3,}")
 _SENTENCE_END = re.compile(r"[.!?:;\"'’”)\]*_—-]\s*$")
 # a straight double quote with a space on both sides, an opening curly quote before a space, a
-# closing one after a space (a line's start and end count as spaces)
-_LOOSE_QUOTE = re.compile(r'(?:^|(?<=\s))"(?=\s|$)|“(?=\s)|(?<=\s)”', re.M)
+# closing one after a space (a line's start counts as a space; the text's end does not: a sample
+# cut off after an opening quote is no fault)
+_LOOSE_QUOTE = re.compile(r'(?:^|(?<=\s))"(?=\s)|“(?=\s)|(?<=\s)”', re.M)
 _FURNITURE = (
     ("verse number", re.compile(r"(?<![\d:])\d{1,3}:\d{1,3}(?![\d:])")),
     ("fortune attribution", re.compile(r"^\s*--\s*[A-Z][\w.' ]{1,40}$", re.M)),
