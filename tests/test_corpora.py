@@ -174,6 +174,9 @@ def test_generated_text_checks_find_loops_wrapping_and_furniture():
     assert degenerate(prose_text) is None
     assert "only" in degenerate("Yes. No. Perhaps.")
     assert "loop" in degenerate("and then we went home " * 8)
+    stutter = prose_text + " She spoke of her morning morning morning morning."
+    assert "four times in a row" in degenerate(stutter)
+    assert degenerate(prose_text + " Very, very, very well, he thought.") is None  # three is prose
     assert "non-letters" in degenerate("1:1 2:2 3:3 4:4 5:5 6:6 7:7 " * 9 + " ".join(f"word{i}" for i in range(25)))
     assert typesetting_faults(prose_text) == []
     assert typesetting_faults("He said yes.\n\nShe left.\nThen he followed.") == []  # breaks after sentences

@@ -1,7 +1,8 @@
 """What a writer would have to repair in a generated passage, judged without a model.
 
-- degenerate: a loop (one 4-gram repeated 4 or more times, or the last third of the passage a
-  copy of text before it), fewer than 20 words, or mostly characters that are not letters;
+- degenerate: a loop (one word four times in a row, one 4-gram repeated 4 or more times, or the
+  last third of the passage a copy of text before it), fewer than 20 words, or mostly
+  characters that are not letters;
 - typesetting: a line break inside a paragraph (a single newline after a line that does not
   end a sentence, as a hard-wrapped corpus teaches), two spaces after a full stop, or a
   quotation mark set apart from its words by a space (`said, " count them`, which a model that
@@ -42,6 +43,10 @@ def degenerate(text: str) -> str | None:
     letters = sum(c.isalpha() for c in chars)
     if chars and letters < 0.6 * len(chars):
         return f"mostly non-letters ({letters / len(chars):.0%} letters)"
+    stutter = next((w for i, w in enumerate(words[:-3])
+                    if w == words[i + 1] == words[i + 2] == words[i + 3]), None)
+    if stutter is not None:  # "her morning morning morning morning": no 4-gram repeats, yet a loop
+        return f"a loop: {stutter!r} four times in a row"
     grams = Counter(tuple(words[i:i + 4]) for i in range(len(words) - 3))
     gram, count = grams.most_common(1)[0]
     if count >= 4:
