@@ -1,27 +1,27 @@
 """A writer's own voice as an anchor in about a minute: a few-step LoRA on one page or more of
 their text (`prosemix voice`, *New voice from my writing…*).
 
-The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last
-TOP_LAYERS decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each
-step sees most of it) at lr 4e-3 (2e-3 from two pages on: the longer run overfits at 4e-3),
-bf16 where the CPU computes it natively, 14 steps for a page and more for more text up to a
-cap, within a time budget, so that a slower CPU takes fewer steps rather than more than the
-minute a page may take. The layers below the trained ones are computed once per block (engine.training.train.FrozenBelow), so a step costs
-about a third of a whole-model step, and the budget holds more of them: on one page each of
-two authors (the AVX2-only EPYC) the MLP matrices raised recognition from 10% and 50% to 38% and
-77% at 26-30 whole-model steps, and within the budget the top 10 layers at lr 4e-3 were
-recognised 48% and 67% where the whole model's 7-10 steps were 2% and 29%
-(benchmarks/voice_recipes.py). Before the steps, the voice fits its diction
-(engine.training.diction: one logit bias per token, under which the base model expects each
-token as often as the page has it, raising whole lower-case words and punctuation only; a few
-seconds, counted in the budget), which every local backend adds to the logits in proportion to
-the voice's weight: it raised one writer's LoRA from 54% to 78% recognised and left the other's
-at 11% (10%; docs/results.md). The steps take their output softmax over a shortlist with
-sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole vocabulary's. The card
-says it is a voice and records the text's hash, its word count, the seconds it took, the recipe
-and the steps taken. What it buys, and what an activation style vector buys beside it (engine/training/style_vector.py), is measured in
-benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
-(docs/results.md, docs/anchors.md).
+The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last TOP_LAYERS
+decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each step sees most of
+it) at lr 4e-3 (2e-3 from two pages on: the longer run overfits at 4e-3), bf16 where the CPU
+computes it natively, 14 steps for a page and more for more text up to a cap, within a time
+budget, so that a slower CPU takes fewer steps rather than more than the minute a page may take.
+The layers below the trained ones are computed once per block
+(engine.training.train.FrozenBelow), so a step costs about a third of a whole-model step, and
+the budget holds more of them: on one page each of two authors (the AVX2-only EPYC) the MLP
+matrices raised recognition from 10% and 50% to 38% and 77% at 26-30 whole-model steps, and
+within the budget the top 10 layers at lr 4e-3 were recognised 48% and 67% where the whole
+model's 7-10 steps were 2% and 29% (benchmarks/voice_recipes.py). Before the steps, the voice
+fits its diction (engine.training.diction: one logit bias per token, under which the base model
+expects each token as often as the page has it, raising whole lower-case words and punctuation
+only; a few seconds, counted in the budget), which every local backend adds to the logits in
+proportion to the voice's weight: it raised one writer's LoRA from 54% to 78% recognised and
+left the other's at 11% (10%; docs/results.md). The steps take their output softmax over a
+shortlist with sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole
+vocabulary's. The card says it is a voice and records the text's hash, its word count, the
+seconds it took, the recipe and the steps taken. What it buys, and what an activation style
+vector buys beside it (engine/training/style_vector.py), is measured in benchmarks/voice.py,
+benchmarks/voice_recipes.py and benchmarks/voice_methods.py (docs/results.md, docs/anchors.md).
 """
 from __future__ import annotations
 
