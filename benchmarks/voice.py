@@ -18,6 +18,11 @@ report's 0 and 1, for choosing such a factor. ``--manner`` also judges every sam
 second judge of the same classes that reads function words and punctuation alone
 (engine.evaluation.style_classifier.manner_text): the main judge's author class is carried
 mostly by the book's names and topics (docs/results.md), which a page from one chapter barely has.
+``--windows 64,0`` judges the corner with each presence window (engine.anchors.diction.at_step:
+a risen word's rise is withdrawn while that many of the last tokens hold it; 0 applies the
+diction as it is at every step), the same voice each time; the goals are read at the first.
+``--reuse DIR`` judges the voices an earlier run made in DIR (the folder it printed) instead of
+making them again: the seconds are then the ones on each voice's card.
 ``--centre`` also samples the centre of the triangle of the voice, Austen and the wry corner
 (weights 1/3 each, the shipped anchors from resources/anchors at their calibration) and prints
 the judge's share for each class there.
@@ -43,7 +48,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "benchmarks"))  # styles_report (after ROOT: benchmarks/engine.py)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from engine.anchors.diction import PRESENCE_WINDOW  # noqa: E402
 from engine.machine import describe_machine  # noqa: E402
+from engine.training.voice import voice_text  # noqa: E402
 
 BOOKS = {"melville": "melville-moby_dick.txt", "edgeworth": "edgeworth-parents.txt"}
 PAGE_WORDS = 700
@@ -86,6 +93,21 @@ def make(text: str, name: str, out: Path) -> dict:
     if r.returncode != 0:
         raise SystemExit(f"prosemix voice failed: {r.stderr[-2000:]}")
     return {**json.loads(r.stdout), "wall": wall}
+
+
+def made_before(voice: Path, text: str) -> dict:
+    """What an earlier run's voice card says (the seconds are its own clock: the wall time was
+    not kept); refused if the voice was made from another text."""
+    import hashlib
+
+    from engine.anchors.model import AnchorCard
+
+    training = AnchorCard.load(voice / "anchor.json").training
+    source = training["source"]
+    if source["sha256"] != hashlib.sha256(voice_text([text]).encode("utf-8")).hexdigest():
+        raise SystemExit(f"{voice} was made from another text")
+    return {"words": source["words"], "steps": training["steps_taken"], "seconds": source["seconds"],
+            "wall": source["seconds"], "reused": True}
 
 
 def author_judge(author: str, other_pages: str, corpora: Path, manner_only: bool = False):  # type: ignore[no-untyped-def]
@@ -136,17 +158,21 @@ def author_share(classifier, texts: list[str], author: str) -> float:  # type: i
 
 def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (1.0,),  # type: ignore[no-untyped-def]
           seeds: tuple[int, ...] | None = None, texts_to_score: tuple[str, ...] = (),
-          page: str = "", manner=None, known: set[str] | None = None) -> dict[float, Judged]:  # type: ignore[no-untyped-def]
+          page: str = "", manner=None, known: set[str] | None = None,  # type: ignore[no-untyped-def]
+          window: int | None = None) -> dict[float, Judged]:
     """At the voice's corner, per strength: the share recognised as the author, the count of
     degenerate samples and of samples, the perplexity of each of ``texts_to_score`` and how
     much of the samples is the page recited, and the share of their words that are in neither
-    ``known`` (a lexicon of the corpora, `corpus_lexicon`) nor the page."""
+    ``known`` (a lexicon of the corpora, `corpus_lexicon`) nor the page. ``window``: the
+    diction's presence window (None: the backend's own)."""
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.evaluation.fluency import degenerate, lexicon, typesetting_faults, unknown_words
     from styles_report import SEEDS, samples
 
     backend = LlamaCppBackend()
     backend.load(None, [voice])
+    if window is not None:
+        backend.presence_window = window
     out = {}
     words = (known or set()) | lexicon([page])
     for strength in strengths:
@@ -206,14 +232,21 @@ def main() -> int:
     ap.add_argument("--manner", action="store_true",
                     help="also judge by manner alone: function words and punctuation, no names or topics "
                          "(a second judge of the same classes, trained on the same text so reduced)")
+    ap.add_argument("--windows", default=str(PRESENCE_WINDOW),
+                    help="the diction's presence windows to judge the corner at (tokens; 0: a risen word keeps "
+                         "its rise at every step); the goals are read at the first")
+    ap.add_argument("--reuse", default=None,
+                    help="judge the voices an earlier run made in this folder (its 'voices in' line)")
     ap.add_argument("--centre", action="store_true",
                     help="also judge the centre of the triangle of the voice, Austen and the wry corner")
     args = ap.parse_args()
     strengths = tuple(float(x) for x in args.strengths.split(","))
+    windows = tuple(int(x) for x in args.windows.split(","))
     seeds = tuple(int(x) for x in args.seeds.split(",")) if args.seeds else None
     corpora = Path(args.corpora)
     print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    work = Path(tempfile.mkdtemp(prefix="prosemix-voice-bench-"))
+    work = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="prosemix-voice-bench-"))
+    print(f"voices in {work}", flush=True)
     known = corpus_lexicon(corpora)
     for author in args.authors.split(","):
         first, second = book_halves(corpora, author)
@@ -221,25 +254,29 @@ def main() -> int:
         manner = author_judge(author, second, corpora, manner_only=True) if args.manner else None
         for count in (int(p) for p in args.pages.split(",")):
             text, tail, after = page_and_after(first, count)
-            made = make(text, f"{author}-{count}", work / f"{author}-{count}")
-            judged = judge(work / f"{author}-{count}", author, classifier, strengths, seeds, (tail, after), text,
-                           manner, known)
-            share = judged[strengths[0]].share
+            made = (made_before(work / f"{author}-{count}", text) if args.reuse
+                    else make(text, f"{author}-{count}", work / f"{author}-{count}"))
+            judged = {w: judge(work / f"{author}-{count}", author, classifier, strengths, seeds, (tail, after), text,
+                               manner, known, window=w) for w in windows}
+            share = judged[windows[0]][strengths[0]].share
             goal_share, goal_s = (0.70, 60) if count == 1 else (0.85, 300) if count == 10 else (None, None)
             verdict = "" if goal_share is None else (
                 f" ({'PASS' if share >= goal_share and made['wall'] <= goal_s else 'MISS'}: goal "
                 f">= {goal_share:.0%} in <= {goal_s} s)")
             print(f"{author}, {count} page(s): {made['words']} words, {made['steps']} steps, made in "
-                  f"{made['wall']:.1f} s (the voice's own clock {made['seconds']:.1f} s); recognised as "
+                  f"{made['wall']:.1f} s (the voice's own clock {made['seconds']:.1f} s"
+                  f"{', an earlier run' if made.get('reused') else ''}); recognised as "
                   f"{author} {share:.0%}{verdict}", flush=True)
-            for strength, j in judged.items():
-                ppl_tail, ppl_after = j.perplexities
-                print(f"    strength {strength:g}: recognised {j.share:.0%}, degenerate {j.degenerate}/{j.samples}, "
-                      f"typesetting faults {j.typeset}/{j.samples}; "
-                      f"perplexity of the pages' last 15% {ppl_tail:.1f}, of the author's next text "
-                      f"{ppl_after:.1f}; the page recited {j.copied:.0%} (word 5-grams); words in no corpus "
-                      f"{j.unknown:.1%}"
-                      + (f"; recognised by manner alone {j.manner:.0%}" if j.manner is not None else ""), flush=True)
+            for window, at in judged.items():
+                for strength, j in at.items():
+                    ppl_tail, ppl_after = j.perplexities
+                    print(f"    strength {strength:g}, presence window {window}: recognised {j.share:.0%}, "
+                          f"degenerate {j.degenerate}/{j.samples}, typesetting faults {j.typeset}/{j.samples}; "
+                          f"perplexity of the pages' last 15% {ppl_tail:.1f}, of the author's next text "
+                          f"{ppl_after:.1f}; the page recited {j.copied:.0%} (word 5-grams); words in no corpus "
+                          f"{j.unknown:.1%}"
+                          + (f"; recognised by manner alone {j.manner:.0%}" if j.manner is not None else ""),
+                          flush=True)
             if args.centre:
                 at = centre_shares(work / f"{author}-{count}", classifier, seeds)
                 print("    centre of austen, wry and the voice: "

@@ -208,7 +208,8 @@ def test_llama_runtime_adapters_are_checked_again_when_the_active_set_changes(ad
     b.set_weights([0.2, 0.3, 0.5])
     assert b.rows_invariant is None  # LoRA kernels now run: unknown until checked
     _same(_singles(b, SAMPLED, SEEDS), b.generate_candidates(PROMPT, SAMPLED, SEEDS))
-    assert without is not None and b.rows_invariant is not None  # checked for each kernel set
+    assert without is not None  # checked for each kernel set
+    assert b.rows_invariant is False  # runtime LoRA kernels: candidates never share a decode
     b.close()
 
 

@@ -1,5 +1,6 @@
 """A voice's diction: the bias fitted on a text, how it mixes, how it is read and refused, and
-that every local backend adds it to the logits it samples from, in proportion to the weights."""
+that every local backend adds it to the logits it samples from, in proportion to the weights,
+less a word's rise while the passage holds the word."""
 from __future__ import annotations
 
 import shutil
@@ -7,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.anchors.diction import DICTION_FILE, KEY, diction_bias
+from engine.anchors.diction import DICTION_FILE, KEY, at_step, diction_bias, word_tokens
 from engine.anchors.loading import load_anchor
 from engine.errors import AnchorError
 from engine.sampling import SamplingConfig
@@ -109,6 +110,23 @@ def test_the_bias_at_a_point_is_linear_in_the_weights_and_zero_at_strength_zero(
     np.testing.assert_allclose(diction_bias((0.5, 0.5), [None, b]), 0.5 * b)
 
 
+def test_a_risen_word_loses_its_rise_while_the_window_holds_it():
+    words = word_tokens(["the", " morning", ";", " ", "7", "\u00e9t\u00e9", " upon"])
+    assert words.tolist() == [True, True, False, False, False, True, True]
+    bias = np.array([-1.0, 2.0, 1.5, 0.5, 0.7, 1.0, 0.8], np.float32)
+    kept = bias.copy()
+    step = at_step(bias, [3, 1, 2, 0, 6], words, window=4)
+    # the word " upon" and " morning" lose their rise, "the" stays fallen, ";" keeps its rise,
+    # and "été", not in the passage, keeps its
+    assert step.tolist() == pytest.approx([-1.0, 0.0, 1.5, 0.5, 0.7, 1.0, 0.0])
+    np.testing.assert_array_equal(bias, kept)  # the point's bias is not changed
+    assert at_step(bias, [1, 2, 2, 2, 2], words, window=4)[1] == pytest.approx(2.0)  # " morning" has left it
+    assert at_step(bias, [1], words, window=0) is bias  # no window: the bias as it is
+    assert at_step(bias, [1], None) is bias  # a backend that cannot read its vocabulary
+    assert at_step(bias, [], words) is bias
+    assert at_step(bias, [99, -1], words) is bias  # tokens outside the diction are ignored
+
+
 def write_diction(folder, values) -> None:
     from safetensors.numpy import save_file
 
@@ -160,6 +178,7 @@ def test_every_local_backend_samples_with_the_diction_in_proportion_to_the_weigh
     backend = backends()[make]()
     backend.load(None, [folder, adapters[1]])
     try:
+        backend.presence_window = 0  # the diction as it is at every step
         backend.set_weights([1, 0])
         np.testing.assert_array_equal(backend.logit_bias, bias)
         result = backend.generate(PROMPT, GREEDY)
@@ -180,6 +199,30 @@ def test_every_local_backend_samples_with_the_diction_in_proportion_to_the_weigh
                                                   logprobs=True)
             assert [r.text for r in results] == [" whale" * 4] * 2
             assert all(lp > -0.01 for r in results for lp in r.logprobs)  # log p as the sampler saw it
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("make", range(3), ids=["llama-runtime", "llama-merged", "torch"])
+def test_every_local_backend_withdraws_a_words_rise_while_the_passage_holds_it(make, voice, adapters):
+    folder, whale, bias = voice
+    backend = backends()[make]()
+    backend.load(None, [folder, adapters[1]])
+    try:
+        backend.set_weights([1, 0])  # the default window
+        result = backend.generate(PROMPT, GREEDY, logprobs=True)
+        assert result.text.startswith(" whale") and result.text.count(" whale") == 1, result.text
+        assert result.logprobs[0] > -0.01 and result.logprobs[1] < -0.01  # log p as the sampler saw it
+        # a passage that already holds the word: no rise from its first token on
+        assert " whale" not in backend.generate("The whale this morning was", GREEDY).text
+        sampling = SamplingConfig(max_tokens=6, temperature=0.8)
+        alone = [backend.generate(PROMPT, SamplingConfig(max_tokens=6, temperature=0.8, seed=s)).text for s in (1, 2)]
+        # candidate i samples as a single generation with its seed (the backend's own way)
+        assert [r.text for r in backend.generate_candidates(PROMPT, sampling, [1, 2])] == alone
+        if hasattr(backend, "rows_invariant"):  # llama, sharing each decode: each candidate's own tokens
+            backend.rows_invariant = True
+            texts = [r.text for r in backend.generate_candidates(PROMPT, sampling, [1, 2])]
+            assert all(t.startswith(" whale") and t.count(" whale") == 1 for t in texts), texts
     finally:
         backend.close()
 

@@ -22,7 +22,7 @@ from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from engine.anchors.diction import check_vocabulary, diction_bias
+from engine.anchors.diction import PRESENCE_WINDOW, at_step, check_vocabulary, diction_bias, word_tokens
 from engine.anchors.model import Anchor, applied_weights
 from engine.anchors.loading import load_anchor, validate_factors
 from engine.errors import AnchorError, ProsemixError
@@ -72,6 +72,11 @@ class Backend(ABC):
         # the voices' diction at the point (engine.anchors.diction): added to every sampled
         # step's logits; None where no anchor with a diction has a weight
         self.logit_bias: np.ndarray | None = None
+        # which tokens are words (a word's rise is withdrawn while the passage holds it,
+        # engine.anchors.diction.at_step), read from the vocabulary when a voice has a diction;
+        # a window of 0 applies the diction as it is at every step
+        self._diction_words: np.ndarray | None = None
+        self.presence_window = PRESENCE_WINDOW
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -104,6 +109,9 @@ class Backend(ABC):
                 except AnchorError:
                     self.close()
                     raise
+        if any(a.diction is not None for a in ordered) and vocab is not None:
+            texts = self._vocabulary_texts()
+            self._diction_words = None if texts is None else np.pad(word_tokens(texts), (0, max(0, vocab - len(texts))))
         progress("attaching anchors", 0.9)
         self._attach_anchors()
         self.point, self.logit_bias = None, None
@@ -133,7 +141,7 @@ class Backend(ABC):
     def close(self) -> None:
         """Free the model. Safe to call twice."""
         self._close_model()
-        self.anchors, self.point, self.logit_bias = [], None, None
+        self.anchors, self.point, self.logit_bias, self._diction_words = [], None, None, None
 
     @property
     def anchor_names(self) -> list[str]:
@@ -434,6 +442,18 @@ class Backend(ABC):
 
     @abstractmethod
     def _attach_anchors(self) -> None: ...
+
+    def _diction_at(self, context: Sequence[int]) -> np.ndarray | None:
+        """The voices' diction at the point as the step after ``context`` (the tokens so far)
+        applies it (engine.anchors.diction.at_step); None where there is none."""
+        if self.logit_bias is None:
+            return None
+        return at_step(self.logit_bias, context, self._diction_words, self.presence_window)
+
+    def _vocabulary_texts(self) -> list[str] | None:
+        """Each vocabulary entry's text, in token order (None: this backend cannot read them,
+        and a diction then applies as it is at every step)."""
+        return None
 
     def _vocab_size(self) -> int | None:
         """The loaded model's vocabulary size, which a voice's diction must match (None: this

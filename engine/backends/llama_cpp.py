@@ -38,7 +38,7 @@ from engine.backends.generation import StepOptions
 from engine.backends.kv_handoff import torch_split
 from engine.backends.llama_merge import merge_mode
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
-from engine.backends.llama_streams import (CELLS, Streams, available_memory, common_prefix,
+from engine.backends.llama_streams import (CELLS, StepBias, Streams, available_memory, common_prefix,
                                            kv_bytes_per_token, logprob_of, prompt_batches,
                                            decode_together, logits_processors, rows_batch_invariant, top_of,
                                            sampler_args, split_invariant, stream_cells, with_bias)
@@ -188,6 +188,11 @@ class LlamaCppBackend(Backend):
 
     def _vocab_size(self) -> int | None:
         return int(self._llm.n_vocab()) if self._llm is not None else None
+
+    def _vocabulary_texts(self) -> list[str] | None:
+        assert self._llm is not None
+        llm = self._llm
+        return [llm.detokenize([t], special=False).decode("utf-8", errors="replace") for t in range(llm.n_vocab())]
 
     def _is_loaded(self) -> bool:
         return self._llm is not None
@@ -410,15 +415,17 @@ class LlamaCppBackend(Backend):
             return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         forbid = step.forbid_first
+        applied = StepBias(self._diction_at) if self.logit_bias is not None else None
         generator = llm.generate(last_batch, **sampler_args(sampling), reset=False,
-                                 logits_processor=logits_processors(forbid, self.logit_bias))
+                                 logits_processor=logits_processors(forbid, applied))
         try:
             for count, token in enumerate(generator, start=1):
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                     return
+                bias = applied.last if applied is not None else None
                 yield Piece(decoder.decode(llm.detokenize([token], special=False)),
-                            self._last_logprob(token) if logprobs else None, token,
-                            self._last_top(step.top_k) if step.top_k else None)
+                            self._last_logprob(token, bias) if logprobs else None, token,
+                            self._last_top(step.top_k, bias) if step.top_k else None)
                 if count >= max_tokens:
                     return
         except RuntimeError as exc:
@@ -526,8 +533,11 @@ class LlamaCppBackend(Backend):
         """Whether candidates may share each decode step (checked once per loaded model)."""
         if self.rows_invariant is None:
             assert self._llm is not None
-            self.rows_invariant = rows_batch_invariant(self._streams_for(2, CELLS),
-                                                       self._llm.n_vocab())
+            # runtime LoRA adapters: the check of a few steps passed, and candidates sharing
+            # each decode still left a single generation's text after 8-14 tokens (the AVX2
+            # EPYC; 32 checked steps saw it), so they never share
+            self.rows_invariant = not self._adapter_args[2] and rows_batch_invariant(
+                self._streams_for(2, CELLS), self._llm.n_vocab())
             if not self.rows_invariant:
                 self._close_streams()  # never used here: free its buffers
             log.info("candidates %s each decode step", "share" if self.rows_invariant
@@ -567,32 +577,33 @@ class LlamaCppBackend(Backend):
         try:
             yield from decode_together(streams, self._llm, tokens, sampling, seeds, max_tokens,
                                        logprobs, done, self._stop_requested,
-                                       min(PREFILL_CHUNK, self._llm.n_batch), self.logit_bias)
+                                       min(PREFILL_CHUNK, self._llm.n_batch),
+                                       self._diction_at if self.logit_bias is not None else None)
         except RuntimeError as exc:
             self._raise_unless_cancelled(exc)
         finally:
             self._streaming = False
             streams.clear()
 
-    def _last_logprob(self, token: int) -> float:
+    def _last_logprob(self, token: int, bias: np.ndarray | None) -> float:
         """log p(token) under the logits it was just sampled from (still in the context)."""
-        return logprob_of(self._last_logits(), token)
+        return logprob_of(self._last_logits(bias), token)
 
-    def _last_logits(self) -> np.ndarray:
-        """The logits the last token was sampled from (still in the context), with the voices'
-        diction as the sampler saw it."""
+    def _last_logits(self, bias: np.ndarray | None) -> np.ndarray:
+        """The logits the last token was sampled from (still in the context), with ``bias``:
+        the voices' diction as the sampler saw it at that step."""
         import llama_cpp
 
         assert self._llm is not None
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1),
                                        shape=(self._llm.n_vocab(),))
-        return with_bias(logits, self.logit_bias)
+        return with_bias(logits, bias)
 
-    def _last_top(self, k: int) -> tuple[tuple[str, float], ...]:
+    def _last_top(self, k: int, bias: np.ndarray | None) -> tuple[tuple[str, float], ...]:
         """The k most likely tokens under the logits just sampled from, as (text, log p)."""
         llm = self._llm
         assert llm is not None
-        return top_of(self._last_logits(), k, lambda t: llm.detokenize([t], special=False).decode("utf-8", errors="replace"))
+        return top_of(self._last_logits(bias), k, lambda t: llm.detokenize([t], special=False).decode("utf-8", errors="replace"))
 
     def _score_tokens(self, tokens: list[int]) -> list[float]:
         assert self._llm is not None
@@ -600,8 +611,8 @@ class LlamaCppBackend(Backend):
         self._forget_prompt()
         out = []
         llm.eval(tokens[:1])
-        for token in tokens[1:]:
-            out.append(self._last_logprob(token))
+        for i, token in enumerate(tokens[1:], start=1):
+            out.append(self._last_logprob(token, self._diction_at(tokens[:i])))
             llm.eval([token])
         self._forget_prompt()  # the next generation must not reuse this text's KV entries
         return out

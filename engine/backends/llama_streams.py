@@ -12,7 +12,9 @@ the batch), while Q4_1 matrices give identical rows. So `rows_batch_invariant` c
 once per model: where rows agree, each step decodes all candidates in one batch; where they
 do not, candidate i would no longer give the text of a single generation with its seed, and
 the backend runs the candidates one after another instead (the prompt still evaluated once,
-through the kept prefix).
+through the kept prefix). With runtime LoRA adapters active they always do: there the check
+of four steps passed, and shared candidates still left their single generations' text after
+8-14 tokens (a check of 32 steps saw rows differ), so no check of a few steps can clear them.
 """
 from __future__ import annotations
 
@@ -232,13 +234,29 @@ def top_of(logits: np.ndarray, k: int, text: Callable[[int], str]) -> tuple[tupl
     return tuple((text(int(t)), float(values[t] - norm)) for t in ids)
 
 
-def logits_processors(forbid: frozenset[int] = frozenset(), bias: np.ndarray | None = None) -> Any:
+class StepBias:
+    """A voice's diction as each step applies it (``at``: the backend's `_diction_at`, given the
+    tokens so far), kept for that step's log p and alternatives: what the sampler saw."""
+
+    def __init__(self, at: Callable[[Sequence[int]], np.ndarray | None]) -> None:
+        self.at = at
+        self.last: np.ndarray | None = None
+
+    def __call__(self, context: Sequence[int]) -> np.ndarray | None:
+        self.last = self.at(context)
+        return self.last
+
+
+def logits_processors(forbid: frozenset[int] = frozenset(), bias: StepBias | None = None,
+                      context: Callable[[], Sequence[int]] | None = None) -> Any:
     """llama-cpp-python logits processors (None where there is nothing to do): ``forbid`` ruled
     out of the first sampled token only (a phrase ban's rewind), and ``bias`` (a voice's
-    diction at the point) added to every step's logits."""
+    diction at the point, as the step after the tokens so far applies it) added to every step's
+    logits. The tokens so far are the ones llama-cpp-python passes, or ``context()`` (a
+    candidate's own, where several share one context)."""
     from llama_cpp import LogitsProcessorList
 
-    processors = []
+    processors: list[Callable[[Any, Any], Any]] = []
     if forbid:
         ids = np.fromiter(sorted(forbid), dtype=np.int64)
         calls = [0]
@@ -250,7 +268,10 @@ def logits_processors(forbid: frozenset[int] = frozenset(), bias: np.ndarray | N
             return scores
         processors.append(ban)
     if bias is not None:
-        processors.append(lambda _input_ids, scores: scores + bias)
+        def add(input_ids: Any, scores: Any) -> Any:
+            step = bias(input_ids if context is None else context())
+            return scores if step is None else scores + step
+        processors.append(add)
     return LogitsProcessorList(processors) if processors else None
 
 
@@ -267,12 +288,19 @@ def sampler_args(sampling: SamplingConfig) -> dict[str, float]:
                 temp=sampling.temperature, repeat_penalty=sampling.repetition_penalty)
 
 
+def _so_far(history: list[int]) -> Callable[[], Sequence[int]]:
+    """A candidate's tokens so far, as its logits processor reads them at each step."""
+    return lambda: history
+
+
 def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: SamplingConfig,
                     seeds: list[int], max_tokens: int, logprobs: bool, done: set[int],
-                    stop_requested: Callable[[], bool], chunk: int, bias: np.ndarray | None = None
+                    stop_requested: Callable[[], bool], chunk: int,
+                    bias: Callable[[Sequence[int]], np.ndarray | None] | None = None
                     ) -> Iterator[tuple[int, Piece | None]]:
     """K candidates step by step, all of a step's rows in one llama_decode: (i, piece)
-    events, (i, None) when candidate i ends; ``done`` holds the ones the caller finished."""
+    events, (i, None) when candidate i ends; ``done`` holds the ones the caller finished.
+    ``bias``: the voices' diction after a candidate's tokens so far (`StepBias`)."""
     import llama_cpp
 
     streams.clear()
@@ -287,9 +315,12 @@ def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: Sam
     for i in range(1, len(seeds)):
         streams.copy_stream(0, i)
     samplers = []
-    for seed in seeds:  # the chain llm.generate builds, with this seed
+    histories = [list(tokens) for _ in seeds]  # each candidate's tokens so far
+    applied = [StepBias(bias) if bias is not None else None for _ in seeds]
+    for i, seed in enumerate(seeds):  # the chain llm.generate builds, with this seed
         llm.set_seed(seed)
-        samplers.append(llm._init_sampler(**sampler_args(sampling), logits_processor=logits_processors(bias=bias)))
+        samplers.append(llm._init_sampler(**sampler_args(sampling), logits_processor=logits_processors(
+            bias=applied[i], context=_so_far(histories[i]))))
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in seeds]
     rows = {i: size - 1 for i in range(len(seeds))}  # each one's row in the last batch
@@ -302,8 +333,11 @@ def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: Sam
                 yield i, None
                 continue
             counts[i] += 1
+            step_bias = applied[i]
             yield i, Piece(decoders[i].decode(llm.detokenize([token], special=False)),
-                           logprob_of(with_bias(streams.logits(row), bias), token) if logprobs else None)
+                           logprob_of(with_bias(streams.logits(row), step_bias.last if step_bias else None), token)
+                           if logprobs else None)
+            histories[i].append(token)
             if counts[i] >= max_tokens:
                 yield i, None
             elif i not in done:

@@ -95,6 +95,10 @@ class TorchBackend(Backend):
     def _is_loaded(self) -> bool:
         return self.model is not None
 
+    def _vocabulary_texts(self) -> list[str] | None:
+        assert self.tokenizer is not None
+        return list(self.tokenizer.batch_decode([[t] for t in range(len(self.tokenizer))], skip_special_tokens=True))
+
     def _vocab_size(self) -> int | None:
         return None if self.model is None else int(self.model.get_output_embeddings().weight.shape[0])
 
@@ -178,12 +182,12 @@ class TorchBackend(Backend):
         history = list(tokens)
         generated: list[int] = []
         emitted = ""
-        bias = None if self.logit_bias is None else torch.from_numpy(self.logit_bias)  # the voices' diction
         with torch.inference_mode():
             for _ in range(max_tokens):
                 logits = out.logits[0, -1].float().cpu()
+                bias = self._diction_at(history)  # the voices' diction as this step applies it
                 if bias is not None:
-                    logits = logits + bias
+                    logits = logits + torch.from_numpy(bias)
                 if step.forbid_first and not generated:  # a phrase ban's rewind: not the phrase's first token
                     logits[sorted(step.forbid_first)] = -math.inf
                 token = sample_next(logits, history, sampling, generator)

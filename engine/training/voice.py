@@ -15,7 +15,8 @@ model's 7-10 steps were 2% and 29% (benchmarks/voice_recipes.py). Before the ste
 fits its diction (engine.training.diction: one logit bias per token, under which the base model
 expects each token as often as the page has it, raising whole lower-case words and punctuation
 only; a few seconds, counted in the budget), which every local backend adds to the logits in
-proportion to the voice's weight: it raised one writer's LoRA from 54% to 78% recognised and
+proportion to the voice's weight, less a word's rise while the passage holds the word
+(engine.anchors.diction.at_step): it raised one writer's LoRA from 54% to 78% recognised and
 left the other's at 11% (10%; docs/results.md). The steps take their output softmax over a
 shortlist with sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole
 vocabulary's. The card says it is a voice and records the text's hash, its word count, the
