@@ -50,7 +50,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.diction import PRESENCE_WINDOW  # noqa: E402
 from engine.machine import describe_machine  # noqa: E402
-from engine.training.voice import voice_text  # noqa: E402
+from engine.training.voice import source_hash, voice_text  # noqa: E402
 
 BOOKS = {"melville": "melville-moby_dick.txt", "edgeworth": "edgeworth-parents.txt"}
 PAGE_WORDS = 700
@@ -98,13 +98,11 @@ def make(text: str, name: str, out: Path) -> dict:
 def made_before(voice: Path, text: str) -> dict:
     """What an earlier run's voice card says (the seconds are its own clock: the wall time was
     not kept); refused if the voice was made from another text."""
-    import hashlib
-
     from engine.anchors.model import AnchorCard
 
     training = AnchorCard.load(voice / "anchor.json").training
     source = training["source"]
-    if source["sha256"] != hashlib.sha256(voice_text([text]).encode("utf-8")).hexdigest():
+    if source["sha256"] != source_hash(voice_text([text])):
         raise SystemExit(f"{voice} was made from another text")
     return {"words": source["words"], "steps": training["steps_taken"], "seconds": source["seconds"],
             "wall": source["seconds"], "reused": True}

@@ -97,6 +97,11 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
                        max_seconds=min(MAX_SECONDS, PAGE_SECONDS + (planned - BASE_STEPS) * SECONDS_PER_STEP))
 
 
+def source_hash(text: str) -> str:
+    """The hash a voice's card records of the text it learnt (`voice_text`'s)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def voice_text(texts: Sequence[str]) -> str:
     """The writer's texts as the voice learns them: paragraphs kept, but a paragraph's line
     breaks (an email's or an editor's hard wrap) and runs of spaces made single spaces, as the
@@ -156,7 +161,7 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     card_path = out_dir / "anchor.json"
     card = AnchorCard.load(card_path)
     card = replace(card, kind="voice", training={**card.training, "source": {
-        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "words": words,
+        "sha256": source_hash(text), "words": words,
         "seconds": round(seconds, 1)}})
     card.save(card_path)
     return VoiceResult(out_dir, name, words, seconds, result.steps, result.val_loss, result.base_val_loss)
