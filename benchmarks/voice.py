@@ -95,6 +95,28 @@ def make(text: str, name: str, out: Path) -> dict:
     return {**json.loads(r.stdout), "wall": wall}
 
 
+def first_words(text: str, words: int) -> str:
+    """The text's first ``words`` words or a little more: whole paragraphs, the last one cut at the
+    end of the sentence that reaches ``words``."""
+    out, count = [], 0
+    for paragraph in text.split("\n\n"):
+        n = len(paragraph.split())
+        if count + n < words:
+            out.append(paragraph)
+            count += n
+            continue
+        sentences = re.split(r"(?<=[.!?;])\s+", paragraph)
+        kept = []
+        for sentence in sentences:
+            kept.append(sentence)
+            count += len(sentence.split())
+            if count >= words:
+                break
+        out.append(" ".join(kept))
+        break
+    return "\n\n".join(out)
+
+
 def made_before(voice: Path, text: str) -> dict:
     """What an earlier run's voice card says (the seconds are its own clock: the wall time was
     not kept); refused if the voice was made from another text."""

@@ -78,11 +78,21 @@ def recipes(words: int) -> dict[str, TrainConfig]:
         # lr and at a page's
         "five-minutes": replace(base, max_seconds=270.0),
         "five-minutes-lr4e-3": replace(base, max_seconds=270.0, lr=4e-3),
+        # a short text (--words): fewer steps, fewer or more blocks a step (two since
+        # 2026-12-02's eighteenth session, four before), or a page's 128-token blocks
+        "steps8": replace(base, steps=8),
+        "batch2": replace(base, batch=2),
+        "batch4": replace(base, batch=4),
+        "block128": replace(base, block=128),
+        # ten pages' capped 64 steps: each seeing twice the text, or at a rate between a page's
+        # and three pages'
+        "batch8": replace(base, batch=8),
+        "lr3e-3": replace(base, lr=3e-3),
     }
 
 
 def main() -> int:
-    from voice import author_judge, book_halves, corpus_lexicon, judge, page_and_after
+    from voice import author_judge, book_halves, corpus_lexicon, first_words, judge, page_and_after
 
     from engine.training.voice import make_voice
     from engine.words import word_count
@@ -94,6 +104,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="2,3,4,5")
     ap.add_argument("--strengths", default="1")
     ap.add_argument("--pages", type=int, default=1, help="pages of the author's text (about 700 words each)")
+    ap.add_argument("--words", type=int, default=None,
+                    help="the pages' first WORDS words only (whole sentences): a writer's short page")
     args = ap.parse_args()
     seeds = tuple(int(x) for x in args.seeds.split(","))
     strengths = tuple(float(x) for x in args.strengths.split(","))
@@ -106,6 +118,9 @@ def main() -> int:
         first, second = book_halves(corpora, author)
         classifier = author_judge(author, second, corpora)
         text, tail, after = page_and_after(first, args.pages)
+        if args.words:
+            text = first_words(text, args.words)
+            tail = text[-int(len(text) * 0.15):]
         grid = recipes(word_count(text))
         names = args.recipes.split(",") if args.recipes else list(grid)
         base_judged = None  # the base model (strength 0), judged with the first recipe only

@@ -24,7 +24,7 @@ START = "The rain had not stopped for three days, and the river"
 def window(qtbot, tmp_path, adapters, session_cache, monkeypatch):
     monkeypatch.setenv("PROSEMIX_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(mw, "show_error", lambda *a, **k: None)
-    monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Discard)
+    monkeypatch.setattr(desk_files, "ask", lambda *a, **k: desk_files.QMessageBox.Discard)
     w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), load_defaults=False)
     qtbot.addWidget(w)
     w.generation.temperature.setValue(0.0)
@@ -242,11 +242,42 @@ def test_save_open_and_the_unsaved_question(qtbot, window, tmp_path, monkeypatch
     desk.editor.moveCursor(QTextCursor.End)
     qtbot.keyClicks(desk.editor, "!")
     asked = []
-    monkeypatch.setattr(desk_files.QMessageBox, "question",
+    monkeypatch.setattr(desk_files, "ask",
                         lambda *a, **k: asked.append(a[2]) or desk_files.QMessageBox.Cancel)
     files.new()  # cancelled: nothing lost
     assert asked and desk.doc.text == text + "!"
-    monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Discard)
+    monkeypatch.setattr(desk_files, "ask", lambda *a, **k: desk_files.QMessageBox.Discard)
+
+
+@pytest.mark.parametrize("key, expected", [(Qt.Key.Key_D, "Discard"), (Qt.Key.Key_S, "Save"),
+                                           (Qt.Key.Key_Escape, "Cancel")])
+def test_the_unsaved_question_answers_to_the_keyboard(qtbot, key, expected):
+    """Alt+D discards, Alt+S saves and Escape cancels, whatever labels the platform's theme
+    would give the buttons (Qt's generic theme gives no Alt shortcut)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    labels = []
+
+    def press() -> None:
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        labels.extend(b.text() for b in box.buttons())
+        timer = QTimer(box)  # a key that did nothing: the box is closed, Cancel (dies with the box)
+        timer.setSingleShot(True)
+        timer.timeout.connect(box.reject)
+        timer.start(1500)
+        qtbot.keyClick(box, key, Qt.KeyboardModifier.NoModifier if key == Qt.Key.Key_Escape
+                       else Qt.KeyboardModifier.AltModifier)
+
+    QTimer.singleShot(200, press)
+    answer = desk_files.ask(parent, "Unsaved changes", "Save the changes to x?",
+                            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+    assert answer == getattr(QMessageBox.StandardButton, expected)
+    assert "&Discard" in labels and "&Save" in labels
 
 
 CRASHING_APP = """
@@ -284,13 +315,13 @@ def test_killed_mid_typing_the_next_start_recovers_the_text(qtbot, tmp_path, mon
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     monkeypatch.setenv("PROSEMIX_DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Yes)
+    monkeypatch.setattr(desk_files, "ask", lambda *a, **k: desk_files.QMessageBox.Yes)
     w = MainWindow(settings=QSettings(str(tmp_path / "s2.ini"), QSettings.IniFormat), load_defaults=False)
     qtbot.addWidget(w)
     w.files.offer_recovery()
     assert w.write.editor.toPlainText() == "First words of a story.\nA second line, typed later."
     assert w.files.dirty and w.windowTitle().startswith("*Untitled")
-    monkeypatch.setattr(desk_files.QMessageBox, "question", lambda *a, **k: desk_files.QMessageBox.Discard)
+    monkeypatch.setattr(desk_files, "ask", lambda *a, **k: desk_files.QMessageBox.Discard)
     w.close()
     assert w.worker.wait(10000)
 

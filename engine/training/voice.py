@@ -44,7 +44,12 @@ BASE_STEPS = 14  # one page
 # loss down to 3.72 and 3.48) (benchmarks/voice_recipes.py --pages 10, 2026-12-02, docs/results.md);
 # a cap, so that a faster CPU does not take the steps this one could not
 MAX_STEPS = 64
-SHORT_TEXT_WORDS = 450  # below this, 64-token blocks: the trainer needs three blocks of text
+# below this, 64-token blocks (the trainer needs three blocks of text), two a step, not four: at
+# four, a writer's 307-word page came back as a collage of its phrases (12% of the samples' word
+# 5-grams were the page's; validation loss 4.03 -> 5.14) and 320-word pages of two authors wrote
+# loose quotation marks in 4 and 9 of 24 samples and a hero's name in every sentence; at two, 2%
+# recited (4.03 -> 4.41) and no such faults (benchmarks/voice_recipes.py --words 320, docs/results.md)
+SHORT_TEXT_WORDS, SHORT_TEXT_BATCH = 450, 2
 # the training steps' time budget, a ceiling: 36 s for a page, which leaves the model's load,
 # the evaluations and the GGUF within the minute a page may take, and SECONDS_PER_STEP more per
 # further step planned, at most MAX_SECONDS (ten pages, within the five minutes they may take).
@@ -83,14 +88,16 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     30 words past the first 700), at most MAX_STEPS, within a time budget (PAGE_SECONDS, and
     SECONDS_PER_STEP per further step planned before the cap, at most MAX_SECONDS: a slower CPU
     takes fewer steps, not longer, and ten pages have the time for their capped steps); a text
-    under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the trainer's three, and
-    one of SLOW_RATE_WORDS or more (two pages) at the lower rate its longer run wants."""
+    under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the trainer's three, two
+    blocks a step (SHORT_TEXT_BATCH), so that it is not learnt by heart, and one of
+    SLOW_RATE_WORDS or more (two pages) at the lower rate its longer run wants."""
     fast = words < SLOW_RATE_WORDS
     planned = BASE_STEPS if fast else BASE_STEPS + (words - 700) // 30
     steps = min(MAX_STEPS, planned)
-    block = 64 if words < SHORT_TEXT_WORDS else 128
+    short = words < SHORT_TEXT_WORDS
+    block, batch = (64, SHORT_TEXT_BATCH) if short else (128, 4)
     lr = FAST_RATE if fast else SLOW_RATE
-    return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=lr, batch=4, block=block, warmup=2,
+    return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=lr, batch=batch, block=block, warmup=2,
                        top_layers=TOP_LAYERS, diction=True, shortlist=SHORTLIST, negatives=NEGATIVES,
                        val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
                        precision=precision or voice_precision(),

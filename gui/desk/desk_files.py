@@ -27,6 +27,28 @@ RECENT_KEY = "recent_documents"
 FILTER = "Text (*.md *.txt)"
 
 
+# Qt's generic theme (Linux without a desktop's own) labels a box's buttons without an Alt
+# shortcut; a writer closing the window should not need the mouse to say Discard
+MNEMONICS = {QMessageBox.StandardButton.Save: "&Save", QMessageBox.StandardButton.Discard: "&Discard",
+             QMessageBox.StandardButton.Yes: "&Yes", QMessageBox.StandardButton.No: "&No"}
+
+
+def ask(parent: QWidget, title: str, text: str, buttons: QMessageBox.StandardButton,
+        default: QMessageBox.StandardButton) -> QMessageBox.StandardButton:
+    """QMessageBox.question with an Alt shortcut on each button (Escape cancels); the button
+    chosen, Cancel if the box was closed without one."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, buttons, parent)
+    box.setDefaultButton(default)
+    for which, label in MNEMONICS.items():
+        if (button := box.button(which)) is not None:
+            button.setText(label)
+    box.exec()
+    clicked = box.clickedButton()
+    answer = box.standardButton(clicked) if clicked is not None else QMessageBox.StandardButton.Cancel
+    box.deleteLater()  # not kept as the window's child, one a question
+    return answer
+
+
 class DeskFiles(QObject):
     titleChanged = Signal(str)
     message = Signal(str)
@@ -141,7 +163,7 @@ class DeskFiles(QObject):
         """Ask before unsaved changes are lost; False means the writer cancelled."""
         if not self.dirty or not self.desk.doc.text.strip():
             return True
-        answer = QMessageBox.question(
+        answer = ask(
             self.parent_widget, "Unsaved changes", f"Save the changes to {self.title().lstrip('*')}?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
         if answer == QMessageBox.StandardButton.Cancel:
@@ -183,7 +205,7 @@ class DeskFiles(QObject):
             return
         newest = entries[0]
         where = newest.path or "an unsaved document"
-        answer = QMessageBox.question(
+        answer = ask(
             self.parent_widget, "Recover your writing?",
             f"Prosemix closed without saving {where}. Recover it?\n\n\"{newest.preview}…\"",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
