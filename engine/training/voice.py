@@ -3,8 +3,8 @@ their text (`prosemix voice`, *New voice from my writing…*).
 
 The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last TOP_LAYERS
 decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each step sees most of
-it) at lr 4e-3 (2e-3 from two pages on: the longer run overfits at 4e-3), bf16 where the CPU
-computes it natively, 14 steps for a page and more for more text up to a cap, within a time
+it; a text under 450 words 2 x 64) at lr 4e-3 (2e-3 from two pages on: the longer run overfits
+at 4e-3), bf16 where the CPU computes it natively, 14 steps for a page and more for more text up to a cap, within a time
 budget, so that a slower CPU takes fewer steps rather than more than the minute a page may take.
 The layers below the trained ones are computed once per block
 (engine.training.train.FrozenBelow), so a step costs about a third of a whole-model step, and
