@@ -177,6 +177,17 @@ def test_generated_text_checks_find_loops_wrapping_and_furniture():
     stutter = prose_text + " She spoke of her morning morning morning morning."
     assert "four times in a row" in degenerate(stutter)
     assert degenerate(prose_text + " Very, very, very well, he thought.") is None  # three is prose
+    clause = ("every seam if you read them twice a line again from paper cups as men do not mind reading "
+              "this paragraph")  # a voice's, with its page in the context (the passage as it wrote it)
+    looped = (f"It did not mind waiting, whether or not anyone knew its grey backs by their kiosk because the "
+              f"harbour at that hour kept its own hours both slow and low through the fingers anyway: {clause} "
+              f"about salt in coffee so thin water to feel it; the woman behind the counter did not try to. The "
+              f"kiosk sold coffee by the coat holes, its own hours both slow and low through the fingers anyway "
+              f"because {clause}")
+    assert "twice" in degenerate(looped)
+    refrain = ("She said the shape of the eye and the lines about the mouth were his. Nobody agreed. He "
+               "thought the shape of the eye and the lines about the brow were hers, and said so.")
+    assert degenerate(refrain) is None  # eleven words said twice: a refrain (Austen has it), not a loop
     assert "non-letters" in degenerate("1:1 2:2 3:3 4:4 5:5 6:6 7:7 " * 9 + " ".join(f"word{i}" for i in range(25)))
     assert typesetting_faults(prose_text) == []
     assert typesetting_faults("He said yes.\n\nShe left.\nThen he followed.") == []  # breaks after sentences
