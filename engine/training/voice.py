@@ -4,8 +4,9 @@ their text (`prosemix voice`, *New voice from my writing…*).
 The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last TOP_LAYERS
 decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each step sees most of
 it; a text under 450 words 2 x 64) at lr 4e-3 (2e-3 from two pages on: the longer run overfits
-at 4e-3), bf16 where the CPU computes it natively, 14 steps for a page and more for more text up to a cap, within a time
-budget, so that a slower CPU takes fewer steps rather than more than the minute a page may take.
+at 4e-3), bf16 where the CPU computes it natively, 14 steps for a page and more for more text up
+to a cap, within a time budget, so that a slower CPU takes fewer steps rather than more than the
+minute a page may take.
 The layers below the trained ones are computed once per block
 (engine.training.train.FrozenBelow), so a step costs about a third of a whole-model step, and
 the budget holds more of them: on one page each of two authors (the AVX2-only EPYC) the MLP
