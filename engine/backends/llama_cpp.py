@@ -611,8 +611,9 @@ class LlamaCppBackend(Backend):
         self._forget_prompt()
         out = []
         llm.eval(tokens[:1])
+        voiced = self.logit_bias is not None  # else no step has a diction: no prefix to slice
         for i, token in enumerate(tokens[1:], start=1):
-            out.append(self._last_logprob(token, self._diction_at(tokens[:i])))
+            out.append(self._last_logprob(token, self._diction_at(tokens[:i]) if voiced else None))
             llm.eval([token])
         self._forget_prompt()  # the next generation must not reuse this text's KV entries
         return out
