@@ -19,6 +19,7 @@ class SamplingConfig:
     top_p: float = 0.95
     top_k: int = 40
     repetition_penalty: float = 1.1
+    dry: float = 0.0  # no repeats: the DRY penalty's multiplier (engine.backends.dry); 0 is off
     seed: int = 0
     stop: tuple[str, ...] = field(default_factory=tuple)
     chat: bool = False
@@ -31,7 +32,7 @@ class SamplingConfig:
                 or not 1 <= self.max_tokens <= MAX_TOKENS_LIMIT:
             raise bad("max_tokens", self.max_tokens, f"an integer in 1..{MAX_TOKENS_LIMIT}")
         for name, lo, hi in (("temperature", 0.0, 5.0), ("top_p", 0.0, 1.0),
-                             ("repetition_penalty", 0.5, 3.0)):
+                             ("repetition_penalty", 0.5, 3.0), ("dry", 0.0, 5.0)):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
                 raise bad(name, value, f"a number in [{lo}, {hi}]")

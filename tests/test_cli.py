@@ -61,6 +61,7 @@ def test_generate_json_says_what_the_shipped_cards_apply_at_the_centre(session_c
     (["generate", "--prompt", "x", "--model", "/nonexistent.gguf"], "model not found"),
     (["generate", "--prompt", "x", "--anchor", "no-such-anchor"], "anchor not found"),
     (["generate", "--prompt", "x", "--temperature", "-1"], "temperature must be"),
+    (["generate", "--prompt", "x", "--dry", "9"], "dry must be a number in [0.0, 5.0]"),
     (["convert-lora", "/nonexistent", "--out", "/tmp/x.gguf"], "anchor not found"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, session_cache):
@@ -286,3 +287,14 @@ def test_continue_reads_the_style_window_as_the_write_tab_does(tmp_path, session
     assert json.loads(r.stdout)["context_budget"] == 1000
     r = run("continue", str(doc), "--window", "3", cache=session_cache)
     assert r.returncode == 2 and "--window must be" in r.stderr
+
+
+def test_generate_with_no_repeats(session_cache):
+    prompt = "One two three four five six seven. One two three four five six seven. One two three"
+    common = ["generate", "--prompt", prompt, "--max-tokens", "4", "--temperature", "0",
+              "--repetition-penalty", "1", "--json"]
+    plain = run(*common, cache=session_cache)
+    dry = run(*common, "--dry", "0.8", cache=session_cache)
+    assert plain.returncode == 0 and dry.returncode == 0, plain.stderr + dry.stderr
+    assert json.loads(plain.stdout)["text"].startswith(" four")
+    assert not json.loads(dry.stdout)["text"].startswith(" four")

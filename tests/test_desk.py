@@ -218,3 +218,15 @@ def test_the_desk_runs_on_the_llama_backend_as_the_window_does(session_cache):
         assert desk.accept() is not None and desk.doc.passages[0].provenance.seed == 1
     finally:
         backend.close()
+
+
+def test_no_repeats_travels_with_a_continue_its_provenance_and_an_alternatives_rewrite():
+    desk = desk_with()
+    job = desk.continue_at(len(START), A, SamplingConfig(max_tokens=8, seed=3, dry=0.8))
+    assert job.sampling.dry == 0.8
+    write(desk, job, " The", " river", " rose", ".", alts=True)
+    passage = desk.accept()
+    assert passage is not None and passage.provenance.sampling["dry"] == 0.8
+    hit = desk.token_at(len(START) + len(" The") + 1)
+    again = desk.rewrite_from(hit, " other")
+    assert again is not None and again.sampling.dry == 0.8  # the passage's own setting, not the panel's

@@ -380,3 +380,19 @@ def test_a_message_too_long_for_the_bar_hides_the_model_and_speed_until_it_goes(
     assert status.model_label.isHidden() and bar.currentMessage().endswith("step 2/30")
     status.done()
     assert not status.model_label.isHidden() and bar.currentMessage() == ""
+
+
+def test_no_repeats_is_a_sampling_setting_that_is_kept_and_a_record_without_it_is_off(qtbot):
+    from gui.tabs.generation_panel import GenerationPanel
+
+    panel = GenerationPanel()
+    qtbot.addWidget(panel)
+    assert panel.sampling().dry == 0.0 and panel.dry.text() == "off"
+    panel.dry.setValue(0.8)
+    assert panel.sampling().dry == 0.8
+    again = GenerationPanel()
+    qtbot.addWidget(again)
+    again.restore(panel.settings())
+    assert again.sampling().dry == 0.8
+    again.apply_record("Once", {"temperature": 0.5}, seed=4)  # a record from before the setting
+    assert again.sampling().dry == 0.0

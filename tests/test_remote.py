@@ -6,7 +6,7 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -465,3 +465,16 @@ def test_a_voice_with_a_diction_is_refused_by_name(server, gguf_adapters, tmp_pa
     save_file({"diction": np.zeros(8, np.float32)}, str(folder / DICTION_FILE))
     with pytest.raises(AnchorError, match="voice 'alpha' has a diction.*llama or torch"):
         RemoteBackend(server, api_key=KEY).load(None, [voice])
+
+
+def test_no_repeats_reaches_the_servers_own_dry_sampler(server):
+    backend = _remote(server)
+    try:
+        backend.set_weights([0.5, 0.5], strength=0.0)  # the base model, which copies the run
+        prompt = "One two three four five six seven. One two three four five six seven. One two three"
+        greedy = SamplingConfig(max_tokens=4, temperature=0.0, repetition_penalty=1.0)
+        assert backend.generate(prompt, greedy).text.startswith(" four")
+        text = backend.generate(prompt, replace(greedy, dry=0.8)).text
+        assert not text.startswith(" four"), text
+    finally:
+        backend.close()

@@ -26,6 +26,8 @@ from engine.anchors.diction import PRESENCE_WINDOW, at_step, check_vocabulary, d
 from engine.anchors.model import Anchor, applied_weights
 from engine.anchors.loading import load_anchor, validate_factors
 from engine.errors import AnchorError, ProsemixError
+from engine.backends.dry import breaker_tokens, dry_bias
+from engine.backends.quotes import QuoteGuard
 from engine.backends.generation import (MAX_TOP, Candidates, Finish, Generation, GenerationResult,
                                        Piece, StepOptions, Tally, check_seeds)
 from engine.models.base import BaseInfo, base_info, resolve_model
@@ -76,8 +78,16 @@ class Backend(ABC):
         # engine.anchors.diction.at_step), read from the vocabulary when a voice has a diction;
         # a window of 0 applies the diction as it is at every step
         self._diction_words: np.ndarray | None = None
-        self._words_of: tuple[Path, np.ndarray | None] | None = None  # (model, its word mask): kept across loads
+        # (model, its word mask, its quote guard, its DRY sequence breakers): read from the
+        # vocabulary once per model
+        self._vocabulary: tuple[Path, np.ndarray | None, QuoteGuard | None, np.ndarray | None] | None = None
+        self._breakers: np.ndarray | None = None  # engine.backends.dry.breaker_tokens of the loaded model
+        self._logits_size = 0  # the loaded model's vocabulary (what a step's bias must match)
         self.presence_window = PRESENCE_WINDOW
+        # no quotation mark set apart from its words (engine.backends.quotes), on every sampled
+        # step where the backend can read its vocabulary; the guard is kept across loads
+        self.guard_quotes = True
+        self._quote_guard: QuoteGuard | None = None
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -112,6 +122,8 @@ class Backend(ABC):
                     raise
         if any(a.diction is not None for a in ordered) and vocab is not None:
             self._diction_words = self._word_mask(path, vocab)
+        _, self._quote_guard, self._breakers = self._vocabulary_of(path, vocab)
+        self._logits_size = vocab or (self._breakers.size if self._breakers is not None else 0)
         progress("attaching anchors", 0.9)
         self._attach_anchors()
         self.point, self.logit_bias = None, None
@@ -450,14 +462,47 @@ class Backend(ABC):
             return None
         return at_step(self.logit_bias, context, self._diction_words, self.presence_window)
 
+    def _step_bias(self, context: Sequence[int], dry: float = 0.0) -> np.ndarray | None:
+        """What a sampled step after ``context`` adds to the logits: the voices' diction
+        (`_diction_at`), the quote guard's -inf (`engine.backends.quotes`) and, with ``dry`` (a
+        SamplingConfig's), the no-repeats penalty (`engine.backends.dry`); None where none has
+        anything."""
+        parts = [self._diction_at(context),
+                 self._quote_guard.at(context) if self._quote_guard is not None and self.guard_quotes else None,
+                 dry_bias(context, dry, self._logits_size, self._breakers) if dry and self._logits_size else None]
+        present = [p for p in parts if p is not None]
+        if len(present) <= 1:
+            return present[0] if present else None
+        return np.sum(present, axis=0)
+
+    def _biased_steps(self, dry: float = 0.0) -> Callable[[Sequence[int]], np.ndarray | None] | None:
+        """`_step_bias` (with ``dry``) where a step may have one (a diction, the quote guard or
+        the no-repeats penalty), else None, so that a backend installs no per-step hook for
+        nothing."""
+        if (self.logit_bias is None and (self._quote_guard is None or not self.guard_quotes)
+                and not (dry and self._logits_size)):
+            return None
+        return lambda context: self._step_bias(context, dry)
+
     def _word_mask(self, path: Path, vocab: int) -> np.ndarray | None:
-        """`word_tokens` of the loaded model's vocabulary, read once per model (0.2 s for the
-        embedded model's 49,152 tokens) and kept for its next loads: a voice added reloads it."""
-        if self._words_of is None or self._words_of[0] != path:
+        """`word_tokens` of the loaded model's vocabulary (`_vocabulary_of`)."""
+        return self._vocabulary_of(path, vocab)[0]
+
+    def _vocabulary_of(self, path: Path, vocab: int | None
+                       ) -> tuple[np.ndarray | None, QuoteGuard | None, np.ndarray | None]:
+        """The loaded model's word mask (`word_tokens`), quote guard and DRY sequence breakers
+        (`breaker_tokens`), read from its vocabulary once per model (0.2 s for the embedded
+        model's 49,152 tokens) and kept for its next loads: a voice added reloads it. Nones
+        where the backend cannot read it."""
+        if self._vocabulary is None or self._vocabulary[0] != path:
             texts = self._vocabulary_texts()
-            mask = None if texts is None else np.pad(word_tokens(texts), (0, max(0, vocab - len(texts))))
-            self._words_of = (path, mask)
-        return self._words_of[1]
+            if texts is None:
+                self._vocabulary = (path, None, None, None)
+            else:
+                size = max(vocab or 0, len(texts))
+                self._vocabulary = (path, np.pad(word_tokens(texts), (0, size - len(texts))),
+                                    QuoteGuard(texts, size), np.pad(breaker_tokens(texts), (0, size - len(texts))))
+        return self._vocabulary[1], self._vocabulary[2], self._vocabulary[3]
 
     def _vocabulary_texts(self) -> list[str] | None:
         """Each vocabulary entry's text, in token order (None: this backend cannot read them,

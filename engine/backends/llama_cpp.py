@@ -415,7 +415,8 @@ class LlamaCppBackend(Backend):
             return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         forbid = step.forbid_first
-        applied = StepBias(self._diction_at) if self.logit_bias is not None else None
+        steps = self._biased_steps(sampling.dry)
+        applied = StepBias(steps) if steps is not None else None
         generator = llm.generate(last_batch, **sampler_args(sampling), reset=False,
                                  logits_processor=logits_processors(forbid, applied))
         try:
@@ -578,7 +579,7 @@ class LlamaCppBackend(Backend):
             yield from decode_together(streams, self._llm, tokens, sampling, seeds, max_tokens,
                                        logprobs, done, self._stop_requested,
                                        min(PREFILL_CHUNK, self._llm.n_batch),
-                                       self._diction_at if self.logit_bias is not None else None)
+                                       self._biased_steps(sampling.dry))
         except RuntimeError as exc:
             self._raise_unless_cancelled(exc)
         finally:

@@ -25,6 +25,7 @@ from engine.errors import AnchorError, BackendUnavailable, ProsemixError
 from engine.models.base import BaseInfo
 from engine.models.gguf_meta import read_header
 from engine.sampling import DEFAULT_N_CTX, SamplingConfig
+from engine.backends.dry import BREAKERS, DRY_ALLOWED, DRY_BASE, DRY_LAST_N
 from engine.backends.base import Backend, Piece, Progress
 
 if TYPE_CHECKING:
@@ -282,6 +283,9 @@ class RemoteBackend(Backend):
             self._slot_scales[self.slot] = self._scales()
         else:  # the server picks a slot, maybe a pinned one: what any slot holds is unknown now
             self._slot_scales.clear()
+        if sampling.dry:  # llama-server's own DRY sampler, with the local backends' settings
+            body.update(dry_multiplier=sampling.dry, dry_base=DRY_BASE, dry_allowed_length=DRY_ALLOWED,
+                        dry_penalty_last_n=DRY_LAST_N, dry_sequence_breakers=list(BREAKERS))
         if logprobs or top_k:
             body["n_probs"] = max(1, top_k)  # log p of each sampled token (and the top k), from the raw logits
         self._ended = False

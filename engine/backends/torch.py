@@ -185,7 +185,7 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             for _ in range(max_tokens):
                 logits = out.logits[0, -1].float().cpu()
-                bias = self._diction_at(history)  # the voices' diction as this step applies it
+                bias = self._step_bias(history, sampling.dry)  # the diction, the quote guard, no repeats
                 if bias is not None:
                     logits = logits + torch.from_numpy(bias)
                 if step.forbid_first and not generated:  # a phrase ban's rewind: not the phrase's first token

@@ -55,13 +55,15 @@ def add_sampling_options(p: argparse.ArgumentParser, **overrides: object) -> Non
     p.add_argument("--top-p", type=float, default=d.top_p)
     p.add_argument("--top-k", type=int, default=d.top_k)
     p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
+    p.add_argument("--dry", type=float, default=d.dry, metavar="MULTIPLIER",
+                   help="no repeats: the DRY penalty on writing a run of the context again (0 off; 0.8 usual)")
     p.add_argument("--seed", type=int, default=d.seed)
 
 
 def sampling_from_args(args: argparse.Namespace, **extra: object) -> SamplingConfig:
     return SamplingConfig(max_tokens=args.max_tokens, temperature=args.temperature,
                           top_p=args.top_p, top_k=args.top_k,
-                          repetition_penalty=args.repetition_penalty, seed=args.seed,
+                          repetition_penalty=args.repetition_penalty, dry=args.dry, seed=args.seed,
                           **extra)  # type: ignore[arg-type]  # stop/chat, checked by SamplingConfig
 
 

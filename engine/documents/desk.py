@@ -217,7 +217,7 @@ class Desk:
         texts, alts = found
         kept = texts[:hit.index] + (choice,)
         self._kept = (kept, alts[:hit.index + 1])
-        params = {k: v for k, v in made.sampling.items() if k in ("temperature", "top_p", "top_k", "repetition_penalty")}
+        params = {k: v for k, v in made.sampling.items() if k in ("temperature", "top_p", "top_k", "repetition_penalty", "dry")}
         rest = int(made.sampling.get("max_tokens", len(texts))) - hit.index - 1
         provenance = replace(made, created=time.time(), sampling={**made.sampling, "from_token": hit.index})
         self.job = None
@@ -271,7 +271,7 @@ class Desk:
             self.before = self.doc.text[:pending.start]  # what the passage continues
         sampling = SamplingConfig(max_tokens=sampling.max_tokens, temperature=sampling.temperature,
                                   top_p=sampling.top_p, top_k=sampling.top_k,
-                                  repetition_penalty=sampling.repetition_penalty, seed=self.seed)
+                                  repetition_penalty=sampling.repetition_penalty, dry=sampling.dry, seed=self.seed)
         provenance = Provenance(dict(zip(self.names, point.weights)), point.strength, self.seed, self.model,
                                 {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")}
                                 | ({"preview": True} if preview else {}))

@@ -34,6 +34,10 @@ class GenerationPanel(QWidget):
         self.top_p = _dspin(0.05, 1.0, DEFAULTS.top_p, 0.05)
         self.top_k = _spin(0, 500, DEFAULTS.top_k)
         self.repetition = _dspin(1.0, 2.0, DEFAULTS.repetition_penalty, 0.05)
+        self.dry = _dspin(0.0, 3.0, DEFAULTS.dry, 0.1)
+        self.dry.setSpecialValueText("off")
+        self.dry.setToolTip("No repeats (DRY): a penalty on writing again a run of words that the text above "
+                            "already has, growing with the run; 0.8 is the usual setting. Also for the Write tab.")
         self.seed = _spin(0, 2**31 - 1, DEFAULTS.seed)
         self.seed_lock = QCheckBox("lock")
         self.seed_lock.setChecked(True)
@@ -66,12 +70,13 @@ class GenerationPanel(QWidget):
         seed_row.addWidget(self.seed_lock)
         cells = [("Mode", self.mode), ("Max tokens", self.max_tokens),
                  ("Temperature", self.temperature), ("Top-p", self.top_p),
-                 ("Top-k (0 = off)", self.top_k), ("Repetition penalty", self.repetition)]
+                 ("Top-k (0 = off)", self.top_k), ("Repetition penalty", self.repetition),
+                 ("No repeats (DRY)", self.dry)]
         for k, (label, widget) in enumerate(cells):
             grid.addWidget(QLabel(label), k // 2, (k % 2) * 2)
             grid.addWidget(widget, k // 2, (k % 2) * 2 + 1)
-        grid.addWidget(QLabel("Seed"), 3, 0)
-        grid.addLayout(seed_row, 3, 1)
+        grid.addWidget(QLabel("Seed"), 3, 2)
+        grid.addLayout(seed_row, 3, 3)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         buttons = QHBoxLayout()
@@ -94,7 +99,8 @@ class GenerationPanel(QWidget):
         return SamplingConfig(
             max_tokens=self.max_tokens.value(), temperature=round(self.temperature.value(), 4),
             top_p=round(self.top_p.value(), 4), top_k=self.top_k.value(),
-            repetition_penalty=round(self.repetition.value(), 4), seed=self.seed.value(),
+            repetition_penalty=round(self.repetition.value(), 4), dry=round(self.dry.value(), 4),
+            seed=self.seed.value(),
             chat=self.mode.currentIndex() == 1)
 
     def prompt_text(self) -> str:
@@ -120,7 +126,7 @@ class GenerationPanel(QWidget):
         return {"prompt": self.prompt.toPlainText(), "mode": self.mode.currentIndex(),
                 "max_tokens": self.max_tokens.value(), "temperature": self.temperature.value(),
                 "top_p": self.top_p.value(), "top_k": self.top_k.value(),
-                "repetition": self.repetition.value(), "seed": self.seed.value(),
+                "repetition": self.repetition.value(), "dry": self.dry.value(), "seed": self.seed.value(),
                 "seed_lock": self.seed_lock.isChecked(), "live": self.live.isChecked()}
 
     def restore(self, s: dict) -> None:
@@ -132,6 +138,7 @@ class GenerationPanel(QWidget):
             self.top_p.setValue(float(s.get("top_p", DEFAULTS.top_p)))
             self.top_k.setValue(int(s.get("top_k", DEFAULTS.top_k)))
             self.repetition.setValue(float(s.get("repetition", DEFAULTS.repetition_penalty)))
+            self.dry.setValue(float(s.get("dry", DEFAULTS.dry)))
             self.seed.setValue(int(s.get("seed", DEFAULTS.seed)))
             self.seed_lock.setChecked(bool(s.get("seed_lock", True)))
             self.live.setChecked(bool(s.get("live", True)))
@@ -147,6 +154,7 @@ class GenerationPanel(QWidget):
         self.top_p.setValue(float(params.get("top_p", self.top_p.value())))
         self.top_k.setValue(int(params.get("top_k", self.top_k.value())))
         self.repetition.setValue(float(params.get("repetition_penalty", self.repetition.value())))
+        self.dry.setValue(float(params.get("dry", 0.0)))
         self.seed.setValue(int(seed))
         self.seed_lock.setChecked(True)
 
