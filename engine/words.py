@@ -33,6 +33,12 @@ PAGE_WORDS = 700  # about a page: the shortest text measured
 THREE_PAGES_WORDS = 2_100
 
 
+# what the page chosen did (docs/results.md, "Which page", 2026-12-02): four pages of each of two
+# books, each made a voice and judged on 48 samples: 42-73% for one writer, 40-90% for the other
+WHICH_PAGE_ADVICE = ("Give pages like the rest of your writing: measured on two writers, a voice of one page "
+                     "was recognised as its author 40-90% of the time, depending on which page it was.")
+
+
 def more_text_advice(words: int) -> str:
     """What the measurement lets us tell a writer about giving more text, for ``words`` words."""
     if words < MIN_VOICE_WORDS:

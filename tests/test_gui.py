@@ -228,6 +228,7 @@ def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
     from engine.words import more_text_advice
 
     assert dialog.advice.text() == more_text_advice(dialog.words()) != ""  # what more text bought, as measured
+    assert "depending on which page" in dialog.which_page.text()  # what the page chosen did, as measured
     dialog.name.setText("my-voice")
     assert dialog.ok.isEnabled() and dialog.values() == {"name": "my-voice", "text": PAGE}
     progress = []

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
-from engine.words import MIN_VOICE_WORDS, more_text_advice, word_count
+from engine.words import MIN_VOICE_WORDS, WHICH_PAGE_ADVICE, more_text_advice, word_count
 
 
 class VoiceDialog(QDialog):
@@ -46,6 +46,9 @@ class VoiceDialog(QDialog):
         layout.addLayout(row)
         layout.addWidget(self.count)
         layout.addWidget(self.advice)
+        self.which_page = QLabel(WHICH_PAGE_ADVICE)
+        self.which_page.setWordWrap(True)
+        layout.addWidget(self.which_page)
         layout.addWidget(QLabel("The voice trains in the background (about a minute for a page here) "
                                 "and joins the picker as a corner; the status bar has Cancel."))
         layout.addWidget(buttons)
