@@ -84,10 +84,16 @@ def book_halves(corpora: Path, author: str) -> tuple[list[str], str]:
 PAGE_AT = 1 / 3  # where in the first half the pages start, unless --page-at says otherwise
 
 
+def page_start(paragraphs: int, at: float) -> int:
+    """The first paragraph of pages ``at`` (a fraction) of the way through ``paragraphs``; the
+    default place is the index every earlier run used."""
+    return paragraphs // 3 if at == PAGE_AT else int(paragraphs * at)
+
+
 def pages(paragraphs: list[str], count: int, at: float = PAGE_AT) -> str:
     """``count`` pages of consecutive paragraphs from the first half, starting ``at`` (a
     fraction) of the way through it."""
-    start = int(len(paragraphs) * at) if at != PAGE_AT else len(paragraphs) // 3
+    start = page_start(len(paragraphs), at)
     out, words = [], 0
     for p in paragraphs[start:]:
         out.append(p)
@@ -291,7 +297,7 @@ def page_and_after(paragraphs: list[str], count: int, at: float = PAGE_AT) -> tu
     """The pages given, their last 15% (most of it the training's held-out blocks) and the
     author's next 2,500 characters, which the voice never saw."""
     text = pages(paragraphs, count, at)
-    start = int(len(paragraphs) * at) if at != PAGE_AT else len(paragraphs) // 3
+    start = page_start(len(paragraphs), at)
     n = len(text.split("\n\n"))
     return text, text[-int(len(text) * 0.15):], "\n\n".join(paragraphs[start + n:start + n + 6])[:2500]
 

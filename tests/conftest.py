@@ -82,3 +82,20 @@ def no_threads_left():
     extra = [t for t in threading.enumerate() if t not in before and t.is_alive()
              and not t.daemon]
     assert not extra, f"test left threads running: {extra}"
+
+
+@pytest.fixture(params=["llama", "torch"])
+def bare_backend(request, session_cache):
+    """Each local backend (llama.cpp merged, torch fp32) with the embedded model and no anchors."""
+    if request.param == "torch":
+        pytest.importorskip("torch")
+        from engine.backends.torch import TorchBackend
+
+        backend = TorchBackend(device="cpu", dtype="float32")
+    else:
+        from engine.backends.llama_cpp import LlamaCppBackend
+
+        backend = LlamaCppBackend(merge=True)
+    backend.load(None, [])
+    yield backend
+    backend.close()

@@ -41,33 +41,20 @@ PROMPT = "One two three four five six seven. One two three four five six seven. 
 GREEDY = SamplingConfig(max_tokens=4, temperature=0.0, repetition_penalty=1.0, chat=False)
 
 
-def backends():
-    from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.backends.torch import TorchBackend
-
-    return [lambda: LlamaCppBackend(merge=True), lambda: TorchBackend(device="cpu", dtype="float32")]
-
-
-@pytest.mark.parametrize("make", range(2), ids=["llama", "torch"])
-def test_every_local_backend_writes_no_run_of_the_context_again_when_asked(make, session_cache):
-    pytest.importorskip("torch")
-    backend = backends()[make]()
-    backend.load(None, [])
-    try:
-        assert backend.generate(PROMPT, GREEDY).text.startswith(" four")  # the base copies the run
-        dry = SamplingConfig(max_tokens=4, temperature=0.0, repetition_penalty=1.0, chat=False, dry=0.8)
-        text = backend.generate(PROMPT, dry).text
-        assert not text.startswith(" four"), text
-        sampling = SamplingConfig(max_tokens=6, temperature=0.8, chat=False, dry=0.8)
-        alone = [backend.generate(PROMPT, SamplingConfig(max_tokens=6, temperature=0.8, chat=False, dry=0.8,
-                                                         seed=s)).text for s in (1, 2)]
-        assert not any(t.startswith(" four five") for t in alone), alone
-        for shared in ([False, True] if hasattr(backend, "rows_invariant") else [None]):
-            if shared is not None:
-                backend.rows_invariant = shared
-            texts = [r.text for r in backend.generate_candidates(PROMPT, sampling, [1, 2])]
-            assert not any(t.startswith(" four five") for t in texts), (shared, texts)
-            if not shared:
-                assert texts == alone  # candidate i is its seed's single generation
-    finally:
-        backend.close()
+def test_every_local_backend_writes_no_run_of_the_context_again_when_asked(bare_backend):
+    backend = bare_backend
+    assert backend.generate(PROMPT, GREEDY).text.startswith(" four")  # the base copies the run
+    dry = SamplingConfig(max_tokens=4, temperature=0.0, repetition_penalty=1.0, chat=False, dry=0.8)
+    text = backend.generate(PROMPT, dry).text
+    assert not text.startswith(" four"), text
+    sampling = SamplingConfig(max_tokens=6, temperature=0.8, chat=False, dry=0.8)
+    alone = [backend.generate(PROMPT, SamplingConfig(max_tokens=6, temperature=0.8, chat=False, dry=0.8,
+                                                     seed=s)).text for s in (1, 2)]
+    assert not any(t.startswith(" four five") for t in alone), alone
+    for shared in ([False, True] if hasattr(backend, "rows_invariant") else [None]):
+        if shared is not None:
+            backend.rows_invariant = shared
+        texts = [r.text for r in backend.generate_candidates(PROMPT, sampling, [1, 2])]
+        assert not any(t.startswith(" four five") for t in texts), (shared, texts)
+        if not shared:
+            assert texts == alone  # candidate i is its seed's single generation

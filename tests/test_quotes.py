@@ -46,49 +46,36 @@ PROMPT = 'The farmer looked at the attorney and said, "'
 GREEDY = SamplingConfig(max_tokens=5, temperature=0.0, chat=False)
 
 
-def backends():
-    from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.backends.torch import TorchBackend
-
-    return [lambda: LlamaCppBackend(merge=True), lambda: TorchBackend(device="cpu", dtype="float32")]
-
-
-@pytest.mark.parametrize("make", range(2), ids=["llama", "torch"])
-def test_every_local_backend_writes_no_space_after_an_opening_quote(make, session_cache):
-    pytest.importorskip("torch")
-    backend = backends()[make]()
-    backend.load(None, [])
-    try:
-        vocab = backend._vocab_size() or len(backend._vocabulary_texts() or [])
-        whale = backend._tokenize(" whale")[-1]
-        bias = np.zeros(vocab, np.float32)
-        bias[whale] = 60.0  # a voice's diction (no presence window) that wants " whale" everywhere
-        backend.logit_bias = bias
-        backend.guard_quotes = False
-        assert backend.generate(PROMPT, GREEDY).text.startswith(" whale")  # the fault, unguarded
-        backend.guard_quotes = True
-        guarded = backend.generate(PROMPT, GREEDY, logprobs=True)
-        assert not guarded.text[:1].isspace() and not typesetting_faults(PROMPT + guarded.text), guarded.text
-        assert all(np.isfinite(guarded.logprobs))  # log p as the sampler saw it: the token was allowed
-        assert guarded.text.endswith(" whale")  # the diction still applies where the guard allows
-        sampling = SamplingConfig(max_tokens=5, temperature=0.8, chat=False)
-        alone = [backend.generate(PROMPT, SamplingConfig(max_tokens=5, temperature=0.8, seed=s, chat=False)).text
-                 for s in (1, 2)]
-        assert not any(t[:1].isspace() for t in alone), alone
-        # candidate i samples as its seed's single generation, one after another and (llama) sharing a decode
-        for shared in ([False, True] if hasattr(backend, "rows_invariant") else [None]):
-            if shared is not None:
-                backend.rows_invariant = shared
-            texts = [r.text for r in backend.generate_candidates(PROMPT, sampling, [1, 2])]
-            assert not any(t[:1].isspace() for t in texts), (shared, texts)
-            if not shared:
-                assert texts == alone
-        # scoring a fixed text reads the model as it is: a set-apart quote has its own odds
-        backend.logit_bias = None
-        loose = 'He said, " count them," and left.'
-        backend.guard_quotes = False
-        unguarded = backend.perplexity(loose)
-        backend.guard_quotes = True
-        assert backend.perplexity(loose) == pytest.approx(unguarded) and np.isfinite(unguarded)
-    finally:
-        backend.close()
+def test_every_local_backend_writes_no_space_after_an_opening_quote(bare_backend):
+    backend = bare_backend
+    vocab = backend._vocab_size() or len(backend._vocabulary_texts() or [])
+    whale = backend._tokenize(" whale")[-1]
+    bias = np.zeros(vocab, np.float32)
+    bias[whale] = 60.0  # a voice's diction (no presence window) that wants " whale" everywhere
+    backend.logit_bias = bias
+    backend.guard_quotes = False
+    assert backend.generate(PROMPT, GREEDY).text.startswith(" whale")  # the fault, unguarded
+    backend.guard_quotes = True
+    guarded = backend.generate(PROMPT, GREEDY, logprobs=True)
+    assert not guarded.text[:1].isspace() and not typesetting_faults(PROMPT + guarded.text), guarded.text
+    assert all(np.isfinite(guarded.logprobs))  # log p as the sampler saw it: the token was allowed
+    assert guarded.text.endswith(" whale")  # the diction still applies where the guard allows
+    sampling = SamplingConfig(max_tokens=5, temperature=0.8, chat=False)
+    alone = [backend.generate(PROMPT, SamplingConfig(max_tokens=5, temperature=0.8, seed=s, chat=False)).text
+             for s in (1, 2)]
+    assert not any(t[:1].isspace() for t in alone), alone
+    # candidate i samples as its seed's single generation, one after another and (llama) sharing a decode
+    for shared in ([False, True] if hasattr(backend, "rows_invariant") else [None]):
+        if shared is not None:
+            backend.rows_invariant = shared
+        texts = [r.text for r in backend.generate_candidates(PROMPT, sampling, [1, 2])]
+        assert not any(t[:1].isspace() for t in texts), (shared, texts)
+        if not shared:
+            assert texts == alone
+    # scoring a fixed text reads the model as it is: a set-apart quote has its own odds
+    backend.logit_bias = None
+    loose = 'He said, " count them," and left.'
+    backend.guard_quotes = False
+    unguarded = backend.perplexity(loose)
+    backend.guard_quotes = True
+    assert backend.perplexity(loose) == pytest.approx(unguarded) and np.isfinite(unguarded)

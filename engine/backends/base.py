@@ -81,8 +81,8 @@ class Backend(ABC):
         # (model, its word mask, its quote guard, its DRY sequence breakers): read from the
         # vocabulary once per model
         self._vocabulary: tuple[Path, np.ndarray | None, QuoteGuard | None, np.ndarray | None] | None = None
-        self._breakers: np.ndarray | None = None  # engine.backends.dry.breaker_tokens of the loaded model
-        self._logits_size = 0  # the loaded model's vocabulary (what a step's bias must match)
+        # engine.backends.dry.breaker_tokens of the loaded model, padded to its logits' size
+        self._breakers: np.ndarray | None = None
         self.presence_window = PRESENCE_WINDOW
         # no quotation mark set apart from its words (engine.backends.quotes), on every sampled
         # step where the backend can read its vocabulary; the guard is kept across loads
@@ -120,10 +120,9 @@ class Backend(ABC):
                 except AnchorError:
                     self.close()
                     raise
+        words, self._quote_guard, self._breakers = self._vocabulary_of(path, vocab)
         if any(a.diction is not None for a in ordered) and vocab is not None:
-            self._diction_words = self._word_mask(path, vocab)
-        _, self._quote_guard, self._breakers = self._vocabulary_of(path, vocab)
-        self._logits_size = vocab or (self._breakers.size if self._breakers is not None else 0)
+            self._diction_words = words
         progress("attaching anchors", 0.9)
         self._attach_anchors()
         self.point, self.logit_bias = None, None
@@ -469,7 +468,8 @@ class Backend(ABC):
         anything."""
         parts = [self._diction_at(context),
                  self._quote_guard.at(context) if self._quote_guard is not None and self.guard_quotes else None,
-                 dry_bias(context, dry, self._logits_size, self._breakers) if dry and self._logits_size else None]
+                 dry_bias(context, dry, self._breakers.size, self._breakers)
+                 if dry and self._breakers is not None else None]
         present = [p for p in parts if p is not None]
         if len(present) <= 1:
             return present[0] if present else None
@@ -480,13 +480,9 @@ class Backend(ABC):
         the no-repeats penalty), else None, so that a backend installs no per-step hook for
         nothing."""
         if (self.logit_bias is None and (self._quote_guard is None or not self.guard_quotes)
-                and not (dry and self._logits_size)):
+                and not (dry and self._breakers is not None)):
             return None
         return lambda context: self._step_bias(context, dry)
-
-    def _word_mask(self, path: Path, vocab: int) -> np.ndarray | None:
-        """`word_tokens` of the loaded model's vocabulary (`_vocabulary_of`)."""
-        return self._vocabulary_of(path, vocab)[0]
 
     def _vocabulary_of(self, path: Path, vocab: int | None
                        ) -> tuple[np.ndarray | None, QuoteGuard | None, np.ndarray | None]:
