@@ -58,8 +58,7 @@ def verdict(ok: bool | None) -> str:
 
 
 def bench_llama(anchors: list[Path], reps: int) -> list[dict]:
-    from llama_cpp import Llama
-
+    from engine.backends.llama_amx import open_llama
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.anchors.gguf_lora import gguf_for
     from engine.paths import cache_dir
@@ -119,7 +118,7 @@ def bench_llama(anchors: list[Path], reps: int) -> list[dict]:
         prompt_only.append(first_token(merged, None)[0])  # the working copy, no weight change
         old.append(first_token(runtime, POINTS[(k + 1) % len(POINTS)])[0])
         t = time.perf_counter()
-        llm = Llama(model_path=model, lora_path=str(gguf_one), n_ctx=2048, verbose=False)
+        llm = open_llama(model_path=model, lora_path=str(gguf_one), n_ctx=2048, verbose=False)
         llm.create_completion(PROMPT, max_tokens=1, temperature=0)
         reload_.append(time.perf_counter() - t)
         llm.close()

@@ -42,9 +42,10 @@ NAMES = ("austen", "wry", "shakespeare", "positive", "negative", "simple", "comp
 def speed(path: str, text: str) -> tuple[float, float]:
     import llama_cpp
     import numpy as np
-    from llama_cpp import Llama
 
-    llm = Llama(model_path=path, n_ctx=2048, n_threads=os.cpu_count(), verbose=False, seed=0)
+    from engine.backends.llama_amx import open_llama
+
+    llm = open_llama(model_path=path, n_ctx=2048, n_threads=os.cpu_count(), verbose=False, seed=0)
     tokens = llm.tokenize(text.encode(), add_bos=True)[:500]
     prompt, decode = [], []
     for _ in range(3):
@@ -65,9 +66,10 @@ def speed(path: str, text: str) -> tuple[float, float]:
 
 def quality(path: str, seqs: list[list[int]], reference: list) -> tuple[float, float]:  # type: ignore[type-arg]
     import numpy as np
-    from llama_cpp import Llama
 
-    llm = Llama(model_path=path, n_ctx=1024, n_threads=os.cpu_count(), verbose=False, logits_all=True)
+    from engine.backends.llama_amx import open_llama
+
+    llm = open_llama(model_path=path, n_ctx=1024, n_threads=os.cpu_count(), verbose=False, logits_all=True)
     errors, agree = [], []
     for s, ref in zip(seqs, reference):
         llm.reset()

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from engine.anchors.loading import load_anchor
+from engine.backends.llama_amx import repack_allowed
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.backends.remote import RemoteBackend
 from engine.errors import AnchorError, ProsemixError
@@ -57,6 +58,8 @@ def _start(binary: str, adapters: list[Path], base, parallel: int = 2,
     port = _free_port()
     args = [binary, "-m", str(base.path), "--host", "127.0.0.1", "--port", str(port), "-c", str(2048 * parallel),
             "-np", str(parallel), "-fa", "off", "-t", "2", "--api-key", KEY, "--lora-init-without-apply", *extra]
+    if not repack_allowed():  # llama.cpp's AMX path crashes (engine.backends.llama_amx)
+        args.append("--no-repack")
     for a in adapters:
         args += ["--lora", str(a)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -176,9 +176,9 @@ def measure(layout: str, model_path: Path, tokens: list[int], n_threads: int, re
     """Time one working copy and score its log-probabilities (``reference``: the f32 ones;
     None while measuring f32 itself). Returns the measure, this copy's log-probabilities and
     the probe's tokens (made here when ``tokens`` is empty)."""
-    from llama_cpp import Llama
+    from engine.backends.llama_amx import open_llama
 
-    llm = Llama(model_path=str(model_path), n_ctx=512, n_batch=512, n_threads=n_threads,
+    llm = open_llama(model_path=str(model_path), n_ctx=512, n_batch=512, n_threads=n_threads,
                 logits_all=True, use_mmap=True, verbose=False)
     try:
         tokens = tokens or list(llm.tokenize(PROBE_TEXT.encode("utf-8"), add_bos=True))[:PROBE_TOKENS]

@@ -37,6 +37,7 @@ from engine.backends.base import Backend, Piece, Progress
 from engine.backends.generation import StepOptions
 from engine.backends.kv_handoff import torch_split
 from engine.backends.llama_merge import merge_mode
+from engine.backends.llama_amx import apply as repack_off
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
 from engine.backends.llama_streams import (CELLS, StepBias, Streams, available_memory, common_prefix,
                                            kv_bytes_per_token, logprob_of, prompt_batches,
@@ -123,6 +124,7 @@ class LlamaCppBackend(Backend):
         except ImportError as exc:
             raise BackendUnavailable(f"the llama backend needs llama-cpp-python: {exc}") from None
         install_log_capture(llama_cpp)
+        repack_off(llama_cpp)  # llama.cpp's AMX path crashed a Xeon (engine.backends.llama_amx)
         self._load_progress = progress  # _start_torch_prompt reports through it too
         if self.n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
             raise BackendUnavailable(

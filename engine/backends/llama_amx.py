@@ -1,0 +1,73 @@
+"""llama.cpp's AMX kernels, kept off.
+
+A llama-cpp-python built on a CPU with AMX (Intel Xeon since Sapphire Rapids: ``amx_int8`` in
+/proc/cpuinfo) compiles ggml's AMX path, and on load llama.cpp repacks the embedded model's
+Q4_1 matrices into AMX's buffer type. On such a Xeon (2026-12-02, llama-cpp-python 0.3.36) the
+first decode then crashed the process with a segmentation fault; upstream reports the same
+path crashing (ggml-org/llama.cpp#20824, open) and giving wrong results for Q4_0 and Q4_1
+(#16315). With llama.cpp's extra buffer types off (``use_extra_bufts``, what llama-server's
+``--no-repack`` sets) the same build decoded at 60 tok/s there.
+
+So on a CPU with AMX every model this process loads has the extra buffer types off; elsewhere
+nothing changes (an AVX2 CPU keeps llama.cpp's own repacking). ``PROSEMIX_LLAMA_REPACK=1``
+keeps them on (for a llama.cpp that has fixed the path), ``=0`` turns them off on any CPU.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+AMX_FLAGS = ("amx_int8", "amx_tile")
+
+
+def cpu_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+
+
+def repack_allowed(flags: list[str] | None = None) -> bool:
+    """Whether llama.cpp may use its extra buffer types (weight repacking, AMX) here."""
+    choice = os.environ.get("PROSEMIX_LLAMA_REPACK", "").strip()
+    if choice in ("0", "1"):
+        return choice == "1"
+    flags = cpu_flags() if flags is None else flags
+    return not any(f in flags for f in AMX_FLAGS)
+
+
+def without_extra_buffers(defaults: Any) -> Any:
+    """``llama_model_default_params`` with the extra buffer types off (marked, so that it is
+    wrapped once)."""
+    def params() -> Any:
+        p = defaults()
+        p.use_extra_bufts = False
+        return p
+
+    params.prosemix_no_repack = True  # type: ignore[attr-defined]  # a function attribute marks the wrapper
+    params.wrapped = defaults  # type: ignore[attr-defined]  # kept for unwrapping
+    return params
+
+
+def apply(llama_cpp_module: Any, flags: list[str] | None = None) -> bool:
+    """Before a ``Llama`` is made: where repacking is not allowed, every model llama-cpp-python
+    loads from now on gets ``use_extra_bufts = False`` (its ``Llama`` reads the defaults from
+    this function of its low-level module, and has no argument of its own for it). Returns
+    whether repacking stays on."""
+    low = llama_cpp_module.llama_cpp
+    current = low.llama_model_default_params
+    allowed = repack_allowed(flags)
+    if not allowed and not getattr(current, "prosemix_no_repack", False):
+        low.llama_model_default_params = without_extra_buffers(current)
+    elif allowed and getattr(current, "prosemix_no_repack", False):
+        low.llama_model_default_params = current.wrapped
+    return allowed
+
+
+def open_llama(**kwargs: Any) -> Any:
+    """``llama_cpp.Llama(**kwargs)`` with the extra buffer types as `apply` decides."""
+    import llama_cpp
+
+    apply(llama_cpp)
+    return llama_cpp.Llama(**kwargs)
