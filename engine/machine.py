@@ -22,13 +22,18 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def cpu_features() -> list[str]:
-    """The kernel-relevant SIMD features this CPU reports (Linux; empty elsewhere)."""
+def cpu_flags() -> list[str]:
+    """Every flag /proc/cpuinfo gives this CPU, in its spelling (Linux; empty elsewhere)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+            return next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     except OSError:
         return []
+
+
+def cpu_features() -> list[str]:
+    """The kernel-relevant SIMD features this CPU reports (Linux; empty elsewhere)."""
+    flags = cpu_flags()
     return [ours for theirs, ours in _FEATURES if theirs in flags]
 
 

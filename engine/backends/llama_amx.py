@@ -17,15 +17,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from engine.machine import cpu_flags
+
 AMX_FLAGS = ("amx_int8", "amx_tile")
-
-
-def cpu_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return []
 
 
 def repack_allowed(flags: list[str] | None = None) -> bool:
