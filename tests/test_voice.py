@@ -8,6 +8,7 @@ import pytest
 
 from engine.errors import ProsemixError
 from engine.training.voice import (BASE_STEPS, MAX_SECONDS, MAX_STEPS, PAGE_SECONDS, SECONDS_PER_STEP, TOP_LAYERS,
+                                   VOICE_CALIBRATION,
                                    make_voice, voice_recipe, voice_text)
 from engine.words import more_text_advice
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
@@ -90,6 +91,7 @@ def test_voice_cli_makes_an_anchor_that_mixes_like_any_other(tmp_path, session_c
     assert made["kind"] == "voice" and made["steps"] == 2
     card = json.loads((out / "anchor.json").read_text())
     assert card["kind"] == "voice" and card["training"]["rank"] == 8
+    assert card["calibration"] == VOICE_CALIBRATION > 1  # its corner at the strength measured for voices
     assert card["training"]["diction"] is True and (out / "diction.safetensors").is_file()  # its diction beside the LoRA
     assert card["training"]["top_layers"] == TOP_LAYERS == voice_recipe(700).top_layers  # the layers below kept once
     source = card["training"]["source"]

@@ -21,7 +21,7 @@ proportion to the voice's weight, less a word's rise while the passage holds the
 left the other's at 11% (10%; docs/results.md). The steps take their output softmax over a
 shortlist with sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole
 vocabulary's. The card says it is a voice and records the text's hash, its word count, the
-seconds it took, the recipe and the steps taken. What it buys, and what an activation style
+seconds it took, the recipe and the steps taken, and its calibration factor is VOICE_CALIBRATION. What it buys, and what an activation style
 vector buys beside it (engine/training/style_vector.py), is measured in benchmarks/voice.py,
 benchmarks/voice_recipes.py and benchmarks/voice_methods.py (docs/results.md, docs/anchors.md).
 """
@@ -72,6 +72,14 @@ SHORTLIST, NEGATIVES = 4096, 4096
 # a page's 14 steps want lr 4e-3; three pages' 50 overfit at it (recognised 25% and 46%) and
 # were recognised 29% and 75% at 2e-3 (benchmarks/voice_recipes.py --pages 3, docs/results.md)
 FAST_RATE, SLOW_RATE, SLOW_RATE_WORDS = 4e-3, 2e-3, 1_400
+# a voice's card's calibration factor: its LoRA and its diction count 1.25 times at its corner.
+# Chosen on seeds 0-3 and held on seeds 4-7 (the Intel Xeon with AVX512-BF16 and AMX, 2026-12-03,
+# benchmarks/voice.py --strengths 1,1.25, 48 samples a row; docs/results.md): recognised in prose,
+# Melville's page 29% -> 60% and ten pages 56% -> 85%, Edgeworth's ten pages 67% -> 83%, her
+# page 75% -> 69% (three samples), every sample prose at both; at 1.5 a third to most of the
+# samples left prose. The cost: the author's next text is less likely (89.8 -> 173.6 for
+# Melville's page), as any stronger voice makes it
+VOICE_CALIBRATION = 1.25
 
 
 def voice_precision() -> str:
@@ -168,7 +176,7 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     seconds = time.perf_counter() - started
     card_path = out_dir / "anchor.json"
     card = AnchorCard.load(card_path)
-    card = replace(card, kind="voice", training={**card.training, "source": {
+    card = replace(card, kind="voice", calibration=VOICE_CALIBRATION, training={**card.training, "source": {
         "sha256": source_hash(text), "words": words,
         "seconds": round(seconds, 1)}})
     card.save(card_path)
