@@ -8,7 +8,7 @@ import pytest
 
 from engine.errors import ProsemixError
 from engine.training.voice import (BASE_STEPS, MAX_SECONDS, MAX_STEPS, PAGE_SECONDS, SECONDS_PER_STEP, TOP_LAYERS,
-                                   VOICE_CALIBRATION,
+                                   VOICE_CALIBRATION, voice_calibration,
                                    make_voice, voice_recipe, voice_text)
 from engine.words import more_text_advice
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
@@ -53,10 +53,19 @@ def test_a_hard_wrapped_page_is_learnt_as_prose():
 def test_the_advice_on_more_text_says_only_what_was_measured():
     assert more_text_advice(MIN_WORDS - 1) == ""
     assert "about 320 words made a voice recognised about half the time" in more_text_advice(MIN_WORDS)
-    assert "three pages made a clearer voice than one" in more_text_advice(700)
-    assert "three pages made a clearer voice" in more_text_advice(2000)
-    assert "more than three pages did not make a clearer voice" in more_text_advice(2100)
-    assert more_text_advice(7000) == more_text_advice(2100)  # ten pages were not measured clearer than three
+    assert "ten pages were clearer than either" in more_text_advice(700)
+    assert "three pages were not clearer than one" in more_text_advice(2000)
+    assert "ten pages made a clearer voice than one or three" in more_text_advice(2100)
+    assert more_text_advice(7000) == more_text_advice(2100) != more_text_advice(700)
+
+
+def test_a_voice_is_calibrated_only_where_that_was_measured_to_stay_prose():
+    # a page's 14 steps over its 7-8 blocks, ten pages' 64 over 69-75: turned up
+    assert voice_calibration(772, 14, 4, 7) == voice_calibration(7115, 64, 4, 75) == VOICE_CALIBRATION > 1
+    # three pages' 61 steps over 21 blocks (12 passes) left prose at 1.25; a short page was not measured
+    assert voice_calibration(2112, 61, 4, 21) == 1.0
+    assert voice_calibration(320, 14, 2, 3) == 1.0
+    assert voice_calibration(772, 1, 4, 0) == VOICE_CALIBRATION  # no blocks recorded: not a division by zero
 
 
 def test_too_little_text_is_refused_by_its_count(tmp_path):
@@ -91,7 +100,8 @@ def test_voice_cli_makes_an_anchor_that_mixes_like_any_other(tmp_path, session_c
     assert made["kind"] == "voice" and made["steps"] == 2
     card = json.loads((out / "anchor.json").read_text())
     assert card["kind"] == "voice" and card["training"]["rank"] == 8
-    assert card["calibration"] == VOICE_CALIBRATION > 1  # its corner at the strength measured for voices
+    assert card["calibration"] == voice_calibration(made["words"], 2, card["training"]["batch"],
+                                                    card["training"]["train_blocks"])
     assert card["training"]["diction"] is True and (out / "diction.safetensors").is_file()  # its diction beside the LoRA
     assert card["training"]["top_layers"] == TOP_LAYERS == voice_recipe(700).top_layers  # the layers below kept once
     source = card["training"]["source"]

@@ -21,7 +21,7 @@ proportion to the voice's weight, less a word's rise while the passage holds the
 left the other's at 11% (10%; docs/results.md). The steps take their output softmax over a
 shortlist with sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole
 vocabulary's. The card says it is a voice and records the text's hash, its word count, the
-seconds it took, the recipe and the steps taken, and its calibration factor is VOICE_CALIBRATION. What it buys, and what an activation style
+seconds it took, the recipe and the steps taken, and its calibration factor is voice_calibration's. What it buys, and what an activation style
 vector buys beside it (engine/training/style_vector.py), is measured in benchmarks/voice.py,
 benchmarks/voice_recipes.py and benchmarks/voice_methods.py (docs/results.md, docs/anchors.md).
 """
@@ -76,10 +76,21 @@ FAST_RATE, SLOW_RATE, SLOW_RATE_WORDS = 4e-3, 2e-3, 1_400
 # Chosen on seeds 0-3 and held on seeds 4-7 (the Intel Xeon with AVX512-BF16 and AMX, 2026-12-03,
 # benchmarks/voice.py --strengths 1,1.25, 48 samples a row; docs/results.md): recognised in prose,
 # Melville's page 29% -> 60% and ten pages 56% -> 85%, Edgeworth's ten pages 67% -> 83%, her
-# page 75% -> 69% (three samples), every sample prose at both; at 1.5 a third to most of the
-# samples left prose. The cost: the author's next text is less likely (89.8 -> 173.6 for
-# Melville's page), as any stronger voice makes it
-VOICE_CALIBRATION = 1.25
+# page 75% -> 69% (three samples), every sample prose at both. The cost: the author's next text
+# is less likely (89.8 -> 173.6 for Melville's page), as any stronger voice makes it. Only where
+# that was measured: a text of SHORT_TEXT_WORDS or more whose steps saw each block at most
+# CALIBRATED_PASSES times (a page 7-8 times, ten pages 3.4-3.7). Three pages' 61-64 steps see
+# theirs 11.6-12.2 times, and at 1.25 only 46% and 62% of their samples were prose (96% at 1),
+# so such a voice, and a short page's (not measured at 1.25), stays at 1
+VOICE_CALIBRATION, CALIBRATED_PASSES = 1.25, 8.0
+
+
+def voice_calibration(words: int, steps: int, batch: int, train_blocks: int) -> float:
+    """The calibration factor a voice's card gets: VOICE_CALIBRATION for a text of at least
+    SHORT_TEXT_WORDS words whose ``steps`` of ``batch`` blocks saw each of its ``train_blocks``
+    at most CALIBRATED_PASSES times, 1 otherwise."""
+    passes = steps * batch / max(1, train_blocks)
+    return VOICE_CALIBRATION if words >= SHORT_TEXT_WORDS and passes <= CALIBRATED_PASSES else 1.0
 
 
 def voice_precision() -> str:
@@ -176,7 +187,9 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     seconds = time.perf_counter() - started
     card_path = out_dir / "anchor.json"
     card = AnchorCard.load(card_path)
-    card = replace(card, kind="voice", calibration=VOICE_CALIBRATION, training={**card.training, "source": {
+    calibration = voice_calibration(words, result.steps, int(card.training.get("batch", config.batch)),
+                                    int(card.training.get("train_blocks", 1)))
+    card = replace(card, kind="voice", calibration=calibration, training={**card.training, "source": {
         "sha256": source_hash(text), "words": words,
         "seconds": round(seconds, 1)}})
     card.save(card_path)
