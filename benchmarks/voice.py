@@ -12,8 +12,8 @@ class of the author's *other* pages: the book's second half, which the voice nev
 voice's corner (weight 1, strength 1), styles_report's 12 openings x 2 seeds x 60 tokens at
 temperature 0.8 are judged; the share recognised as the author and the seconds are printed,
 one line per author and page count, with the machine. The strength multiplies the voice's card's
-calibration factor (engine.training.voice.VOICE_CALIBRATION since 2026-12-03, 1 on voices made
-before; ``--reuse`` keeps what their cards say). ``--strengths 0,1,2`` judges the corner at
+calibration factor (engine.training.voice.voice_calibration since 2026-12-03: 1.25 for a page or
+ten pages, 1 for three; 1 on voices made before; ``--reuse`` keeps what their cards say). ``--strengths 0,1,2`` judges the corner at
 each strength too (what a calibration factor would buy), with the perplexity of the pages' own
 last 15% and of the author's next text at each; ``--seeds`` samples other seeds than the
 report's 0 and 1, for choosing such a factor. ``--manner`` also judges every sample with a

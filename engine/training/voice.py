@@ -21,9 +21,10 @@ proportion to the voice's weight, less a word's rise while the passage holds the
 left the other's at 11% (10%; docs/results.md). The steps take their output softmax over a
 shortlist with sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole
 vocabulary's. The card says it is a voice and records the text's hash, its word count, the
-seconds it took, the recipe and the steps taken, and its calibration factor is voice_calibration's. What it buys, and what an activation style
-vector buys beside it (engine/training/style_vector.py), is measured in benchmarks/voice.py,
-benchmarks/voice_recipes.py and benchmarks/voice_methods.py (docs/results.md, docs/anchors.md).
+seconds it took, the recipe and the steps taken; its calibration factor is voice_calibration's.
+What it buys, and what an activation style vector buys beside it (engine/training/style_vector.py),
+is measured in benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
+(docs/results.md, docs/anchors.md).
 """
 from __future__ import annotations
 
@@ -187,8 +188,7 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     seconds = time.perf_counter() - started
     card_path = out_dir / "anchor.json"
     card = AnchorCard.load(card_path)
-    calibration = voice_calibration(words, result.steps, int(card.training.get("batch", config.batch)),
-                                    int(card.training.get("train_blocks", 1)))
+    calibration = voice_calibration(words, result.steps, config.batch, int(card.training.get("train_blocks", 1)))
     card = replace(card, kind="voice", calibration=calibration, training={**card.training, "source": {
         "sha256": source_hash(text), "words": words,
         "seconds": round(seconds, 1)}})
