@@ -46,11 +46,12 @@ def more_text_advice(words: int) -> str:
     if words < PAGE_WORDS:
         return ("Measured on two writers, about 320 words made a voice recognised about half the "
                 "time; a whole page (about 700 words) made one of the two clearer.")
-    # 2026-12-03 (docs/results.md, "A voice's calibration"): recognised in prose, one / three /
-    # ten pages, Melville 67% / 50% / 88%, Edgeworth 83% / 83% / 96%; ten pages made in 64-78 s on
-    # an AMX Xeon, at most about four minutes on a slower CPU (the step budget)
+    # 2026-12-03 (docs/results.md, "Three pages, seen as often as a page"): recognised in prose,
+    # one / three / ten pages, Melville 67% / 71% / 88% and Edgeworth 83% / 96% / 96% (seeds 0-1),
+    # Melville 60% / 85% / 85% and Edgeworth 69% / 90% / 83% (seeds 4-7); three pages made in
+    # 54-69 s, ten in 64-78 s on an AMX Xeon, at most about four minutes on a slower CPU
     if words < THREE_PAGES_WORDS:
-        return ("Measured on two writers, three pages were not clearer than one; ten pages were "
-                "clearer than either, in about one to four minutes.")
-    return ("Measured on two writers, ten pages made a clearer voice than one or three, in about "
-            "one to four minutes; three pages were not clearer than one.")
+        return ("Measured on two writers, three pages made a clearer voice than one, in one to two "
+                "minutes; ten pages were about as clear as three.")
+    return ("Measured on two writers, three pages made a clearer voice than one; ten pages were "
+            "about as clear as three, and took longer.")

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from engine.errors import ProsemixError
-from engine.training.voice import (BASE_STEPS, MAX_SECONDS, MAX_STEPS, PAGE_SECONDS, SECONDS_PER_STEP, TOP_LAYERS,
-                                   VOICE_CALIBRATION, voice_calibration,
+from engine.training.voice import (BASE_STEPS, CALIBRATED_PASSES, MAX_SECONDS, MAX_STEPS, PAGE_SECONDS,
+                                   SECONDS_PER_STEP, TOP_LAYERS, VOICE_CALIBRATION, train_blocks_at_least,
+                                   voice_calibration,
                                    make_voice, voice_recipe, voice_text)
 from engine.words import more_text_advice
 from engine.words import MIN_VOICE_WORDS as MIN_WORDS
@@ -25,9 +26,16 @@ def test_the_recipe_grows_with_the_text_and_is_capped():
     assert BASE_STEPS < voice_recipe(2100).steps < voice_recipe(7000).steps == voice_recipe(30000).steps == MAX_STEPS
     assert voice_recipe(700, "fp32").precision == "fp32" and voice_recipe(700).rank == 8
     assert voice_recipe(700).lr > voice_recipe(2100).lr  # three pages' longer run at the lower rate
-    # a time budget that grows with the steps planned: a slower CPU takes fewer, not longer
+    # past a page, steps that see each block at most CALIBRATED_PASSES times, so the voice is calibrated
+    for words in (1400, 2100, 2227, 3500, 7000):
+        recipe = voice_recipe(words)
+        passes = recipe.steps * recipe.batch / train_blocks_at_least(words, recipe.block)
+        assert passes <= CALIBRATED_PASSES, words
+        assert voice_calibration(words, recipe.steps, recipe.batch, train_blocks_at_least(words, recipe.block)) > 1
+    assert voice_recipe(2112).steps == 38  # three pages: 19 blocks at the fewest, 8 passes at 4 a step
+    # a time budget that grows with the text: a slower CPU takes fewer steps, not longer
     assert voice_recipe(700).max_seconds == PAGE_SECONDS
-    assert voice_recipe(2100).max_seconds == PAGE_SECONDS + (voice_recipe(2100).steps - BASE_STEPS) * SECONDS_PER_STEP
+    assert voice_recipe(2200).max_seconds == PAGE_SECONDS + (2200 - 700) // 30 * SECONDS_PER_STEP
     assert voice_recipe(30000).max_seconds == MAX_SECONDS <= 240
     # ten pages: their steps capped, their time not (a slower CPU still fits the capped steps)
     assert voice_recipe(7000).max_seconds == MAX_SECONDS
@@ -53,9 +61,9 @@ def test_a_hard_wrapped_page_is_learnt_as_prose():
 def test_the_advice_on_more_text_says_only_what_was_measured():
     assert more_text_advice(MIN_WORDS - 1) == ""
     assert "about 320 words made a voice recognised about half the time" in more_text_advice(MIN_WORDS)
-    assert "ten pages were clearer than either" in more_text_advice(700)
-    assert "three pages were not clearer than one" in more_text_advice(2000)
-    assert "ten pages made a clearer voice than one or three" in more_text_advice(2100)
+    assert "three pages made a clearer voice than one, in one to two minutes" in more_text_advice(700)
+    assert "ten pages were about as clear as three" in more_text_advice(2000)
+    assert "took longer" in more_text_advice(2100) and "took longer" not in more_text_advice(2000)
     assert more_text_advice(7000) == more_text_advice(2100) != more_text_advice(700)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
@@ -28,6 +28,7 @@ from engine.anchors.loading import load_anchor, validate_factors
 from engine.errors import AnchorError, ProsemixError
 from engine.backends.dry import breaker_tokens, dry_bias
 from engine.backends.quotes import QuoteGuard
+from engine.backends.utf8 import ByteGuard
 from engine.backends.generation import (MAX_TOP, Candidates, Finish, Generation, GenerationResult,
                                        Piece, StepOptions, Tally, check_seeds)
 from engine.models.base import BaseInfo, base_info, resolve_model
@@ -38,6 +39,15 @@ __all__ = ["Backend", "Candidates", "Generation", "GenerationResult", "Piece", "
 
 Progress = Callable[[str, float], None]  # (message, fraction 0..1)
 TOKEN_MEMO = 16  # texts whose tokens a backend remembers (a drag's context, the desk's counts)
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """What a backend reads from its model's vocabulary once per model (`_vocabulary_of`)."""
+    words: np.ndarray | None = None
+    quote_guard: QuoteGuard | None = None
+    byte_guard: ByteGuard | None = None
+    breakers: np.ndarray | None = None
 
 
 class Backend(ABC):
@@ -80,7 +90,7 @@ class Backend(ABC):
         self._diction_words: np.ndarray | None = None
         # (model, its word mask, its quote guard, its DRY sequence breakers): read from the
         # vocabulary once per model
-        self._vocabulary: tuple[Path, np.ndarray | None, QuoteGuard | None, np.ndarray | None] | None = None
+        self._vocabulary: tuple[Path, _Vocabulary] | None = None
         # engine.backends.dry.breaker_tokens of the loaded model, padded to its logits' size
         self._breakers: np.ndarray | None = None
         self.presence_window = PRESENCE_WINDOW
@@ -88,6 +98,10 @@ class Backend(ABC):
         # step where the backend can read its vocabulary; the guard is kept across loads
         self.guard_quotes = True
         self._quote_guard: QuoteGuard | None = None
+        # no broken character (engine.backends.utf8), on every sampled step where the backend
+        # can read its tokens' bytes; kept across loads like the quote guard
+        self.guard_bytes = True
+        self._byte_guard: ByteGuard | None = None
 
     # ----- lifecycle -----------------------------------------------------------------
     def load(self, model: str | os.PathLike[str] | None = None,
@@ -120,7 +134,9 @@ class Backend(ABC):
                 except AnchorError:
                     self.close()
                     raise
-        words, self._quote_guard, self._breakers = self._vocabulary_of(path, vocab)
+        known = self._vocabulary_of(path, vocab)
+        words, self._quote_guard, self._byte_guard, self._breakers = (known.words, known.quote_guard,
+                                                                      known.byte_guard, known.breakers)
         if any(a.diction is not None for a in ordered) and vocab is not None:
             self._diction_words = words
         progress("attaching anchors", 0.9)
@@ -463,11 +479,12 @@ class Backend(ABC):
 
     def _step_bias(self, context: Sequence[int], dry: float = 0.0) -> np.ndarray | None:
         """What a sampled step after ``context`` adds to the logits: the voices' diction
-        (`_diction_at`), the quote guard's -inf (`engine.backends.quotes`) and, with ``dry`` (a
-        SamplingConfig's), the no-repeats penalty (`engine.backends.dry`); None where none has
-        anything."""
+        (`_diction_at`), the quote guard's and the byte guard's -inf (`engine.backends.quotes`,
+        `engine.backends.utf8`) and, with ``dry`` (a SamplingConfig's), the no-repeats penalty
+        (`engine.backends.dry`); None where none has anything."""
         parts = [self._diction_at(context),
                  self._quote_guard.at(context) if self._quote_guard is not None and self.guard_quotes else None,
+                 self._byte_guard.at(context) if self._byte_guard is not None and self.guard_bytes else None,
                  dry_bias(context, dry, self._breakers.size, self._breakers)
                  if dry and self._breakers is not None else None]
         present = [p for p in parts if p is not None]
@@ -476,33 +493,42 @@ class Backend(ABC):
         return np.sum(present, axis=0)
 
     def _biased_steps(self, dry: float = 0.0) -> Callable[[Sequence[int]], np.ndarray | None] | None:
-        """`_step_bias` (with ``dry``) where a step may have one (a diction, the quote guard or
-        the no-repeats penalty), else None, so that a backend installs no per-step hook for
+        """`_step_bias` (with ``dry``) where a step may have one (a diction, a guard or the
+        no-repeats penalty), else None, so that a backend installs no per-step hook for
         nothing."""
         if (self.logit_bias is None and (self._quote_guard is None or not self.guard_quotes)
+                and (self._byte_guard is None or not self.guard_bytes)
                 and not (dry and self._breakers is not None)):
             return None
         return lambda context: self._step_bias(context, dry)
 
-    def _vocabulary_of(self, path: Path, vocab: int | None
-                       ) -> tuple[np.ndarray | None, QuoteGuard | None, np.ndarray | None]:
-        """The loaded model's word mask (`word_tokens`), quote guard and DRY sequence breakers
-        (`breaker_tokens`), read from its vocabulary once per model (0.2 s for the embedded
-        model's 49,152 tokens) and kept for its next loads: a voice added reloads it. Nones
-        where the backend cannot read it."""
+    def _vocabulary_of(self, path: Path, vocab: int | None) -> "_Vocabulary":
+        """The loaded model's word mask (`word_tokens`), quote guard, byte guard and DRY sequence
+        breakers (`breaker_tokens`), read from its vocabulary once per model (0.2 s for the
+        embedded model's 49,152 tokens) and kept for its next loads: a voice added reloads it.
+        Nones where the backend cannot read it."""
         if self._vocabulary is None or self._vocabulary[0] != path:
-            texts = self._vocabulary_texts()
-            if texts is None:
-                self._vocabulary = (path, None, None, None)
-            else:
-                size = max(vocab or 0, len(texts))
-                self._vocabulary = (path, np.pad(word_tokens(texts), (0, size - len(texts))),
-                                    QuoteGuard(texts, size), np.pad(breaker_tokens(texts), (0, size - len(texts))))
-        return self._vocabulary[1], self._vocabulary[2], self._vocabulary[3]
+            texts, pieces = self._vocabulary_texts(), self._vocabulary_bytes()
+            size = max(vocab or 0, len(texts or ()), len(pieces or ()))
+            known = _Vocabulary()
+            if texts is not None:
+                pad = (0, size - len(texts))
+                known = _Vocabulary(np.pad(word_tokens(texts), pad), QuoteGuard(texts, size), None,
+                                    np.pad(breaker_tokens(texts), pad))
+            if pieces is not None:
+                known = replace(known, byte_guard=ByteGuard(pieces, size))
+            self._vocabulary = (path, known)
+        return self._vocabulary[1]
 
     def _vocabulary_texts(self) -> list[str] | None:
         """Each vocabulary entry's text, in token order (None: this backend cannot read them,
         and a diction then applies as it is at every step)."""
+        return None
+
+    def _vocabulary_bytes(self) -> list[bytes | None] | None:
+        """Each vocabulary entry's bytes as it adds them to the text, in token order (None for
+        an entry, or for all: this backend cannot read them, and the byte guard rules them out
+        nowhere)."""
         return None
 
     def _vocab_size(self) -> int | None:

@@ -99,6 +99,22 @@ class TorchBackend(Backend):
         assert self.tokenizer is not None
         return list(self.tokenizer.batch_decode([[t] for t in range(len(self.tokenizer))], skip_special_tokens=True))
 
+    def _vocabulary_bytes(self) -> list[bytes | None]:
+        """A byte-level BPE's tokens (the embedded model's; GPT-2's byte alphabet) as bytes, the
+        special ones empty, and None for a token whose name is not in that alphabet."""
+        assert self.tokenizer is not None
+        special = set(self.tokenizer.all_special_ids)
+        alphabet = {c: b for b, c in byte_alphabet().items()}
+        pieces: list[bytes | None] = []
+        for t, name in enumerate(self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))):
+            if t in special:
+                pieces.append(b"")
+            elif name is None or any(c not in alphabet for c in name):
+                pieces.append(None)  # not a byte-level name: ruled out nowhere
+            else:
+                pieces.append(bytes(alphabet[c] for c in name))
+        return pieces
+
     def _vocab_size(self) -> int | None:
         return None if self.model is None else int(self.model.get_output_embeddings().weight.shape[0])
 
@@ -260,3 +276,16 @@ def sample_next(logits: "torch.Tensor", history: list[int], sampling: SamplingCo
         probs = torch.where(mask, probs, torch.zeros_like(probs))
         probs = probs / probs.sum()
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def byte_alphabet() -> dict[int, str]:
+    """GPT-2's byte-level BPE alphabet: each byte's printable stand-in in a token's name (the
+    printable Latin-1 bytes stand for themselves, the others for code points from 256 on)."""
+    kept = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    stand_ins = {b: chr(b) for b in kept}
+    extra = 0
+    for b in range(256):
+        if b not in stand_ins:
+            stand_ins[b] = chr(256 + extra)
+            extra += 1
+    return stand_ins

@@ -6,7 +6,8 @@
 - typesetting: a line break inside a paragraph (a single newline after a line that does not
   end a sentence, as a hard-wrapped corpus teaches), two spaces after a full stop, or a
   quotation mark set apart from its words by a space (`said, " count them`, which a model that
-  took the quote and the word as separate tokens writes);
+  took the quote and the word as separate tokens writes), or a broken character (U+FFFD, the
+  replacement for bytes that are not UTF-8: a lone byte token followed by a word);
 - furniture: what a source file carries that is not prose (verse numbers such as "15:63", a
   fortune's "-- Name" attribution or "(This will be followed by another.)", chapter headings,
   illustration tags);
@@ -68,8 +69,8 @@ def degenerate(text: str) -> str | None:
 
 
 def typesetting_faults(text: str) -> list[str]:
-    """Line breaks inside a paragraph, double spaces after a full stop and quotation marks set
-    apart by a space, as found."""
+    """Line breaks inside a paragraph, double spaces after a full stop, quotation marks set apart
+    by a space and broken characters, as found."""
     faults = []
     lines = text.split("\n")
     for before, after in zip(lines, lines[1:]):
@@ -78,6 +79,7 @@ def typesetting_faults(text: str) -> list[str]:
     faults += [f"double space: {m.group(0)!r}" for m in re.finditer(r"\S[.!?][\"'’”]?  +\S", text)]
     faults += [f"quotation mark set apart: {text[max(0, m.start() - 12):m.end() + 12]!r}"
                for m in _LOOSE_QUOTE.finditer(text)]
+    faults += [f"broken character: {text[max(0, m.start() - 12):m.end() + 12]!r}" for m in re.finditer("\ufffd", text)]
     return faults
 
 

@@ -4,8 +4,8 @@ their text (`prosemix voice`, *New voice from my writing…*).
 The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last TOP_LAYERS
 decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each step sees most of
 it; a text under 450 words 2 x 64) at lr 4e-3 (2e-3 from two pages on: the longer run overfits
-at 4e-3), bf16 where the CPU computes it natively, 14 steps for a page and more for more text up
-to a cap, within a time budget, so that a slower CPU takes fewer steps rather than more than the
+at 4e-3), bf16 where the CPU computes it natively, 14 steps for a page and, past a page, as many as
+see each block of the text CALIBRATED_PASSES times, up to a cap, within a time budget, so that a slower CPU takes fewer steps rather than more than the
 minute a page may take.
 The layers below the trained ones are computed once per block
 (engine.training.train.FrozenBelow), so a step costs about a third of a whole-model step, and
@@ -82,8 +82,16 @@ FAST_RATE, SLOW_RATE, SLOW_RATE_WORDS = 4e-3, 2e-3, 1_400
 # that was measured: a text of SHORT_TEXT_WORDS or more whose steps saw each block at most
 # CALIBRATED_PASSES times (a page 7-8 times, ten pages 3.4-3.7). Three pages' 61-64 steps see
 # theirs 11.6-12.2 times, and at 1.25 only 46% and 62% of their samples were prose (96% at 1),
-# so such a voice, and a short page's (not measured at 1.25), stays at 1
+# so such a voice, and a short page's (not measured at 1.25), stays at 1. Since then a text of two
+# pages or more takes the steps that see its blocks CALIBRATED_PASSES times (`voice_recipe`):
+# three pages' 38-40 steps, calibrated, were recognised in prose 71% and 96%, every sample but one
+# prose (seeds 0-1; 50% and 83% at 61-64 steps and strength 1), made in 56-69 s
 VOICE_CALIBRATION, CALIBRATED_PASSES = 1.25, 8.0
+# the embedded tokenizer's tokens per word of English prose, at the fewest measured: a page or
+# more of Melville and of Edgeworth made 1.29-1.49 (their voices' blocks, 2026-12-03), so a text's
+# blocks estimated at 1.3 are not more than it makes, and steps planned on them for
+# CALIBRATED_PASSES do not see the blocks more often than that
+TOKENS_PER_WORD = 1.3
 
 
 def voice_calibration(words: int, steps: int, batch: int, train_blocks: int) -> float:
@@ -92,6 +100,13 @@ def voice_calibration(words: int, steps: int, batch: int, train_blocks: int) -> 
     at most CALIBRATED_PASSES times, 1 otherwise."""
     passes = steps * batch / max(1, train_blocks)
     return VOICE_CALIBRATION if words >= SHORT_TEXT_WORDS and passes <= CALIBRATED_PASSES else 1.0
+
+
+def train_blocks_at_least(words: int, block: int) -> int:
+    """The training blocks a text of ``words`` words makes at the fewest: TOKENS_PER_WORD tokens
+    a word, less the held-out blocks (val_fraction 0.1, at most 2, as the recipe sets them)."""
+    blocks = int(words * TOKENS_PER_WORD) // block
+    return max(1, blocks - min(2, max(1, round(blocks * 0.1))))
 
 
 def voice_precision() -> str:
@@ -105,24 +120,28 @@ def voice_precision() -> str:
 def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     """The recipe for a text of ``words`` words: BASE_STEPS for anything under SLOW_RATE_WORDS
     (two pages; at lr 4e-3, 19 steps on a 900-word page took its validation loss from 4.14 to
-    5.34 and the voice wrote "my lease" in every sentence), more from two pages on (one step per
-    30 words past the first 700), at most MAX_STEPS, within a time budget (PAGE_SECONDS, and
-    SECONDS_PER_STEP per further step planned before the cap, at most MAX_SECONDS: a slower CPU
-    takes fewer steps, not longer, and ten pages have the time for their capped steps); a text
+    5.34 and the voice wrote "my lease" in every sentence), more from two pages on (as many as
+    see each of its training blocks, `train_blocks_at_least`, CALIBRATED_PASSES times, as a
+    page's 14 do, so that its card gets the calibration), at most MAX_STEPS, within a time budget
+    (PAGE_SECONDS, and SECONDS_PER_STEP per 30 words past the first 700, at most MAX_SECONDS: a
+    slower CPU takes fewer steps, not longer, and ten pages have the time for their capped
+    steps); a text
     under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the trainer's three, two
     blocks a step (SHORT_TEXT_BATCH), so that it is not learnt by heart, and one of
     SLOW_RATE_WORDS or more (two pages) at the lower rate its longer run wants."""
     fast = words < SLOW_RATE_WORDS
-    planned = BASE_STEPS if fast else BASE_STEPS + (words - 700) // 30
-    steps = min(MAX_STEPS, planned)
     short = words < SHORT_TEXT_WORDS
     block, batch = (64, SHORT_TEXT_BATCH) if short else (128, 4)
+    steps = BASE_STEPS if fast else min(MAX_STEPS, max(BASE_STEPS, int(
+        CALIBRATED_PASSES * train_blocks_at_least(words, block) / batch)))
+    # the time the text may take grows with it (a step per 30 words past the first page's 700)
+    budget_steps = BASE_STEPS if fast else BASE_STEPS + (words - 700) // 30
     lr = FAST_RATE if fast else SLOW_RATE
     return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=lr, batch=batch, block=block, warmup=2,
                        top_layers=TOP_LAYERS, diction=True, shortlist=SHORTLIST, negatives=NEGATIVES,
                        val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
                        precision=precision or voice_precision(),
-                       max_seconds=min(MAX_SECONDS, PAGE_SECONDS + (planned - BASE_STEPS) * SECONDS_PER_STEP))
+                       max_seconds=min(MAX_SECONDS, PAGE_SECONDS + (budget_steps - BASE_STEPS) * SECONDS_PER_STEP))
 
 
 def source_hash(text: str) -> str:
