@@ -72,11 +72,13 @@ def test_every_local_backend_writes_no_broken_character(bare_backend):
     backend.logit_bias = bias
     backend.guard_bytes = False
     try:
-        assert "\ufffd" in backend.generate(PROMPT, GREEDY).text  # the fault, unguarded
+        unguarded = backend.generate(PROMPT, GREEDY).text  # the fault: llama.cpp writes U+FFFD, and
+        # torch, which holds its text back while it ends in a broken character, writes nothing
+        assert "\ufffd" in unguarded or unguarded == "", unguarded
     finally:
         backend.guard_bytes = True
     guarded = backend.generate(PROMPT, GREEDY, logprobs=True)
-    assert "\ufffd" not in guarded.text and not typesetting_faults(guarded.text), guarded.text
+    assert guarded.text and "\ufffd" not in guarded.text and not typesetting_faults(guarded.text), guarded.text
     assert all(np.isfinite(guarded.logprobs))  # the sampler chose only allowed tokens
     texts = [r.text for r in backend.generate_candidates(PROMPT, SamplingConfig(max_tokens=6, temperature=0.8,
                                                                                  chat=False), [1, 2])]
