@@ -23,13 +23,6 @@ sys.path.append(str(ROOT / "benchmarks"))  # styles_report (after ROOT: benchmar
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def seeds_of(text: str) -> tuple[int, ...]:
-    if "-" in text:
-        first, last = text.split("-")
-        return tuple(range(int(first), int(last) + 1))
-    return tuple(int(s) for s in text.split(","))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("voices", nargs="+", type=Path)
@@ -39,10 +32,11 @@ def main() -> int:
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.evaluation.fluency import typesetting_faults
     from engine.machine import describe_machine
+    from calibrate import parse_seeds
     from styles_report import samples
 
     print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
-    seeds = seeds_of(args.seeds)
+    seeds = parse_seeds(args.seeds)
     for voice in args.voices:
         backend = LlamaCppBackend()
         backend.load(None, [voice])

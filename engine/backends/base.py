@@ -88,8 +88,8 @@ class Backend(ABC):
         # engine.anchors.diction.at_step), read from the vocabulary when a voice has a diction;
         # a window of 0 applies the diction as it is at every step
         self._diction_words: np.ndarray | None = None
-        # (model, its word mask, its quote guard, its DRY sequence breakers): read from the
-        # vocabulary once per model
+        # (model, its word mask, guards and DRY sequence breakers): read from the vocabulary
+        # once per model
         self._vocabulary: tuple[Path, _Vocabulary] | None = None
         # engine.backends.dry.breaker_tokens of the loaded model, padded to its logits' size
         self._breakers: np.ndarray | None = None
@@ -509,6 +509,8 @@ class Backend(ABC):
         Nones where the backend cannot read it."""
         if self._vocabulary is None or self._vocabulary[0] != path:
             texts, pieces = self._vocabulary_texts(), self._vocabulary_bytes()
+            if texts is None and pieces is not None:  # the texts are the bytes decoded (llama.cpp)
+                texts = [b.decode("utf-8", errors="replace") if b is not None else "" for b in pieces]
             size = max(vocab or 0, len(texts or ()), len(pieces or ()))
             known = _Vocabulary()
             if texts is not None:
@@ -521,8 +523,9 @@ class Backend(ABC):
         return self._vocabulary[1]
 
     def _vocabulary_texts(self) -> list[str] | None:
-        """Each vocabulary entry's text, in token order (None: this backend cannot read them,
-        and a diction then applies as it is at every step)."""
+        """Each vocabulary entry's text, in token order (None: the bytes decoded, where
+        `_vocabulary_bytes` reads them; else this backend cannot read them, and a diction then
+        applies as it is at every step)."""
         return None
 
     def _vocabulary_bytes(self) -> list[bytes | None] | None:

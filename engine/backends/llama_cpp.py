@@ -191,13 +191,7 @@ class LlamaCppBackend(Backend):
     def _vocab_size(self) -> int | None:
         return int(self._llm.n_vocab()) if self._llm is not None else None
 
-    def _vocabulary_texts(self) -> list[str] | None:
-        return [b.decode("utf-8", errors="replace") for b in self._token_bytes()]
-
     def _vocabulary_bytes(self) -> list[bytes | None]:
-        return list(self._token_bytes())
-
-    def _token_bytes(self) -> list[bytes]:
         assert self._llm is not None
         llm = self._llm
         return [llm.detokenize([t], special=False) for t in range(llm.n_vocab())]

@@ -60,9 +60,15 @@ def pack_blocks(token_docs: Sequence[Sequence[int]], block: int, eos: int | None
     return [stream[i:i + block] for i in range(0, len(stream) - block + 1, block)]
 
 
+def held_out_blocks(blocks: int, val_fraction: float, max_val_blocks: int) -> int:
+    """How many of ``blocks`` blocks a run holds out for validation: ``val_fraction`` of them,
+    at least 1 and at most ``max_val_blocks``."""
+    return min(max_val_blocks, max(1, round(blocks * val_fraction)))
+
+
 def split_blocks(blocks: list[list[int]], cfg: TrainConfig) -> tuple[list[list[int]], list[list[int]]]:
     """A seeded shuffle, then a held-out split; errors name how much text is missing."""
-    n_val = min(cfg.max_val_blocks, max(1, round(len(blocks) * cfg.val_fraction)))
+    n_val = held_out_blocks(len(blocks), cfg.val_fraction, cfg.max_val_blocks)
     if len(blocks) < n_val + 2:
         raise ProsemixError(
             f"the corpus is too small: {len(blocks)} block(s) of {cfg.block} tokens; at least "

@@ -4,9 +4,9 @@ their text (`prosemix voice`, *New voice from my writing…*).
 The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last TOP_LAYERS
 decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each step sees most of
 it; a text under 450 words 2 x 64) at lr 4e-3 (2e-3 from two pages on: the longer run overfits
-at 4e-3), bf16 where the CPU computes it natively, 14 steps for a page and, past a page, as many as
-see each block of the text CALIBRATED_PASSES times, up to a cap, within a time budget, so that a slower CPU takes fewer steps rather than more than the
-minute a page may take.
+at 4e-3), bf16 where the CPU computes it natively, 14 steps for a page and, past a page, as many
+as see each block of the text CALIBRATED_PASSES times, up to a cap, within a time budget, so that
+a slower CPU takes fewer steps rather than more than the minute a page may take.
 The layers below the trained ones are computed once per block
 (engine.training.train.FrozenBelow), so a step costs about a third of a whole-model step, and
 the budget holds more of them: on one page each of two authors (the AVX2-only EPYC) the MLP
@@ -92,6 +92,7 @@ VOICE_CALIBRATION, CALIBRATED_PASSES = 1.25, 8.0
 # blocks estimated at 1.3 are not more than it makes, and steps planned on them for
 # CALIBRATED_PASSES do not see the blocks more often than that
 TOKENS_PER_WORD = 1.3
+VAL_FRACTION, MAX_VAL_BLOCKS = 0.1, 2  # the text a voice holds out for its validation loss
 
 
 def voice_calibration(words: int, steps: int, batch: int, train_blocks: int) -> float:
@@ -104,9 +105,11 @@ def voice_calibration(words: int, steps: int, batch: int, train_blocks: int) -> 
 
 def train_blocks_at_least(words: int, block: int) -> int:
     """The training blocks a text of ``words`` words makes at the fewest: TOKENS_PER_WORD tokens
-    a word, less the held-out blocks (val_fraction 0.1, at most 2, as the recipe sets them)."""
+    a word, less the blocks the recipe holds out (VAL_FRACTION, at most MAX_VAL_BLOCKS)."""
+    from engine.training.data import held_out_blocks
+
     blocks = int(words * TOKENS_PER_WORD) // block
-    return max(1, blocks - min(2, max(1, round(blocks * 0.1))))
+    return max(1, blocks - held_out_blocks(blocks, VAL_FRACTION, MAX_VAL_BLOCKS))
 
 
 def voice_precision() -> str:
@@ -125,10 +128,9 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     page's 14 do, so that its card gets the calibration), at most MAX_STEPS, within a time budget
     (PAGE_SECONDS, and SECONDS_PER_STEP per 30 words past the first 700, at most MAX_SECONDS: a
     slower CPU takes fewer steps, not longer, and ten pages have the time for their capped
-    steps); a text
-    under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the trainer's three, two
-    blocks a step (SHORT_TEXT_BATCH), so that it is not learnt by heart, and one of
-    SLOW_RATE_WORDS or more (two pages) at the lower rate its longer run wants."""
+    steps); a text under SHORT_TEXT_WORDS trains on 64-token blocks, so that it makes the
+    trainer's three, two blocks a step (SHORT_TEXT_BATCH), so that it is not learnt by heart, and
+    one of SLOW_RATE_WORDS or more (two pages) at the lower rate its longer run wants."""
     fast = words < SLOW_RATE_WORDS
     short = words < SHORT_TEXT_WORDS
     block, batch = (64, SHORT_TEXT_BATCH) if short else (128, 4)
@@ -139,7 +141,7 @@ def voice_recipe(words: int, precision: str | None = None) -> TrainConfig:
     lr = FAST_RATE if fast else SLOW_RATE
     return TrainConfig(rank=8, alpha=16.0, targets=ALL_TARGETS, steps=steps, lr=lr, batch=batch, block=block, warmup=2,
                        top_layers=TOP_LAYERS, diction=True, shortlist=SHORTLIST, negatives=NEGATIVES,
-                       val_fraction=0.1, max_val_blocks=2, checkpoint_every=10_000,
+                       val_fraction=VAL_FRACTION, max_val_blocks=MAX_VAL_BLOCKS, checkpoint_every=10_000,
                        precision=precision or voice_precision(),
                        max_seconds=min(MAX_SECONDS, PAGE_SECONDS + (budget_steps - BASE_STEPS) * SECONDS_PER_STEP))
 
