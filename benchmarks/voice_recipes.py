@@ -88,11 +88,18 @@ def recipes(words: int) -> dict[str, TrainConfig]:
         # and three pages'
         "batch8": replace(base, batch=8),
         "lr3e-3": replace(base, lr=3e-3),
+        # a page in two tilings: its blocks and the windows half a block on between two of them
+        # (TrainConfig.shifted), the same steps; and dropout on the LoRA branch's input
+        "shifted": replace(base, shifted=True),
+        "dropout0.1": replace(base, lora_dropout=0.1),
+        # the recipe with another seed (the blocks held out and their order): how far a voice
+        # moves by chance, against which a recipe's difference is read
+        "seed1": replace(base, seed=1),
     }
 
 
 def main() -> int:
-    from voice import author_judge, book_halves, corpus_lexicon, first_words, judge, page_and_after
+    from voice import author_judge, book_halves, corpus_lexicon, first_words, judge, page_and_after, prose_limit
 
     from engine.training.voice import make_voice
     from engine.words import word_count
@@ -117,6 +124,7 @@ def main() -> int:
     for author in args.authors.split(","):
         first, second = book_halves(corpora, author)
         classifier = author_judge(author, second, corpora)
+        limit = prose_limit(second)
         text, tail, after = page_and_after(first, args.pages)
         if args.words:
             text = first_words(text, args.words)
@@ -130,7 +138,7 @@ def main() -> int:
             made = make_voice([text], f"{author}-{name}".replace(".", "_"), out, config=config)
             judged = judge(out, author, classifier, strengths if base_judged else (0.0, *strengths),
                            seeds, (tail, after), text,
-                           known=known)
+                           known=known, limit=limit)
             base_judged = base_judged or judged[0.0]
             base_rec, (base_tail, base_after) = base_judged.share, base_judged.perplexities
             for strength in strengths:
@@ -139,7 +147,8 @@ def main() -> int:
                 print(f"{author} {name}: rank {config.rank} lr {config.lr:g} steps {made.steps} "
                       f"targets {len(config.targets)} layers {config.top_layers or 'all'}; made in {made.seconds:.1f} s; val loss "
                       f"{made.base_val_loss:.3f} -> {made.val_loss:.3f}; strength {strength:g}: "
-                      f"recognised {rec:.0%} (base {base_rec:.0%}), degenerate {bad}/{n}, typesetting faults "
+                      f"recognised {rec:.0%} (base {base_rec:.0%}), recognised in prose {j.in_prose:.0%} "
+                      f"(prose {j.prose:.0%}), degenerate {bad}/{n}, typesetting faults "
                       f"{j.typeset}/{n}; perplexity "
                       f"next text {base_after:.1f} -> {ppl_after:.1f}, page tail {base_tail:.1f} -> "
                       f"{ppl_tail:.1f}; the page recited {j.copied:.0%} (base {base_judged.copied:.0%}); "

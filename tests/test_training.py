@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from engine.errors import ProsemixError
 from engine.training.config import TrainConfig, TrainingCancelled
-from engine.training.data import pack_blocks, read_corpus
+from engine.training.data import pack_blocks, read_corpus, split_blocks
 from engine.training.train import train_anchor
 
 pytestmark = pytest.mark.slow
@@ -123,6 +124,22 @@ def test_jsonl_and_packing(tmp_path):
     (tmp_path / "d.jsonl").write_text('{"text": "one"}\n\n{"text": "two"}\n')
     assert read_corpus(tmp_path / "d.jsonl") == ["one", "two"]
     assert pack_blocks([[1, 2, 3], [4, 5]], 3, eos=0) == [[1, 2, 3], [0, 4, 5]]
+
+
+def test_shifted_windows_join_two_training_blocks_and_never_reach_held_out_text():
+    stream = list(range(160))
+    blocks = pack_blocks([stream], 16, eos=None)  # 10 blocks of 16
+    cfg = TrainConfig(block=16, val_fraction=0.2, max_val_blocks=2)
+    train, val = split_blocks(blocks, cfg)
+    shifted_train, shifted_val = split_blocks(blocks, replace(cfg, shifted=True))
+    assert shifted_val == val and shifted_train[:len(train)] == train
+    windows = shifted_train[len(train):]
+    held = {t for b in val for t in b}
+    # every window is the stream eight tokens on from a block's start, between two training blocks
+    expect = {16 * i + 8 for i in range(9) if not set(range(16 * i, 16 * i + 32)) & held}
+    assert expect and {w[0] for w in windows} == expect and len(windows) == len(expect)
+    for w in windows:
+        assert w == stream[w[0]:w[0] + 16] and not set(w) & held
 
 
 def test_a_time_budget_takes_fewer_steps_not_more_time(tmp_path, session_cache, monkeypatch):
@@ -372,7 +389,8 @@ def test_training_can_start_from_an_anchor_at_a_scale(trained, tmp_path):
     ({"rank": 0}, "rank"), ({"targets": ("lm_head",)}, "targets"), ({"steps": None}, "either"),
     ({"lr": 2.0}, "learning rate"), ({"block": 4}, "block"), ({"max_seconds": 0}, "max_seconds"),
     ({"top_layers": 0}, "top_layers"), ({"init_scale": 0}, "init_scale"),
-    ({"init_scale": float("nan")}, "init_scale"), ({"init_from": " "}, "init_from")])
+    ({"init_scale": float("nan")}, "init_scale"), ({"init_from": " "}, "init_from"),
+    ({"lora_dropout": 1.0}, "lora_dropout"), ({"lora_dropout": -0.1}, "lora_dropout")])
 def test_config_validation(kwargs, message):
     with pytest.raises(ProsemixError, match=message):
         TrainConfig(**kwargs)

@@ -62,6 +62,12 @@ class TrainConfig:
     # is pushed down about as the whole vocabulary's softmax would push it (a sampled softmax);
     # without them a token outside the shortlist that rises is never pushed down
     negatives: int = 0
+    # also train on the windows that start half a block into a training block and run into the
+    # next one, where both are training blocks: the text's tokens in a second context each,
+    # none of the held-out text. A short text's augmentation (a voice's page)
+    shifted: bool = False
+    # dropout on the LoRA branch's input (peft's lora_dropout)
+    lora_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -92,6 +98,8 @@ class TrainConfig:
         need(not self.shortlist or self.top_layers is not None, "a shortlist needs top_layers")
         need(isinstance(self.negatives, int) and self.negatives >= 0, f"negatives must be >= 0, got {self.negatives!r}")
         need(not self.negatives or self.shortlist > 0, "negatives need a shortlist")
+        need(isinstance(self.lora_dropout, (int, float)) and 0 <= self.lora_dropout < 1,
+             f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
 
 
 @dataclass

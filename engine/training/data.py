@@ -77,7 +77,20 @@ def split_blocks(blocks: list[list[int]], cfg: TrainConfig) -> tuple[list[list[i
     random.Random(cfg.seed).shuffle(order)
     val = [blocks[i] for i in order[:n_val]]
     train = [blocks[i] for i in order[n_val:]]
+    if cfg.shifted:
+        train += shifted_windows(blocks, set(order[:n_val]))
     return train, val
+
+
+def shifted_windows(blocks: list[list[int]], held_out: set[int]) -> list[list[int]]:
+    """The windows half a block on from consecutive ``blocks`` (cut from one stream, as
+    pack_blocks cuts them): the second half of block i and the first half of block i + 1, for
+    every i where neither is in ``held_out``."""
+    if not blocks:
+        return []
+    half = len(blocks[0]) // 2
+    return [blocks[i][half:] + blocks[i + 1][:half] for i in range(len(blocks) - 1)
+            if i not in held_out and i + 1 not in held_out]
 
 
 class BatchOrder:

@@ -43,6 +43,7 @@ class _Run:
     tokenizer: Any = None
     diction: Any = None  # np.ndarray: the text's diction (config.diction), written beside the LoRA
     diction_seconds: float = 0.0
+    shifted_windows: int = 0  # of the training blocks, those half a block on (config.shifted)
 
 
 def _import_torch() -> None:
@@ -247,7 +248,8 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
                                                       local_files_only=True)
     progress(TrainProgress(0, 0, math.nan, 0, 0, message="tokenizing the corpus"))
     token_docs = [tokenizer(d, add_special_tokens=False)["input_ids"] for d in docs]
-    train, val = split_blocks(pack_blocks(token_docs, config.block, tokenizer.eos_token_id), config)
+    blocks = pack_blocks(token_docs, config.block, tokenizer.eos_token_id)
+    train, val = split_blocks(blocks, config)
     steps_per_epoch = max(1, len(train) // config.batch)
     total = config.steps if config.steps is not None else max(1, round((config.epochs or 1.0) * steps_per_epoch))
     state = _load_checkpoint(ckpt, config)
@@ -261,11 +263,12 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
     layers = list(range(info.n_layers - config.top_layers, info.n_layers)) if config.top_layers else None
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha,  # type: ignore[arg-type]  # peft types it int; floats work
                       target_modules=list(config.targets), layers_to_transform=layers,
-                      lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
+                      lora_dropout=config.lora_dropout, bias="none", task_type="CAUSAL_LM")
     peft_model = get_peft_model(base_model, lora)
     if config.init_from is not None and not state:
         start_from_anchor(peft_model, config, info)
-    return _Run(config, peft_model, train, val, total, base_val, info, path, tokenizer), state
+    return _Run(config, peft_model, train, val, total, base_val, info, path, tokenizer,
+                shifted_windows=len(train) + len(val) - len(blocks)), state
 
 
 def start_from_anchor(model: Any, config: TrainConfig, info: Any) -> None:
@@ -444,6 +447,7 @@ def train_anchor(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str
         corpus=corpus_name or ", ".join(map(str, corpus if isinstance(corpus, (list, tuple)) else [corpus])),
         license=license, base_sha256=model_sha256(run.path),
         training={**asdict(config), "targets": list(config.targets), "train_blocks": len(run.train),
+                  "shifted_windows": run.shifted_windows,
                   "val_blocks": len(run.val), "base_model": run.path.name, "steps_taken": run.total,
                   "seconds": round(seconds, 1)}
         | ({"diction_seconds": round(run.diction_seconds, 1)} if run.diction is not None else {}),

@@ -209,7 +209,9 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     seconds = time.perf_counter() - started
     card_path = out_dir / "anchor.json"
     card = AnchorCard.load(card_path)
-    calibration = voice_calibration(words, result.steps, config.batch, int(card.training.get("train_blocks", 1)))
+    # the text's own blocks: the windows half a block on (config.shifted) repeat its tokens
+    text_blocks = int(card.training.get("train_blocks", 1)) - int(card.training.get("shifted_windows", 0))
+    calibration = voice_calibration(words, result.steps, config.batch, text_blocks)
     card = replace(card, kind="voice", calibration=calibration, training={**card.training, "source": {
         "sha256": source_hash(text), "words": words,
         "seconds": round(seconds, 1)}})
