@@ -95,6 +95,10 @@ def recipes(words: int) -> dict[str, TrainConfig]:
         # the recipe with another seed (the blocks held out and their order): how far a voice
         # moves by chance, against which a recipe's difference is read
         "seed1": replace(base, seed=1),
+        # every block of the page trained on, the held-out one too (TrainConfig.learn_held_out),
+        # at two seeds (the seed chooses the block the shipped recipe holds out)
+        "all-blocks": replace(base, learn_held_out=True),
+        "all-blocks-seed1": replace(base, learn_held_out=True, seed=1),
     }
 
 

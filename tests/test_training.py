@@ -142,6 +142,18 @@ def test_shifted_windows_join_two_training_blocks_and_never_reach_held_out_text(
         assert w == stream[w[0]:w[0] + 16] and not set(w) & held
 
 
+def test_learn_held_out_trains_on_every_block_and_still_measures_the_held_out_ones():
+    blocks = pack_blocks([list(range(160))], 16, eos=None)
+    cfg = TrainConfig(block=16, val_fraction=0.2, max_val_blocks=2)
+    train, val = split_blocks(blocks, cfg)
+    learnt, learnt_val = split_blocks(blocks, replace(cfg, learn_held_out=True))
+    assert learnt_val == val and len(val) == 2
+    assert learnt == train + val and sorted(map(tuple, learnt)) == sorted(map(tuple, blocks))
+    # with the shifted windows too: the text's own blocks once each, the windows, no more
+    both, _ = split_blocks(blocks, replace(cfg, learn_held_out=True, shifted=True))
+    assert both[-len(val):] == val and both[:len(train)] == train
+
+
 def test_a_time_budget_takes_fewer_steps_not_more_time(tmp_path, session_cache, monkeypatch):
     """max_seconds: the run ends when the next step would not fit at the pace so far, the card
     says how many steps were taken, and the learning rate still decays to zero by then."""

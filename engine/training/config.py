@@ -68,6 +68,9 @@ class TrainConfig:
     shifted: bool = False
     # dropout on the LoRA branch's input (peft's lora_dropout)
     lora_dropout: float = 0.0
+    # also train on the held-out blocks: the validation loss is then of text the run has seen
+    # (the card says so, `learn_held_out`); for a short text whose every block counts
+    learn_held_out: bool = False
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:

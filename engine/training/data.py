@@ -67,7 +67,9 @@ def held_out_blocks(blocks: int, val_fraction: float, max_val_blocks: int) -> in
 
 
 def split_blocks(blocks: list[list[int]], cfg: TrainConfig) -> tuple[list[list[int]], list[list[int]]]:
-    """A seeded shuffle, then a held-out split; errors name how much text is missing."""
+    """A seeded shuffle, then a held-out split; errors name how much text is missing. With
+    ``cfg.shifted`` the training blocks are followed by their shifted windows, and with
+    ``cfg.learn_held_out`` by the held-out blocks too."""
     n_val = held_out_blocks(len(blocks), cfg.val_fraction, cfg.max_val_blocks)
     if len(blocks) < n_val + 2:
         raise ProsemixError(
@@ -79,6 +81,8 @@ def split_blocks(blocks: list[list[int]], cfg: TrainConfig) -> tuple[list[list[i
     train = [blocks[i] for i in order[n_val:]]
     if cfg.shifted:
         train += shifted_windows(blocks, set(order[:n_val]))
+    if cfg.learn_held_out:
+        train += val
     return train, val
 
 

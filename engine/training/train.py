@@ -268,7 +268,7 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
     if config.init_from is not None and not state:
         start_from_anchor(peft_model, config, info)
     return _Run(config, peft_model, train, val, total, base_val, info, path, tokenizer,
-                shifted_windows=len(train) + len(val) - len(blocks)), state
+                shifted_windows=len(train) - len(blocks) + len(val) * (not config.learn_held_out)), state
 
 
 def start_from_anchor(model: Any, config: TrainConfig, info: Any) -> None:
