@@ -267,8 +267,10 @@ def _prepare(corpus: Any, config: TrainConfig, model: str | None, ckpt: Path,
     peft_model = get_peft_model(base_model, lora)
     if config.init_from is not None and not state:
         start_from_anchor(peft_model, config, info)
+    # the training blocks past the text's own (the held-out ones among them with learn_held_out)
+    own_blocks = len(blocks) - (0 if config.learn_held_out else len(val))
     return _Run(config, peft_model, train, val, total, base_val, info, path, tokenizer,
-                shifted_windows=len(train) - len(blocks) + len(val) * (not config.learn_held_out)), state
+                shifted_windows=len(train) - own_blocks), state
 
 
 def start_from_anchor(model: Any, config: TrainConfig, info: Any) -> None:
