@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.shipped import ATTRIBUTES  # noqa: E402
 from engine.evaluation import plots  # noqa: E402
-from engine.evaluation.fluency import degenerate  # noqa: E402
+from engine.fluency import degenerate  # noqa: E402
 from engine.evaluation.scoring import ATTRIBUTE_SCORES, BUILTIN, pole_classifier, POLE_CLASSIFIED  # noqa: E402
 from engine.evaluation.sweep import SweepConfig, lambda_alpha_grid, plan_points, read_table, run_sweep  # noqa: E402
 from engine.machine import describe_machine  # noqa: E402

@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--strength", type=float, default=1.0)
     args = parser.parse_args()
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.evaluation.fluency import typesetting_faults
+    from engine.fluency import typesetting_faults
     from engine.machine import describe_machine
     from calibrate import parse_seeds
     from styles_report import samples

@@ -9,7 +9,7 @@ model) at the triangle's corners, its centre, 5 steps along each edge, and the b
 polygon); and the same along every attribute pair's alpha. The cached style scorer (`prosemix
 style-scorer`, every shipped voice a class) judges the style samples, each attribute's own
 scorer (engine.evaluation.scoring.ATTRIBUTE_SCORES) its pair. Every sample is also checked for what a writer would repair
-(engine.evaluation.fluency): degenerate text, typesetting (line breaks inside a paragraph,
+(engine.fluency): degenerate text, typesetting (line breaks inside a paragraph,
 double spaces; every voice, Shakespeare's too, since its corpus is prose paragraphs) and corpus
 furniture, the centre with 108 samples.
 Prints every goal with its numbers and writes the section between the styles markers in
@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from engine.machine import describe_machine  # noqa: E402
 from engine.anchors.shipped import ATTRIBUTES, DEFAULT_TRIANGLE, VOICES  # noqa: E402
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
-from engine.evaluation.fluency import degenerate, distinct_ngrams, furniture, typesetting_faults  # noqa: E402
+from engine.fluency import degenerate, distinct_ngrams, furniture, typesetting_faults  # noqa: E402
 from engine.evaluation.plots import spearman  # noqa: E402
 from engine.evaluation.scoring import ATTRIBUTE_SCORES, BUILTIN  # noqa: E402
 from engine.evaluation.style_classifier import PLAIN, load_cached  # noqa: E402

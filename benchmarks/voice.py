@@ -63,7 +63,10 @@ from engine.anchors.diction import PRESENCE_WINDOW  # noqa: E402
 from engine.machine import describe_machine  # noqa: E402
 from engine.training.voice import source_hash, voice_text  # noqa: E402
 
-BOOKS = {"melville": "melville-moby_dick.txt", "edgeworth": "edgeworth-parents.txt"}
+# a third author since the twenty-fifth session, to try on a voice what was chosen on the other two:
+# Conan Doyle's *The Adventures of Sherlock Holmes* (Gutenberg #1661), test data in the Debian
+# package golang-github-pierrec-lz4-dev beside the Tom Sawyer the wry corner learns; no anchor learns it
+BOOKS = {"melville": "melville-moby_dick.txt", "edgeworth": "edgeworth-parents.txt", "doyle": "pg1661.txt"}
 PAGE_WORDS = 700
 PROSE_QUANTILE = 0.95  # a sample is prose when the base finds it no less likely than 95% of the author's passages
 PROSE_WINDOWS, PROSE_WORDS = 96, 45  # the author's passages for that: about a sample's 60 tokens each
@@ -223,7 +226,7 @@ def prose_limit(text: str) -> float:
 def is_prose(backend, text: str, limit: float) -> bool:  # type: ignore[no-untyped-def]
     """``text`` reads as prose: the backend (at strength 0, the base) finds it no less likely
     than ``limit``, and it is neither degenerate nor typeset with a fault."""
-    from engine.evaluation.fluency import degenerate, typesetting_faults
+    from engine.fluency import degenerate, typesetting_faults
 
     if degenerate(text) is not None or typesetting_faults(text) or backend.count_tokens(text) < 2:
         return False
@@ -241,7 +244,7 @@ def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (
     (`prose_limit`), the share recognised and prose. ``window``: the diction's presence window
     (None: the backend's own); ``guard``: the quote guard on."""
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.evaluation.fluency import degenerate, lexicon, typesetting_faults, unknown_words
+    from engine.fluency import degenerate, lexicon, typesetting_faults, unknown_words
     from styles_report import SEEDS, samples
 
     backend = LlamaCppBackend()
@@ -290,7 +293,7 @@ def centre_shares(voice: Path, classifier, seeds: tuple[int, ...] | None = None,
 
 def corpus_lexicon(corpora: Path) -> set[str]:
     """Every word of the corpora the project builds (corpora/*.txt), lower case."""
-    from engine.evaluation.fluency import lexicon
+    from engine.fluency import lexicon
 
     return lexicon([p.read_text(encoding="utf-8", errors="replace") for p in sorted(corpora.glob("*.txt"))])
 

@@ -13,7 +13,7 @@ made into a voice three ways, each timed in a fresh process, everything included
 
 Each is judged as benchmarks/voice.py judges: styles_report's 12 openings x 2 seeds x 60
 tokens at temperature 0.8 from the llama.cpp backend, the share the judge takes for the author,
-and the share of degenerate samples (engine.evaluation.fluency). The strengths are all
+and the share of degenerate samples (engine.fluency). The strengths are all
 reported, none chosen on these samples. Printed one line per author, method and strength, with
 the machine.
 """
@@ -73,7 +73,7 @@ def timed_vector(text: str, out: Path) -> float:
 def judge_with(anchors: list[Path], vector, scale: float, author: str, classifier) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """(share recognised as the author, share degenerate) at the voice's corner."""
     from engine.backends.llama_cpp import LlamaCppBackend
-    from engine.evaluation.fluency import degenerate
+    from engine.fluency import degenerate
     from styles_report import samples
 
     backend = LlamaCppBackend()

@@ -2,11 +2,12 @@
 
     python benchmarks/voice_rebalance.py SRC DST --lora 1.5 --diction 1.25
 
-A voice's card has one calibration factor, which every backend applies to its LoRA and its
-diction alike (engine.training.voice.VOICE_CALIBRATION). This copies each voice folder in SRC
-(benchmarks/voice.py's `{author}-{pages}` folders) to DST with the card's calibration set to
-``--lora`` and the diction's biases multiplied by ``--diction / --lora``, so that at strength 1
-the LoRA counts ``--lora`` times and the diction ``--diction`` times. Then
+A voice's card has a calibration factor for its LoRA and, since the twenty-fifth session, one
+of its own for its diction (``diction_calibration``; none: the same). This copies each voice
+folder in SRC (benchmarks/voice.py's `{author}-{pages}` folders) to DST with the card's
+calibration set to ``--lora`` and its diction_calibration to ``--diction``, so that at strength
+1 the LoRA counts ``--lora`` times and the diction ``--diction`` times. (Until then this
+multiplied the diction's biases by ``--diction / --lora``, which comes to the same.) Then
 `benchmarks/voice.py --reuse DST` judges them (docs/results.md, "The LoRA and the diction apart").
 """
 from __future__ import annotations
@@ -16,8 +17,6 @@ import json
 import shutil
 import sys
 from pathlib import Path
-
-from safetensors.numpy import load_file, save_file
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,10 +30,8 @@ def rebalance(src: Path, dst: Path, lora: float, diction: float) -> None:
     shutil.copytree(src, dst)
     card_path = dst / "anchor.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    card["calibration"] = lora
+    card["calibration"], card["diction_calibration"] = lora, diction
     card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
-    tensors = load_file(str(dst / DICTION_FILE))
-    save_file({k: (v * (diction / lora)).astype(v.dtype) for k, v in tensors.items()}, str(dst / DICTION_FILE))
 
 
 def main() -> int:
@@ -44,8 +41,8 @@ def main() -> int:
     ap.add_argument("--lora", type=float, required=True, help="the LoRA's strength at the voice's corner")
     ap.add_argument("--diction", type=float, required=True, help="the diction's strength at the voice's corner")
     args = ap.parse_args()
-    if args.lora <= 0 or args.diction < 0:
-        ap.error("--lora must be above 0 and --diction at least 0")
+    if not (0 < args.lora <= 4 and 0 < args.diction <= 4):
+        ap.error("--lora and --diction must be in (0, 4], as a card's factors are")
     voices = [p for p in sorted(Path(args.src).iterdir()) if (p / DICTION_FILE).is_file()]
     if not voices:
         ap.error(f"no voice with a diction in {args.src}")

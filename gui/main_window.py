@@ -469,6 +469,7 @@ class MainWindow(QMainWindow):
             self.analysis.show_table(value)
         elif request.kind is TaskKind.TRAIN and isinstance(value, dict):
             made = (f"voice {value['name']} made from {value['words']:,} words in {value['seconds']:.0f} s"
+                    + (f", its LoRA at {value['lora']:g}" if "lora" in value else "")
                     if "words" in value else f"anchor {value['name']} trained")
             # said once the model has loaded it (the loading's own messages would hide it)
             self._after_load = (f"{made}: validation loss {value['base_val']:.3f} -> {value['val']:.3f}; "

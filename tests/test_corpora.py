@@ -7,7 +7,7 @@ from engine.training.corpora import (clean_bible, clean_botchan, clean_devil,
                                      clean_sotu,
                                      clean_tweets, clean_twain, hold_out, shouted_or_looped,
                                      usually_lower)
-from engine.evaluation.fluency import typesetting_faults
+from engine.fluency import typesetting_faults
 
 DEVIL = """Some preface text the dictd file carries.
 
@@ -167,7 +167,7 @@ def test_abbreviated_speaker_tags_go_and_milton_keeps_its_verse():
 
 
 def test_generated_text_checks_find_loops_wrapping_and_furniture():
-    from engine.evaluation.fluency import degenerate, furniture, typesetting_faults
+    from engine.fluency import degenerate, furniture, typesetting_faults
 
     prose_text = ("The carriage stopped at the gate, and the old man climbed down slowly. He looked "
                   "at the house for a long time before he knocked, as if he expected nobody to answer.")
@@ -281,7 +281,7 @@ def test_a_verse_lines_capital_goes_only_where_the_sentence_goes_on():
 
 
 def test_distinct_ngrams_fall_when_samples_repeat_themselves_or_each_other():
-    from engine.evaluation.fluency import distinct_ngrams
+    from engine.fluency import distinct_ngrams
 
     fresh = ["The quiet river ran beside the mill.", "A storm came over the hills at night."]
     assert distinct_ngrams(fresh) == 1.0
@@ -296,7 +296,7 @@ def test_distinct_ngrams_fall_when_samples_repeat_themselves_or_each_other():
 def test_unknown_words_are_the_words_no_lexicon_has():
     import pytest
 
-    from engine.evaluation.fluency import lexicon, unknown_words
+    from engine.fluency import lexicon, unknown_words
 
     known = lexicon(["The attorney held the lease.", "Queequeg sat by the fire"])
     share, odd = unknown_words(["The attorney's moneyiosyncringe held Queequeg.", "the lease"], known)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.backends.quotes import QuoteGuard
-from engine.evaluation.fluency import typesetting_faults
+from engine.fluency import typesetting_faults
 from engine.sampling import SamplingConfig
 
 TEXTS = ["", " said", ",", ' "', '"', "Count", " count", "“", " ”", "”", " ", "\n", "word", '" ', "."]

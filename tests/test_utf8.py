@@ -7,7 +7,7 @@ import random
 import numpy as np
 
 from engine.backends.utf8 import ByteGuard, owed
-from engine.evaluation.fluency import typesetting_faults
+from engine.fluency import typesetting_faults
 from engine.sampling import SamplingConfig
 
 PIECES = [b"", b"sent", b"\xe2", b"\x80", b"\x94", b"\x80\x94", b" word", b"\xe2\x80", b"\x94 and", b"\xff",

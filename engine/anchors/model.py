@@ -47,6 +47,11 @@ class AnchorCard:
     # what the anchor is: "lora" (trained on a corpus) or "voice" (a LoRA made in a minute from
     # a writer's own pages; training["source"] records the text's hash, words and seconds)
     kind: str = "lora"
+    # what a voice's diction is multiplied by at every point, where it differs from its LoRA's
+    # calibration (None: the calibration): a voice whose LoRA stays prose at a stronger factor
+    # gets that one, and its diction keeps the factor it was measured at
+    # (engine.training.voice_strength)
+    diction_calibration: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -61,8 +66,10 @@ class AnchorCard:
         for key in ("training", "metrics"):
             if not isinstance(getattr(self, key), dict):
                 raise AnchorError(f"anchor card {self.name!r}: {key} must be an object")
-        for key, top in (("calibration", 4), ("balance", 10)):
+        for key, top in (("calibration", 4), ("balance", 10), ("diction_calibration", 4)):
             c = getattr(self, key)
+            if key == "diction_calibration" and c is None:
+                continue
             if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) \
                     or not 0 < c <= top:
                 raise AnchorError(f"anchor card {self.name!r}: {key} must be a number in (0, {top}], "
@@ -86,12 +93,14 @@ class AnchorCard:
         atomic_write_text(path, json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
 
 
-def applied_weights(effective: Sequence[float], anchors: Sequence["Anchor"]) -> tuple[float, ...]:
+def applied_weights(effective: Sequence[float], anchors: Sequence["Anchor"], *,
+                    diction: bool = False) -> tuple[float, ...]:
     """What each anchor's delta is multiplied by at a point whose strength-scaled weights are
     ``effective``: the picker's centre moved to the cards' balance point, then each anchor's
-    calibration factor."""
+    calibration factor; ``diction``: what each voice's diction is multiplied by (its
+    diction_calibration where its card has one)."""
     moved = balanced(effective, [a.balance for a in anchors])
-    return tuple(v * a.calibration for v, a in zip(moved, anchors))
+    return tuple(v * (a.diction_calibration if diction else a.calibration) for v, a in zip(moved, anchors))
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,13 @@ class Anchor:
     def calibration(self) -> float:
         """The card's calibration factor (1 without a card)."""
         return self.card.calibration if self.card else 1.0
+
+    @property
+    def diction_calibration(self) -> float:
+        """What the card multiplies the diction by: its diction_calibration, else its calibration."""
+        if self.card and self.card.diction_calibration is not None:
+            return self.card.diction_calibration
+        return self.calibration
 
     @property
     def balance(self) -> float:

@@ -202,7 +202,8 @@ class Backend(ABC):
             return point
         self._require_loaded()
         values = applied_weights(point.effective, self.anchors)
-        self.logit_bias = diction_bias(values, [a.diction for a in self.anchors])
+        self.logit_bias = diction_bias(applied_weights(point.effective, self.anchors, diction=True),
+                                       [a.diction for a in self.anchors])
         self._weights_preview = preview and self._apply_preview_weights(values)
         if not self._weights_preview:
             self._apply_weights(values)

@@ -124,11 +124,13 @@ def cmd_voice(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"path": str(result.path), "name": result.name, "kind": "voice",
                           "seconds": round(result.seconds, 1), "words": result.words, "steps": result.steps,
+                          "calibration": result.calibration, "strength_check": result.strength,
                           "val_loss": round(result.val_loss, 4), "base_val_loss": round(result.base_val_loss, 4)}))
     else:
         print(f"wrote the voice {result.name} to {result.path}: {result.words:,} words, {result.steps} steps, "
               f"{fmt_seconds(result.seconds)}; validation loss {result.base_val_loss:.3f} (base) -> "
-              f"{result.val_loss:.3f}. Use it: prosemix generate --anchor {result.path} ...")
+              f"{result.val_loss:.3f}." + (f" Its strength: {result.strength}." if result.strength else "")
+              + f" Use it: prosemix generate --anchor {result.path} ...")
     return 0
 
 

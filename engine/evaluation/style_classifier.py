@@ -247,7 +247,7 @@ def sample_judge(classifier: StyleClassifier) -> Callable[[str], tuple[str, str 
     """What self-distillation asks of a sample (engine.training.self_distill): its most probable
     style, and what a writer would repair in it (degenerate text or its first typesetting fault),
     None when nothing."""
-    from engine.evaluation.fluency import degenerate, typesetting_faults
+    from engine.fluency import degenerate, typesetting_faults
 
     def judge(text: str) -> tuple[str, str | None]:
         p = classifier.probabilities([text])[0]

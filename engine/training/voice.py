@@ -21,7 +21,10 @@ proportion to the voice's weight, less a word's rise while the passage holds the
 left the other's at 11% (10%; docs/results.md). The steps take their output softmax over a
 shortlist with sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole
 vocabulary's. The card says it is a voice and records the text's hash, its word count, the
-seconds it took, the recipe and the steps taken; its calibration factor is voice_calibration's.
+seconds it took, the recipe and the steps taken; its calibration factor is voice_calibration's,
+and a calibrated text under two pages then tries its LoRA at 1.5 (engine.training.voice_strength:
+kept where its samples of the page's openings stay prose by the page's own measure, the diction
+left at 1.25; the card records what the check found under training["strength_check"]).
 What it buys, and what an activation style vector buys beside it (engine/training/style_vector.py),
 is measured in benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
 (docs/results.md, docs/anchors.md).
@@ -93,6 +96,9 @@ VOICE_CALIBRATION, CALIBRATED_PASSES = 1.25, 8.0
 # CALIBRATED_PASSES do not see the blocks more often than that
 TOKENS_PER_WORD = 1.3
 VAL_FRACTION, MAX_VAL_BLOCKS = 0.1, 2  # the text a voice holds out for its validation loss
+# the stronger-LoRA check (engine.training.voice_strength) stops where this many seconds have
+# passed since the voice began, so that a page stays within its minute (the GGUF is written by then)
+CHECK_DEADLINE = 56.0
 
 
 def voice_calibration(words: int, steps: int, batch: int, train_blocks: int) -> float:
@@ -171,14 +177,19 @@ class VoiceResult:
     steps: int
     val_loss: float
     base_val_loss: float
+    calibration: float = VOICE_CALIBRATION  # the LoRA's factor at the voice's corner
+    strength: str = ""  # what the stronger-LoRA check found (engine.training.voice_strength), "" if none ran
 
 
 def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: str = "#7d3c98",
                model: str | None = None, config: TrainConfig | None = None, steps: int | None = None,
                progress: Callable[[TrainProgress], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> VoiceResult:
+               should_stop: Callable[[], bool] | None = None, check: bool = True) -> VoiceResult:
     """Train a voice anchor on ``texts`` (the writer's pages) into ``out_dir``; ``steps``
-    overrides the recipe's (a short run in tests)."""
+    overrides the recipe's (a short run in tests). A calibrated voice of under two pages then
+    tries its LoRA stronger (`check`, engine.training.voice_strength) and keeps it where its
+    samples stay prose by the page's own measure; the time it has ends CHECK_DEADLINE seconds
+    after the start, and a cancel then ends the check, not the voice (it is made by then)."""
     from engine.anchors.model import AnchorCard, validate_name
     from engine.training.train import train_anchor
 
@@ -215,5 +226,21 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     card = replace(card, kind="voice", calibration=calibration, training={**card.training, "source": {
         "sha256": source_hash(text), "words": words,
         "seconds": round(seconds, 1)}})
-    card.save(card_path)
-    return VoiceResult(out_dir, name, words, seconds, result.steps, result.val_loss, result.base_val_loss)
+    card.save(card_path)  # a whole voice now, whatever the check below does
+    why = ""
+    if check and calibration == VOICE_CALIBRATION and words < SLOW_RATE_WORDS:
+        from engine.training.voice_strength import check_stronger
+
+        if progress is not None:
+            progress(TrainProgress(0, 0, float("nan"), seconds, 0,
+                                   message="trying the voice a little stronger (about 15 s)"))
+        found = check_stronger(out_dir, text, model=model, deadline=started + CHECK_DEADLINE,
+                               should_stop=should_stop)
+        why = found.why
+        seconds = time.perf_counter() - started
+        card = replace(card, calibration=found.lora, diction_calibration=found.diction, training={
+            **card.training, "strength_check": found.as_card(),
+            "source": {**card.training["source"], "seconds": round(seconds, 1)}})
+        card.save(card_path)
+    return VoiceResult(out_dir, name, words, seconds, result.steps, result.val_loss, result.base_val_loss,
+                       card.calibration, why)

@@ -67,6 +67,6 @@ def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
         result = make_voice([text], name, out, colour=values.get("colour", "#7d3c98"), progress=progress,
                             should_stop=should_stop, steps=int(values["steps"]) if values.get("steps") else None)
         return {"out_dir": str(result.path), "name": name, "val": result.val_loss, "base_val": result.base_val_loss,
-                "seconds": result.seconds, "words": result.words}
+                "seconds": result.seconds, "words": result.words, "lora": result.calibration}
 
     return task
