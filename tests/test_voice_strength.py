@@ -103,6 +103,7 @@ def test_the_check_keeps_the_voice_when_its_time_is_up_or_it_is_stopped(session_
     assert time.perf_counter() - started < 5  # it did not load a model to find that out
     stopped = check_stronger(voice, PAGE, should_stop=lambda: True)
     assert (stopped.lora, stopped.samples) == (VOICE_CALIBRATION, 0) and "stopped" in stopped.why
+    assert json.loads(json.dumps(stopped.as_card(), allow_nan=False))["limit"] is None  # strict JSON on the card
 
 
 def test_a_page_keeps_what_the_check_found_on_its_card(session_cache, tmp_path, monkeypatch):

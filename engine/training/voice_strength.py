@@ -53,7 +53,7 @@ class StrengthCheck:
 
     def as_card(self) -> dict[str, object]:
         return {"lora": self.lora, "diction": self.diction, "prose": self.prose, "samples": self.samples,
-                "limit": round(self.limit, 2), "seconds": round(self.seconds, 1), "why": self.why}
+                "limit": round(self.limit, 2) if np.isfinite(self.limit) else None, "seconds": round(self.seconds, 1), "why": self.why}
 
 
 def page_windows(text: str, words: int = WINDOW_WORDS, count: int = MAX_WINDOWS) -> list[str]:
