@@ -81,8 +81,15 @@ def made_voice(tmp_path: Path) -> Path:
     return make_voice([PAGE], "page", tmp_path / "page", steps=1, check=False).path
 
 
-def test_the_check_reads_its_samples_by_the_pages_own_limit(session_cache, tmp_path):
+@pytest.mark.parametrize("precision", ["cpu's", "fp32"])
+def test_the_check_reads_its_samples_by_the_pages_own_limit(session_cache, tmp_path, monkeypatch, precision):
+    """On the CPU's own precision (bf16 where it has AVX512-BF16) and on fp32, the other branch
+    a CPU can take."""
     voice = made_voice(tmp_path)
+    if precision == "fp32":
+        import engine.training.voice as voice_module
+
+        monkeypatch.setattr(voice_module, "voice_precision", lambda: "fp32")
     before = (voice / "anchor.json").read_text()
     found = check_stronger(voice, PAGE, seed=3)
     assert (voice / "anchor.json").read_text() == before  # the card is the caller's to write
