@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "benchmarks"))
 
 from engine.machine import describe_machine  # noqa: E402
+from engine.training.voice import voice_precision  # noqa: E402
 from engine.training.voice_strength import check_stronger  # noqa: E402
 from voice import book_halves, made_before, page_and_after, prose_limit  # noqa: E402
 
@@ -48,7 +49,7 @@ def main() -> int:
             made_before(voice, text)  # refuses a voice made from another text
             for lora in (float(x) for x in args.lora.split(",")):
                 for seed in (int(x) for x in args.seeds.split(",")):
-                    c = check_stronger(voice, text, lora=lora, seed=seed)
+                    c = check_stronger(voice, text, lora=lora, seed=seed, precision=voice_precision())
                     print(f"{author}-{count}, LoRA {lora:g}, seed {seed}: prose {c.prose}/{c.samples} "
                           f"(page limit {c.limit:.1f}, book limit {book_limit:.1f}), "
                           f"{'kept' if c.lora == lora else 'refused'}, {c.seconds:.1f} s", flush=True)

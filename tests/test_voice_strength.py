@@ -14,7 +14,7 @@ import pytest
 from engine.anchors.model import Anchor, AnchorCard, applied_weights
 from engine.errors import AnchorError
 from engine.training import voice_strength
-from engine.training.voice import VOICE_CALIBRATION, make_voice
+from engine.training.voice import VOICE_CALIBRATION, make_voice, voice_precision
 from engine.training.voice_strength import (CHECK_OPENINGS, CHECK_SAMPLES_EACH, MIN_PROSE_SHARE, STRONGER_LORA,
                                             StrengthCheck, check_stronger, page_windows)
 
@@ -81,17 +81,12 @@ def made_voice(tmp_path: Path) -> Path:
     return make_voice([PAGE], "page", tmp_path / "page", steps=1, check=False).path
 
 
-@pytest.mark.parametrize("precision", ["cpu's", "fp32"])
-def test_the_check_reads_its_samples_by_the_pages_own_limit(session_cache, tmp_path, monkeypatch, precision):
-    """On the CPU's own precision (bf16 where it has AVX512-BF16) and on fp32, the other branch
-    a CPU can take."""
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_the_check_reads_its_samples_by_the_pages_own_limit(session_cache, tmp_path, precision):
+    """On bf16 (what a CPU with AVX512-BF16 takes) and fp32 (what the others take)."""
     voice = made_voice(tmp_path)
-    if precision == "fp32":
-        import engine.training.voice as voice_module
-
-        monkeypatch.setattr(voice_module, "voice_precision", lambda: "fp32")
     before = (voice / "anchor.json").read_text()
-    found = check_stronger(voice, PAGE, seed=3)
+    found = check_stronger(voice, PAGE, seed=3, precision=precision)
     assert (voice / "anchor.json").read_text() == before  # the card is the caller's to write
     assert found.samples == CHECK_OPENINGS * CHECK_SAMPLES_EACH == len(found.perplexities)
     assert math.isfinite(found.limit) and found.limit > 1
@@ -117,13 +112,14 @@ def test_a_page_keeps_what_the_check_found_on_its_card(session_cache, tmp_path, 
     seen = []
 
     def fake(voice, text, **kw):
-        seen.append((voice, text, kw["deadline"]))
+        seen.append((voice, text, kw["deadline"], kw["precision"]))
         return StrengthCheck(STRONGER_LORA, VOICE_CALIBRATION, 11, 12, 150.0, 9.0,
                              "with its LoRA at 1.5, 11 of 12 samples stayed prose: the voice takes 1.5")
 
     monkeypatch.setattr(voice_strength, "check_stronger", fake)
     made = make_voice([PAGE], "page", tmp_path / "page", steps=1)
     assert len(seen) == 1 and seen[0][0] == made.path  # the check ran once, on the voice written
+    assert seen[0][3] == voice_precision()  # at the precision the voice trained in
     card = json.loads((made.path / "anchor.json").read_text())
     assert (card["calibration"], card["diction_calibration"]) == (STRONGER_LORA, VOICE_CALIBRATION)
     assert card["training"]["strength_check"]["prose"] == 11 and made.calibration == STRONGER_LORA

@@ -235,7 +235,7 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
             progress(TrainProgress(0, 0, float("nan"), seconds, 0,
                                    message="trying the voice a little stronger (about 15 s)"))
         found = check_stronger(out_dir, text, model=model, deadline=started + CHECK_DEADLINE,
-                               should_stop=should_stop)
+                               should_stop=should_stop, precision=config.precision)
         why = found.why
         seconds = time.perf_counter() - started
         card = replace(card, calibration=found.lora, diction_calibration=found.diction, training={

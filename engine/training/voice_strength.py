@@ -102,13 +102,14 @@ def _perplexities(model: Any, tokenizer: Any, texts: Sequence[str]) -> list[floa
 
 def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, diction: float | None = None,
                    seed: int = 0, deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
-                   model: str | None = None) -> StrengthCheck:
+                   model: str | None = None, precision: str = "fp32") -> StrengthCheck:
     """Sample the voice in ``voice`` (a folder with its card and PEFT adapter) with its LoRA at
     ``lora`` and its diction at ``diction`` (None: the card's) on ``text``'s openings, in one
     batch on torch, and read each sample for prose against ``text``'s own limit, the base model
     reading both. The card is not changed: the caller writes what it keeps. ``deadline``
     (time.perf_counter()) or ``should_stop``: where it passes, or it says so, before the samples
-    are read, the check stops and the card's factors stay."""
+    are read, the check stops and the card's factors stay. ``precision``: the model's dtype, "bf16"
+    or "fp32" (the voice's recipe's, engine.training.voice.voice_precision)."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList, StoppingCriteriaList
@@ -119,7 +120,6 @@ def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, dicti
     from engine.models.base import base_info, resolve_model
     from engine.models.float_copy import float_copy_of_gguf
     from engine.training.style_vector import openings
-    from engine.training.voice import voice_precision
 
     started = time.perf_counter()
     path = resolve_model(model)
@@ -140,7 +140,7 @@ def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, dicti
         return kept(f"no time was left to try the voice stronger: it keeps {was_lora:g}")
     folder = float_copy_of_gguf(path) if path.is_file() else path
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    dtype = torch.bfloat16 if voice_precision() == "bf16" else torch.float32
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     base = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
     net = PeftModel.from_pretrained(base, str(voice), local_files_only=True, autocast_adapter_dtype=False
                                     ).to(dtype).eval()
