@@ -238,9 +238,11 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
                                should_stop=should_stop, precision=config.precision)
         why = found.why
         seconds = time.perf_counter() - started
-        card = replace(card, calibration=found.lora, diction_calibration=found.diction, training={
+        card = replace(card, calibration=found.lora, training={
             **card.training, "strength_check": found.as_card(),
-            "source": {**card.training["source"], "seconds": round(seconds, 1)}})
+            "source": {**card.training["source"], "seconds": round(seconds, 1)}},
+            # none where it equals the LoRA's: the diction then follows the calibration
+            diction_calibration=None if found.diction == found.lora else found.diction)
         card.save(card_path)
     return VoiceResult(out_dir, name, words, seconds, result.steps, result.val_loss, result.base_val_loss,
                        card.calibration, why)

@@ -150,11 +150,9 @@ def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, dicti
             scaling["default"] *= lora
     prompts = [o for o in openings(text, CHECK_OPENINGS) for _ in range(CHECK_SAMPLES_EACH)]
     tokenizer.padding_side = "left"
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False) \
-        if tokenizer.pad_token is not None else None
-    if batch is None:
+    if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-        batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     width = batch["input_ids"].shape[1]
     processors = LogitsProcessorList()
     if anchor.diction is not None:
@@ -174,10 +172,10 @@ def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, dicti
 
     with net.disable_adapter():
         limit = float(np.quantile(_perplexities(net, tokenizer, page_windows(text)), PROSE_QUANTILE))
-        readable = [s for s in samples if degenerate(s) is None and not typesetting_faults(s)]
-        scored = iter(_perplexities(net, tokenizer, readable) if readable else [])
-    ppl = tuple(next(scored) if degenerate(s) is None and not typesetting_faults(s) else float("inf")
-                for s in samples)
+        readable = [degenerate(s) is None and not typesetting_faults(s) for s in samples]
+        kept_samples = [s for s, ok in zip(samples, readable) if ok]
+        scored = iter(_perplexities(net, tokenizer, kept_samples) if kept_samples else [])
+    ppl = tuple(next(scored) if ok else float("inf") for ok in readable)
     prose = sum(p <= limit for p in ppl)
     if prose < MIN_PROSE_SHARE * len(samples):
         return kept(f"with its LoRA at {lora:g}, {prose} of {len(samples)} samples stayed prose: "
