@@ -474,7 +474,16 @@ class MainWindow(QMainWindow):
             # said once the model has loaded it (the loading's own messages would hide it)
             self._after_load = (f"{made}: validation loss {value['base_val']:.3f} -> {value['val']:.3f}; "
                                 "it is on the picker")
-            self.anchors.add_anchor(Path(value["out_dir"]), enabled=True)
+            self.anchors.add_anchor(Path(value["out_dir"]), enabled=True)  # loads it first,
+            if "check_text" in value:  # then the check, which the writer may skip with Esc
+                from .anchors.training_task import strength_task
+
+                self.worker.submit(TaskRequest(strength_task(value), TaskKind.VOICE_CHECK))
+        elif request.kind is TaskKind.VOICE_CHECK and isinstance(value, dict):
+            self.status.say(f"voice {value['name']}: {value['why']} ({value['seconds']:.0f} s)", 10000)
+            if value["lora"] != value["was"] and value["name"] in self._enabled_names():
+                self._after_load = f"voice {value['name']}: its LoRA now at {value['lora']:g}"
+                self.load()  # the card says more now: the model reads it again
 
     # ----- training ------------------------------------------------------------------------------
     def _new_anchor(self) -> None:
@@ -484,11 +493,23 @@ class MainWindow(QMainWindow):
 
     def new_voice(self) -> None:
         """A corner of the writer's own voice from a page of their writing (about a minute)."""
+        self._prepare_for_voices()
         doc = self.write.document()
         cursor = self.write.editor.textCursor()
         dialog = VoiceDialog(doc.text, cursor.selectedText().replace("\u2029", "\n"), self)
         if dialog.exec():
             self.start_voice(dialog.values())
+
+    def _prepare_for_voices(self) -> None:
+        """The float copy of the model a voice trains on (28 s the first time, on the AMD EPYC
+        with AVX512-BF16) made while the writer chooses the text, not inside the voice's minute."""
+        from engine.models.base import resolve_model
+        from engine.models.float_copy import prepare_in_background
+
+        try:
+            prepare_in_background(resolve_model(None))
+        except ProsemixError:
+            pass  # no embedded model: the voice itself says so
 
     def start_voice(self, values: dict) -> None:
         from .anchors.training_task import voice_task

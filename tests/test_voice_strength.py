@@ -14,7 +14,7 @@ import pytest
 from engine.anchors.model import Anchor, AnchorCard, applied_weights
 from engine.errors import AnchorError
 from engine.training import voice_strength
-from engine.training.voice import VOICE_CALIBRATION, make_voice, voice_precision
+from engine.training.voice import VOICE_CALIBRATION, make_voice, strengthen_voice, voice_precision
 from engine.training.voice_strength import (CHECK_OPENINGS, CHECK_SAMPLES_EACH, MIN_PROSE_SHARE, STRONGER_LORA,
                                             StrengthCheck, check_stronger, page_windows)
 
@@ -112,17 +112,29 @@ def test_a_page_keeps_what_the_check_found_on_its_card(session_cache, tmp_path, 
     seen = []
 
     def fake(voice, text, **kw):
-        seen.append((voice, text, kw["deadline"], kw["precision"]))
+        seen.append((voice, text, kw.get("deadline"), kw["precision"]))
+        assert json.loads((voice / "anchor.json").read_text())["kind"] == "voice"  # made before it is checked
         return StrengthCheck(STRONGER_LORA, VOICE_CALIBRATION, 11, 12, 150.0, 9.0,
                              "with its LoRA at 1.5, 11 of 12 samples stayed prose: the voice takes 1.5")
 
     monkeypatch.setattr(voice_strength, "check_stronger", fake)
     made = make_voice([PAGE], "page", tmp_path / "page", steps=1)
     assert len(seen) == 1 and seen[0][0] == made.path  # the check ran once, on the voice written
+    assert seen[0][2] is None  # after the voice is made, not against its minute
     assert seen[0][3] == voice_precision()  # at the precision the voice trained in
     card = json.loads((made.path / "anchor.json").read_text())
     assert (card["calibration"], card["diction_calibration"]) == (STRONGER_LORA, VOICE_CALIBRATION)
     assert card["training"]["strength_check"]["prose"] == 11 and made.calibration == STRONGER_LORA
-    assert "takes 1.5" in made.strength and card["training"]["source"]["seconds"] == pytest.approx(made.seconds, abs=0.2)
+    assert "takes 1.5" in made.strength and made.check_seconds == 9.0 and made.wants_check
+    # the voice's own seconds are its making's; the check's are the card's strength_check's
+    assert card["training"]["source"]["seconds"] == pytest.approx(made.seconds, abs=0.2)
+    assert card["training"]["strength_check"]["seconds"] == 9.0
     unchecked = make_voice([PAGE], "again", tmp_path / "again", steps=1, check=False)
     assert len(seen) == 1 and unchecked.calibration == VOICE_CALIBRATION and unchecked.strength == ""
+    assert unchecked.wants_check  # the app runs it as a task of its own
+    lora, why, seconds = strengthen_voice(unchecked.path, PAGE, should_stop=lambda: True)
+    assert len(seen) == 2 and lora == STRONGER_LORA and seconds == 9.0  # the fake ignores the stop
+    stop = []  # a cancel as the training ends: the voice is whole, the check is skipped
+    stopped = make_voice([PAGE], "stopped", tmp_path / "stopped", steps=1, should_stop=lambda: bool(stop),
+                         progress=lambda p: stop.append(1) if p.message == "done" else None)
+    assert stop and len(seen) == 2 and stopped.strength == "" and stopped.calibration == VOICE_CALIBRATION

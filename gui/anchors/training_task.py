@@ -65,8 +65,25 @@ def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
                 report(f"making the voice {name}: {p.message}", -1.0)
 
         result = make_voice([text], name, out, colour=values.get("colour", "#7d3c98"), progress=progress,
-                            should_stop=should_stop, steps=int(values["steps"]) if values.get("steps") else None)
+                            should_stop=should_stop, steps=int(values["steps"]) if values.get("steps") else None,
+                            check=False)  # the check is a task of its own, once the voice is on the picker
         return {"out_dir": str(result.path), "name": name, "val": result.val_loss, "base_val": result.base_val_loss,
-                "seconds": result.seconds, "words": result.words, "lora": result.calibration}
+                "seconds": result.seconds, "words": result.words, "lora": result.calibration,
+                **({"check_text": text} if result.wants_check else {})}
+
+    return task
+
+
+def strength_task(made: dict) -> Callable[[Any, Callable, Callable], dict]:
+    """A voice just made (voice_task's value) tried with its LoRA stronger; a cancel or closing
+    the app ends the check and the voice keeps its factor (engine.training.voice.strengthen_voice)."""
+    name, out, text = made["name"], Path(made["out_dir"]), str(made["check_text"])
+
+    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
+        from engine.training.voice import strengthen_voice
+
+        report(f"voice {name} is on the picker; trying it a little stronger (about 15 s; Esc skips it)", -1.0)
+        lora, why, seconds = strengthen_voice(out, text, should_stop=should_stop)
+        return {"name": name, "out_dir": str(out), "lora": lora, "was": made["lora"], "why": why, "seconds": seconds}
 
     return task
