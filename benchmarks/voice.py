@@ -152,8 +152,9 @@ def made_before(voice: Path, text: str) -> dict:
     source = training["source"]
     if source["sha256"] != source_hash(voice_text([text])):
         raise SystemExit(f"{voice} was made from another text")
+    check = float((training.get("strength_check") or {}).get("seconds") or 0.0)
     return {"words": source["words"], "steps": training["steps_taken"], "seconds": source["seconds"],
-            "wall": source["seconds"], "reused": True}
+            "check_seconds": check, "wall": source["seconds"] + check, "reused": True}
 
 
 def author_judge(author: str, other_pages: str, corpora: Path, manner_only: bool = False):  # type: ignore[no-untyped-def]
@@ -365,7 +366,8 @@ def main() -> int:
                 f">= {goal_share:.0%} in <= {goal_s} s)")
             where = "" if at == PAGE_AT else f" from {at:.0%} of the way through the first half"
             print(f"{author}, {count} page(s){where}: {made['words']} words, {made['steps']} steps, made in "
-                  f"{made['wall']:.1f} s (the voice's own clock {made['seconds']:.1f} s"
+                  f"{made['wall']:.1f} s in all (the voice's own clock {made['seconds']:.1f} s, then its "
+                  f"stronger-LoRA check {made.get('check_seconds', 0.0):.1f} s"
                   f"{', an earlier run' if made.get('reused') else ''}); recognised as "
                   f"{author} in prose {share:.0%} ({first_judged.share:.0%} by the judge alone){verdict}", flush=True)
             for window, by_strength in judged.items():

@@ -25,7 +25,7 @@ sys.path.append(str(ROOT / "benchmarks"))
 from engine.machine import describe_machine  # noqa: E402
 from engine.training.voice import voice_precision  # noqa: E402
 from engine.training.voice_strength import check_stronger  # noqa: E402
-from voice import book_halves, made_before, page_and_after, prose_limit  # noqa: E402
+from voice import PAGE_AT, book_halves, made_before, page_and_after, prose_limit  # noqa: E402
 
 
 def main() -> int:
@@ -37,15 +37,19 @@ def main() -> int:
     ap.add_argument("--seeds", default="0,1,2,3", help="the check's sampling seeds: a check each")
     ap.add_argument("--lora", default="1.25,1.5", help="the LoRA factors to check (the diction stays the card's)")
     ap.add_argument("--dump", default=None, help="also write each check's sample perplexities here (JSON lines)")
+    ap.add_argument("--page-at", type=float, default=None,
+                    help="the voices' pages start this far through the first half (benchmarks/voice.py --page-at)")
+    ap.add_argument("--no-book-limit", action="store_true", help="skip the book's limit (2-3 minutes an author)")
     args = ap.parse_args()
     dump = open(args.dump, "a", encoding="utf-8") if args.dump else None
     print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
     for author in args.authors.split(","):
         first, second = book_halves(Path(args.corpora), author)
-        book_limit = prose_limit(second)
+        book_limit = float("nan") if args.no_book_limit else prose_limit(second)
         for count in (int(p) for p in args.pages.split(",")):
-            voice = Path(args.dir) / f"{author}-{count}"
-            text = page_and_after(first, count)[0]
+            at = PAGE_AT if args.page_at is None else args.page_at
+            voice = Path(args.dir) / (f"{author}-{count}" + ("" if at == PAGE_AT else f"-at{round(at * 100)}"))
+            text = page_and_after(first, count, at)[0]
             made_before(voice, text)  # refuses a voice made from another text
             for lora in (float(x) for x in args.lora.split(",")):
                 for seed in (int(x) for x in args.seeds.split(",")):

@@ -480,10 +480,11 @@ class MainWindow(QMainWindow):
 
                 self.worker.submit(TaskRequest(strength_task(value), TaskKind.VOICE_CHECK))
         elif request.kind is TaskKind.VOICE_CHECK and isinstance(value, dict):
-            self.status.say(f"voice {value['name']}: {value['why']} ({value['seconds']:.0f} s)", 10000)
+            found = f"voice {value['name']}: {value['why']} ({value['seconds']:.0f} s)"
+            self.status.say(found, 10000)
             if value["lora"] != value["was"] and value["name"] in self._enabled_names():
-                self._after_load = f"voice {value['name']}: its LoRA now at {value['lora']:g}"
-                self.load()  # the card says more now: the model reads it again
+                self._after_load = found  # said again once the model has read the card anew
+                self.load()
 
     # ----- training ------------------------------------------------------------------------------
     def _new_anchor(self) -> None:

@@ -49,8 +49,11 @@ class VoiceDialog(QDialog):
         self.which_page = QLabel(WHICH_PAGE_ADVICE)
         self.which_page.setWordWrap(True)
         layout.addWidget(self.which_page)
-        layout.addWidget(QLabel("The voice trains in the background (about a minute for a page here) "
-                                "and joins the picker as a corner; the status bar has Cancel."))
+        note = QLabel("The voice trains in the background (at most a minute for a page here) and joins "
+                      "the picker as a corner; a page's voice then tries itself a little stronger "
+                      "(15-20 s more). The status bar has Cancel; Esc skips the trying.")
+        note.setWordWrap(True)
+        layout.addWidget(note)
         layout.addWidget(buttons)
         self.text.textChanged.connect(self._recount)
         self.name.textChanged.connect(self._recount)
