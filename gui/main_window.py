@@ -504,13 +504,9 @@ class MainWindow(QMainWindow):
     def _prepare_for_voices(self) -> None:
         """The float copy of the model a voice trains on (28 s the first time, on the AMD EPYC
         with AVX512-BF16) made while the writer chooses the text, not inside the voice's minute."""
-        from engine.models.base import resolve_model
         from engine.models.float_copy import prepare_in_background
 
-        try:
-            prepare_in_background(resolve_model(None))
-        except ProsemixError:
-            pass  # no embedded model: the voice itself says so
+        prepare_in_background(None)  # the model voices train on
 
     def start_voice(self, values: dict) -> None:
         from .anchors.training_task import voice_task

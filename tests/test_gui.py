@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from safetensors.numpy import load_file, save_file
 
 import gui.main_window as mw
@@ -254,6 +254,15 @@ def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
     assert any("voice my-voice is on the picker; trying it a little stronger" in m for m in progress)
     card = json.loads((Path(checks[0]["out_dir"]) / "anchor.json").read_text())
     assert card["calibration"] == checks[0]["lora"] and card["training"]["strength_check"]["why"] == checks[0]["why"]
+    # a second voice: Esc while its check runs skips it, and the voice keeps its factor
+    checks.clear()
+    window.start_voice({"name": "skipped", "text": PAGE, "steps": 1})
+    qtbot.waitUntil(lambda: any("voice skipped is on the picker" in m for m in progress), timeout=180000)
+    qtbot.wait(1000)
+    window.write.editor.setFocus()
+    qtbot.keyClick(window.write.editor, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: bool(checks), timeout=60000)
+    assert "stopped" in checks[0]["why"] and checks[0]["lora"] == checks[0]["was"]
     colours = {e["name"]: e["colour"] for e in window.anchors.all_entries()}
     assert colours["my-voice"] not in [c for n, c in colours.items() if n != "my-voice"]  # told apart on the picker
     window.start_voice({"name": "short", "text": "not enough words"})

@@ -51,11 +51,28 @@ def test_two_asking_at_once_make_the_float_copy_once(tmp_path, monkeypatch):
     monkeypatch.setattr(fc, "has_float_copy", lambda path: bool(made))
     monkeypatch.setattr(fc, "float_copy_folder", lambda path: tmp_path)
     monkeypatch.setattr(fc, "_make_float_copy", slow_make)
+    (tmp_path / "model.gguf").write_bytes(b"GGUF")
     thread = fc.prepare_in_background(tmp_path / "model.gguf")  # the dialog opened
     assert isinstance(thread, threading.Thread)
     assert fc.float_copy_of_gguf(tmp_path / "model.gguf") == tmp_path  # a voice meanwhile: it waits
     thread.join(5)
     assert len(made) == 1 and fc.prepare_in_background(tmp_path / "model.gguf") is None
+
+
+def test_a_float_copy_abandoned_by_a_quit_app_is_removed(tmp_path):
+    import os
+    import subprocess
+
+    from engine.models import float_copy as fc
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    folder = tmp_path / "abc"
+    for pid in (gone.pid, os.getpid()):
+        (tmp_path / f"abc.tmp{pid}").mkdir()
+    fc._clear_abandoned(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"abc.tmp{os.getpid()}"]  # a running one stays
+    assert fc.prepare_in_background(tmp_path / "missing.gguf") is None  # no such model: nothing started
 
 
 def test_weights_change_text_and_seed_reproduces(backend):

@@ -4,8 +4,9 @@ training fine-tunes it. Made once per model file and kept in the cache.
 Making it is slow: the embedded model's took 28 s on the AMD EPYC with AVX512-BF16
 (2026-12-03), nearly all of it transformers reading the GGUF. So it is made off the clock where
 it can be: by setup (`prosemix prepare`) and by the app when the New voice dialog opens, so that
-a writer's first voice does not pay it. Two threads asking at once make it once (a lock), and
-two processes each write their own temporary folder, the last rename winning."""
+a writer's first voice does not pay it. Two threads asking at once make it once (a lock); each
+process writes its own temporary folder, and one whose process has gone (an app quit while
+making it) is removed before the next is made."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from engine.errors import ModelError
+from engine.errors import ModelError, ProsemixError
 from engine.models.base import model_sha256
 from engine.paths import cache_dir
 
@@ -63,6 +64,7 @@ def _make_float_copy(path: Path, progress: Callable[[str, float], None]) -> Path
     config = AutoConfig.for_model(**config_dict)
     clean = AutoModelForCausalLM.from_config(config)
     clean.load_state_dict(model.state_dict())
+    _clear_abandoned(folder)
     tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     clean.save_pretrained(tmp)
@@ -74,11 +76,37 @@ def _make_float_copy(path: Path, progress: Callable[[str, float], None]) -> Path
     return folder
 
 
-def prepare_in_background(path: Path) -> threading.Thread | None:
-    """Start making the float copy of ``path`` in a thread of its own (a daemon: quitting the
-    app leaves at most a temporary folder behind), or None where it is made. A voice that asks
-    for it meanwhile waits for this one instead of making a second. A failure is left to that
-    voice, which makes the copy itself and names the problem."""
+def _clear_abandoned(folder: Path) -> None:
+    """Remove the temporary folders next to ``folder`` whose process is no longer running (half
+    a float copy each, about half a GB)."""
+    for tmp in folder.parent.glob(f"{folder.name}.tmp*"):
+        pid = tmp.name.rpartition(".tmp")[2]
+        if not pid.isdigit() or not _running(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: running
+        return True
+    return True
+
+
+def prepare_in_background(model: str | None = None) -> threading.Thread | None:
+    """Start making the float copy of ``model`` (None: the embedded one) in a thread of its own
+    (a daemon: quitting the app leaves a temporary folder, which the next making removes), or
+    None where it is made or there is no such model. A voice that asks for it meanwhile waits
+    for this one instead of making a second. A failure is left to that voice, which makes the
+    copy itself and names the problem."""
+    from engine.models.base import resolve_model
+
+    try:
+        path = resolve_model(model)
+    except ProsemixError:  # no model: the voice that needs one says so
+        return None
     if has_float_copy(path):
         return None
 

@@ -19,8 +19,8 @@ them apart must come from the page alone, since the app has nothing else of the 
 The stronger LoRA is kept when at least MIN_PROSE_SHARE of the samples are prose; else, or when
 it is stopped first (a cancel, or a ``deadline`` a caller sets), the voice keeps the factor it
 had. It runs after the voice is made (engine.training.voice.strengthen_voice): 15 s on the
-Intel Xeon with AMX and on the AMD EPYC with AVX512-BF16 in bf16, 19 s on that EPYC in fp32
-with torch's kernels held to AVX2 (ATEN_CPU_CAPABILITY=avx2; 2026-12-03). On the two voices it was chosen on
+Intel Xeon with AMX and 11-15 s on the AMD EPYC with AVX512-BF16 in bf16, 19 s on that EPYC in
+fp32 with torch's kernels held to AVX2 (ATEN_CPU_CAPABILITY=avx2; 2026-12-03). On the two voices it was chosen on
 (the Intel Xeon with AMX, 2026-12-03, benchmarks/voice_strength.py, four seeds each) Melville's
 samples were prose 5-10 times in 12 and Edgeworth's never, so the share sits in that gap; a
 third author's voice tried it (docs/results.md, "A stronger LoRA where the page says it stays prose").
