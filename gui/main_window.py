@@ -29,6 +29,7 @@ from .anchors.voice_dialog import VoiceDialog
 from .layouts import weights_label
 from .tabs.compare_view import CompareView
 from .desk.desk_files import DeskFiles
+from .focus import KeysBack
 from .dialogs import ModelDialog, NewAnchorDialog, show_error
 from .tabs.generation_panel import GenerationPanel
 from .tabs.history_view import HistoryView
@@ -51,6 +52,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, history: History | None = None,
                  load_defaults: bool = True):
         super().__init__()
+        self._keys_back = KeysBack(self)  # a closed dialog gives this window its keys back
         self._after_load = ""  # what to tell the writer once the next load is done
         self._session_base = 0  # the words the document had when this session began with it
         self.setWindowTitle("Prosemix")
@@ -473,7 +475,9 @@ class MainWindow(QMainWindow):
                     if "words" in value else f"anchor {value['name']} trained")
             # said once the model has loaded it (the loading's own messages would hide it)
             self._after_load = (f"{made}: validation loss {value['base_val']:.3f} -> {value['val']:.3f}; "
-                                "it is on the picker")
+                                "it is on the picker"
+                                + ("; the stop came as it was written, so it was not tried stronger"
+                                   if value.get("check_skipped") else ""))
             self.anchors.add_anchor(Path(value["out_dir"]), enabled=True)  # loads it first,
             if "check_text" in value:  # then the check, which the writer may skip with Esc
                 from .anchors.training_task import strength_task

@@ -269,6 +269,24 @@ def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
     assert any("at least" in e for e in window.errors_seen)
 
 
+def test_a_stop_as_the_voice_is_written_skips_its_check(monkeypatch, tmp_path):
+    """Esc after the last step (the voice is being written) cannot stop the voice, which lands
+    all the same; it skips the check instead, as it would once the check ran (seen in Xvfb: Esc
+    at step 14/14, and the check then ran in full)."""
+    import engine.training.voice as voice
+    from gui.anchors import training_task
+    from tests.test_voice_strength import PAGE
+
+    monkeypatch.setattr(training_task, "user_anchors_dir", lambda: tmp_path)
+    made = voice.VoiceResult(tmp_path / "v", "v", 620, 20.0, 14, 3.2, 3.5, wants_check=True)
+    monkeypatch.setattr(voice, "make_voice", lambda *a, **k: made)
+    task = training_task.voice_task({"name": "v", "text": PAGE})
+    late = task(None, lambda *a: None, lambda: True)
+    assert "check_text" not in late and late["check_skipped"]
+    on_time = task(None, lambda *a: None, lambda: False)
+    assert on_time["check_text"] == PAGE and "check_skipped" not in on_time
+
+
 def test_new_anchor_errors_and_cancel(qtbot, window, tmp_path):
     window.start_training({"files": [], "name": "x", "steps": 2, "rank": 4})
     assert any("at least one text file" in e for e in window.errors_seen)

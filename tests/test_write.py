@@ -658,3 +658,29 @@ def test_a_continue_while_the_model_loads_starts_when_it_is_ready(qtbot):
     panel.model_loading(False)  # the load failed: the Continue is dropped
     panel.set_anchors(["a", "b"], ["#ff0000", "#00ff00"], "m")
     assert len(sent) == 1
+
+
+
+def test_the_window_takes_its_keys_back_after_each_dialog(qtbot, window, monkeypatch):
+    """Where no window manager hands the focus back when a dialog closes (a bare X server), Esc
+    went nowhere until the writer clicked: a voice's check could not be skipped (seen in Xvfb).
+    Any dialog of the window's, OK or Cancel, and one opened from a dialog, gives the keys back
+    to what it came from."""
+    from PySide6.QtWidgets import QDialog, QMessageBox
+
+    window.show()
+    activated = []
+    monkeypatch.setattr(window, "activateWindow", lambda: activated.append("window"))
+    voice = mw.VoiceDialog("a page", "", window)
+    voice.open()
+    monkeypatch.setattr(voice, "activateWindow", lambda: activated.append("voice"))
+    inner = QMessageBox(QMessageBox.Icon.Question, "t", "a question", QMessageBox.StandardButton.Ok, voice)
+    inner.open()
+    inner.accept()
+    assert activated == ["voice"]
+    voice.reject()
+    assert activated == ["voice", "window"]
+    orphan = QDialog()  # no window to go back to
+    orphan.open()
+    orphan.reject()
+    assert activated == ["voice", "window"]

@@ -67,9 +67,13 @@ def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
         result = make_voice([text], name, out, colour=values.get("colour", "#7d3c98"), progress=progress,
                             should_stop=should_stop, steps=int(values["steps"]) if values.get("steps") else None,
                             check=False)  # the check is a task of its own, once the voice is on the picker
+        # a cancel that came once the steps were done (the voice was being written) made the voice
+        # all the same; it then skips the check, as Esc during the check would
+        late = result.wants_check and should_stop()
         return {"out_dir": str(result.path), "name": name, "val": result.val_loss, "base_val": result.base_val_loss,
                 "seconds": result.seconds, "words": result.words, "lora": result.calibration,
-                **({"check_text": text} if result.wants_check else {})}
+                **({"check_text": text} if result.wants_check and not late else {}),
+                **({"check_skipped": True} if late else {})}
 
     return task
 
