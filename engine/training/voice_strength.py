@@ -173,11 +173,16 @@ def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, dicti
         return kept(f"the check stopped before its samples were read: the voice keeps {was_lora:g}")
     from engine.fluency import degenerate, typesetting_faults
 
-    with net.disable_adapter():
+    stopped = f"the check was stopped as its samples were read: the voice keeps {was_lora:g}"
+    with net.disable_adapter():  # a few seconds more, asked between its two batches whether to go on
         limit = float(np.quantile(_perplexities(net, tokenizer, page_windows(text)), PROSE_QUANTILE))
+        if late():
+            return kept(stopped)
         readable = [degenerate(s) is None and not typesetting_faults(s) for s in samples]
         kept_samples = [s for s, ok in zip(samples, readable) if ok]
         scored = iter(_perplexities(net, tokenizer, kept_samples) if kept_samples else [])
+    if late():
+        return kept(stopped)
     ppl = tuple(next(scored) if ok else float("inf") for ok in readable)
     prose = sum(p <= limit for p in ppl)
     if prose < MIN_PROSE_SHARE * len(samples):
