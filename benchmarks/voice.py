@@ -205,20 +205,24 @@ def author_share(classifier, texts: list[str], author: str) -> float:  # type: i
     return sum(max(p, key=p.__getitem__) == author for p in probs) / len(probs)
 
 
+def book_passages(text: str) -> list[str]:
+    """PROSE_WINDOWS passages of PROSE_WORDS words spread over ``text`` (the book's second half)."""
+    words = text.split()
+    step = max(1, (len(words) - PROSE_WORDS) // PROSE_WINDOWS)
+    return [" ".join(words[i:i + PROSE_WORDS]) for i in range(0, step * PROSE_WINDOWS, step)]
+
+
 def prose_limit(text: str) -> float:
-    """The base model's perplexity that PROSE_QUANTILE of the author's own passages (PROSE_WINDOWS
-    of PROSE_WORDS words, spread over ``text``) stay under: what "prose" means for the samples."""
+    """The base model's perplexity that PROSE_QUANTILE of the author's own passages (book_passages
+    of ``text``) stay under: what "prose" means for the samples."""
     import numpy as np
 
     from engine.backends.llama_cpp import LlamaCppBackend
 
-    words = text.split()
-    step = max(1, (len(words) - PROSE_WORDS) // PROSE_WINDOWS)
     backend = LlamaCppBackend()
     backend.load(None, [])
     try:
-        ppl = [backend.perplexity(" ".join(words[i:i + PROSE_WORDS]))
-               for i in range(0, step * PROSE_WINDOWS, step)]
+        ppl = [backend.perplexity(passage) for passage in book_passages(text)]
     finally:
         backend.close()
     return float(np.quantile(ppl, PROSE_QUANTILE))

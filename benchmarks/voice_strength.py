@@ -37,7 +37,7 @@ sys.path.append(str(ROOT / "benchmarks"))
 from engine.machine import describe_machine  # noqa: E402
 from engine.training.voice import voice_precision  # noqa: E402
 from engine.training.voice_strength import check_stronger  # noqa: E402
-from voice import PAGE_AT, book_halves, made_before, page_and_after, prose_limit  # noqa: E402
+from voice import PAGE_AT, book_halves, book_passages, made_before, page_and_after, prose_limit  # noqa: E402
 
 
 def main() -> int:
@@ -99,7 +99,7 @@ def page_limits(args: argparse.Namespace) -> int:
     from engine.models.base import resolve_model
     from engine.models.float_copy import float_copy_of_gguf
     from engine.training.voice import voice_text
-    from engine.training.voice_strength import PROSE_QUANTILE, WINDOW_WORDS, _perplexities, page_windows
+    from engine.training.voice_strength import PROSE_QUANTILE, _perplexities, page_windows
 
     folder = float_copy_of_gguf(resolve_model(None))
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
@@ -111,10 +111,7 @@ def page_limits(args: argparse.Namespace) -> int:
 
     for author in args.authors.split(","):
         first, second = book_halves(Path(args.corpora), author)
-        words = second.split()
-        step = max(1, (len(words) - WINDOW_WORDS) // 96)
-        book = float(np.quantile(ppl([" ".join(words[i:i + WINDOW_WORDS]) for i in range(0, step * 96, step)]),
-                                 PROSE_QUANTILE))
+        book = float(np.quantile(ppl(book_passages(second)), PROSE_QUANTILE))
         print(f"{author}: the book's limit {book:.1f}", flush=True)
         for at in (PAGE_AT if abs(float(x) - PAGE_AT) < 0.01 else float(x) for x in args.at.split(",")):
             own = float(np.quantile(ppl(page_windows(voice_text([page_and_after(first, 1, at)[0]]))), PROSE_QUANTILE))

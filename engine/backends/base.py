@@ -253,12 +253,11 @@ class Backend(ABC):
         in a newline is tokenized with a letter after it, and the letter's token dropped, where
         the letter stands alone (spaces join the word after them, so a trailing space is not
         changed here)."""
-        tokens = self._tokenize(text)
         if not text.endswith("\n"):
-            return tokens
+            return self._tokenize(text)
         letter = self._tokenize("\n" + HEALING_LETTER)[-1:]  # the letter alone, after a newline
         healed = self._tokenize(text + HEALING_LETTER)
-        return healed[:-1] if healed[-1:] == letter else tokens
+        return healed[:-1] if healed[-1:] == letter else self._tokenize(text)
 
     def _prepare(self, prompt: str, sampling: SamplingConfig,
                  should_stop: Callable[[], bool] | None) -> tuple[list[int], int]:
