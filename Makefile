@@ -21,8 +21,9 @@ test: setup
 test-fast: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
 
+# make bench NAME=engine ARGS="--only llama"; make bench alone lists them
 bench: setup
-	$(PY) benchmarks/engine.py
+	$(PY) -m benchmarks $(NAME) $(ARGS)
 
 package: setup
 	PY=$(PY) bash packaging/build.sh full

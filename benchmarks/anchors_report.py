@@ -2,7 +2,7 @@
 own held-out text against the base's, the cross-loss matrix (anchor i on corpus j), and two
 sample generations per anchor from the same prompt and seeds.
 
-    .venv/bin/python benchmarks/anchors_report.py [--own-only]
+    python -m benchmarks anchors_report [--own-only]
 
 --own-only leaves out the cross-loss matrix (with a dozen anchors it is most of the run's time).
 """
@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402
@@ -120,9 +119,8 @@ def main() -> int:
                      f"{str(t['seconds']) + ' s' if 'seconds' in t else 'not recorded'}"
                      + (f" + {first.get('seconds')} s" if first else "") + f" | {card.calibration:g} | "
                      f"{card.balance:g} |")
-    recipe = ROOT / "docs" / "anchors_recipe.md"
-    if recipe.is_file():
-        lines += ["", recipe.read_text().strip()]
+    lines += ["", "How this recipe was chosen: [decision 0005](dev/decisions/0005-shipped-anchor-recipe.md); "
+              "a writer's voice: [0007](dev/decisions/0007-a-voice-from-a-page.md)."]
     lines += ["",
              "## Validation loss on the anchor's own held-out text", "",
              "| anchor | description | base | anchor | change |", "|---|---|---|---|---|"]

@@ -1,6 +1,6 @@
 """The paper's evaluation over every shipped attribute pair, on the embedded model.
 
-    python benchmarks/attributes_report.py [--anchors resources/anchors] [--no-write]
+    python -m benchmarks attributes_report [--anchors resources/anchors] [--no-write]
 
 One llama.cpp backend holds every pair's poles. Sampling is styles_report's: 12 story
 openings x 2 seeds x 60 tokens at temperature 0.8, each sample scored by every attribute's own
@@ -29,8 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.append(str(ROOT / "benchmarks"))  # styles_report (after ROOT: benchmarks/engine.py)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.shipped import ATTRIBUTES  # noqa: E402
@@ -39,7 +37,7 @@ from engine.fluency import degenerate  # noqa: E402
 from engine.evaluation.scoring import ATTRIBUTE_SCORES, BUILTIN, pole_classifier, POLE_CLASSIFIED  # noqa: E402
 from engine.evaluation.sweep import SweepConfig, lambda_alpha_grid, plan_points, read_table, run_sweep  # noqa: E402
 from engine.machine import describe_machine  # noqa: E402
-from styles_report import PROMPTS, SEEDS, TOKENS  # noqa: E402
+from benchmarks.styles_report import PROMPTS, SEEDS, TOKENS  # noqa: E402
 
 FIG = ROOT / "docs" / "figures"
 ALPHAS = (-0.5, 1.5, 0.25)  # start, stop, step

@@ -1,6 +1,6 @@
 """How often does a voice write a broken character, with the byte guard and without?
 
-    python benchmarks/broken_characters.py VOICE_DIR [VOICE_DIR ...] [--seeds 0-7] [--strength 1]
+    python -m benchmarks broken_characters VOICE_DIR [VOICE_DIR ...] [--seeds 0-7] [--strength 1]
 
 For each voice (a folder `prosemix voice` made, at its card's calibration times --strength), on
 the llama.cpp backend: styles_report's 12 openings x the seeds x 60 tokens at temperature 0.8,
@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.append(str(ROOT / "benchmarks"))  # styles_report (after ROOT: benchmarks/engine.py)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -32,8 +30,8 @@ def main() -> int:
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.fluency import typesetting_faults
     from engine.machine import describe_machine
-    from calibrate import parse_seeds
-    from styles_report import samples
+    from benchmarks.calibrate import parse_seeds
+    from benchmarks.styles_report import samples
 
     print(f"machine: {describe_machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
     seeds = parse_seeds(args.seeds)

@@ -7,7 +7,7 @@ backend applies them:
   that equal weights give comparable style shares. Corners and edges do not move with it
   (engine.weights.balanced), so the centre no longer trades against the corners.
 
-    python benchmarks/calibrate.py [--scale austen=0.9 ...] [--rounds 4] [--seeds 9-17]
+    python -m benchmarks calibrate [--scale austen=0.9 ...] [--rounds 4] [--seeds 9-17]
         [--anchors resources/anchors] [--dry-run]
 
 Each round samples the centre with styles_report.py's protocol (12 story openings x the given
@@ -31,7 +31,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.model import AnchorCard  # noqa: E402
@@ -39,8 +38,7 @@ from engine.anchors.shipped import DEFAULT_TRIANGLE  # noqa: E402
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
 from engine.evaluation.style_classifier import load_cached  # noqa: E402
 
-sys.path.append(str(ROOT / "benchmarks"))  # after the engine package: benchmarks/engine.py
-from styles_report import samples, shares  # noqa: E402
+from benchmarks.styles_report import samples, shares  # noqa: E402
 
 
 def centre_means(backend: LlamaCppBackend, classifier, seeds=(2, 3)) -> tuple[dict[str, float], dict[str, float]]:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """What a corner's calibration factor trades: recognition against fluency, one corner at a time.
 
-    python benchmarks/calibration_frontier.py [--anchors resources/anchors]
+    python -m benchmarks calibration_frontier [--anchors resources/anchors]
         [--factors austen=0.64,0.8,1.0 --factors shakespeare=1.0,1.326,1.6 ...]
 
 A corner's factor scales its anchor's delta everywhere in the triangle, so it moves the corner's
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.model import AnchorCard  # noqa: E402
@@ -30,8 +29,7 @@ from engine.anchors.shipped import DEFAULT_TRIANGLE, VOICES  # noqa: E402
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
 from engine.evaluation.style_classifier import load_cached  # noqa: E402
 
-sys.path.append(str(ROOT / "benchmarks"))  # after the engine package: benchmarks/engine.py
-from styles_report import samples, shares  # noqa: E402
+from benchmarks.styles_report import samples, shares  # noqa: E402
 
 DEFAULT_FACTORS = {"austen": (0.64, 0.8, 1.0, 1.2), "wry": (1.0, 1.4, 1.8, 2.2),
                    "shakespeare": (1.0, 1.15, 1.326, 1.6)}

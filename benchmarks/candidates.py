@@ -1,6 +1,6 @@
 """Candidates in one call (issue 14 part 2), measured (not timed tests).
 
-    python benchmarks/candidates.py [--only k|rows|sweep]
+    python -m benchmarks candidates [--only k|rows|sweep]
 
 1. k: K = 1, 2, 4, 8 candidates of 60 tokens at one point (Backend.generate_candidates), on
    the embedded model with the three shipped anchors merged (the default: BF16 working copy)
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402

@@ -1,9 +1,9 @@
 """The writing desk's costs, measured (not timed tests): document operations on a long
 document, and restyle while dragging on the embedded model.
 
-    python benchmarks/desk.py [--words 20000]
+    python -m benchmarks desk [--words 20000]
 
-    python benchmarks/desk.py --only ops|lore|bans|alts|continue|drag
+    python -m benchmarks desk --only ops|lore|bans|alts|continue|drag
 
 1. Document operations on a document of --words words with a generated passage every 100 words:
    a keystroke (Document.edit), the tint of every passage (WritePanel._paint), an autosave
@@ -39,7 +39,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -305,7 +304,7 @@ def main() -> int:
     if args.only in (None, "continue"):
         continue_in_a_long_document()
     if args.only in (None, "drag"):
-        from drag_bench import restyle_while_dragging
+        from benchmarks.drag_bench import restyle_while_dragging
 
         restyle_while_dragging()
     return 0

@@ -1,7 +1,7 @@
 """A restyle preview at drag speed: how soon a preview shows, and how close it comes to the
 exact passage (issue 26, item 3).
 
-    python benchmarks/drag_preview.py [--drags 30] [--tokens 40]
+    python -m benchmarks drag_preview [--drags 30] [--tokens 40]
 
 llama.cpp with the shipped default triangle merged (the app's backend and layout). Each drag
 starts at a point A on the triangle where the passage was written exactly (its style window of
@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.shipped import DEFAULT_TRIANGLE, shipped_anchor  # noqa: E402

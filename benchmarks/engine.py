@@ -1,7 +1,7 @@
 """Engine benchmarks, side by side in one run, on the embedded model. Prints ratios against
 named baselines with PASS/MISS against the performance goals, and writes docs/benchmarks.md.
 
-    .venv/bin/python benchmarks/engine.py [--reps 5] [--no-write]
+    python -m benchmarks engine [--reps 5] [--no-write] [--only PART] [--json PATH]
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402
+from benchmarks.harness import med, verdict, write_json  # noqa: E402
 from engine.models.base import base_info, embedded_model_path  # noqa: E402
 from engine.anchors.model import applied_weights  # noqa: E402
 from engine.anchors.shipped import default_anchor_paths  # noqa: E402
@@ -47,14 +47,6 @@ def anchors_for_bench(tmp: Path) -> tuple[list[Path], str]:
     info = base_info(None)
     return ([write_random_peft(tmp / f"a{i}", info, rank=8, seed=i, strength=0.05) for i in range(3)],
             "three synthetic rank-8 q/k/v/o adapters")
-
-
-def med(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
-def verdict(ok: bool | None) -> str:
-    return "—" if ok is None else "PASS" if ok else "MISS"
 
 
 def bench_llama(anchors: list[Path], reps: int) -> list[dict]:
@@ -421,6 +413,9 @@ def recorded_run() -> tuple[str, dict[str, str]]:
     return date, ratios
 
 
+NOTES_MARK = "<!-- notes: written by hand, kept by benchmarks/engine.py -->"
+
+
 def write_doc(rows: list[dict], anchors_desc: str, reps: int,
               recorded: tuple[str, dict[str, str]]) -> None:
     import subprocess
@@ -433,7 +428,7 @@ def write_doc(rows: list[dict], anchors_desc: str, reps: int,
         f"- machine: {describe_machine()}, Linux, no GPU",
         "- model: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp) / its float32 dequantized copy (torch)",
         f"- anchors: {anchors_desc}", f"- repetitions: {reps}",
-        "- command: `.venv/bin/python benchmarks/engine.py`",
+        "- command: `python -m benchmarks engine`",
         f"- previous run: the ratios that this file held before this run ({recorded[0] or 'none'}), "
         "in the column *before*", "",
         "| goal | ours | baseline | ratio | before | target | result | note |",
@@ -441,10 +436,11 @@ def write_doc(rows: list[dict], anchors_desc: str, reps: int,
     for r in rows:
         lines.append(f"| {r['goal']} | {r['ours']} | {r['baseline']} | {r['ratio']:.2f}x | "
                      f"{recorded[1].get(r['goal'], '—')} | {r['target']} | {verdict(r['ok'])} | {r['note']} |")
-    extra = ROOT / "docs" / "benchmarks_notes.md"
-    if extra.is_file():
-        lines += ["", extra.read_text().strip()]
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
+    # the notes below the marker are written by hand and survive the run
+    doc = ROOT / "docs" / "benchmarks.md"
+    old = doc.read_text() if doc.is_file() else ""
+    notes = old[old.index(NOTES_MARK):] if NOTES_MARK in old else NOTES_MARK + "\n"
+    doc.write_text("\n".join(lines) + "\n\n" + notes)
 
 
 def bench_working_copy(anchors: list[Path], reps: int) -> list[dict]:
@@ -519,6 +515,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--only", choices=("llama", "torch", "gui", "remote", "working-copy"))
+    parser.add_argument("--json", metavar="PATH", help="also write the run's rows as JSON")
     args = parser.parse_args()
     recorded = recorded_run()
     with tempfile.TemporaryDirectory() as tmp:
@@ -540,6 +537,8 @@ def main() -> int:
         print(f"{r['goal']:<45} {r['ours']:>14}  vs {r['baseline']:<60} {r['ratio']:6.2f}x "
               f"(before {recorded[1].get(r['goal'], '—'):>6}) {r['target']:<13} {verdict(r['ok'])}  "
               f"{r['note']}")
+    if args.json:
+        write_json(args.json, rows, anchors=desc, reps=args.reps)
     if not args.no_write:
         write_doc(rows, desc, args.reps, recorded)
         print("wrote docs/benchmarks.md")

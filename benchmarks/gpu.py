@@ -1,7 +1,7 @@
 """Goal 7 of the performance issue: the torch backend on a GPU, in one short prepared script.
 
-    .venv/bin/python benchmarks/gpu.py --size 1b          # on a CUDA machine (default device)
-    .venv/bin/python benchmarks/gpu.py --size tiny --device cpu --dtype float32   # a dry run
+    python -m benchmarks gpu --size 1b          # on a CUDA machine (default device)
+    python -m benchmarks gpu --size tiny --device cpu --dtype float32   # a dry run
 
 No download: the model is a llama-architecture network of the chosen shape with random weights
 (merge and decode speed do not depend on the values), saved in the chosen dtype beside the
@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SHAPES = {  # hidden, intermediate, layers, heads, kv heads
@@ -165,7 +164,7 @@ def main() -> int:
     header = (f"GPU benchmark (goal 7): {device_name}, {args.size} shape ({n_params / 1e9:.2f} B "
               f"parameters, random weights), {args.dtype}, three rank-16 q/k/v/o anchors, "
               f"medians of {args.reps}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-              f"`python benchmarks/gpu.py --size {args.size} --device {args.device} --dtype {args.dtype}`")
+              f"`python -m benchmarks gpu --size {args.size} --device {args.device} --dtype {args.dtype}`")
     lines = [header, "", "| measure | ours | baseline | ratio |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     print("\n".join(lines))

@@ -1,6 +1,6 @@
 """The style scorer's map of the five-voice pentagon: is the N-gon picker worth using?
 
-    python benchmarks/pentagon_map.py [--anchors resources/anchors]
+    python -m benchmarks pentagon_map [--anchors resources/anchors]
         [--voices austen,wry,shakespeare,fable,scripture] [--seeds 0] [--out docs/figures]
 
 Places the voices on the picker's regular pentagon (engine.geometry: the first at the top, the
@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.backends.llama_cpp import LlamaCppBackend  # noqa: E402
@@ -38,8 +37,7 @@ from engine.evaluation.style_classifier import load_cached  # noqa: E402
 from engine.geometry import Vec, plane_to_weights, regular_polygon  # noqa: E402
 from engine.machine import describe_machine  # noqa: E402
 
-sys.path.append(str(ROOT / "benchmarks"))  # after the engine package: benchmarks/engine.py
-from styles_report import samples, shares  # noqa: E402
+from benchmarks.styles_report import samples, shares  # noqa: E402
 
 
 def sample_points(vertices: list[Vec]) -> list[tuple[str, Vec]]:

@@ -11,7 +11,7 @@ file (no anchors), the issue's baseline:
 - the layout probe's record: its choice, torch's measured rate, and the restyle that prompts on
   one llama.cpp copy and decoding on another would give (item 2), from its measurements.
 
-    .venv/bin/python benchmarks/prompt_path.py [--reps 5]
+    python -m benchmarks prompt_path [--reps 5]
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.shipped import default_anchor_paths  # noqa: E402

@@ -2,7 +2,7 @@
 document again? (issue 26, goal: at most 1.3x the physics, and the text of a request with the
 cache off.)
 
-    python benchmarks/remote_continue.py [--tokens 1500] [--repeats 3]
+    python -m benchmarks remote_continue [--tokens 1500] [--repeats 3]
 
 A llama-server on loopback (packaging/build_llama_server.sh, cached) with the shipped triangle
 as LoRAs at scale 0, two slots, `-fa off`, 2 threads. The document is ``--tokens`` tokens of
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.shipped import shipped_anchor  # noqa: E402

@@ -1,7 +1,7 @@
 """A room of writers on one llama-server: throughput and first-token latency, and whether every
 writer gets their own point's text.
 
-    python benchmarks/remote_load.py [--writers 8] [--slots 4] [--tokens 48] [--rounds 3] [--rpc]
+    python -m benchmarks remote_load [--writers 8] [--slots 4] [--tokens 48] [--rounds 3] [--rpc]
 
 A llama-server (packaging/build_llama_server.sh, cached) on loopback with the shipped triangle
 (austen, wry, shakespeare) as LoRAs at scale 0 and ``--slots`` parallel slots, `-fa off`, 2
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.shipped import shipped_anchor  # noqa: E402

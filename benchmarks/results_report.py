@@ -1,7 +1,7 @@
 """Reproduce the paper's headline on the shipped anchors and write docs/results.md with its
 figures (docs/figures/). Sweeps are resumable CSVs in docs/figures/ too.
 
-    .venv/bin/python benchmarks/results_report.py
+    python -m benchmarks results_report
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402
@@ -145,7 +144,7 @@ def main() -> int:
               "Cosine similarity of the anchors' weight deltas (all layers and per layer) and a 2-D MDS map "
               "with the base model at the origin (`prosemix plot --kind anchors`).", "",
               "![geometry](figures/anchors_geometry.png)", "",
-              "## Regenerate", "", "```bash", ".venv/bin/python benchmarks/results_report.py", "```", "",
+              "## Regenerate", "", "```bash", "python -m benchmarks results_report", "```", "",
               "or piece by piece:", "", "```bash",
               "python main.py sweep --grid alpha --attribute sentiment --anchor positive --anchor negative "
               "--start -1 --stop 2 --step 0.25 --heldout austen.txt --out sent.csv",

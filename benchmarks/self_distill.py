@@ -1,7 +1,7 @@
 """A corner's own writing, as a corpus to sharpen it on (self-distillation at the sampling
 temperature).
 
-    python benchmarks/self_distill.py [--voice shakespeare] [--anchors resources/anchors]
+    python -m benchmarks self_distill [--voice shakespeare] [--anchors resources/anchors]
         [--samples 240] [--tokens 120] [--out corpora/shakespeare_self.txt] [--keep 0.75]
 
 Samples the voice's corner (the default triangle and the voice, each anchor at its card's
@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.shipped import DEFAULT_TRIANGLE  # noqa: E402

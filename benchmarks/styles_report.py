@@ -1,6 +1,6 @@
 """Styles a writer can see: the style-recognition goals, measured on the shipped anchors.
 
-    python benchmarks/styles_report.py [--anchors resources/anchors] [--no-write]
+    python -m benchmarks styles_report [--anchors resources/anchors] [--no-write]
         [--triangle austen,wry,shakespeare] [--palette fable,scripture]
 
 Samples 12 story openings x 2 seeds x 60 tokens at temperature 0.8 (llama.cpp, the embedded
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402

@@ -1,7 +1,7 @@
 """Training recipe pilot: seconds per step and loss after a few steps, for the choices the
 styles issue asks about (precision, target modules, block length, learning rate).
 
-    python benchmarks/train_pilot.py CORPUS.txt [--steps 12] [--out docs/train_pilot.json]
+    python -m benchmarks train_pilot CORPUS.txt [--steps 12] [--out docs/train_pilot.json]
 
 Every config sees the same number of tokens per step. Ratios are against the first config
 (the round-one recipe: fp32, q/k/v/o, 8 x 128 tokens), measured in one run on one machine.
@@ -17,7 +17,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402

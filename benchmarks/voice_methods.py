@@ -1,6 +1,6 @@
 """Which method makes a writer's voice from one page: recognisability per second.
 
-    python benchmarks/voice_methods.py [--authors melville,edgeworth] [--scales 0.5,1,2,4]
+    python -m benchmarks voice_methods [--authors melville,edgeworth] [--scales 0.5,1,2,4]
 
 For each author (benchmarks/voice.py's books, judge and page), one page (about 700 words) is
 made into a voice three ways, each timed in a fresh process, everything included:
@@ -29,8 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.append(str(ROOT / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402
@@ -74,7 +72,7 @@ def judge_with(anchors: list[Path], vector, scale: float, author: str, classifie
     """(share recognised as the author, share degenerate) at the voice's corner."""
     from engine.backends.llama_cpp import LlamaCppBackend
     from engine.fluency import degenerate
-    from styles_report import samples
+    from benchmarks.styles_report import samples
 
     backend = LlamaCppBackend()
     backend.load(None, anchors)
@@ -92,7 +90,7 @@ def main() -> int:
         return 0
     import numpy as np
 
-    from voice import author_judge, book_halves, make, pages
+    from benchmarks.voice import author_judge, book_halves, make, pages
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--authors", default="melville,edgeworth")

@@ -1,6 +1,6 @@
 """Which few-step recipe makes a page into a voice the judge recognises? A grid, one page.
 
-    python benchmarks/voice_recipes.py [--authors melville,edgeworth] [--recipes base,mlp,...]
+    python -m benchmarks voice_recipes [--authors melville,edgeworth] [--recipes base,mlp,...]
                                        [--seeds 2,3,4,5] [--strengths 1] [--pages 1]
 
 For each author (benchmarks/voice.py's page, judge and protocol) and each recipe below, the page
@@ -24,8 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.append(str(ROOT / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402
@@ -103,7 +101,7 @@ def recipes(words: int) -> dict[str, TrainConfig]:
 
 
 def main() -> int:
-    from voice import author_judge, book_halves, corpus_lexicon, first_words, judge, page_and_after, prose_limit
+    from benchmarks.voice import author_judge, book_halves, corpus_lexicon, first_words, judge, page_and_after, prose_limit
 
     from engine.training.voice import make_voice
     from engine.words import word_count

@@ -1,6 +1,6 @@
 """How the stronger-LoRA check (engine.training.voice_strength) decides on voices already made.
 
-    python benchmarks/voice_strength.py DIR [--pages 1] [--seeds 0,1,2,3] [--lora 1.25,1.5]
+    python -m benchmarks voice_strength DIR [--pages 1] [--seeds 0,1,2,3] [--lora 1.25,1.5]
 
 DIR holds benchmarks/voice.py's `{author}-{pages}` voice folders (its "voices in" line). For
 each voice, each LoRA factor and each set of check seeds, the check samples the voice on its
@@ -14,7 +14,7 @@ After each voice it prints its samples' median perplexity under the base at each
 against the first factor's (``--lora 1,1.25,1.5``: how much a stronger LoRA moved the samples
 away from what the base writes, a measure that does not lean on the page's limit).
 
-    python benchmarks/voice_strength.py --page-limits [--authors ...] [--at 0.1,0.2,...]
+    python -m benchmarks voice_strength --page-limits [--authors ...] [--at 0.1,0.2,...]
 
 measures no voice: for pages from several places in each book's first half, the page's own limit
 against the book's (the same 95% quantile of 45-word passages, both read by torch on the float
@@ -31,13 +31,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.append(str(ROOT / "benchmarks"))
 
 from engine.machine import describe_machine  # noqa: E402
 from engine.training.voice import voice_precision  # noqa: E402
 from engine.training.voice_strength import check_stronger  # noqa: E402
-from voice import PAGE_AT, book_halves, book_passages, made_before, page_and_after, prose_limit  # noqa: E402
+from benchmarks.voice import PAGE_AT, book_halves, book_passages, made_before, page_and_after, prose_limit  # noqa: E402
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """The merged working copy's layout, measured (issue 14): every candidate layout of the
 embedded model, made with engine.models.gguf_meta.rewrite_gguf, then loaded by llama.cpp alone.
 
-    python benchmarks/working_copy.py
+    python -m benchmarks working_copy
 
 For each layout: prompt evaluation (a 500-token prompt in 64-token chunks, as the backend
 evaluates it), decode (64 greedy tokens), file size, and the mean |log-probability error|
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from engine.machine import describe_machine  # noqa: E402
