@@ -25,6 +25,7 @@ from engine.weights import Attribute
 from .anchors import anchor_store
 from .tabs.analysis_tab import AnalysisTab
 from .anchors.anchors_panel import AnchorsPanel, card_of
+from .anchors.training_task import AnchorTrained, VoiceChecked, VoiceMade, strength_task
 from .anchors.voice_dialog import VoiceDialog
 from .layouts import weights_label
 from .tabs.compare_view import CompareView
@@ -469,25 +470,15 @@ class MainWindow(QMainWindow):
         self.status.done()
         if request.kind is TaskKind.SWEEP and isinstance(value, str):
             self.analysis.show_table(value)
-        elif request.kind is TaskKind.TRAIN and isinstance(value, dict):
-            made = (f"voice {value['name']} made from {value['words']:,} words in {value['seconds']:.0f} s"
-                    + (f", its LoRA at {value['lora']:g}" if "lora" in value else "")
-                    if "words" in value else f"anchor {value['name']} trained")
-            # said once the model has loaded it (the loading's own messages would hide it)
-            self._after_load = (f"{made}: validation loss {value['base_val']:.3f} -> {value['val']:.3f}; "
-                                "it is on the picker"
-                                + ("; the stop came as it was written, so it was not tried stronger"
-                                   if value.get("check_skipped") else ""))
-            self.anchors.add_anchor(Path(value["out_dir"]), enabled=True)  # loads it first,
-            if "check_text" in value:  # then the check, which the writer may skip with Esc
-                from .anchors.training_task import strength_task
-
+        elif isinstance(value, AnchorTrained):
+            self._after_load = value.summary()  # said once the model has loaded it (its messages would hide it)
+            self.anchors.add_anchor(value.out_dir, enabled=True)  # loads it first,
+            if isinstance(value, VoiceMade) and value.check_text:  # then the check, which Esc skips
                 self.worker.submit(TaskRequest(strength_task(value), TaskKind.VOICE_CHECK))
-        elif request.kind is TaskKind.VOICE_CHECK and isinstance(value, dict):
-            found = f"voice {value['name']}: {value['why']} ({value['seconds']:.0f} s)"
-            self.status.say(found, 10000)
-            if value["lora"] != value["was"] and value["name"] in self._enabled_names():
-                self._after_load = found  # said again once the model has read the card anew
+        elif isinstance(value, VoiceChecked):
+            self.status.say(value.summary(), 10000)
+            if value.lora != value.was and value.name in self._enabled_names():
+                self._after_load = value.summary()  # said again once the model has read the card anew
                 self.load()
 
     # ----- training ------------------------------------------------------------------------------

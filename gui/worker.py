@@ -25,7 +25,6 @@ from engine.anchors.model import Anchor
 from engine.backends import BackendSpec
 from engine.backends.bans import stream_with_bans
 from engine.backends.generation import Finish, GenerationResult
-from engine.backends.remote import RemoteBackend
 from engine.documents.context import DocumentContext, context_for
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
@@ -263,13 +262,10 @@ class EngineWorker(QThread):
                                         strength=request.strength, preview=request.preview)
             note = point.note
         prompt, context = request.prompt, None
+        backend.pin(request.document.key or None if request.document is not None else None)
         if request.document is not None:
-            if isinstance(backend, RemoteBackend):
-                backend.pin(request.document.key or None)
             context = context_for(backend, request.prompt, request.document, request.sampling.max_tokens)
             prompt = context.prompt
-        elif isinstance(backend, RemoteBackend):
-            backend.pin(None)
         bans = request.bans
         if request.seeds and bans:  # each candidate is the banned generation of its seed
             results = []

@@ -32,11 +32,13 @@ def machine_key() -> str:
 def write_all() -> list[dict]:
     from engine.anchors.shipped import default_anchor_paths
     from engine.backends import BackendSpec, open_backend
+    from engine.backends.settings import EngineSettings
     from engine.sampling import SamplingConfig
 
     out: list[dict] = []
     for name in ("llama", "torch"):
-        extra = {"dtype": "float32", "device": "cpu"} if name == "torch" else {"prompt_path": "llama"}
+        extra = {"dtype": "float32", "device": "cpu"} if name == "torch" \
+            else {"settings": EngineSettings(prompt_path="llama")}
         backend = open_backend(BackendSpec(backend=name, **extra), default_anchor_paths())
         try:
             for case in CASES:

@@ -209,7 +209,7 @@ def test_new_anchor_trains_in_the_worker_and_joins_the_picker(qtbot, window, tmp
     with qtbot.waitSignal(window.worker.task_done, timeout=120000) as done:
         window.start_training({"files": [corpus], "name": "my-voice", "colour": "#123456",
                                "steps": 2, "rank": 4})
-    assert done.args[1]["name"] == "my-voice"
+    assert done.args[1].name == "my-voice"
     assert any(r.kind is TaskKind.TRAIN and 0 < f < 1 for r, f in progress)
     qtbot.waitUntil(lambda: "my-voice" in window.picker.anchor_names(), timeout=60000)  # a reload; slower while another job shares the 2 cores
     assert len(window.picker.anchor_names()) == 4
@@ -236,7 +236,7 @@ def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
     window.worker.progress.connect(lambda request, message, fraction: progress.append(message))
     with qtbot.waitSignal(window.worker.task_done, timeout=120000) as done:
         window.start_voice({**dialog.values(), "steps": 2})
-    assert done.args[1]["words"] == dialog.words()
+    assert done.args[1].words == dialog.words()
     assert any("making the voice my-voice: step" in m for m in progress)
     # the reload with the voice: a voice adapts the MLP's matrices too, which the working copy
     # then keeps in F16, so the reload builds and probes that working copy once (26.9 s in a
@@ -252,8 +252,8 @@ def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
     # then the check, a task of its own: the page is calibrated and under two pages
     qtbot.waitUntil(lambda: bool(checks), timeout=120000)
     assert any("voice my-voice is on the picker; trying it a little stronger" in m for m in progress)
-    card = json.loads((Path(checks[0]["out_dir"]) / "anchor.json").read_text())
-    assert card["calibration"] == checks[0]["lora"] and card["training"]["strength_check"]["why"] == checks[0]["why"]
+    card = json.loads((checks[0].out_dir / "anchor.json").read_text())
+    assert card["calibration"] == checks[0].lora and card["training"]["strength_check"]["why"] == checks[0].why
     # a second voice: Esc while its check runs skips it, and the voice keeps its factor
     checks.clear()
     window.start_voice({"name": "skipped", "text": PAGE, "steps": 1})
@@ -262,7 +262,7 @@ def test_a_voice_from_the_writers_page_joins_the_picker(qtbot, window):
     window.write.editor.setFocus()
     qtbot.keyClick(window.write.editor, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: bool(checks), timeout=60000)
-    assert "stopped" in checks[0]["why"] and checks[0]["lora"] == checks[0]["was"]
+    assert "stopped" in checks[0].why and checks[0].lora == checks[0].was
     colours = {e["name"]: e["colour"] for e in window.anchors.all_entries()}
     assert colours["my-voice"] not in [c for n, c in colours.items() if n != "my-voice"]  # told apart on the picker
     window.start_voice({"name": "short", "text": "not enough words"})
@@ -282,9 +282,9 @@ def test_a_stop_as_the_voice_is_written_skips_its_check(monkeypatch, tmp_path):
     monkeypatch.setattr(voice, "make_voice", lambda *a, **k: made)
     task = training_task.voice_task({"name": "v", "text": PAGE})
     late = task(None, lambda *a: None, lambda: True)
-    assert "check_text" not in late and late["check_skipped"]
+    assert late.check_text is None and late.check_skipped
     on_time = task(None, lambda *a: None, lambda: False)
-    assert on_time["check_text"] == PAGE and "check_skipped" not in on_time
+    assert on_time.check_text == PAGE and not on_time.check_skipped
 
 
 def test_new_anchor_errors_and_cancel(qtbot, window, tmp_path):

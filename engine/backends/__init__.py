@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from engine.backends.spec import BACKENDS, BackendSpec
 from engine.errors import BackendUnavailable, ProsemixError
-from engine.sampling import DEFAULT_N_CTX
 
 if TYPE_CHECKING:
     from engine.anchors.model import Anchor
     from engine.backends.base import Backend
 
-
-BACKENDS = ("llama", "torch", "remote")
+__all__ = ["BACKENDS", "BackendSpec", "available_backends", "choose_backend", "create_backend", "open_backend"]
 
 
 def available_backends() -> dict[str, bool]:
@@ -69,28 +67,6 @@ def create_backend(name: str, **options: object) -> "Backend":
     raise ProsemixError(f"unknown backend {name!r}")
 
 
-@dataclass(frozen=True)
-class BackendSpec:
-    """What to open. ``model`` None is the embedded default; for the remote backend ``server``
-    is the llama-server URL and anchors may be names the server holds."""
-
-    model: str | None = None
-    backend: str = "auto"  # auto, llama, torch, remote
-    device: str = "auto"  # torch: auto, cpu, cuda, mps
-    dtype: str = "auto"  # torch: auto, float32, float16, bfloat16
-    gpu_layers: int = 0  # llama.cpp: layers offloaded to the GPU (-1: all)
-    working_copy: str = "auto"  # llama.cpp merged mode: auto (measured) or one of llama_merge.LAYOUTS
-    n_ctx: int = DEFAULT_N_CTX
-    server: str | None = None
-    api_key: str | None = None
-    allow_pickle: bool = False
-    prompt_path: str | None = None  # llama: "auto", "llama" or "torch" (None: PROSEMIX_PROMPT_PATH, else auto)
-
-    @property
-    def remote(self) -> bool:
-        return self.backend == "remote" or bool(self.server)
-
-
 def open_backend(spec: BackendSpec, anchors: Sequence["str | os.PathLike[str] | Anchor"] = (),
                  progress: Callable[[str, float], None] | None = None) -> "Backend":
     """Create and load the backend ``spec`` asks for, with ``anchors``."""
@@ -108,9 +84,7 @@ def open_backend(spec: BackendSpec, anchors: Sequence["str | os.PathLike[str] | 
     if name == "torch":
         options.update(device=spec.device, dtype=spec.dtype)
     else:
-        options.update(working_copy=spec.working_copy)
-        if spec.prompt_path:
-            options.update(prompt_path=spec.prompt_path)
+        options.update(working_copy=spec.working_copy, settings=spec.settings)
         if spec.gpu_layers:
             options.update(n_gpu_layers=spec.gpu_layers)
     backend = create_backend(name, **options)

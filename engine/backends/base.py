@@ -175,6 +175,11 @@ class Backend(ABC):
     def anchor_names(self) -> list[str]:
         return [a.name for a in self.anchors]
 
+    def pin(self, key: str | None) -> int | None:
+        """Keep the requests of ``key`` (a document) on one slot, so that they can reuse what
+        it already read; None unpins. A backend with no slots answers None: every call is its own."""
+        return None
+
     @property
     def loaded(self) -> bool:
         return self.model_path is not None and self._is_loaded()

@@ -14,19 +14,21 @@ keeps them on (for a llama.cpp that has fixed the path), ``=0`` turns them off o
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from engine.backends.settings import EngineSettings
 from engine.machine import cpu_flags
 
 AMX_FLAGS = ("amx_int8", "amx_tile")
 
 
-def repack_allowed(flags: list[str] | None = None) -> bool:
-    """Whether llama.cpp may use its extra buffer types (weight repacking, AMX) here."""
-    choice = os.environ.get("PROSEMIX_LLAMA_REPACK", "").strip()
-    if choice in ("0", "1"):
-        return choice == "1"
+def repack_allowed(flags: list[str] | None = None, choice: bool | None = None) -> bool:
+    """Whether llama.cpp may use its extra buffer types (weight repacking, AMX) here:
+    ``choice`` where given (else the environment's, `EngineSettings`), off on a CPU with AMX."""
+    if choice is None:
+        choice = EngineSettings.from_environment().repack
+    if choice is not None:
+        return choice
     flags = cpu_flags() if flags is None else flags
     return not any(f in flags for f in AMX_FLAGS)
 
@@ -44,14 +46,14 @@ def without_extra_buffers(defaults: Any) -> Any:
     return params
 
 
-def apply(llama_cpp_module: Any, flags: list[str] | None = None) -> bool:
+def apply(llama_cpp_module: Any, flags: list[str] | None = None, choice: bool | None = None) -> bool:
     """Before a ``Llama`` is made: where repacking is not allowed, every model llama-cpp-python
     loads from now on gets ``use_extra_bufts = False`` (its ``Llama`` reads the defaults from
     this function of its low-level module, and has no argument of its own for it). Returns
     whether repacking stays on."""
     low = llama_cpp_module.llama_cpp
     current = low.llama_model_default_params
-    allowed = repack_allowed(flags)
+    allowed = repack_allowed(flags, choice)
     if not allowed and not getattr(current, "prosemix_no_repack", False):
         low.llama_model_default_params = without_extra_buffers(current)
     elif allowed and getattr(current, "prosemix_no_repack", False):

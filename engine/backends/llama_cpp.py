@@ -38,6 +38,7 @@ from engine.backends.generation import StepOptions
 from engine.backends.kv_handoff import torch_split
 from engine.backends.llama_merge import merge_mode
 from engine.backends.llama_amx import apply as repack_off
+from engine.backends.settings import PROMPT_PATHS, EngineSettings
 from engine.backends.llama_log import install_log_capture, llama_reason, recent_log, state
 from engine.backends.llama_streams import (CELLS, StepBias, Streams, available_memory, common_prefix,
                                            kv_bytes_per_token, logprob_of, prompt_batches,
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 # (docs/benchmarks.md). A cancel does not wait for a batch: llama.cpp's abort callback stops it
 # between two operations of the graph (`_abort`).
 PREFILL_CHUNK = 256
-PROMPT_PATHS = ("auto", "llama", "torch")
 
 
 class _Stopped(Exception):
@@ -67,12 +67,14 @@ class LlamaCppBackend(Backend):
 
     def __init__(self, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  n_gpu_layers: int = 0, merge: bool | None = None,
-                 working_copy: str = "auto", prompt_path: str | None = None) -> None:
+                 working_copy: str = "auto", prompt_path: str | None = None,
+                 settings: EngineSettings | None = None) -> None:
         super().__init__(n_ctx)
+        self.settings = settings = settings or EngineSettings.from_environment()
         self.working_copy = working_copy  # the merged working copy's layout (llama_merge)
         # who evaluates prompts: llama.cpp, or torch with the KV handed over (kv_handoff);
         # "auto": the layout probe's choice for the embedded model, else llama
-        self.prompt_path = prompt_path or os.environ.get("PROSEMIX_PROMPT_PATH", "").strip() or "auto"
+        self.prompt_path = prompt_path or settings.prompt_path
         if self.prompt_path not in PROMPT_PATHS:
             raise ProsemixError(f"the prompt path must be one of {PROMPT_PATHS}, got {self.prompt_path!r}")
         self.prompt_path_reason = "no model loaded"
@@ -83,9 +85,7 @@ class LlamaCppBackend(Backend):
         self.layout_choice: Any = None  # layout_probe.LayoutChoice, when "auto" measured it
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.n_gpu_layers = n_gpu_layers
-        if merge is None and os.environ.get("PROSEMIX_LLAMA_MERGE", "").strip() in ("0", "1"):
-            merge = os.environ["PROSEMIX_LLAMA_MERGE"].strip() == "1"
-        self.merge = merge  # None: merged where possible
+        self.merge = settings.merge if merge is None else merge  # None: merged where possible
         self.anchors_applied, self.anchors_reason = "runtime", "no model loaded"
         # llama_cpp objects (typed Any: llama-cpp-python ships no types for these)
         self._llm: Any = None
@@ -104,7 +104,7 @@ class LlamaCppBackend(Backend):
         self._prompt_tokens: list[int] = []
         # a prompt whose KV the context still holds, evaluated at other weights: a preview's start
         self._stale_tokens: list[int] = []
-        self.split_invariant = False  # checked at load; PROSEMIX_PROMPT_CACHE=0 turns it off
+        self.split_invariant = False  # checked at load; settings.prompt_cache False turns it off
         # candidates (llama_streams): their context, made on first use, and whether rows
         # may share a decode (checked then)
         self._streams: Streams | None = None
@@ -124,7 +124,7 @@ class LlamaCppBackend(Backend):
         except ImportError as exc:
             raise BackendUnavailable(f"the llama backend needs llama-cpp-python: {exc}") from None
         install_log_capture(llama_cpp)
-        repack_off(llama_cpp)  # llama.cpp's AMX path crashed a Xeon (engine.backends.llama_amx)
+        repack_off(llama_cpp, choice=self.settings.repack)  # why: docs/dev/decisions/0004-no-amx-repack.md
         self._load_progress = progress  # _start_torch_prompt reports through it too
         if self.n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
             raise BackendUnavailable(
@@ -185,8 +185,7 @@ class LlamaCppBackend(Backend):
         self._abort_callback = llama_cpp.ggml_abort_callback(self._abort)
         llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
         self._prompt_tokens, self._stale_tokens = [], []
-        self.split_invariant = (os.environ.get("PROSEMIX_PROMPT_CACHE", "").strip() != "0"
-                                and split_invariant(self._llm))
+        self.split_invariant = self.settings.prompt_cache and split_invariant(self._llm)
 
     def _vocab_size(self) -> int | None:
         return int(self._llm.n_vocab()) if self._llm is not None else None

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from engine.backends.spec import LAYOUTS
 from engine.backends.overflow import anchor_bound, merged_bound, needs_exact_check
 from engine.errors import ModelError, ProsemixError
 from engine.anchors.gguf_lora import gguf_tensor_name, llama_layout
@@ -56,8 +57,7 @@ log = logging.getLogger(__name__)
 F32, F16, BF16 = 0, 1, 30  # ggml type ids
 _F16_MAX = 65504.0
 _WORKING_BASE_VERSION = 2
-# how the working copy stores the matrices no anchor targets: as the file has them, or as
-LAYOUTS = ("keep", "bf16", "f16", "f32", "q8_0")
+# the ggml type each layout (engine.backends.spec.LAYOUTS) stores the untargeted matrices as
 _REST_TYPES = {"bf16": BF16, "f16": F16, "f32": F32, "q8_0": 8}  # ggml type ids
 
 

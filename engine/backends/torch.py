@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from engine.backends.spec import DTYPES
 from engine.errors import BackendUnavailable, ModelError, ProsemixError
 from engine.backends.torch_merge import LowRankMerger
 from engine.models.float_copy import float_copy_of_gguf
@@ -24,7 +25,6 @@ from engine.backends.generation import StepOptions
 if TYPE_CHECKING:
     import torch
 
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
 def pick_device(device: str = "auto") -> str:

@@ -87,7 +87,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     from engine.anchors.shipped import default_anchor_paths
     from engine.backends import available_backends
     from engine.machine import describe_machine
+    from engine.backends.settings import EngineSettings
     from engine.models.base import embedded_model_path
+    from engine.paths import cache_dir, user_data_dir
 
     try:
         model = str(embedded_model_path())
@@ -104,7 +106,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     layout = "not measured yet: the first load with merged anchors measures it"
     if available_backends()["llama"] and not model.startswith("missing"):
         from engine.backends.layout_probe import recorded
-        from engine.paths import cache_dir
 
         found = recorded(cache_dir() / "working-base", Path(model))
         if found is not None:
@@ -116,5 +117,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "default_model": model,
         "default_anchors": [str(p) for p in default_anchor_paths()],
         "working_copy_layout": layout,
+        "user_data": str(user_data_dir()),
+        "cache": str(cache_dir()),
+        "engine_settings": dict(EngineSettings.from_environment().described()),
     }, indent=2))
     return 0

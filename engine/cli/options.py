@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Callable, Sequence
 
 from engine.backends import BackendSpec, open_backend
 from engine.backends.base import Backend
-from engine.backends.llama_merge import LAYOUTS
+from engine.backends.spec import LAYOUTS
+from engine.backends.settings import PROMPT_PATHS, EngineSettings
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
 
@@ -32,18 +34,20 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-layers", type=int, default=spec.gpu_layers,
                    help="llama backend: layers to offload to the GPU (-1: all; needs a GPU build "
                         "of llama-cpp-python)")
-    p.add_argument("--working-copy", default=spec.working_copy, choices=("auto", *LAYOUTS),
-                   help="llama backend, merged anchors: how the working copy stores the matrices "
-                        "no anchor targets. auto: for the embedded model, the layout measured "
-                        "fastest on this CPU at the first load (within the quality gate; "
-                        "`prosemix info` shows it); your own models keep their format")
-    p.add_argument("--prompt-path", default=spec.prompt_path, choices=("auto", "llama", "torch"),
-                   help="llama backend: who evaluates prompts. torch: torch's fp32 pass with the "
-                        "anchors merged, its KV handed to llama.cpp, which decodes. auto: what the "
-                        "first load measured quicker on this CPU (`prosemix info`)")
     p.add_argument("--n-ctx", type=int, default=spec.n_ctx, help="context size in tokens")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow adapter_model.bin pickle checkpoints (loaded with weights_only=True)")
+    # what the engine measures for itself; for benchmarks and for tracking a problem down
+    tune = p.add_argument_group("measuring the engine (not needed for writing)")
+    tune.add_argument("--working-copy", default=spec.working_copy, choices=("auto", *LAYOUTS),
+                      help="llama backend, merged anchors: how the working copy stores the matrices "
+                           "no anchor targets. auto: for the embedded model, the layout measured "
+                           "fastest on this CPU at the first load (`prosemix info` shows it); your own "
+                           "models keep their format")
+    tune.add_argument("--prompt-path", default=None, choices=PROMPT_PATHS,
+                      help="llama backend: who evaluates prompts (torch: its fp32 pass, the KV handed "
+                           "to llama.cpp). Default: PROSEMIX_PROMPT_PATH, else what the first load "
+                           "measured quicker on this CPU")
 
 
 def add_sampling_options(p: argparse.ArgumentParser, **overrides: object) -> None:
@@ -68,10 +72,13 @@ def sampling_from_args(args: argparse.Namespace, **extra: object) -> SamplingCon
 
 
 def spec_from_args(args: argparse.Namespace) -> BackendSpec:
+    settings = EngineSettings.from_environment()
+    if args.prompt_path:
+        settings = replace(settings, prompt_path=args.prompt_path)
     return BackendSpec(model=args.model, backend=args.backend, device=args.device,
                        dtype=args.dtype, gpu_layers=args.gpu_layers, n_ctx=args.n_ctx,
-                       working_copy=args.working_copy, prompt_path=args.prompt_path,
-                       server=args.server, api_key=args.api_key, allow_pickle=args.allow_pickle)
+                       working_copy=args.working_copy, server=args.server, api_key=args.api_key,
+                       allow_pickle=args.allow_pickle, settings=settings)
 
 
 def resolve_anchor_args(items: Sequence[str] | None) -> list[Path]:

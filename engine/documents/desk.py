@@ -490,9 +490,8 @@ class Desk:
         if backend.anchors:
             backend.set_weights(list(job.weights), extrapolate=job.extrapolate, strength=job.strength)
         prompt, context = job.prompt, None
+        backend.pin(job.document.key or None if job.document is not None else None)
         if job.document is not None:
-            if hasattr(backend, "pin"):  # a server: this document's slot
-                backend.pin(job.document.key or None)
             context = context_for(backend, job.prompt, job.document, job.sampling.max_tokens, lore)
             prompt = context.prompt
         generation = stream_with_bans(backend, prompt, job.sampling, job.bans, should_stop,

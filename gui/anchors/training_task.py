@@ -2,6 +2,7 @@
 training API)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -10,7 +11,52 @@ from engine.paths import user_anchors_dir
 from engine.errors import ProsemixError
 
 
-def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
+@dataclass(frozen=True)
+class AnchorTrained:
+    """What the New anchor task hands back: the anchor's folder and its validation losses."""
+
+    name: str
+    out_dir: Path
+    val: float
+    base_val: float
+
+    def summary(self) -> str:
+        return f"anchor {self.name} trained: validation loss {self.base_val:.3f} -> {self.val:.3f}; it is on the picker"
+
+
+@dataclass(frozen=True)
+class VoiceMade(AnchorTrained):
+    """What the New voice task hands back. ``check_text``: the page, where the voice wants its
+    stronger-LoRA check; ``check_skipped``: a stop came as the voice was written."""
+
+    seconds: float = 0.0
+    words: int = 0
+    lora: float = 1.0
+    check_text: str | None = None
+    check_skipped: bool = False
+
+    def summary(self) -> str:
+        return (f"voice {self.name} made from {self.words:,} words in {self.seconds:.0f} s, its LoRA at "
+                f"{self.lora:g}: validation loss {self.base_val:.3f} -> {self.val:.3f}; it is on the picker"
+                + ("; the stop came as it was written, so it was not tried stronger" if self.check_skipped else ""))
+
+
+@dataclass(frozen=True)
+class VoiceChecked:
+    """What the stronger-LoRA check found: the LoRA's factor now (``was`` before) and why."""
+
+    name: str
+    out_dir: Path
+    lora: float
+    was: float
+    why: str
+    seconds: float
+
+    def summary(self) -> str:
+        return f"voice {self.name}: {self.why} ({self.seconds:.0f} s)"
+
+
+def training_task(values: dict) -> Callable[[Any, Callable, Callable], AnchorTrained]:
     """Validate the dialog's values now (so mistakes show at once) and return the task."""
     from engine.training.config import TrainConfig
 
@@ -25,7 +71,7 @@ def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
                          steps=int(values.get("steps", 80)))
     out = user_anchors_dir() / name
 
-    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
+    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> AnchorTrained:
         from engine.training.train import train_anchor
 
         def progress(p) -> None:
@@ -39,13 +85,12 @@ def training_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
                               description="trained in Prosemix on the writer's own texts",
                               corpus_name=", ".join(f.name for f in files),
                               license="the writer's own", progress=progress, should_stop=should_stop)
-        return {"out_dir": str(result.out_dir), "name": name, "val": result.val_loss,
-                "base_val": result.base_val_loss}
+        return AnchorTrained(name, Path(result.out_dir), result.val_loss, result.base_val_loss)
 
     return task
 
 
-def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
+def voice_task(values: dict) -> Callable[[Any, Callable, Callable], VoiceMade]:
     """The New voice dialog's text and name, checked now, as a task (engine.training.voice)."""
     from engine.words import MIN_VOICE_WORDS, word_count
 
@@ -55,7 +100,7 @@ def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
         raise ProsemixError(f"a voice needs at least {MIN_VOICE_WORDS} words of your writing")
     out = user_anchors_dir() / name
 
-    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
+    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> VoiceMade:
         from engine.training.voice import make_voice
 
         def progress(p) -> None:
@@ -70,24 +115,23 @@ def voice_task(values: dict) -> Callable[[Any, Callable, Callable], dict]:
         # a cancel that came once the steps were done (the voice was being written) made the voice
         # all the same; it then skips the check, as Esc during the check would
         late = result.wants_check and should_stop()
-        return {"out_dir": str(result.path), "name": name, "val": result.val_loss, "base_val": result.base_val_loss,
-                "seconds": result.seconds, "words": result.words, "lora": result.calibration,
-                **({"check_text": text} if result.wants_check and not late else {}),
-                **({"check_skipped": True} if late else {})}
+        return VoiceMade(name, Path(result.path), result.val_loss, result.base_val_loss, seconds=result.seconds,
+                         words=result.words, lora=result.calibration,
+                         check_text=text if result.wants_check and not late else None, check_skipped=late)
 
     return task
 
 
-def strength_task(made: dict) -> Callable[[Any, Callable, Callable], dict]:
-    """A voice just made (voice_task's value) tried with its LoRA stronger; a cancel or closing
-    the app ends the check and the voice keeps its factor (engine.training.voice.strengthen_voice)."""
-    name, out, text = made["name"], Path(made["out_dir"]), str(made["check_text"])
+def strength_task(made: VoiceMade) -> Callable[[Any, Callable, Callable], VoiceChecked]:
+    """A voice just made tried with its LoRA stronger; a cancel or closing the app ends the
+    check and the voice keeps its factor (engine.training.voice.strengthen_voice)."""
+    name, out, text = made.name, made.out_dir, str(made.check_text)
 
-    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> dict:
+    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> VoiceChecked:
         from engine.training.voice import strengthen_voice
 
         report(f"voice {name} is on the picker; trying it a little stronger (about 15 s; Esc skips it)", -1.0)
         lora, why, seconds = strengthen_voice(out, text, should_stop=should_stop)
-        return {"name": name, "out_dir": str(out), "lora": lora, "was": made["lora"], "why": why, "seconds": seconds}
+        return VoiceChecked(name, out, lora, made.lora, why, seconds)
 
     return task
