@@ -44,6 +44,7 @@ from .worker import (EngineWorker, Failure, Finished, GenerateRequest, Loaded, L
 
 DEBOUNCE_MS = 350
 WORD_COUNT_MS = 300  # the writer's count waits for a pause in typing
+LOADING = "Loading the model and its anchors…"
 REASONS: dict[str, str] = {Finish.LENGTH: "reached max tokens", Finish.EOS: "the model ended the text",
            Finish.STOP: "hit a stop string", Finish.CANCELLED: "stopped",
            Finish.BANS: "ended where the phrase bans ran out of ways to go on"}
@@ -305,6 +306,7 @@ class MainWindow(QMainWindow):
         self.anchors.setEnabled(not remote)  # a server brings its own anchors
         specs = () if remote else tuple(self.anchors.enabled())
         self.status.loading()
+        self.picker.set_empty_text(LOADING)
         self.write.model_loading(True)  # a Continue now waits: the desk's anchors are not known yet
         self.worker.submit(LoadRequest(self.model_choice, specs))
 
@@ -315,6 +317,7 @@ class MainWindow(QMainWindow):
             self.load()
 
     def _on_loaded(self, _request: LoadRequest, info: Loaded) -> None:
+        self.picker.set_empty_text(None)
         self.loaded_names = info.anchors
         chosen = {s.name: s.colour for s in self.anchors.enabled()}
         colours = [chosen.get(a.name) or a.colour for a in info.anchor_objects]
@@ -456,12 +459,16 @@ class MainWindow(QMainWindow):
         self.status.done()
         self.status.say(failure.message, 10000)
         if isinstance(request, LoadRequest):
+            self.picker.set_empty_text("The model did not load: the status bar says why.\n"
+                                       "Choose another with Model (Ctrl+M).")
             self.status.model_label.setText("not loaded")
             self.write.model_loading(False)
         self.write.on_failed(request)
         self._errors.append(show_error(self, failure.message, failure.details))
 
     def _on_progress(self, request: object, message: str, fraction: float) -> None:
+        if isinstance(request, LoadRequest):
+            self.picker.set_empty_text(f"{LOADING}\n{message}")
         self.status.show_progress(message, fraction, cancellable=isinstance(request, TaskRequest))
 
     def _on_task_done(self, request: TaskRequest, value: object) -> None:

@@ -44,6 +44,34 @@ def _generate(qtbot, w, timeout=20000):
     return sig.args[1]
 
 
+def test_the_picker_says_the_model_is_loading_until_it_has_loaded(qtbot, tmp_path, adapters, session_cache,
+                                                                  monkeypatch):
+    """At the first start the picker is empty for the whole first load: it says so, not that no
+    anchors are enabled, and a load that fails says that."""
+    from gui.point.simplex_picker import NO_ANCHORS
+
+    monkeypatch.setenv("PROSEMIX_DATA", str(tmp_path / "data"))
+    errors = []
+    monkeypatch.setattr(mw, "show_error", lambda parent, message, details="": errors.append(message))
+    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), load_defaults=False)
+    qtbot.addWidget(w)
+    assert w.picker.empty_text() == NO_ANCHORS, errors
+    said = []
+    w.worker.progress.connect(lambda request, message, fraction: said.append(w.picker.empty_text()))
+    with qtbot.waitSignal(w.worker.loaded, timeout=90000):
+        w.anchors.add_many([(path, True) for path in adapters])
+        qtbot.waitUntil(lambda: w.picker.empty_text().startswith(mw.LOADING), timeout=5000)
+        assert not w.picker.anchor_names()
+    assert all(text.startswith(mw.LOADING) for text in said), errors
+    assert w.picker.empty_text() == NO_ANCHORS and len(w.picker.anchor_names()) == 3
+    w.model_choice = mw.BackendSpec(model=str(tmp_path / "missing.gguf"))
+    with qtbot.waitSignal(w.worker.errored, timeout=30000):
+        w.load()
+    assert "did not load" in w.picker.empty_text()
+    w.close()
+    assert w.worker.wait(10000)
+
+
 def test_loads_anchors_into_the_picker(window):
     assert window.picker.anchor_names() == ["alpha", "beta", "gamma"]
     assert "3 anchors" in window.status.model_label.text()

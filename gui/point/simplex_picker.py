@@ -18,6 +18,7 @@ from engine.weights import Zone, zone_of
 
 KEY_STEP = 0.02  # plane units per arrow-key press (Shift: x5)
 SNAP_PIXELS = 10.0
+NO_ANCHORS = "No anchors enabled.\nEnable or add anchors in the Anchors panel."
 ZONE_COLOURS = {Zone.STABLE_EXTRAPOLATION: QColor(255, 200, 80, 60),
                 Zone.UNSTABLE_EXTRAPOLATION: QColor(220, 60, 60, 55)}
 
@@ -48,6 +49,7 @@ class SimplexPicker(QWidget):
         self._overlay_label = ""
         self._pins: list[list[float]] = []
         self._hover: tuple[float, float] | None = None  # where a click would put the handle
+        self._empty_text = NO_ANCHORS  # what an empty picker says: why it is empty
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)  # the hover ring shows where a click would land
@@ -71,6 +73,18 @@ class SimplexPicker(QWidget):
         self._zone_image = None
         self._move_to(self._centre(), emit=False)
         self.update()
+
+    def set_empty_text(self, text: str | None) -> None:
+        """What the picker says while it has no anchors (a model loading, a load that failed);
+        None: that no anchors are enabled."""
+        text = text or NO_ANCHORS
+        if text != self._empty_text:
+            self._empty_text = text
+            if not self._names:
+                self.update()
+
+    def empty_text(self) -> str:
+        return self._empty_text
 
     def anchor_names(self) -> list[str]:
         return list(self._names)
@@ -254,8 +268,8 @@ class SimplexPicker(QWidget):
 
     def _draw_empty(self, painter: QPainter) -> None:
         painter.setPen(self.palette().placeholderText().color())
-        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                         "No anchors enabled.\nEnable or add anchors in the Anchors panel.")
+        painter.drawText(self.rect().adjusted(12, 0, -12, 0),
+                         Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._empty_text)
 
     def _draw_zones(self, painter: QPainter) -> None:
         if self._zone_image is None or self._zone_image.size() != self.size():
