@@ -1,6 +1,6 @@
 """What machine this is, in the words every measurement names: the CPU's model and the SIMD
-features that choose llama.cpp's and torch's kernels. Machines differ between sessions (one
-had AVX512-BF16, another is an AVX2-only AMD EPYC), so a figure without them means little."""
+features that choose llama.cpp's and torch's kernels. Machines differ (AVX512-BF16 on some, AVX2
+only on others), so a figure without them means little."""
 from __future__ import annotations
 
 import os

@@ -1,7 +1,7 @@
 """The window gets its keys back when a dialog closes.
 
 A window manager hands the keyboard focus back to the window a dialog came from. Where there is
-none (a bare X server, seen in Xvfb in the twenty-seventh session), the focus went nowhere once a
+none (a bare X server, as under Xvfb), the focus went nowhere once a
 dialog closed, so Esc, Ctrl+Enter and every other shortcut did nothing until the writer clicked:
 a voice's stronger-LoRA check could not be skipped with Esc right after Make the voice. KeysBack
 watches every dialog (the window's own, message boxes, file and input dialogs alike) and

@@ -504,8 +504,8 @@ class MainWindow(QMainWindow):
             self.start_voice(dialog.values())
 
     def _prepare_for_voices(self) -> None:
-        """The float copy of the model a voice trains on (28 s the first time, on the AMD EPYC
-        with AVX512-BF16) made while the writer chooses the text, not inside the voice's minute."""
+        """The float copy of the model a voice trains on (about half a minute the first time)
+        made while the writer chooses the text, not inside the voice's minute."""
         from engine.models.float_copy import prepare_in_background
 
         prepare_in_background(None)  # the model voices train on

@@ -15,9 +15,8 @@ from engine.errors import AnchorError
 
 DICTION_FILE = "diction.safetensors"
 KEY = "diction"
-# tokens: two or three sentences. On four voices (two writers, one and ten pages; 48 samples
-# each; the AVX512-BF16 EPYC, 2026-12-02) no window recognised them 62% of the time and wrote 9 loops in 192 samples, 16 tokens
-# 65% and none, 32 70% and 2, 64 70% and none (docs/results.md, "A risen word once in a while")
+# a risen word gets no rise while the last PRESENCE_WINDOW tokens (two or three sentences) hold
+# it: without a window it looped ("morning morning morning"); 64 kept recognition and wrote no loops (docs/dev/decisions/0007-a-voice-from-a-page.md)
 PRESENCE_WINDOW = 64
 
 

@@ -253,8 +253,8 @@ class Backend(ABC):
         """``text``'s tokens as they would be with more text after it. A byte-level BPE splits a
         paragraph break before a word into two newline tokens, but the same break at the end of a
         prompt into one "\n\n" token, which the model has seen almost only before a third
-        newline: after a writer's two Enters it began with another newline 12 times in 12
-        (SmolLM2, llama.cpp, the twenty-seventh session), an empty paragraph. So a text that ends
+        newline: after a writer's two Enters it began with an empty paragraph every time
+        (docs/dev/decisions/0006-guards-at-every-step.md). So a text that ends
         in a newline is tokenized with a letter after it, and the letter's token dropped, where
         the letter stands alone (spaces join the word after them, so a trailing space is not
         changed here)."""

@@ -10,9 +10,9 @@ colon, a straight quote or an asterisk), so a new paragraph or a line of dialogu
 and a character's two-token name said again is no run. ``multiplier`` 0 (the default) is off;
 0.8 is the usual setting. Only the last DRY_LAST_N tokens are searched.
 
-A writer's voice copied its own page from the context (docs/results.md, "A short page": 7-10% of
-its word 5-grams for a page under 450 words, 3% for a whole page, none for the base model); this
-is what a writer turns on against it, and against loops in long passages.
+A writer's voice copied phrases of its own page from the context, which the base model does not
+(docs/dev/decisions/0006-guards-at-every-step.md); this is what a writer turns on against it, and
+against loops in long passages.
 """
 from __future__ import annotations
 

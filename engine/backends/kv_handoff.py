@@ -1,7 +1,7 @@
-"""A prompt evaluated by torch and decoded by llama.cpp: the KV handed over (issue 26, item 1).
+"""A prompt evaluated by torch and decoded by llama.cpp: the KV handed over.
 
-On a CPU where torch's fp32 pass evaluates a prompt faster than llama.cpp's kernels (the
-2-core AVX2 EPYC of the issue: 222 against 138-144 tok/s), the llama backend can let torch
+On a CPU where torch's fp32 pass evaluates a prompt faster than llama.cpp's kernels (an
+AVX2-only CPU: docs/dev/decisions/0003-torch-prompt-pass.md), the llama backend can let torch
 evaluate the prompt with the same merged weights and then decode in llama.cpp at the base's
 speed. What moves between them is the sequence's KV cache, written in the byte format that
 ``llama_state_seq_set_data`` reads (llama.cpp's ``llama_kv_cache::state_write``):

@@ -18,7 +18,7 @@ reports native BF16, else keep). Among the layouts that pass it, the shortest re
 unless torch's fp32 prompt pass (timed with its KV hand-over, ``kv_handoff``) with the gated
 layout that decodes fastest gives a shorter one: then torch evaluates prompts and that layout
 decodes (``prompt_path`` "torch"). ``two_copies_seconds`` says what prompting on one layout
-and decoding on another would give, from the same measurements (issue 26, item 2). The
+and decoding on another would give, from the same measurements. The
 choice and every measurement are kept per CPU, llama.cpp build and model file in
 ``cache_dir()/layout-probe.json``; `prosemix info` shows them, and a new CPU or build measures
 again. The working copies that lost are deleted (the f32 one is the model's size four times
@@ -98,7 +98,7 @@ class LayoutChoice:
 
     def two_copies_seconds(self, window: int) -> tuple[float, str, str]:
         """The quickest restyle prompts on one gated copy and decoding on another would give
-        (issue 26, item 2), with the two layouts: what that design could buy here."""
+        with the two layouts: what that design could buy here."""
         passing = [m for m in self.measures if m.error <= self.gate]
         best = min(((window / p.prompt_tps + RESTYLE_PASSAGE / d.decode_tps, p.layout, d.layout)
                     for p in passing for d in passing), default=(float("inf"), "", ""))

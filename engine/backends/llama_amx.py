@@ -2,15 +2,16 @@
 
 A llama-cpp-python built on a CPU with AMX (Intel Xeon since Sapphire Rapids: ``amx_int8`` in
 /proc/cpuinfo) compiles ggml's AMX path, and on load llama.cpp repacks the embedded model's
-Q4_1 matrices into AMX's buffer type. On such a Xeon (2026-12-02, llama-cpp-python 0.3.36) the
-first decode then crashed the process with a segmentation fault; upstream reports the same
+Q4_1 matrices into AMX's buffer type. On such a Xeon (llama-cpp-python 0.3.36) the first decode
+then crashed the process with a segmentation fault (docs/dev/decisions/0004-no-amx-repack.md); upstream reports the same
 path crashing (ggml-org/llama.cpp#20824, open) and giving wrong results for Q4_0 and Q4_1
 (#16315). With llama.cpp's extra buffer types off (``use_extra_bufts``, what llama-server's
-``--no-repack`` sets) the same build decoded at 60 tok/s there.
+``--no-repack`` sets) the same build decoded normally.
 
 So on a CPU with AMX every model this process loads has the extra buffer types off; elsewhere
-nothing changes (an AVX2 CPU keeps llama.cpp's own repacking). ``PROSEMIX_LLAMA_REPACK=1``
-keeps them on (for a llama.cpp that has fixed the path), ``=0`` turns them off on any CPU.
+nothing changes (an AVX2 CPU keeps llama.cpp's own repacking). ``EngineSettings.repack``
+(PROSEMIX_LLAMA_REPACK) True keeps them on, for a llama.cpp that has fixed the path; False turns
+them off on any CPU.
 """
 from __future__ import annotations
 

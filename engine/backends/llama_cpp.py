@@ -536,8 +536,8 @@ class LlamaCppBackend(Backend):
         if self.rows_invariant is None:
             assert self._llm is not None
             # runtime LoRA adapters: the check of a few steps passed, and candidates sharing
-            # each decode still left a single generation's text after 8-14 tokens (the
-            # AVX512-BF16 EPYC, 2026-12-02; 32 checked steps saw it), so they never share
+            # each decode still left a single generation's text after 8-14 tokens, so they
+            # never share (docs/dev/decisions/0009-candidates-in-one-call.md)
             self.rows_invariant = not self._adapter_args[2] and rows_batch_invariant(
                 self._streams_for(2, CELLS), self._llm.n_vocab())
             if not self.rows_invariant:

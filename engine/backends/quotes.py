@@ -2,7 +2,7 @@
 
 A voice made from a short page, or turned up past strength 1, opens a quotation with a space
 and a lower-case word (`said Mr. Parker, " as there be`) in up to a third of its passages
-(docs/results.md, "A short page" and "A calibration factor for a voice?"): the model took the
+(docs/dev/decisions/0006-guards-at-every-step.md): the model took the
 quote and the word as separate tokens. `QuoteGuard` rules out, at each sampled step, the tokens
 that would set a quotation mark apart as `engine.fluency.typesetting_faults` finds
 one:

@@ -3,7 +3,7 @@ out while the text is written.
 
 A byte-level vocabulary (the embedded model's) writes a character outside its whole tokens as
 pieces: a lead byte, then continuation bytes. A voice turned up past strength 1 sampled a lone
-lead byte and then a word ("sent\ufffd", docs/results.md, "A voice's calibration"): the text
+lead byte and then a word ("sent\ufffd", docs/dev/decisions/0006-guards-at-every-step.md): the text
 got the replacement character U+FFFD, which `engine.fluency.typesetting_faults` counts
 as a fault. `ByteGuard` rules out, at each sampled step, every token whose bytes would make the
 text invalid UTF-8:

@@ -1,8 +1,8 @@
 """A float Hugging Face copy of a GGUF model, for torch: the torch backend runs it and
 training fine-tunes it. Made once per model file and kept in the cache.
 
-Making it is slow: the embedded model's took 28 s on the AMD EPYC with AVX512-BF16
-(2026-12-03), nearly all of it transformers reading the GGUF. So it is made off the clock where
+Making it is slow (about half a minute for the embedded model on 2 cores), nearly all of it
+transformers reading the GGUF. So it is made off the clock where
 it can be: by setup (`prosemix prepare`) and by the app when the New voice dialog opens, so that
 a writer's first voice does not pay it. Two threads asking at once make it once (a lock); each
 process writes its own temporary folder, and one whose process has gone (an app quit while

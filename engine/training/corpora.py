@@ -100,8 +100,8 @@ _SPEAKER_ABBREVIATION = re.compile(r"^(?:[A-Z][a-z]{0,12}\.? ){0,2}[A-Z][a-z]{0,
 def _speech(paragraph: str, tags: set[str], lower: Collection[str] = ()) -> str:
     """A speech as one prose paragraph, its speaker tag dropped. Verse loses its line breaks too:
     Prosemix writes prose, and an anchor that learnt verse lineation broke the lines of the
-    passages it wrote everywhere on the picker (43 of 108 at the default centre, round five of
-    docs/results.md), not only where it wrote verse. A verse line's capital goes with its break
+    passages it wrote everywhere on the picker (43 of 108 at the default centre), not only where
+    it wrote verse. A verse line's capital goes with its break
     where the line goes on a sentence and its first word is one the plays set in lower case
     (``lower``): "reasons / To make" becomes "reasons to make", "Rome" and "I" stay."""
     first, _, rest = paragraph.partition("\n")
@@ -192,7 +192,7 @@ def clean_fortunes(raw: str, max_chars: int = 700_000, seed: int = 0) -> str:
 def clean_milton(raw: str) -> str:
     """Paradise Lost with its verse lines (book headings go). Unlike Shakespeare's speeches it
     stays verse: the complex pole trained on its verse paragraphs made one line each lost the
-    simplicity pair's order (docs/anchors_recipe.md, round eight), and it is an attribute pole,
+    simplicity pair's order, and it is an attribute pole,
     not a corner of the default triangle."""
     lines = [l.rstrip() for l in raw.splitlines()]
     keep = [l.strip() for l in lines if not _HEADING.match(l.strip())

@@ -15,7 +15,7 @@ At generation a backend adds ``sum_i v_i * b_i`` to every step's logits, v_i the
 applies to anchor i's LoRA delta (strength, calibration and balance included), so a voice's
 diction mixes linearly with its LoRA: zero at strength 0 (the base), twice at twice the weight.
 llama.cpp applies it through a logits processor per request, torch before its sampler.
-What it buys is measured in benchmarks/voice.py and voice_recipes.py (docs/results.md).
+What it buys: docs/dev/decisions/0007-a-voice-from-a-page.md.
 """
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ from engine.anchors.diction import DICTION_FILE, KEY
 SMOOTHING = 0.5  # pseudo-count
 # the largest bias, in logits: 3 was recognised more than 2 on both writers measured; 4 and 5
 # more again on Edgeworth's page (88%, 82% of 72 samples against 78%), but by repeating its
-# words ("good night, good night, good night", "melancholy melancholy"; docs/results.md)
+# words ("good night, good night, good night", "melancholy melancholy")
 CLIP = 3.0
 ITERATIONS = 8
 EXPECTED_TOP = 4096  # the tokens the base expects most, fitted beside those the text uses
 # ten pages are about 10,000 tokens: blocks evenly spread over them, about three pages' worth (the
-# fit's cost grows with the rows: ten pages' 9,500 took 31 s of a 180 s budget on the AVX2 EPYC)
+# fit's cost grows with the rows: ten pages' 9,500 took a sixth of their budget on 2 cores)
 MAX_POSITIONS = 2048
 
 

@@ -8,14 +8,14 @@ from engine.anchors.shipped import SHIPPED, ShippedAnchor
 from engine.training.config import ALL_TARGETS, TrainConfig
 from engine.training.self_distill import Distillation
 
-# The recipe of the round-one anchors (80 steps of 8 x 128 tokens, q/k/v/o, rank 16): the
+# The attribute poles' lighter recipe (80 steps of 8 x 128 tokens, q/k/v/o, rank 16): the
 # sentiment, formality and humor pairs use it.
-ROUND_ONE = TrainConfig(steps=80)
+POLE_RECIPE = TrainConfig(steps=80)
 
 
 def style_recipe(steps: int) -> TrainConfig:
-    """The round-two recipe of the style corners, chosen by benchmarks/train_pilot.py
-    (docs/anchors.md): bf16 autocast (1.2x faster per step here, the same loss), 256-token
+    """The style corners' recipe, chosen by `python -m benchmarks train_pilot`
+    (docs/dev/decisions/0005-shipped-anchor-recipe.md): bf16 autocast (1.2x faster per step here, the same loss), 256-token
     blocks (4 per step: the same tokens per step, longer context), lr 1e-3 (twice the drop in
     loss of 5e-4 after 12 steps), attention only as in the paper (adding the MLP lowered the
     loss a little more but would make every weight change re-merge 4x the weights)."""
@@ -23,9 +23,9 @@ def style_recipe(steps: int) -> TrainConfig:
                        checkpoint_every=25)
 
 
-# steps: 0.2 of an epoch of Austen's and Shakespeare's corpora (the time a session had on the
-# 2-core machine). The simplicity pair moved to this recipe in round three:
-# 200 steps are about two epochs of Milton and 0.2 of the World English Bible.
+# steps: 0.2 of an epoch of Austen's and Shakespeare's corpora (what a 2-core machine trains in
+# under ten minutes each); for the simplicity pair, about two epochs of Milton and 0.2 of the
+# World English Bible.
 STYLE_STEPS = {"austen": 200, "shakespeare": 200, "simple": 200, "complex": 200,
                "fable": 200, "scripture": 200}
 
@@ -61,7 +61,7 @@ class Recipe:
         return self.anchor.description
 
 
-# The wry and Shakespeare corners (rounds eleven and twelve, docs/anchors_recipe.md): wry's
+# The wry and Shakespeare corners (docs/dev/decisions/0005-shipped-anchor-recipe.md): wry's
 # narration stayed faint on the attention matrices alone, so it adapts the MLP too, on the top 16
 # of the 30 layers only (the frozen 14 run once per block), for 300 steps in fp32 (the AVX2
 # machine they were trained on has no bf16); Shakespeare on the same recipe was recognised 96%
@@ -73,11 +73,11 @@ _MLP_TOP16 = TrainConfig(steps=300, precision="fp32", batch=4, block=256, lr=1e-
                          targets=ALL_TARGETS)
 OWN_RECIPES = {"wry": _MLP_TOP16, "shakespeare": _MLP_TOP16}
 
-# Shakespeare (round thirteen): the anchor above, at its calibrated 1.6, sampled 240 times at
+# Shakespeare, self-distilled: the anchor above, at its calibrated 1.6, sampled 240 times at
 # temperature 0.8 on openings from the other corpora; the 178 samples the scorer recognised, with
 # no fault and the lowest three quarters in self-perplexity, trained it 48 steps further (about 3
 # epochs of those 11,000 words, from that corner). Its self-perplexity over the base's went from
-# 2.15x to 1.08x at 96% recognised (seeds 2-5; docs/anchors_recipe.md).
+# 2.15x to 1.08x at 96% recognised (seeds 2-5; decision 0005).
 SELF_DISTILLED = {"shakespeare": SelfDistil(
     factor=1.6, distillation=Distillation(samples=240, tokens=120, keep=0.75),
     config=TrainConfig(steps=48, precision="fp32", batch=4, block=256, lr=5e-4, warmup=5,
@@ -87,7 +87,7 @@ SELF_DISTILLED = {"shakespeare": SelfDistil(
 def _config(name: str) -> TrainConfig:
     if name in OWN_RECIPES:
         return OWN_RECIPES[name]
-    return style_recipe(STYLE_STEPS[name]) if name in STYLE_STEPS else ROUND_ONE
+    return style_recipe(STYLE_STEPS[name]) if name in STYLE_STEPS else POLE_RECIPE
 
 
 RECIPES = tuple(Recipe(a, a.name, _config(a.name), SELF_DISTILLED.get(a.name)) for a in SHIPPED)

@@ -4,7 +4,8 @@ writer's paragraphs, continued by the base). Added to the layers' outputs at str
 (h_l + s * v_l, v_l the increment of that difference from layer l-1 to l), it moves the base's
 activations toward the writer's, as llama.cpp's control vectors do, without training.
 
-Measured against the few-step LoRA voice in benchmarks/voice_methods.py (docs/anchors.md).
+Measured against the few-step LoRA voice by `python -m benchmarks voice_methods`; not adopted as
+an anchor kind (docs/dev/decisions/0007-a-voice-from-a-page.md).
 Each backend applies a vector with `set_control_vector(vector, scale)`: torch through forward
 hooks (engine/backends/torch_vector.py), llama.cpp through its control-vector API
 (`llama_set_adapter_cvec`), which has no vector for layer 0, so a vector here leaves layer 0

@@ -1,36 +1,22 @@
 """A writer's own voice as an anchor in about a minute: a few-step LoRA on one page or more of
 their text (`prosemix voice`, *New voice from my writing…*).
 
-The recipe: rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last TOP_LAYERS
-decoder layers, 4 x 128-token blocks a step (a page is about 7 blocks, so each step sees most of
-it; a text under 450 words 2 x 64) at lr 4e-3 (2e-3 from two pages on: the longer run overfits
-at 4e-3), bf16 where the CPU computes it natively, 14 steps for a page and, past a page, as many
-as see each block of the text CALIBRATED_PASSES times, up to a cap, within a time budget, so that
-a slower CPU takes fewer steps rather than more than the minute a page may take.
-The layers below the trained ones are computed once per block
-(engine.training.train.FrozenBelow), so a step costs about a third of a whole-model step, and
-the budget holds more of them: on one page each of two authors (the AVX2-only EPYC) the MLP
-matrices raised recognition from 10% and 50% to 38% and 77% at 26-30 whole-model steps, and
-within the budget the top 10 layers at lr 4e-3 were recognised 48% and 67% where the whole
-model's 7-10 steps were 2% and 29% (benchmarks/voice_recipes.py). Before the steps, the voice
-fits its diction (engine.training.diction: one logit bias per token, under which the base model
-expects each token as often as the page has it, raising whole lower-case words and punctuation
-only; a few seconds, counted in the budget), which every local backend adds to the logits in
-proportion to the voice's weight, less a word's rise while the passage holds the word
-(engine.anchors.diction.at_step): it raised one writer's LoRA from 54% to 78% recognised and
-left the other's at 11% (10%; docs/results.md). The steps take their output softmax over a
-shortlist with sampled negatives (SHORTLIST, NEGATIVES), a cheaper step than the whole
-vocabulary's. The card says it is a voice and records the text's hash, its word count, the
-seconds it took, the recipe and the steps taken; its calibration factor is voice_calibration's.
-Once it is made, a calibrated text under two pages tries its LoRA at 1.5 (`strengthen_voice`,
-engine.training.voice_strength: kept where its samples of the page's openings stay prose by the
-page's own measure, the diction left at 1.25; the card records what the check found under
-training["strength_check"]). The check comes after the voice is made, not inside its minute: on
-a slower CPU it would not fit (the AVX2-only EPYC took 43-50 s for a page without it), and the
-app puts the voice on the picker before the check begins.
-What it buys, and what an activation style vector buys beside it (engine/training/style_vector.py),
-is measured in benchmarks/voice.py, benchmarks/voice_recipes.py and benchmarks/voice_methods.py
-(docs/results.md, docs/anchors.md).
+The recipe (why each part: docs/dev/decisions/0007-a-voice-from-a-page.md):
+- rank 8 on every matrix (q/k/v/o and the MLP's gate/up/down) of the last TOP_LAYERS decoder
+  layers; the layers below are computed once per block (engine.training.train.FrozenBelow), so a
+  step costs about a third of a whole-model step;
+- 4 x 128-token blocks a step (a text under SHORT_TEXT_WORDS: 2 x 64), lr FAST_RATE (SLOW_RATE
+  from SLOW_RATE_WORDS on), bf16 where the CPU computes it natively;
+- BASE_STEPS for a page and, past a page, as many as see each block CALIBRATED_PASSES times, up
+  to MAX_STEPS, within a time budget: a slower CPU takes fewer steps rather than longer;
+- first, the diction (engine.training.diction: one logit bias per token, fitted in seconds and
+  counted in the budget), which every local backend adds in proportion to the voice's weight;
+- the output softmax over a shortlist with sampled negatives (SHORTLIST, NEGATIVES).
+
+The card says it is a voice and records the text's hash, its word count, the seconds it took,
+the recipe and the steps taken. Once made, a calibrated text under two pages tries its LoRA
+stronger (`strengthen_voice`, engine.training.voice_strength); that check comes after the voice
+is on the picker, not inside its minute.
 """
 from __future__ import annotations
 
@@ -47,56 +33,32 @@ from engine.training.config import ALL_TARGETS, TrainConfig, TrainProgress
 
 MAX_WORDS = 200_000
 BASE_STEPS = 14  # one page
-# ten pages' steps at lr 2e-3: 120 overfit (Melville recognised 58%, validation loss up from
-# 4.23 to 4.35) where the 64-65 a slower pace allowed were recognised 71% and 88% (validation
-# loss down to 3.72 and 3.48) (benchmarks/voice_recipes.py --pages 10, 2026-12-02, docs/results.md);
-# a cap, so that a faster CPU does not take the steps this one could not
+# a cap: more steps on ten pages overfit (validation loss up, recognition down), so a faster
+# CPU does not take the steps a slower one could not
 MAX_STEPS = 64
 # below this, 64-token blocks (the trainer needs three blocks of text), two a step, not four: at
-# four, a writer's 307-word page came back as a collage of its phrases (12% of the samples' word
-# 5-grams were the page's; validation loss 4.03 -> 5.14) and 320-word pages of two authors wrote
-# loose quotation marks in 4 and 9 of 24 samples and a hero's name in every sentence; at two, 2%
-# recited (4.03 -> 4.41) and no such faults (benchmarks/voice_recipes.py --words 320, docs/results.md)
+# four a short page came back as a collage of its own phrases
 SHORT_TEXT_WORDS, SHORT_TEXT_BATCH = 450, 2
-# the training steps' time budget, a ceiling: 36 s for a page, which leaves the model's load,
-# the evaluations and the GGUF within the minute a page may take, and SECONDS_PER_STEP more per
-# further step planned, at most MAX_SECONDS (ten pages, within the five minutes they may take).
-# A slower CPU takes fewer steps, not longer. On the AVX2-only EPYC a page's 14 steps took
-# 34.5-35.7 s with the shortlist and negatives below (2026-12-02, docs/results.md); over the
-# whole vocabulary a step took 2.1-5 s, and 6-13 of them fitted. Ten pages' steps took 2.1-3.6 s
-# there, so 240 s holds their 64 at the slowest pace measured, and the whole voice (the steps,
-# the diction, the load, the evaluations, the GGUF) stays within the five minutes
+# the training steps' time budget, a ceiling: PAGE_SECONDS for a page leaves the model's load,
+# the evaluations and the GGUF within the minute a page may take; SECONDS_PER_STEP more per
+# further step planned, at most MAX_SECONDS, which holds ten pages' MAX_STEPS at the slowest
+# pace measured on 2 cores. A slower CPU takes fewer steps, not longer
 PAGE_SECONDS, SECONDS_PER_STEP, MAX_SECONDS = 36.0, 1.5, 240.0
 TOP_LAYERS = 10  # of the embedded model's 30; a model with fewer trains them all
-# the output softmax over the page's tokens and the 4,096 the base expects most on it (the
-# diction's own shortlist), with 4,096 of the other tokens drawn afresh each step (a sampled
-# softmax), is a cheaper step than the whole vocabulary's 49,152: a page's 14 steps fit the
-# budget where 11-13 did. Without the negatives, nothing pushed the other 45,000 tokens down and
-# at 19 steps the voice wrote pieces of words ("moneyiosyncringe"); with them, at 14 steps, the
-# share of words in no corpus is the whole vocabulary's (0.5-1.7% against 0.4-0.9%)
-# (benchmarks/voice_recipes.py --recipes base,whole-vocabulary,shortlist; docs/results.md)
+# the output softmax over the page's tokens and the SHORTLIST the base expects most on it, with
+# NEGATIVES of the other tokens drawn afresh each step (a sampled softmax): a cheaper step than
+# the whole vocabulary's, so a page's steps fit the budget. Without the negatives nothing pushed
+# the other tokens down and the voice wrote pieces of words ("moneyiosyncringe")
 SHORTLIST, NEGATIVES = 4096, 4096
-# a page's 14 steps want lr 4e-3; three pages' 50 overfit at it (recognised 25% and 46%) and
-# were recognised 29% and 75% at 2e-3 (benchmarks/voice_recipes.py --pages 3, docs/results.md)
+# a page's few steps want FAST_RATE; longer texts' more steps overfit at it
 FAST_RATE, SLOW_RATE, SLOW_RATE_WORDS = 4e-3, 2e-3, 1_400
-# a voice's card's calibration factor: its LoRA and its diction count 1.25 times at its corner.
-# Chosen on seeds 0-3 and held on seeds 4-7 (the Intel Xeon with AVX512-BF16 and AMX, 2026-12-03,
-# benchmarks/voice.py --strengths 1,1.25, 48 samples a row; docs/results.md): recognised in prose,
-# Melville's page 29% -> 60% and ten pages 56% -> 85%, Edgeworth's ten pages 67% -> 83%, her
-# page 75% -> 69% (three samples), every sample prose at both. The cost: the author's next text
-# is less likely (89.8 -> 173.6 for Melville's page), as any stronger voice makes it. Only where
-# that was measured: a text of SHORT_TEXT_WORDS or more whose steps saw each block at most
-# CALIBRATED_PASSES times (a page 7-8 times, ten pages 3.4-3.7). Three pages' 61-64 steps see
-# theirs 11.6-12.2 times, and at 1.25 only 46% and 62% of their samples were prose (96% at 1),
-# so such a voice, and a short page's (not measured at 1.25), stays at 1. Since then a text of two
-# pages or more takes the steps that see its blocks CALIBRATED_PASSES times (`voice_recipe`):
-# three pages' 38-40 steps, calibrated, were recognised in prose 71% and 96%, every sample but one
-# prose (seeds 0-1; 50% and 83% at 61-64 steps and strength 1), made in 56-69 s
+# a voice's card's calibration factor: its LoRA and its diction count VOICE_CALIBRATION times at
+# its corner. It raised recognition on held-out seeds and kept every sample prose, where it was
+# measured: a text of SHORT_TEXT_WORDS or more whose steps saw each block at most
+# CALIBRATED_PASSES times (`voice_recipe` plans the steps so); other voices stay at 1
 VOICE_CALIBRATION, CALIBRATED_PASSES = 1.25, 8.0
-# the embedded tokenizer's tokens per word of English prose, at the fewest measured: a page or
-# more of Melville and of Edgeworth made 1.29-1.49 (their voices' blocks, 2026-12-03), so a text's
-# blocks estimated at 1.3 are not more than it makes, and steps planned on them for
-# CALIBRATED_PASSES do not see the blocks more often than that
+# the embedded tokenizer's tokens per word of English prose, at the fewest measured, so that
+# steps planned on the estimate do not see the blocks more often than CALIBRATED_PASSES
 TOKENS_PER_WORD = 1.3
 VAL_FRACTION, MAX_VAL_BLOCKS = 0.1, 2  # the text a voice holds out for its validation loss
 

@@ -1,29 +1,21 @@
 """Does a new voice stay prose with its LoRA stronger? A check on the writer's own page, no judge.
 
-A voice's LoRA and diction count VOICE_CALIBRATION (1.25) times at its corner. For one writer
-(Melville's page) the LoRA at 1.5 was recognised 69-73% where 1.25 was 54-58%, every sample
-but one prose; for the other (Edgeworth's) 1.5 left prose in a quarter of the samples
-(benchmarks/voice_rebalance.py, docs/results.md, "The LoRA and the diction apart"). What tells
-them apart must come from the page alone, since the app has nothing else of the writer's:
+Some pages want a stronger LoRA than VOICE_CALIBRATION gives and some leave prose with it, and
+the app has only the page to tell them apart (docs/dev/decisions/0008-voice-strength-check.md):
 
 - the prose limit: the base model's perplexity that PROSE_QUANTILE of the page's own passages
   (MAX_WINDOWS windows of WINDOW_WORDS words, about a sample's 60 tokens) stay under;
 - the samples: the voice with its LoRA at STRONGER_LORA (the diction where it was) continues
   CHECK_OPENINGS of the page's own openings CHECK_SAMPLES_EACH times, CHECK_TOKENS tokens each,
   in one batch on torch (bf16 where the CPU has it): a batch costs about what its tokens do
-  one after another, and llama.cpp, one sample at a time, took twice as long here;
+  one after another;
 - a sample is prose when the base finds it no less likely than the limit and it is neither
-  degenerate nor typeset with a fault (as benchmarks/voice.py reads "prose", against the book's
-  limit there, which a page's is about two thirds of).
+  degenerate nor typeset with a fault.
 
 The stronger LoRA is kept when at least MIN_PROSE_SHARE of the samples are prose; else, or when
 it is stopped first (a cancel, or a ``deadline`` a caller sets), the voice keeps the factor it
-had. It runs after the voice is made (engine.training.voice.strengthen_voice): 15 s on the
-Intel Xeon with AMX and 11-15 s on the AMD EPYC with AVX512-BF16 in bf16, 19 s on that EPYC in
-fp32 with torch's kernels held to AVX2 (ATEN_CPU_CAPABILITY=avx2; 2026-12-03). On the two voices it was chosen on
-(the Intel Xeon with AMX, 2026-12-03, benchmarks/voice_strength.py, four seeds each) Melville's
-samples were prose 5-10 times in 12 and Edgeworth's never, so the share sits in that gap; a
-third author's voice tried it (docs/results.md, "A stronger LoRA where the page says it stays prose").
+had. It runs after the voice is made (engine.training.voice.strengthen_voice), 10-20 s on a
+2-core CPU.
 """
 from __future__ import annotations
 
