@@ -16,10 +16,9 @@ run: setup
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
-# the developer's loop: everything but the bundle, llama-server, training and the
-# shipped anchors' cross-backend checks (pytest -m slow runs just those)
+# the developer's loop: the unit tests, which load no model (pytest -m integration runs the rest)
 test-fast: setup
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not integration"
 
 # make bench NAME=engine ARGS="--only llama"; make bench alone lists them
 bench: setup

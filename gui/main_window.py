@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter,
 from engine.anchors.model import distinct_colour
 from engine.backends import BackendSpec
 from engine.backends.generation import MAX_CANDIDATES, Finish, seeds_from
+from engine.documents.jobs import Job
 from engine.documents.model import Document
 from engine.words import word_count
 from engine.errors import ProsemixError
@@ -85,7 +86,7 @@ class MainWindow(QMainWindow):
         left.setSizes([520, 240])
         self.generation = GenerationPanel()
         self.write = WritePanel(lambda r: self.worker.submit(r), lambda: self.worker.cancel(),
-                                self._desk_point,
+                                self.point.point,
                                 self.generation.sampling)
         self.files = DeskFiles(self.write, self.settings, self)
         self.compare = CompareView()
@@ -347,9 +348,6 @@ class MainWindow(QMainWindow):
         if self.tabs.currentWidget() is self.write and self.loaded_names:
             self.write.restyle(preview=True)
 
-    def _desk_point(self) -> tuple[list[float], float, bool]:
-        return self.point.weights(), self.point.strength.value(), self.point.extrapolating()
-
     def _go_to_point(self, weights: dict, strength: float) -> None:
         if set(weights) != set(self.loaded_names):
             self.status.say("that passage was written with other anchors: " + ", ".join(weights), 8000)
@@ -366,9 +364,10 @@ class MainWindow(QMainWindow):
             self.generate()
 
     def _prompt_and_sampling(self):
-        """The prompt and sampling settings, or None after telling the user what is wrong."""
+        """The prompt, the sampling settings and the point, or None after telling the user
+        what is wrong."""
         try:
-            return self.generation.prompt_text(), self.generation.sampling()
+            return self.generation.prompt_text(), self.generation.sampling(), self.point.point()
         except ProsemixError as exc:
             self.status.say(str(exc))
             return None
@@ -377,12 +376,10 @@ class MainWindow(QMainWindow):
         request = self._prompt_and_sampling()
         if request is None:
             return
-        prompt, sampling = request
+        prompt, sampling, point = request
         self.worker.cancel()  # a running generation stops first, within a token
         self.generation.start_output()
-        self._main = GenerateRequest(prompt, tuple(self.point.weights()), sampling,
-                                     extrapolate=self.point.extrapolating(),
-                                     strength=self.point.strength.value(), replace_queued=True)
+        self._main = GenerateRequest(Job(prompt, point, sampling), replace_queued=True)
         self.worker.submit(self._main)
 
     def stop(self) -> None:
@@ -397,18 +394,19 @@ class MainWindow(QMainWindow):
         request = self._prompt_and_sampling()
         if request is None:
             return
-        prompt, sampling = request
+        prompt, sampling, _ = request
+        try:
+            points = [self.point.point_at(weights) for weights in self.compare.points]
+        except ProsemixError as exc:
+            self.status.say(str(exc))
+            return
         self.compare.start(prompt)
         if self.compare.seeds:  # one point, K seeds: one candidates request
-            self.worker.submit(GenerateRequest(prompt, tuple(self.compare.points[0]), sampling,
-                                               purpose=Purpose.COMPARE, extrapolate=True,
-                                               strength=self.point.strength.value(),
-                                               seeds=tuple(self.compare.seeds)))
+            self.worker.submit(GenerateRequest(Job(prompt, points[0], sampling, seeds=tuple(self.compare.seeds)),
+                                               purpose=Purpose.COMPARE))
             return
-        for k, weights in enumerate(self.compare.points):
-            self.worker.submit(GenerateRequest(prompt, tuple(weights), sampling,
-                                               purpose=Purpose.COMPARE, index=k, extrapolate=True,
-                                               strength=self.point.strength.value()))
+        for k, point in enumerate(points):
+            self.worker.submit(GenerateRequest(Job(prompt, point, sampling), purpose=Purpose.COMPARE, index=k))
 
     def _compare_seeds(self) -> None:
         """Compare K seeds at the picker's point (asks for K)."""

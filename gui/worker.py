@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,11 +23,9 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.anchors.model import Anchor
 from engine.backends import BackendSpec
-from engine.backends.bans import stream_with_bans
-from engine.backends.generation import Finish, GenerationResult
 from engine.documents.context import DocumentContext, context_for
+from engine.documents.jobs import Job, run_job
 from engine.errors import ProsemixError
-from engine.sampling import SamplingConfig
 
 _ids = itertools.count(1)
 
@@ -58,25 +56,13 @@ class LoadRequest:
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    prompt: str
-    weights: tuple[float, ...]
-    sampling: SamplingConfig
+    """A `Job` (engine.documents.jobs) for the worker, and where its answer goes in the window."""
+
+    job: Job
     purpose: Purpose = Purpose.MAIN
     index: int = 0  # Compare: the column
-    extrapolate: bool = False
-    strength: float = 1.0  # s in W = W_base + s sum_i w_i Delta_i
     record: bool = True  # store in history
     replace_queued: bool = False  # drop queued requests of the same purpose
-    # a document's continuation: ``prompt`` is the text before the cursor, and the worker
-    # assembles the context (memory, text, author's note) within ``budget`` tokens
-    document: "DocumentContext | None" = None
-    # K candidates at this point, one per seed, in one backend call (Retry xK, Compare
-    # seeds); their pieces come as ``candidate_token`` and ``sampling.seed`` is ignored
-    seeds: tuple[int, ...] = ()
-    top_logprobs: int = 0  # the K most likely tokens at each step (a single generation)
-    bans: tuple = ()  # engine.backends.bans.PhraseBan: phrases the text may not hold
-    tag: Any = None  # what the sender matches the answer to (the Write tab: the desk's Job)
-    preview: bool = False  # a drag's preview: may start from the KV of an earlier point (Backend.stream)
     id: int = field(default_factory=lambda: next(_ids))
 
 
@@ -256,70 +242,50 @@ class EngineWorker(QThread):
         backend = self._backend
         if backend is None:
             raise NoModel("no model is loaded yet")
-        note = ""
-        if backend.anchors:
-            point = backend.set_weights(list(request.weights), extrapolate=request.extrapolate,
-                                        strength=request.strength, preview=request.preview)
-            note = point.note
-        prompt, context = request.prompt, None
-        backend.pin(request.document.key or None if request.document is not None else None)
-        if request.document is not None:
-            context = context_for(backend, request.prompt, request.document, request.sampling.max_tokens)
-            prompt = context.prompt
-        bans = request.bans
-        if request.seeds and bans:  # each candidate is the banned generation of its seed
-            results = []
-            for index, seed in enumerate(request.seeds):
-                if self._cancel.is_set():
-                    break
-                generation = stream_with_bans(backend, prompt, replace(request.sampling, seed=seed), bans,
-                                              self._cancel.is_set)
-                for piece in generation:
-                    self.candidate_token.emit(request, index, piece)
-                generation.result.seed = seed
-                results.append(generation.result)
-            results = results or [GenerationResult(finish_reason=Finish.CANCELLED, seed=request.seeds[0])]
-        elif request.seeds:
-            run = backend.stream_candidates(prompt, request.sampling, request.seeds,
-                                            self._cancel.is_set)
-            for index, piece in run:
-                self.candidate_token.emit(request, index, piece)
-            results = run.results
-        else:
-            generation = stream_with_bans(backend, prompt, request.sampling, bans, self._cancel.is_set,
-                                          top_logprobs=request.top_logprobs if backend.can_top else 0,
-                                          preview=request.preview)
-            for piece in generation:
-                self.token.emit(request, piece)
-            results = [generation.result]
-        record_id = None
-        if self._history is not None and request.record:
-            from engine.history import Record
+        job = request.job
 
-            for result in results:
-                if not result.text:
-                    continue
-                params = {k: v for k, v in vars(request.sampling).items() if k != "seed"}
-                params["stop"] = list(request.sampling.stop)
-                params["strength"] = result.strength
-                record_id = self._history.add(Record(
-                    prompt=request.prompt, output=result.text, weights=result.weights,
-                    seed=request.sampling.seed if result.seed is None else result.seed,
-                    params=params, backend=backend.name, model=str(backend.model_path),
-                    tokens=result.n_tokens, seconds=result.seconds))
-        result = results[0]
+        def emit(index: int, piece: str) -> None:
+            if job.seeds:
+                self.candidate_token.emit(request, index, piece)
+            else:
+                self.token.emit(request, piece)
+
+        run = run_job(backend, job, self._cancel.is_set, emit)
+        record_id = self._record(request, run.results) if request.record else None
+        result, context = run.results[0], run.context
         self.finished.emit(request, Finished(
             text=result.text, tokens=result.n_tokens, seconds=result.seconds,
             first_token_seconds=result.first_token_seconds,
             tokens_per_second=result.tokens_per_second, finish_reason=result.finish_reason,
-            weights=result.weights, strength=result.strength, note=note, history_id=record_id,
+            weights=result.weights, strength=result.strength, note=run.note, history_id=record_id,
             context_tokens=context.tokens if context else 0,
             context_budget=context.budget if context else 0,
             context_lore=context.lore if context else (),
-            rewinds=sum(r.rewinds for r in results),
+            rewinds=sum(r.rewinds for r in run.results),
             token_texts=tuple(result.token_texts), alternatives=tuple(result.alternatives),
-            candidates=tuple((r.seed or 0, r.text, r.finish_reason) for r in results)
-            if request.seeds else ()))
+            candidates=tuple((r.seed or 0, r.text, r.finish_reason) for r in run.results)
+            if job.seeds else ()))
+
+    def _record(self, request: GenerateRequest, results: list) -> int | None:
+        """Each written result into the history; the last one's id."""
+        if self._history is None:
+            return None
+        from engine.history import Record
+
+        backend, sampling, record_id = self._backend, request.job.sampling, None
+        assert backend is not None
+        for result in results:
+            if not result.text:
+                continue
+            params = {k: v for k, v in vars(sampling).items() if k != "seed"}
+            params["stop"] = list(sampling.stop)
+            params["strength"] = result.strength
+            record_id = self._history.add(Record(
+                prompt=request.job.prompt, output=result.text, weights=result.weights,
+                seed=sampling.seed if result.seed is None else result.seed,
+                params=params, backend=backend.name, model=str(backend.model_path),
+                tokens=result.n_tokens, seconds=result.seconds))
+        return record_id
 
     def _task(self, request: TaskRequest) -> None:
         if request.needs_backend and self._backend is None:

@@ -22,6 +22,33 @@ os.environ.setdefault("PROSEMIX_PROMPT_PATH", "llama")
 os.environ.setdefault("HF_DEACTIVATE_ASYNC_LOAD", "1")
 
 
+# A test is an integration test when it loads the real model, starts a server, trains or builds
+# the bundle: through one of these fixtures, a `slow` mark, or `pytestmark = pytest.mark.integration`
+# in its module. The rest are unit tests (`make test-fast`), and `unit_loads_no_model` holds them to it.
+MODEL_FIXTURES = {"session_cache", "base", "adapters", "merged", "torch_blend", "bare_backend"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def unit_loads_no_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that loads a model fails at once, naming the mark it lacks."""
+    if request.node.get_closest_marker("integration"):
+        return
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.backends.torch import TorchBackend
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a unit test loaded a model: mark it integration (tests/conftest.py)")
+
+    for backend in (LlamaCppBackend, TorchBackend):
+        monkeypatch.setattr(backend, "_load_model", refused)
+
+
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One Prosemix cache for the whole run (the torch float copy takes ~20 s to make).

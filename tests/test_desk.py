@@ -10,13 +10,14 @@ import pytest
 from engine.backends.bans import BanList, PhraseBan
 from engine.backends.generation import Finish
 from engine.documents.context import assemble
-from engine.documents.desk import Desk, DeskError, Job, Outcome, Point, changed_span
+from engine.documents.desk import Desk, DeskError, Job, Outcome, changed_span
 from engine.documents.lorebook import LoreEntry, Lorebook
 from engine.documents.model import Document
 from engine.sampling import SamplingConfig
+from engine.weights import make_point
 
 START = "The rain had not stopped for three days."
-A, B = Point((1.0, 0.0)), Point((0.0, 1.0))
+A, B = make_point((1.0, 0.0), ("austen", "wry")), make_point((0.0, 1.0), ("austen", "wry"))
 S = SamplingConfig(max_tokens=8, temperature=0.8, seed=3)
 
 
@@ -40,7 +41,7 @@ def test_a_continue_asks_for_the_context_and_takes_its_pieces_then_tab_keeps_it(
     desk.doc.bans = BanList((PhraseBan("tapestry"),))
     desk.doc.lorebook = Lorebook((LoreEntry(("river",), "The river Wend floods."),))
     job = desk.continue_at(len(START), A, S)
-    assert job.prompt == START and job.weights == (1.0, 0.0) and job.sampling.seed == 3
+    assert job.prompt == START and job.point.values == (1.0, 0.0) and job.sampling.seed == 3
     assert job.document is not None and job.document.memory == "A story of floods."
     assert job.document.lorebook is desk.doc.lorebook and job.document.budget == desk.window
     assert job.bans == (PhraseBan("tapestry"),) and job.top_logprobs == 10 and desk.job is job
@@ -55,7 +56,7 @@ def test_pieces_of_a_job_the_desk_no_longer_waits_for_are_ignored():
     desk = desk_with()
     old = desk.continue_at(len(START), A, S)
     new = desk.restyle(len(START), B, S)  # the handle moved: the old job is dropped
-    assert new is not None and new is not old and new.weights == (0.0, 1.0)
+    assert new is not None and new is not old and new.point.values == (0.0, 1.0)
     assert not desk.piece(old, " stale") and not desk.finished(old, Outcome(Finish.CANCELLED))
     write(desk, new, " Fresh.")
     assert desk.doc.text == START + " Fresh."
@@ -208,7 +209,7 @@ def test_the_desk_runs_on_the_llama_backend_as_the_window_does(session_cache):
         desk = Desk(Document(START))
         desk.model, desk.top_k = "m", 3
         sampling = SamplingConfig(max_tokens=8, temperature=0.0, seed=1)
-        job = desk.continue_at(len(START), Point(), sampling)
+        job = desk.continue_at(len(START), make_point((), ()), sampling)
         shown: list[str] = []
         result, context = desk.run(backend, job, shown.append)
         expect = assemble(START, "", "", min(desk.window, backend.n_ctx - 8), backend.count_tokens)

@@ -14,7 +14,7 @@ from engine.weights import Point
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     g = sub.add_parser("generate", help="generate text at a point between anchors")
-    g.add_argument("--prompt", required=True)
+    g.add_argument("--prompt", required=True, help="the text to continue")
     g.add_argument("--anchor", action="append", default=None, metavar="PATH_OR_NAME",
                    help="a PEFT folder, a GGUF LoRA or a shipped anchor's name (repeatable; "
                         "default: the shipped triangle)")

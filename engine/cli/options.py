@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Callable, Sequence
 
-from engine.backends import BackendSpec, open_backend
+from engine.backends import BACKENDS, BackendSpec, open_backend
 from engine.backends.base import Backend
 from engine.backends.spec import LAYOUTS
 from engine.backends.settings import PROMPT_PATHS, EngineSettings
@@ -25,7 +25,8 @@ SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def add_model_options(p: argparse.ArgumentParser) -> None:
     spec = BackendSpec()
     p.add_argument("--model", help="a GGUF file or Hugging Face folder (default: embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--backend", default=spec.backend, choices=("auto", "llama", "torch", "remote"))
+    p.add_argument("--backend", default=spec.backend, choices=("auto", *BACKENDS),
+                   help="auto: llama.cpp for a GGUF file, torch for a Hugging Face folder")
     p.add_argument("--server", help="remote backend: the llama-server URL, e.g. http://host:8080")
     p.add_argument("--api-key", default=os.environ.get("PROSEMIX_API_KEY"),
                    help="remote backend: API key (or PROSEMIX_API_KEY)")
@@ -54,14 +55,18 @@ def add_sampling_options(p: argparse.ArgumentParser, **overrides: object) -> Non
     """Sampling flags whose defaults are SamplingConfig's (``overrides`` for a command whose
     own default differs on purpose, such as a sweep's short samples)."""
     d = SamplingConfig()
-    p.add_argument("--max-tokens", type=int, default=overrides.get("max_tokens", d.max_tokens))
-    p.add_argument("--temperature", type=float, default=overrides.get("temperature", d.temperature))
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--top-k", type=int, default=d.top_k)
-    p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
+    p.add_argument("--max-tokens", type=int, default=overrides.get("max_tokens", d.max_tokens),
+                   help="the most tokens to write")
+    p.add_argument("--temperature", type=float, default=overrides.get("temperature", d.temperature),
+                   help="0 is greedy; higher is more varied")
+    p.add_argument("--top-p", type=float, default=d.top_p, help="nucleus sampling: the share of probability kept")
+    p.add_argument("--top-k", type=int, default=d.top_k, help="sample among the K likeliest tokens (0: all)")
+    p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty,
+                   help="how much a token already in the context is held back (1: not at all)")
     p.add_argument("--dry", type=float, default=d.dry, metavar="MULTIPLIER",
                    help="no repeats: the DRY penalty on writing a run of the context again (0 off; 0.8 usual)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="the same seed, point and prompt give the same text")
 
 
 def sampling_from_args(args: argparse.Namespace, **extra: object) -> SamplingConfig:

@@ -79,7 +79,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.documents import files, lorebook
-    from engine.documents.desk import Desk, Point
+    from engine.documents.desk import Desk
     from engine.documents.model import Document
     from engine.weights import make_point, parse_weights
 
@@ -111,7 +111,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
         names = backend.anchor_names
         typed = parse_weights(args.weights, names) if args.weights and names else [1 / len(names)] * len(names) if names else []
         point = make_point(typed, names, extrapolate=args.extrapolate, strength=args.strength)  # checked, as read
-        job = desk.continue_at(len(doc.text), Point(point.values, point.strength, args.extrapolate), sampling)
+        job = desk.continue_at(len(doc.text), point, sampling)
         lore = lorebook.lore_for(doc.lorebook, job.prompt, backend.count_tokens)  # once: context and --json
         result, context = desk.run(backend, job, None if args.json else lambda s: print(s, end="", flush=True),
                                    lore=lore)

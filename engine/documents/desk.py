@@ -25,54 +25,20 @@ from typing import Any, Callable
 from engine.backends.generation import Finish
 from engine.documents.context import (DEFAULT_STYLE_WINDOW, Context, DocumentContext, context_for,
                                       rewrite_instruction, rewrite_tokens)
+from engine.documents.jobs import Job, Outcome, run_job
 from engine.documents.model import Document, Passage, Provenance, Snapshot
 from engine.documents.tokens import TOP_K, Alts, TokenHit, TokenLog
 from engine.errors import ProsemixError
 from engine.sampling import SamplingConfig
+from engine.weights import Point, make_point
+
+__all__ = ["Desk", "DeskError", "Job", "Outcome", "Point", "changed_span"]
 
 UNDO_STEPS = 200  # kept per document session
 
 
 class DeskError(ProsemixError):
     """What the desk cannot do now, said to the writer (nothing changed)."""
-
-
-@dataclass(frozen=True)
-class Point:
-    """Where the picker is: the weights in the desk's anchor order, the strength, and whether
-    the point may lie outside the simplex."""
-
-    weights: tuple[float, ...] = ()
-    strength: float = 1.0
-    extrapolate: bool = False
-
-
-@dataclass(frozen=True, eq=False)
-class Job:
-    """A generation the desk asks for. ``prompt`` is the text the passage continues; with
-    ``document`` the runner builds the context from it (memory, lorebook, style window, note),
-    without it (an instruction's rewrite) the prompt is sent as it is."""
-
-    prompt: str
-    weights: tuple[float, ...]
-    sampling: SamplingConfig
-    strength: float = 1.0
-    extrapolate: bool = False
-    document: DocumentContext | None = None
-    seeds: tuple[int, ...] = ()  # K candidates at once (Retry xK): their pieces by index
-    top_logprobs: int = 0
-    bans: tuple = ()  # engine.backends.bans.PhraseBan
-    preview: bool = False  # a drag's preview (Backend.stream): its text is marked, the exact one follows
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a job ended, as the runner reports it."""
-
-    finish: Finish
-    token_texts: tuple[str, ...] = ()
-    alternatives: tuple[Alts, ...] = ()
-    candidates: tuple[Finish, ...] = ()  # a Retry xK: each written candidate's finish, in order
 
 
 class Desk:
@@ -228,10 +194,10 @@ class Desk:
             self._kept, self.whole = None, True
             return None
         self.whole = False
-        self.job = Job(self.before + "".join(kept), tuple(made.weights.get(n, 0.0) for n in self.names),
-                       SamplingConfig(max_tokens=rest, seed=made.seed, **params), made.strength,
-                       extrapolate=True, document=self.context_spec(), top_logprobs=self.top_k,
-                       bans=self.doc.bans.all())
+        self.job = Job(self.before + "".join(kept),
+                       make_point(made.weights, self.names, extrapolate=True, strength=made.strength),
+                       SamplingConfig(max_tokens=rest, seed=made.seed, **params),
+                       document=self.context_spec(), top_logprobs=self.top_k, bans=self.doc.bans.all())
         return self.job
 
     def _need_beginning(self, pos: int) -> None:
@@ -243,7 +209,7 @@ class Desk:
         or (when a preview is asked for) as a preview."""
         assert self.doc.pending is not None
         made = self._next or self.doc.pending.candidates[self.doc.pending.current][1]
-        same = (made.weights == dict(zip(self.names, point.weights)) and made.strength == point.strength
+        same = (made.weights == point.as_dict() and made.strength == point.strength
                 and made.seed == self.seed and (preview or not made.sampling.get("preview")))
         return same and (self.job is not None or self.whole)
 
@@ -272,7 +238,7 @@ class Desk:
         sampling = SamplingConfig(max_tokens=sampling.max_tokens, temperature=sampling.temperature,
                                   top_p=sampling.top_p, top_k=sampling.top_k,
                                   repetition_penalty=sampling.repetition_penalty, dry=sampling.dry, seed=self.seed)
-        provenance = Provenance(dict(zip(self.names, point.weights)), point.strength, self.seed, self.model,
+        provenance = Provenance(point.as_dict(), point.strength, self.seed, self.model,
                                 {k: v for k, v in vars(sampling).items() if k not in ("seed", "stop")}
                                 | ({"preview": True} if preview else {}))
         if self.job is not None and self.job.seeds:  # a restyle ends a Retry xK
@@ -297,9 +263,8 @@ class Desk:
                 prompt, document = rewrite_instruction(instruction, span), None
                 sampling = replace(sampling, chat=True)
         self._kept = None
-        self.job = Job(prompt, tuple(point.weights), sampling, point.strength, point.extrapolate,
-                       document, tuple(seeds or ()), 0 if seeds or preview else self.top_k, self.doc.bans.all(),
-                       preview)
+        self.job = Job(prompt, point, sampling, document, tuple(seeds or ()),
+                       0 if seeds or preview else self.top_k, self.doc.bans.all(), preview)
         return self.job
 
     # ----- what the runner feeds back -------------------------------------------------------------
@@ -483,27 +448,17 @@ class Desk:
         ``on_piece``). Returns the GenerationResult and the context it was given. The window
         runs jobs in its worker thread instead, with the same context (`context_for`).
         ``lore``: the lorebook's block for ``job.prompt``, if the caller has it already."""
-        from engine.backends.bans import stream_with_bans
-
         if job.seeds:
             raise ProsemixError("the desk runs one passage at a time here; candidates go through a worker")
-        if backend.anchors:
-            backend.set_weights(list(job.weights), extrapolate=job.extrapolate, strength=job.strength)
-        prompt, context = job.prompt, None
-        backend.pin(job.document.key or None if job.document is not None else None)
-        if job.document is not None:
-            context = context_for(backend, job.prompt, job.document, job.sampling.max_tokens, lore)
-            prompt = context.prompt
-        generation = stream_with_bans(backend, prompt, job.sampling, job.bans, should_stop,
-                                      top_logprobs=job.top_logprobs if backend.can_top else 0)
-        for piece in generation:
+
+        def fed(_candidate: int, piece: str) -> None:
             self.piece(job, piece)
             if on_piece is not None:
                 on_piece(piece)
-        result = generation.result
-        self.finished(job, Outcome(Finish(result.finish_reason), tuple(result.token_texts),
-                                   tuple(result.alternatives)))
-        return result, context
+
+        run = run_job(backend, job, should_stop, fed, lore)
+        self.finished(job, run.outcome())
+        return run.results[0], run.context
 
 
 def changed_span(old: str, new: str) -> tuple[int, int, int]:

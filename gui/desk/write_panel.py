@@ -18,8 +18,9 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QInputDialog, QLabel, QPu
 
 from engine.backends.generation import MAX_CANDIDATES, Finish, seeds_from
 from engine.documents.context import DocumentContext
-from engine.documents.desk import DeskError, Outcome
-from engine.documents.desk import Point as DeskPoint
+from engine.documents.desk import Outcome
+from engine.errors import ProsemixError
+from engine.weights import Point
 from engine.documents.model import Document
 from engine.documents.tokens import TokenHit
 from engine.sampling import SamplingConfig
@@ -30,8 +31,6 @@ from .token_view import AlternativesPopup, confidence_selections
 from .context_counter import ContextCounter
 from .desk_editor import DocumentEditor
 from ..worker import Finished, GenerateRequest, Purpose, Request
-
-Point = tuple[list[float], float, bool]  # weights, strength, extrapolate
 
 
 class WritePanel(DocumentEditor):
@@ -139,10 +138,6 @@ class WritePanel(DocumentEditor):
             self._deferred = None
             self.status.setText("")
 
-    def _desk_point(self) -> DeskPoint:
-        weights, strength, extrapolate = self._point()
-        return DeskPoint(tuple(weights), strength, extrapolate)
-
     def _cursor(self) -> int:
         return self.editor.textCursor().position()
 
@@ -162,17 +157,14 @@ class WritePanel(DocumentEditor):
             return False
         try:
             step()
-        except DeskError as exc:
+        except ProsemixError as exc:  # the desk refused (DeskError), or the point is not one
             self.message.emit(str(exc))
             return False
         job = self.desk.job
         if running is not None and job is not running:
             self._cancel()
         if job is not None and job is not running:
-            self._request = GenerateRequest(
-                job.prompt, job.weights, job.sampling, purpose=Purpose.WRITE, extrapolate=job.extrapolate,
-                strength=job.strength, record=False, replace_queued=True, document=job.document,
-                seeds=job.seeds, top_logprobs=job.top_logprobs, bans=job.bans, tag=job, preview=job.preview)
+            self._request = GenerateRequest(job, purpose=Purpose.WRITE, record=False, replace_queued=True)
             self.status.setText("preview at the new point: let go of the handle for the exact passage" if job.preview
                                 else "writing… (Esc stops, Tab keeps, Ctrl+Backspace discards)")
             self._submit(self._request)
@@ -182,24 +174,24 @@ class WritePanel(DocumentEditor):
 
     def continue_here(self) -> None:
         """Generate from the cursor (Ctrl+Enter). A pending passage is kept first."""
-        self._do(lambda: self.desk.continue_at(self._cursor(), self._desk_point(), self._sampling()))
+        self._do(lambda: self.desk.continue_at(self._cursor(), self._point(), self._sampling()))
 
     def retry(self) -> None:
         """Another candidate for the same place, with a new seed (Ctrl+R)."""
-        self._do(lambda: self.desk.retry(self._cursor(), self._desk_point(), self._sampling()))
+        self._do(lambda: self.desk.retry(self._cursor(), self._point(), self._sampling()))
 
     def retry_many(self) -> None:
         """K candidates for this place at once, one seed each (Ctrl+Shift+R): the first is
         shown as it is written, the others fill in behind it (Alt+Left/Right)."""
         seeds = seeds_from(random.randrange(2**31), self.many.value())
-        self._do(lambda: self.desk.retry_many(self._cursor(), self._desk_point(), self._sampling(), seeds))
+        self._do(lambda: self.desk.retry_many(self._cursor(), self._point(), self._sampling(), seeds))
 
     def restyle(self, preview: bool = False) -> None:
         """Regenerate the pending (or selected) passage at the picker's point: the same context
         and seed, so what changes is the style. Called on every move of the handle with
         ``preview`` (where the backend can: the passage from the KV of an earlier point, marked
         as a preview) and at the release without it (the exact passage)."""
-        self._do(lambda: self.desk.restyle(self._cursor(), self._desk_point(), self._sampling(),
+        self._do(lambda: self.desk.restyle(self._cursor(), self._point(), self._sampling(),
                                            preview=preview and self.can_preview), "quiet")
 
     def _count_what(self) -> tuple[str, DocumentContext, int] | None:
@@ -208,14 +200,14 @@ class WritePanel(DocumentEditor):
         return None if found is None else (*found, self._sampling().max_tokens)
 
     def on_token(self, request: GenerateRequest, piece: str) -> None:
-        if request is self._request and self.desk.piece(request.tag, piece):
+        if request is self._request and self.desk.piece(request.job, piece):
             self._render()
 
     def on_candidate_token(self, request: GenerateRequest, index: int, piece: str) -> None:
         """A piece of candidate ``index`` of a Retry xK."""
         if request is not self._request:
             return
-        if self.desk.candidate_piece(request.tag, index, piece):
+        if self.desk.candidate_piece(request.job, index, piece):
             self._render()
         self.candidate_label.setText(self.desk.candidates_text())
 
@@ -225,7 +217,7 @@ class WritePanel(DocumentEditor):
         self._request = None
         outcome = Outcome(Finish(result.finish_reason), result.token_texts, result.alternatives,
                           tuple(Finish(c[2]) for c in result.candidates))
-        if not self.desk.finished(request.tag, outcome):
+        if not self.desk.finished(request.job, outcome):
             return
         self._render()
         self.candidate_label.setText(self.desk.candidates_text())
@@ -248,7 +240,7 @@ class WritePanel(DocumentEditor):
     def on_failed(self, request: object) -> None:
         if request is self._request and isinstance(request, GenerateRequest):
             self._request = None
-            self.desk.failed(request.tag)
+            self.desk.failed(request.job)
             self.status.setText("")
 
     def _interrupt(self) -> None:
@@ -296,7 +288,7 @@ class WritePanel(DocumentEditor):
         instruction, ok = QInputDialog.getText(self, "Rewrite the selection",
                                                "Instruction (optional; empty: rewrite it in the blend at the point):")
         if ok:
-            self._do(lambda: self.desk.rewrite_selection(start, end, instruction, self._desk_point(),
+            self._do(lambda: self.desk.rewrite_selection(start, end, instruction, self._point(),
                                                          self._sampling()))
 
     # ----- token alternatives --------------------------------------------------------------------

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QInputDialog, 
 
 from engine.anchors.shipped import ATTRIBUTES
 from engine.errors import ProsemixError
-from engine.weights import attribute_point, make_point
+from engine.weights import Point, attribute_point, make_point
 
 from .attribute_panel import AttributePanel
 from ..layouts import weights_label
@@ -84,6 +84,16 @@ class PointPanel(QTabWidget):
             by_name = point.as_dict()
             return [by_name.get(n, 0.0) for n in self.names]
         return self.picker.weights()
+
+    def point(self) -> Point:
+        """The current point, validated: the weights by name, the strength, its zones
+        (a ProsemixError names what is wrong)."""
+        return make_point(self.weights(), self.names, extrapolate=self.extrapolating(),
+                          strength=self.strength.value())
+
+    def point_at(self, weights: Sequence[float]) -> Point:
+        """Another point at the current strength (Compare's pinned points may leave the simplex)."""
+        return make_point(list(weights), self.names, extrapolate=True, strength=self.strength.value())
 
     def extrapolating(self) -> bool:
         if self.currentWidget() is self.attributes:
