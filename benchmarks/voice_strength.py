@@ -71,7 +71,7 @@ def main() -> int:
             medians: dict[float, list[float]] = {}
             for lora in (float(x) for x in args.lora.split(",")):
                 for seed in (int(x) for x in args.seeds.split(",")):
-                    c = check_stronger(voice, text, lora=lora, seed=seed, precision=voice_precision())
+                    c = check_stronger(voice, text, lora=lora, seed=seed)
                     medians.setdefault(lora, []).extend(c.perplexities)
                     print(f"{author}-{count}, LoRA {lora:g}, seed {seed}: prose {c.prose}/{c.samples} "
                           f"(page limit {c.limit:.1f}, book limit {book_limit:.1f}), "

@@ -14,7 +14,7 @@ import pytest
 from engine.anchors.model import Anchor, AnchorCard, applied_weights
 from engine.errors import AnchorError
 from engine.training import voice_strength
-from engine.training.voice import VOICE_CALIBRATION, make_voice, strengthen_voice, voice_precision
+from engine.training.voice import VOICE_CALIBRATION, make_voice, strengthen_voice
 from engine.training.voice_strength import (CHECK_OPENINGS, CHECK_SAMPLES_EACH, MIN_PROSE_SHARE, STRONGER_LORA,
                                             StrengthCheck, check_stronger, page_windows)
 
@@ -81,12 +81,11 @@ def made_voice(tmp_path: Path) -> Path:
     return make_voice([PAGE], "page", tmp_path / "page", steps=1, check=False).path
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp32"])
-def test_the_check_reads_its_samples_by_the_pages_own_limit(session_cache, tmp_path, precision):
-    """On bf16 (what a CPU with AVX512-BF16 takes) and fp32 (what the others take)."""
+def test_the_check_reads_its_samples_by_the_pages_own_limit(session_cache, tmp_path):
+    """On a backend of its own, opened as the app opens one (the command line's voice)."""
     voice = made_voice(tmp_path)
     before = (voice / "anchor.json").read_text()
-    found = check_stronger(voice, PAGE, seed=3, precision=precision)
+    found = check_stronger(voice, PAGE, seed=3)
     assert (voice / "anchor.json").read_text() == before  # the card is the caller's to write
     assert found.samples == CHECK_OPENINGS * CHECK_SAMPLES_EACH == len(found.perplexities)
     assert math.isfinite(found.limit) and found.limit > 1
@@ -95,6 +94,34 @@ def test_the_check_reads_its_samples_by_the_pages_own_limit(session_cache, tmp_p
     assert (found.lora, found.diction) == ((STRONGER_LORA, VOICE_CALIBRATION) if stronger
                                            else (VOICE_CALIBRATION, VOICE_CALIBRATION))
     assert f"{found.prose} of {found.samples}" in found.why
+
+
+def test_the_check_samples_on_the_apps_backend_and_leaves_it_as_it_was(session_cache, tmp_path, adapters,
+                                                                        monkeypatch):
+    """The app's backend, holding the voice beside other anchors: the check samples what the
+    writer would hear at the voice's corner, with the guards and the diction as each step
+    applies them, and afterwards the backend writes at any point what it wrote before."""
+    from engine.backends.llama_cpp import LlamaCppBackend
+    from engine.sampling import SamplingConfig
+
+    voice = made_voice(tmp_path)
+    backend = LlamaCppBackend()
+    backend.load(None, [adapters[0], voice])
+    try:
+        point, greedy = [0.5, 0.5], SamplingConfig(max_tokens=12, temperature=0.0)
+        backend.set_weights(point)
+        before = backend.generate("The rain had not stopped", greedy).text
+        cards = [a.card for a in backend.anchors]
+        used, real = [], voice_strength._samples
+        monkeypatch.setattr(voice_strength, "_samples", lambda b, *a: (used.append(b), real(b, *a))[1])
+        found = check_stronger(voice, PAGE, seed=3, backend=backend)
+        assert used == [backend]  # sampled there: no second model loaded
+        assert found.samples == CHECK_OPENINGS * CHECK_SAMPLES_EACH
+        assert [a.card for a in backend.anchors] == cards
+        backend.set_weights(point)
+        assert backend.generate("The rain had not stopped", greedy).text == before
+    finally:
+        backend.close()
 
 
 def test_the_check_keeps_the_voice_when_its_time_is_up_or_it_is_stopped(session_cache, tmp_path, monkeypatch):
@@ -119,7 +146,7 @@ def test_a_page_keeps_what_the_check_found_on_its_card(session_cache, tmp_path, 
     seen = []
 
     def fake(voice, text, **kw):
-        seen.append((voice, text, kw.get("deadline"), kw["precision"]))
+        seen.append((voice, text, kw.get("deadline"), kw.get("backend")))
         assert json.loads((voice / "anchor.json").read_text())["kind"] == "voice"  # made before it is checked
         return StrengthCheck(STRONGER_LORA, VOICE_CALIBRATION, 11, 12, 150.0, 9.0,
                              "with its LoRA at 1.5, 11 of 12 samples stayed prose: the voice takes 1.5")
@@ -128,7 +155,7 @@ def test_a_page_keeps_what_the_check_found_on_its_card(session_cache, tmp_path, 
     made = make_voice([PAGE], "page", tmp_path / "page", steps=1)
     assert len(seen) == 1 and seen[0][0] == made.path  # the check ran once, on the voice written
     assert seen[0][2] is None  # after the voice is made, not against its minute
-    assert seen[0][3] == voice_precision()  # at the precision the voice trained in
+    assert seen[0][3] is None  # the command line's voice: the check opens a backend as the app does
     card = json.loads((made.path / "anchor.json").read_text())
     assert (card["calibration"], card["diction_calibration"]) == (STRONGER_LORA, VOICE_CALIBRATION)
     assert card["training"]["strength_check"]["prose"] == 11 and made.calibration == STRONGER_LORA

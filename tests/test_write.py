@@ -15,6 +15,7 @@ from engine.documents import files as files_module
 from engine.backends.llama_cpp import LlamaCppBackend
 from engine.documents.context import assemble
 from engine.sampling import SamplingConfig
+from engine.weights import make_point
 from gui.main_window import MainWindow
 
 START = "The rain had not stopped for three days, and the river"
@@ -91,7 +92,7 @@ def test_restyle_while_dragging_ends_with_the_fresh_text_at_the_final_point(qtbo
         window.picker.set_weights(weights)  # each move cancels and restarts the passage's preview
         assert desk.desk.previewing and "preview" in desk.status.text()
     window.picker.weightsCommitted.emit(window.picker.weights())  # the release, at the last point
-    assert [r.preview for r in submitted] == [True, True, True, False]  # then the exact passage
+    assert [r.job.preview for r in submitted] == [True, True, True, False]  # then the exact passage
     qtbot.waitUntil(lambda: desk.desk.job is None, timeout=60000)
     assert not desk.desk.previewing
     window.worker.submit = submit
@@ -424,7 +425,7 @@ def test_a_lorebook_from_the_dialog_enters_the_context_and_the_counter_names_it(
     from engine.documents.context import context_for
     _continue(qtbot, window)
     window.worker.submit = submit
-    job = next(r for r in seen if getattr(r, "document", None) is not None)
+    job = next(r.job for r in seen if getattr(getattr(r, "job", None), "document", None) is not None)
     ctx = context_for(window.worker._backend, job.prompt, job.document, 10)  # idle now
     assert "The river Wend floods every spring." in ctx.prompt and ctx.lore == ("The river", "Rain")  # priority 100 before 9
     monkeypatch.setattr(desk_files.QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "d.md"), ""))
@@ -545,15 +546,15 @@ def test_rewrite_a_selection_in_the_blend_or_by_instruction_and_take_it_back(qtb
     select()
     _continue(qtbot, window, desk.rewrite_selection)  # in the blend at the point
     new = desk.doc.pending.candidates[0][0]
-    assert sent[-1].prompt == text[:start] and sent[-1].document is not None and not sent[-1].sampling.chat
+    assert sent[-1].job.prompt == text[:start] and sent[-1].job.document is not None and not sent[-1].job.sampling.chat
     assert new and desk.doc.text == text[:start] + new + text[end:] == desk.editor.toPlainText()
     assert "\n\n" not in new
     desk.discard()  # the selection comes back as it was
     assert desk.doc.text == text == desk.editor.toPlainText() and desk.doc.pending is None
     select()
     _continue(qtbot, window, desk.rewrite_selection)  # by instruction, through the chat template
-    assert sent[-1].sampling.chat and sent[-1].document is None
-    assert "in the first person" in sent[-1].prompt and "The boats were gone." in sent[-1].prompt
+    assert sent[-1].job.sampling.chat and sent[-1].job.document is None
+    assert "in the first person" in sent[-1].job.prompt and "The boats were gone." in sent[-1].job.prompt
     rewritten = desk.doc.pending.candidates[0][0]
     assert desk.doc.text == text[:start] + rewritten + text[end:]
     desk.accept()
@@ -581,7 +582,7 @@ def test_a_recovered_pending_passage_restyles_from_the_text_before_it(qtbot, win
         _continue(qtbot, window, window.write.restyle)
     finally:
         window.worker.submit = submit
-    assert sent and sent[-1].prompt == START and window.write.doc.pending.candidates[-1][0]
+    assert sent and sent[-1].job.prompt == START and window.write.doc.pending.candidates[-1][0]
 
 
 def test_the_panel_renders_the_desk_and_ctrl_backspace_discards_before_the_editor_deletes_a_word(qtbot, monkeypatch):
@@ -592,7 +593,7 @@ def test_the_panel_renders_the_desk_and_ctrl_backspace_discards_before_the_edito
     from gui.worker import Finished
 
     sent = []
-    panel = write_panel.WritePanel(sent.append, lambda: None, lambda: ([0.5, 0.5], 1.0, False),
+    panel = write_panel.WritePanel(sent.append, lambda: None, lambda: make_point([0.5, 0.5], ["a", "b"]),
                                    lambda: SamplingConfig(seed=1))
     qtbot.addWidget(panel)
     panel.set_anchors(["a", "b"], ["#ff0000", "#00ff00"], "m")
@@ -640,7 +641,7 @@ def test_a_continue_while_the_model_loads_starts_when_it_is_ready(qtbot):
     import gui.desk.write_panel as write_panel
 
     sent, said = [], []
-    panel = write_panel.WritePanel(sent.append, lambda: None, lambda: ([0.5, 0.5], 1.0, False),
+    panel = write_panel.WritePanel(sent.append, lambda: None, lambda: make_point([0.5, 0.5], ["a", "b"]),
                                    lambda: SamplingConfig(seed=1))
     qtbot.addWidget(panel)
     panel.message.connect(said.append)
@@ -651,7 +652,7 @@ def test_a_continue_while_the_model_loads_starts_when_it_is_ready(qtbot):
     assert sent == [] and said == ["The model is still loading: this starts as soon as it is ready."]
     assert panel.doc.pending is None and panel.doc.text == "Start." and "waiting" in panel.status.text()
     panel.set_anchors(["a", "b"], ["#ff0000", "#00ff00"], "m")  # loaded: the Continue starts
-    assert len(sent) == 1 and sent[0].prompt == "Start." and sent[0].weights == (0.5, 0.5)
+    assert len(sent) == 1 and sent[0].job.prompt == "Start." and sent[0].job.point.values == (0.5, 0.5)
     panel.discard()
     panel.model_loading(True)
     panel.continue_here()

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from engine.errors import ModelError
+from engine.backends import llama_private as private
 
 if TYPE_CHECKING:
     import torch
@@ -307,7 +308,7 @@ def handoff_check(llm: Any, prompt: TorchPrompt, tokens: list[int]) -> tuple[boo
     llm.reset()
     llm.eval(tokens)
     try:
-        own = read_seq_state(get_seq_state(llm._ctx.ctx))
+        own = read_seq_state(get_seq_state(private.ctx(llm)))
         prompt.v_trans = own.v_trans
         kv = prompt.keys_values(tokens)
         assert kv is not None  # nothing asks it to stop
@@ -326,8 +327,8 @@ def handoff_check(llm: Any, prompt: TorchPrompt, tokens: list[int]) -> tuple[boo
         # the round trip: torch's KV written and read back by llama.cpp equals what it wrote
         data = seq_state(keys, values, own.v_trans)
         llm.reset()
-        set_seq_state(llm._ctx.ctx, data)
-        back = read_seq_state(get_seq_state(llm._ctx.ctx))
+        set_seq_state(private.ctx(llm), data)
+        back = read_seq_state(get_seq_state(private.ctx(llm)))
         same = all(np.array_equal(a, b) for a, b in zip(back.keys + back.values, keys + values))
     except ModelError as exc:
         return False, str(exc)

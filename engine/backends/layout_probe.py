@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.errors import ModelError
+from engine.backends import llama_private as private
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def measure(layout: str, model_path: Path, tokens: list[int], n_threads: int, re
         top = logits.max(axis=1, keepdims=True)
         norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
         logprobs = logits[np.arange(len(tokens) - 1), tokens[1:]] - norm
-        llm._logits_all = False  # timing: the last row's logits only, as a generation asks
+        private.last_logits_only(llm)  # timing: as a generation asks
         prompt = float("inf")
         for _ in range(2):
             llm.reset()

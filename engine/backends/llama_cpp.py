@@ -44,6 +44,7 @@ from engine.backends.llama_streams import (CELLS, StepBias, Streams, available_m
                                            kv_bytes_per_token, logprob_of, prompt_batches,
                                            decode_together, logits_processors, rows_batch_invariant, top_of,
                                            sampler_args, split_invariant, stream_cells, with_bias)
+from engine.backends import llama_private as private
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,7 @@ class LlamaCppBackend(Backend):
         return merge_memory(path, self.anchors, self.base)
 
     def _load_model(self, path: Path, progress: Progress) -> None:
-        try:
-            import llama_cpp
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise BackendUnavailable(f"the llama backend needs llama-cpp-python: {exc}") from None
+        llama_cpp = private.load()
         install_log_capture(llama_cpp)
         repack_off(llama_cpp, choice=self.settings.repack)  # why: docs/dev/decisions/0004-no-amx-repack.md
         self._load_progress = progress  # _start_torch_prompt reports through it too
@@ -175,15 +172,14 @@ class LlamaCppBackend(Backend):
         progress(f"loading {path.name}", 0.2)
         recent_log.clear()
         try:
-            self._llm = Llama(model_path=model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                              n_gpu_layers=self.n_gpu_layers, use_mmap=True, verbose=False,
-                              seed=0)
+            self._llm = llama_cpp.Llama(model_path=model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                        n_gpu_layers=self.n_gpu_layers, use_mmap=True, verbose=False, seed=0)
         except (ValueError, RuntimeError) as exc:
             self._close_model()
             raise ModelError(f"llama.cpp cannot load {path}: {llama_reason()} ({exc})") from None
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._abort_callback = llama_cpp.ggml_abort_callback(self._abort)
-        llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
+        llama_cpp.llama_set_abort_callback(private.ctx(self._llm), self._abort_callback, None)
         self._prompt_tokens, self._stale_tokens = [], []
         self.split_invariant = self.settings.prompt_cache and split_invariant(self._llm)
 
@@ -206,7 +202,7 @@ class LlamaCppBackend(Backend):
         if self._llm is not None:
             import llama_cpp
 
-            llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, None, 0, None)
+            llama_cpp.llama_set_adapters_lora(private.ctx(self._llm), None, 0, None)
             for adapter in self._adapters + self._preview_adapters:
                 llama_cpp.llama_adapter_lora_free(adapter)
             self._llm.close()
@@ -349,7 +345,7 @@ class LlamaCppBackend(Backend):
         n = len(active)
         adapters = (llama_cpp.llama_adapter_lora_p_ctypes * max(n, 1))(*[a for a, _ in active])
         scales = (ctypes.c_float * max(n, 1))(*[w for _, w in active])
-        if llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, adapters if n else None, n,
+        if llama_cpp.llama_set_adapters_lora(private.ctx(self._llm), adapters if n else None, n,
                                              scales if n else None):
             raise AnchorError(f"llama.cpp could not set the adapter scales: {llama_reason()}")
         return adapters, scales, n
@@ -363,7 +359,7 @@ class LlamaCppBackend(Backend):
 
         if self._llm is None:
             raise ModelError("no model is loaded")
-        ctx = self._llm._ctx.ctx
+        ctx = private.ctx(self._llm)
         if vector is None or scale == 0.0:
             code = llama_cpp.llama_set_adapter_cvec(ctx, None, 0, 0, 0, 0)
         else:
@@ -465,7 +461,7 @@ class LlamaCppBackend(Backend):
             reuse = min(common_prefix(self._prompt_tokens, tokens), llm.n_tokens, len(tokens) - 2)
         held = self._prompt_tokens or self._stale_tokens
         if preview and reuse <= 0 and held and (stale := min(common_prefix(held, tokens), len(tokens) - 1)) > 0:
-            llm.n_tokens = self.reused_tokens = stale
+            self.reused_tokens = private.hold(llm, stale)
             self._stale_tokens, self._prompt_tokens = tokens[:stale], []  # what is sure to be there
             return tokens[stale:]
         self._stale_tokens = []
@@ -473,8 +469,7 @@ class LlamaCppBackend(Backend):
             return self._prefill_by_torch(tokens, split)
         self._cache_from_torch = False
         self._prompt_tokens = tokens[:max(reuse, 0)]  # what the cache holds of this prompt
-        llm.n_tokens = len(self._prompt_tokens)
-        self.reused_tokens = llm.n_tokens
+        self.reused_tokens = private.hold(llm, len(self._prompt_tokens))
         sizes = prompt_batches(len(tokens) - llm.n_tokens, min(PREFILL_CHUNK, llm.n_batch))
         position = llm.n_tokens
         for size in sizes[:-1]:
@@ -500,13 +495,12 @@ class LlamaCppBackend(Backend):
         llm = self._llm
         assert llm is not None and self._torch_prompt is not None
         self._prompt_tokens, self._cache_from_torch = [], True
-        llm.n_tokens = 0
+        private.hold(llm, 0)
         data = self._torch_prompt.state_for(tokens[:split], self._torch_prompt.v_trans, self._stop_requested)
         if data is None:
             raise _Stopped
-        set_seq_state(llm._ctx.ctx, data)
-        llm.input_ids[:split] = tokens[:split]
-        llm.n_tokens = split
+        set_seq_state(private.ctx(llm), data)
+        private.hold(llm, split, tokens)
         self.reused_tokens = self._torch_prompt.kept
         self._prompt_tokens = list(tokens)
         return tokens[split:]
@@ -597,7 +591,7 @@ class LlamaCppBackend(Backend):
         import llama_cpp
 
         assert self._llm is not None
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1),
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(private.ctx(self._llm), -1),
                                        shape=(self._llm.n_vocab(),))
         return with_bias(logits, bias)
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.backends.generation import Piece
 from engine.sampling import SamplingConfig
+from engine.backends import llama_private as private
 
 log = logging.getLogger("engine.backends.llama_cpp")
 CELLS = 256  # llama.cpp pads a stream's attention span to this many cells
@@ -69,7 +70,7 @@ def split_invariant(llm: Any) -> bool:
         for size in sizes:
             llm.eval(probe[start:start + size])
             start += size
-        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1),
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(private.ctx(llm), -1),
                                      shape=(n_vocab,)).copy()
 
     same = bool(np.array_equal(logits([n]), logits([2, n - 2 - n // 2, n // 2])))
@@ -118,14 +119,13 @@ class Streams:
 
     def __init__(self, llm: Any, k: int, cells: int):
         import llama_cpp
-        from llama_cpp import _internals
 
         params = llama_cpp.llama_context_default_params()
         for name, _ in params._fields_:
             setattr(params, name, getattr(llm.context_params, name))
         params.n_seq_max, params.kv_unified, params.n_ctx = k, False, k * cells
         self.k, self.cells = k, cells
-        self._context = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        self._context = private.new_context(llm, params)
         self.ctx = self._context.ctx
         self._memory = llama_cpp.llama_get_memory(self.ctx)
         self._n_vocab = llm.n_vocab()
@@ -319,7 +319,7 @@ def decode_together(streams: Streams, llm: Any, tokens: list[int], sampling: Sam
     applied = [StepBias(bias) if bias is not None else None for _ in seeds]
     for i, seed in enumerate(seeds):  # the chain llm.generate builds, with this seed
         llm.set_seed(seed)
-        samplers.append(llm._init_sampler(**sampler_args(sampling), logits_processor=logits_processors(
+        samplers.append(private.sampler(llm, **sampler_args(sampling), logits_processor=logits_processors(
             bias=applied[i], context=_so_far(histories[i]))))
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in seeds]

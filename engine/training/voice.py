@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from engine.errors import ProsemixError
 from engine.words import MIN_VOICE_WORDS, word_count
@@ -151,18 +151,18 @@ def wants_check(calibration: float, words: int) -> bool:
     return calibration == VOICE_CALIBRATION and words < SLOW_RATE_WORDS
 
 
-def strengthen_voice(out_dir: str | Path, text: str, *, model: str | None = None, precision: str | None = None,
+def strengthen_voice(out_dir: str | Path, text: str, *, model: str | None = None, backend: Any = None,
                      should_stop: Callable[[], bool] | None = None) -> tuple[float, str, float]:
     """Try the voice in ``out_dir`` (made from ``text``) with its LoRA stronger and write what
     the check found on its card: (its LoRA's factor now, the check's line, its seconds). The
-    voice is whole before and after; a stop ends the check and the voice keeps its factor."""
+    check samples on ``backend`` where that holds the voice (the app's), else on one of its own.
+    The voice is whole before and after; a stop ends the check and the voice keeps its factor."""
     from engine.anchors.model import AnchorCard
     from engine.training.voice_strength import check_stronger
 
     card_path = Path(out_dir) / "anchor.json"
     card = AnchorCard.load(card_path)
-    found = check_stronger(Path(out_dir), text, model=model, should_stop=should_stop,
-                           precision=precision or voice_precision())
+    found = check_stronger(Path(out_dir), text, model=model, backend=backend, should_stop=should_stop)
     card = replace(card, calibration=found.lora, training={**card.training, "strength_check": found.as_card()},
                    # none where it equals the LoRA's: the diction then follows the calibration
                    diction_calibration=None if found.diction == found.lora else found.diction)
@@ -222,7 +222,6 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
         if progress is not None:
             progress(TrainProgress(0, 0, float("nan"), seconds, 0,
                                    message="made; trying the voice a little stronger (about 15 s)"))
-        calibration, why, check_seconds = strengthen_voice(out_dir, text, model=model, precision=config.precision,
-                                                           should_stop=should_stop)
+        calibration, why, check_seconds = strengthen_voice(out_dir, text, model=model, should_stop=should_stop)
     return VoiceResult(out_dir, name, words, seconds, result.steps, result.val_loss, result.base_val_loss,
                        calibration, why, check_seconds, checking)

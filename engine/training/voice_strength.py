@@ -7,8 +7,8 @@ the app has only the page to tell them apart (docs/dev/decisions/0008-voice-stre
   (MAX_WINDOWS windows of WINDOW_WORDS words, about a sample's 60 tokens) stay under;
 - the samples: the voice with its LoRA at STRONGER_LORA (the diction where it was) continues
   CHECK_OPENINGS of the page's own openings CHECK_SAMPLES_EACH times, CHECK_TOKENS tokens each,
-  in one batch on torch (bf16 where the CPU has it): a batch costs about what its tokens do
-  one after another;
+  through the torch backend (bf16 where the CPU has it) exactly as the app samples: the same
+  sampling defaults, the quote and byte guards, the diction as each step applies it;
 - a sample is prose when the base finds it no less likely than the limit and it is neither
   degenerate nor typeset with a fault.
 
@@ -61,64 +61,61 @@ def page_windows(text: str, words: int = WINDOW_WORDS, count: int = MAX_WINDOWS)
     return [" ".join(tokens[s:s + words]) for s in starts]
 
 
-class _Diction:
-    """A logits processor for transformers' generate: each row's diction as a step applies it
-    (engine.anchors.diction.at_step: less a word the row's last tokens already hold)."""
-
-    def __init__(self, bias: np.ndarray, words: np.ndarray | None, prompt_length: int) -> None:
-        self.bias, self.words, self.prompt_length = bias, words, prompt_length
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        from engine.anchors.diction import at_step
-
-        rows = [at_step(self.bias, ids[self.prompt_length:].tolist(), self.words) for ids in input_ids]
-        return scores + torch.from_numpy(np.stack(rows)).to(scores.dtype)[:, :scores.shape[1]]
+def _perplexities(backend: Any, texts: Sequence[str]) -> list[float]:
+    """Each text's perplexity under ``backend`` at its current point."""
+    return [backend.perplexity(t) for t in texts]
 
 
-def _perplexities(model: Any, tokenizer: Any, texts: Sequence[str]) -> list[float]:
-    """Each text's perplexity under ``model`` (a BOS before it, as llama.cpp reads a text), in
-    one padded batch."""
-    import torch
-
-    ids = [[tokenizer.bos_token_id or tokenizer.eos_token_id] + tokenizer(t, add_special_tokens=False)["input_ids"]
-           for t in texts]
-    width = max(map(len, ids))
-    pad = tokenizer.eos_token_id
-    batch = torch.tensor([i + [pad] * (width - len(i)) for i in ids])
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])
-    with torch.no_grad():
-        logits = model(input_ids=batch, attention_mask=mask).logits.float()
-    logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, batch[:, 1:, None])[..., 0]
-    keep = mask[:, 1:].float()
-    return [float(v) for v in torch.exp(-(logp * keep).sum(1) / keep.sum(1).clamp(min=1))]
-
-
-def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, diction: float | None = None,
-                   seed: int = 0, deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
-                   model: str | None = None, precision: str = "fp32") -> StrengthCheck:
-    """Sample the voice in ``voice`` (a folder with its card and PEFT adapter) with its LoRA at
-    ``lora`` and its diction at ``diction`` (None: the card's) on ``text``'s openings, in one
-    batch on torch, and read each sample for prose against ``text``'s own limit, the base model
-    reading both. The card is not changed: the caller writes what it keeps. ``deadline``
-    (time.perf_counter()) or ``should_stop``: where it passes, or it says so, before the samples
-    are read, the check stops and the card's factors stay. ``precision``: the model's dtype, "bf16"
-    or "fp32" (the voice's recipe's, engine.training.voice.voice_precision)."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList, StoppingCriteriaList
-
-    from engine.anchors.diction import word_tokens
-    from engine.anchors.loading import load_anchor
-    from engine.errors import AnchorError
-    from engine.models.base import base_info, resolve_model
-    from engine.models.float_copy import float_copy_of_gguf
+def _samples(backend: Any, text: str, seed: int, should_stop: Callable[[], bool]) -> list[str]:
+    """CHECK_SAMPLES_EACH continuations of each of ``text``'s first CHECK_OPENINGS openings,
+    through the backend as the app writes: its sampling defaults, its guards, the diction as
+    each step applies it. Each opening's are candidates of one call (the opening read once)."""
+    from engine.backends.generation import seeds_from
+    from engine.sampling import SamplingConfig
     from engine.training.style_vector import openings
 
+    sampling = SamplingConfig(max_tokens=CHECK_TOKENS)
+    samples: list[str] = []
+    for i, opening in enumerate(openings(text, CHECK_OPENINGS)):
+        seeds = seeds_from(seed + i * CHECK_SAMPLES_EACH, CHECK_SAMPLES_EACH)
+        run = backend.stream_candidates(opening, sampling, seeds, should_stop)
+        for _ in run:
+            pass
+        samples += [r.text for r in run.results]
+        if should_stop():
+            break
+    return samples
+
+
+def _voice_on(backend: Any, voice: Path) -> int | None:
+    """Where the voice in ``voice`` is among ``backend``'s anchors, if it is and the backend can
+    read the samples back (a llama-server cannot)."""
+    if backend is None or not backend.can_score:
+        return None
+    found = [i for i, a in enumerate(backend.anchors) if Path(a.source).resolve() == voice.resolve()]
+    return found[0] if found else None
+
+
+def check_stronger(voice: Path, text: str, *, backend: Any = None, lora: float = STRONGER_LORA,
+                   diction: float | None = None, seed: int = 0, deadline: float | None = None,
+                   should_stop: Callable[[], bool] | None = None, model: str | None = None) -> StrengthCheck:
+    """Sample the voice in ``voice`` (a folder with its card and adapter) with its LoRA at
+    ``lora`` and its diction at ``diction`` (None: the card's) on ``text``'s openings, and read
+    each sample for prose against ``text``'s own limit, the base model reading both. It samples
+    on ``backend`` where that holds the voice (the app's, as the writer will hear it: the voice
+    alone at its corner, and the backend's point and cards as they were afterwards), else on a
+    backend of its own opened as the app opens one. The card on disk is not changed: the
+    caller writes what it keeps. ``deadline`` (time.perf_counter()) or ``should_stop``: where
+    it passes, or it says so, the check stops and the card's factors stay."""
+    from dataclasses import replace
+
+    from engine.anchors.loading import load_anchor
+    from engine.backends import BackendSpec, open_backend
+    from engine.errors import AnchorError
+    from engine.models.base import base_info, resolve_model
+
     started = time.perf_counter()
-    path = resolve_model(model)
-    anchor = load_anchor(voice, base_info(path))
+    anchor = load_anchor(voice, base_info(resolve_model(model)))
     if anchor.card is None:
         raise AnchorError(f"{voice} has no card: not a voice")
     was_lora, was_diction = anchor.calibration, anchor.diction_calibration
@@ -133,49 +130,27 @@ def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, dicti
 
     if deadline is not None and deadline - started < MIN_SECONDS:
         return kept(f"no time was left to try the voice stronger: it keeps {was_lora:g}")
-    folder = float_copy_of_gguf(path) if path.is_file() else path
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
-    net = PeftModel.from_pretrained(base, str(voice), local_files_only=True, autocast_adapter_dtype=False
-                                    ).to(dtype).eval()
-    for module in net.modules():
-        scaling: Any = getattr(module, "scaling", None)
-        if isinstance(scaling, dict) and "default" in scaling:
-            scaling["default"] *= lora
-    prompts = [o for o in openings(text, CHECK_OPENINGS) for _ in range(CHECK_SAMPLES_EACH)]
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    width = batch["input_ids"].shape[1]
-    processors = LogitsProcessorList()
-    if anchor.diction is not None:
-        texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-        words = word_tokens([tokenizer.convert_tokens_to_string([t]) if t else "" for t in texts])
-        processors.append(_Diction(anchor.diction * np.float32(diction), words, width))
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        out = net.generate(**batch, do_sample=True, temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.1,
-                           max_new_tokens=CHECK_TOKENS, logits_processor=processors,
-                           pad_token_id=tokenizer.pad_token_id,
-                           stopping_criteria=StoppingCriteriaList([lambda ids, scores, **kw: late()]))
-    samples = [str(tokenizer.decode(row[width:], skip_special_tokens=True)) for row in out]
-    if late():
+    at = _voice_on(backend, voice)
+    own = at is None
+    if own:
+        backend, at = open_backend(BackendSpec(model=model), [anchor]), 0
+    target = backend.anchors[at]
+    saved = target.card
+    target.card = replace(target.card or anchor.card, calibration=lora, diction_calibration=diction)
+    corner = [1.0 if i == at else 0.0 for i in range(len(backend.anchors))]
+    try:
+        found = _read(backend, text, corner, seed, late)
+    finally:
+        target.card = saved
+        if own:
+            backend.close()
+        else:  # at strength 0 no card's factor counts: the point it keeps is true of its cards again
+            backend.set_weights(corner, strength=0.0)
+    if found is None:
         return kept(f"the check stopped before its samples were read: the voice keeps {was_lora:g}")
-    from engine.fluency import degenerate, typesetting_faults
-
-    stopped = f"the check was stopped as its samples were read: the voice keeps {was_lora:g}"
-    with net.disable_adapter():  # a few seconds more, asked between its two batches whether to go on
-        limit = float(np.quantile(_perplexities(net, tokenizer, page_windows(text)), PROSE_QUANTILE))
-        if late():
-            return kept(stopped)
-        readable = [degenerate(s) is None and not typesetting_faults(s) for s in samples]
-        kept_samples = [s for s, ok in zip(samples, readable) if ok]
-        scored = iter(_perplexities(net, tokenizer, kept_samples) if kept_samples else [])
-    if late():
-        return kept(stopped)
-    ppl = tuple(next(scored) if ok else float("inf") for ok in readable)
+    samples, limit, ppl = found
+    if late() or limit != limit:
+        return kept(f"the check was stopped as its samples were read: the voice keeps {was_lora:g}")
     prose = sum(p <= limit for p in ppl)
     if prose < MIN_PROSE_SHARE * len(samples):
         return kept(f"with its LoRA at {lora:g}, {prose} of {len(samples)} samples stayed prose: "
@@ -183,3 +158,23 @@ def check_stronger(voice: Path, text: str, *, lora: float = STRONGER_LORA, dicti
     return StrengthCheck(lora, diction, prose, len(samples), limit, time.perf_counter() - started,
                          f"with its LoRA at {lora:g}, {prose} of {len(samples)} samples stayed prose: "
                          f"the voice takes {lora:g}", ppl)
+
+
+def _read(backend: Any, text: str, corner: list[float], seed: int,
+          late: Callable[[], bool]) -> tuple[list[str], float, tuple[float, ...]] | None:
+    """The voice's samples at ``corner``, the page's prose limit and each sample's perplexity
+    under the base (inf: degenerate or faulty); None when stopped before the samples were read,
+    a NaN limit when stopped as they were read (asked between the two readings)."""
+    from engine.fluency import degenerate, typesetting_faults
+
+    backend.set_weights(corner)
+    samples = _samples(backend, text, seed, late)
+    if late():
+        return None
+    backend.set_weights(corner, strength=0.0)  # the base reads both
+    limit = float(np.quantile(_perplexities(backend, page_windows(text)), PROSE_QUANTILE))
+    if late():
+        return samples, float("nan"), ()
+    readable = [degenerate(s) is None and not typesetting_faults(s) for s in samples]
+    scored = iter(_perplexities(backend, [s for s, ok in zip(samples, readable) if ok]))
+    return samples, limit, tuple(next(scored) if ok else float("inf") for ok in readable)

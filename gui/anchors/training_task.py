@@ -127,11 +127,11 @@ def strength_task(made: VoiceMade) -> Callable[[Any, Callable, Callable], VoiceC
     check and the voice keeps its factor (engine.training.voice.strengthen_voice)."""
     name, out, text = made.name, made.out_dir, str(made.check_text)
 
-    def task(_backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> VoiceChecked:
+    def task(backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> VoiceChecked:
         from engine.training.voice import strengthen_voice
 
         report(f"voice {name} is on the picker; trying it a little stronger (about 15 s; Esc skips it)", -1.0)
-        lora, why, seconds = strengthen_voice(out, text, should_stop=should_stop)
+        lora, why, seconds = strengthen_voice(out, text, backend=backend, should_stop=should_stop)
         return VoiceChecked(name, out, lora, made.lora, why, seconds)
 
     return task
