@@ -8,6 +8,9 @@ from engine.errors import ProsemixError
 
 MAX_TOKENS_LIMIT = 8192
 DEFAULT_N_CTX = 2048  # context size in tokens, unless the user or the server says otherwise
+# tokens of text before a restyled passage (plus the memory): what a restyle evaluates again at
+# every point, so the desk's default and what the layout probe times a restyle by
+DEFAULT_STYLE_WINDOW = 384
 
 
 @dataclass(frozen=True)

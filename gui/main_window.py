@@ -46,9 +46,6 @@ from .worker import (EngineWorker, Failure, Finished, GenerateRequest, Loaded, L
 DEBOUNCE_MS = 350
 WORD_COUNT_MS = 300  # the writer's count waits for a pause in typing
 LOADING = "Loading the model and its anchors…"
-REASONS: dict[str, str] = {Finish.LENGTH: "reached max tokens", Finish.EOS: "the model ended the text",
-           Finish.STOP: "hit a stop string", Finish.CANCELLED: "stopped",
-           Finish.BANS: "ended where the phrase bans ran out of ways to go on"}
 
 
 class MainWindow(QMainWindow):
@@ -448,7 +445,7 @@ class MainWindow(QMainWindow):
             self.status.say(result.note, 8000)
         if request is self._main:
             where = weights_label(list(result.weights), list(result.weights.values())) or "base model"
-            self.generation.info.setText(f"{REASONS.get(result.finish_reason, '')} · at {where}")
+            self.generation.info.setText(f"{Finish(result.finish_reason).said} · at {where}")
         self.history_view.refresh()
 
     def _on_error(self, request: object, failure: Failure) -> None:

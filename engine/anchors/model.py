@@ -18,6 +18,7 @@ from engine.weights import balanced
 
 CARD_FILE = "anchor.json"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+VOICE_COLOUR = "#7d3c98"  # a voice's colour where the writer chose none (the window picks a free one)
 DEFAULT_COLOURS = ("#c0392b", "#2874a6", "#1e8449", "#b9770e", "#7d3c98", "#148f77",
                    "#a04000", "#5d6d7e")
 

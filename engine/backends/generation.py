@@ -32,6 +32,17 @@ class Finish(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def said(self) -> str:
+        """How it ended, in a writer's words (the status lines of the window)."""
+        return {"eos": "the model ended the text", "length": "reached max tokens", "stop": "hit a stop string",
+                "cancelled": "stopped", "bans": "ended where the phrase bans ran out of ways to go on"}[self.value]
+
+    @property
+    def passage_said(self) -> str:
+        """The same, for a passage on the desk, where any end but a stop is simply done."""
+        return {"cancelled": "stopped", "bans": "done (the bans ended it)"}.get(self.value, "done")
+
 
 @dataclass
 class GenerationResult:

@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.errors import ModelError
+from engine.sampling import DEFAULT_STYLE_WINDOW
 from engine.backends import llama_private as private
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ CANDIDATES = ("keep", "f32", "f16", "bf16", "q8_0")
 PROBE_TOKENS = 192
 DECODE_STEPS = 16
 RESTYLE_PASSAGE = 40  # tokens of a restyled passage (the desk's restyle, benchmarks/drag_preview.py)
-RESTYLE_WINDOW = 384  # engine.documents.context.DEFAULT_STYLE_WINDOW (a layer above; a test keeps them equal)
+RESTYLE_WINDOW = DEFAULT_STYLE_WINDOW
 _VERSION = 2  # 2: torch's prompt pass measured too
 
 # An original passage (no source text needed at run time), long enough for PROBE_TOKENS tokens.

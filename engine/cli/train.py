@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from engine.anchors.model import VOICE_COLOUR
 from engine.cli.options import ProgressBar, fmt_seconds
 from engine.errors import ProsemixError
 
@@ -52,7 +53,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     v.add_argument("--name", required=True)
     v.add_argument("--out", help="output folder (default: your anchors folder / NAME)")
     v.add_argument("--model", help="base model (default: embedded)")
-    v.add_argument("--colour", default="#7d3c98")
+    v.add_argument("--colour", default=VOICE_COLOUR, help="the voice's colour on the picker")
     v.add_argument("--steps", type=int, help="training steps (default: 14 for a page, more for more text)")
     v.add_argument("--json", action="store_true", help="print one JSON object at the end")
     v.set_defaults(handler=cmd_voice)

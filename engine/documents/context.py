@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from engine.errors import ProsemixError
+from engine.sampling import DEFAULT_STYLE_WINDOW
 
 NOTE_DEPTH = 3  # the author's note goes this many lines before the end of the text
-DEFAULT_STYLE_WINDOW = 384  # tokens of text before a restyled passage (plus the memory)
 
 
 @dataclass(frozen=True)

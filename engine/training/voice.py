@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from engine.errors import ProsemixError
+from engine.anchors.model import VOICE_COLOUR
 from engine.words import MIN_VOICE_WORDS, word_count
 from engine.training.config import ALL_TARGETS, TrainConfig, TrainProgress
 
@@ -170,7 +171,7 @@ def strengthen_voice(out_dir: str | Path, text: str, *, model: str | None = None
     return found.lora, found.why, found.seconds
 
 
-def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: str = "#7d3c98",
+def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: str = VOICE_COLOUR,
                model: str | None = None, config: TrainConfig | None = None, steps: int | None = None,
                progress: Callable[[TrainProgress], None] | None = None,
                should_stop: Callable[[], bool] | None = None, check: bool = True) -> VoiceResult:

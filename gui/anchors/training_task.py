@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.anchors.model import validate_name
+from engine.anchors.model import VOICE_COLOUR, validate_name
 from engine.paths import user_anchors_dir
 from engine.errors import ProsemixError
 
@@ -109,7 +109,7 @@ def voice_task(values: dict) -> Callable[[Any, Callable, Callable], VoiceMade]:
             else:
                 report(f"making the voice {name}: {p.message}", -1.0)
 
-        result = make_voice([text], name, out, colour=values.get("colour", "#7d3c98"), progress=progress,
+        result = make_voice([text], name, out, colour=values.get("colour", VOICE_COLOUR), progress=progress,
                             should_stop=should_stop, steps=int(values["steps"]) if values.get("steps") else None,
                             check=False)  # the check is a task of its own, once the voice is on the picker
         # a cancel that came once the steps were done (the voice was being written) made the voice

@@ -223,8 +223,6 @@ class WritePanel(DocumentEditor):
         self.candidate_label.setText(self.desk.candidates_text())
         if result.context_budget:
             self.context_counter.show(result.context_tokens, result.context_budget, lore=result.context_lore)
-        reasons: dict[str, str] = {Finish.CANCELLED: "stopped", Finish.LENGTH: "done", Finish.EOS: "done",
-                                   Finish.STOP: "done", Finish.BANS: "done (the bans ended it)"}
         pending = self.doc.pending
         if pending is not None and pending.candidates and not pending.candidates[pending.current][0]:
             back = "brings your text back" if pending.replaced is not None else "clears it"
@@ -234,7 +232,7 @@ class WritePanel(DocumentEditor):
         if self.desk.previewing:
             self.status.setText("preview at this point (grey): let go of the handle for the exact passage")
             return
-        self.status.setText(f"{reasons.get(result.finish_reason, '')}: Tab keeps it, Ctrl+R tries "
+        self.status.setText(f"{Finish(result.finish_reason).passage_said}: Tab keeps it, Ctrl+R tries "
                             "again, Alt+Left/Right pick another, moving the handle restyles it")
 
     def on_failed(self, request: object) -> None:
