@@ -418,8 +418,6 @@ NOTES_MARK = "<!-- notes: written by hand, kept by benchmarks/engine.py -->"
 
 def write_doc(rows: list[dict], anchors_desc: str, reps: int,
               recorded: tuple[str, dict[str, str]]) -> None:
-    import subprocess
-
     lines = [
         "# Benchmarks", "",
         "Written by `benchmarks/engine.py`; every number below is from one run of it, each "

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable
 
 from engine.backends.generation import Finish
-from engine.documents.context import (DEFAULT_STYLE_WINDOW, Context, DocumentContext, context_for,
+from engine.documents.context import (DEFAULT_STYLE_WINDOW, Context, DocumentContext,
                                       rewrite_instruction, rewrite_tokens)
 from engine.documents.jobs import Job, Outcome, run_job
 from engine.documents.model import Document, Passage, Provenance, Snapshot
