@@ -222,7 +222,7 @@ def make_voice(texts: Sequence[str], name: str, out_dir: str | Path, *, colour: 
     if check and checking and not (should_stop and should_stop()):
         if progress is not None:
             progress(TrainProgress(0, 0, float("nan"), seconds, 0,
-                                   message="made; trying the voice a little stronger (about 15 s)"))
+                                   message="made; trying the voice a little stronger (about 15-20 s)"))
         calibration, why, check_seconds = strengthen_voice(out_dir, text, model=model, should_stop=should_stop)
     return VoiceResult(out_dir, name, words, seconds, result.steps, result.val_loss, result.base_val_loss,
                        calibration, why, check_seconds, checking)

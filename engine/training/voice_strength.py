@@ -14,8 +14,8 @@ the app has only the page to tell them apart (docs/dev/decisions/0008-voice-stre
 
 The stronger LoRA is kept when at least MIN_PROSE_SHARE of the samples are prose; else, or when
 it is stopped first (a cancel, or a ``deadline`` a caller sets), the voice keeps the factor it
-had. It runs after the voice is made (engine.training.voice.strengthen_voice), 10-20 s on a
-2-core CPU.
+had. It runs after the voice is made (engine.training.voice.strengthen_voice), 15-20 s on a
+2-core CPU: the samples on the backend the app writes with, the reading by the base on torch.
 """
 from __future__ import annotations
 
@@ -139,13 +139,15 @@ def check_stronger(voice: Path, text: str, *, backend: Any = None, lora: float =
     target.card = replace(target.card or anchor.card, calibration=lora, diction_calibration=diction)
     corner = [1.0 if i == at else 0.0 for i in range(len(backend.anchors))]
     try:
-        found = _read(backend, text, corner, seed, late)
+        backend.set_weights(corner)
+        samples = _samples(backend, text, seed, late)
     finally:
         target.card = saved
         if own:
             backend.close()
         else:  # at strength 0 no card's factor counts: the point it keeps is true of its cards again
             backend.set_weights(corner, strength=0.0)
+    found = None if late() else _read(samples, text, model, late)
     if found is None:
         return kept(f"the check stopped before its samples were read: the voice keeps {was_lora:g}")
     samples, limit, ppl = found
@@ -160,21 +162,24 @@ def check_stronger(voice: Path, text: str, *, backend: Any = None, lora: float =
                          f"the voice takes {lora:g}", ppl)
 
 
-def _read(backend: Any, text: str, corner: list[float], seed: int,
-          late: Callable[[], bool]) -> tuple[list[str], float, tuple[float, ...]] | None:
-    """The voice's samples at ``corner``, the page's prose limit and each sample's perplexity
-    under the base (inf: degenerate or faulty); None when stopped before the samples were read,
-    a NaN limit when stopped as they were read (asked between the two readings)."""
+def _read(samples: list[str], text: str, model: str | None,
+          late: Callable[[], bool]) -> tuple[list[str], float, tuple[float, ...]]:
+    """The page's prose limit and each sample's perplexity under the base model (inf: degenerate
+    or faulty), a NaN limit when stopped as they were read (asked between the two readings).
+    The judge is the base on torch, which reads a text in one pass: llama.cpp scores one token
+    at a time, and reading the page's passages took most of the check there."""
+    from engine.backends import BackendSpec, open_backend
     from engine.fluency import degenerate, typesetting_faults
+    from engine.training.voice import voice_precision
 
-    backend.set_weights(corner)
-    samples = _samples(backend, text, seed, late)
-    if late():
-        return None
-    backend.set_weights(corner, strength=0.0)  # the base reads both
-    limit = float(np.quantile(_perplexities(backend, page_windows(text)), PROSE_QUANTILE))
-    if late():
-        return samples, float("nan"), ()
-    readable = [degenerate(s) is None and not typesetting_faults(s) for s in samples]
-    scored = iter(_perplexities(backend, [s for s, ok in zip(samples, readable) if ok]))
-    return samples, limit, tuple(next(scored) if ok else float("inf") for ok in readable)
+    dtype = "bfloat16" if voice_precision() == "bf16" else "float32"
+    judge = open_backend(BackendSpec(model=model, backend="torch", device="cpu", dtype=dtype))
+    try:
+        limit = float(np.quantile(_perplexities(judge, page_windows(text)), PROSE_QUANTILE))
+        if late():
+            return samples, float("nan"), ()
+        readable = [degenerate(s) is None and not typesetting_faults(s) for s in samples]
+        scored = iter(_perplexities(judge, [s for s, ok in zip(samples, readable) if ok]))
+        return samples, limit, tuple(next(scored) if ok else float("inf") for ok in readable)
+    finally:
+        judge.close()

@@ -130,7 +130,7 @@ def strength_task(made: VoiceMade) -> Callable[[Any, Callable, Callable], VoiceC
     def task(backend: Any, report: Callable[[str, float], None], should_stop: Callable[[], bool]) -> VoiceChecked:
         from engine.training.voice import strengthen_voice
 
-        report(f"voice {name} is on the picker; trying it a little stronger (about 15 s; Esc skips it)", -1.0)
+        report(f"voice {name} is on the picker; trying it a little stronger (15-20 s; Esc skips it)", -1.0)
         lora, why, seconds = strengthen_voice(out, text, backend=backend, should_stop=should_stop)
         return VoiceChecked(name, out, lora, made.lora, why, seconds)
 

@@ -51,7 +51,7 @@ class VoiceDialog(QDialog):
         layout.addWidget(self.which_page)
         note = QLabel("The voice trains in the background (at most a minute for a page here) and joins "
                       "the picker as a corner; a page's voice then tries itself a little stronger "
-                      "(10-20 s more). The status bar has Cancel; Esc skips the trying.")
+                      "(15-20 s more). The status bar has Cancel; Esc skips the trying.")
         note.setWordWrap(True)
         layout.addWidget(note)
         layout.addWidget(buttons)
