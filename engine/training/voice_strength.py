@@ -99,14 +99,12 @@ def _voice_on(backend: Any, voice: Path) -> int | None:
 def check_stronger(voice: Path, text: str, *, backend: Any = None, lora: float = STRONGER_LORA,
                    diction: float | None = None, seed: int = 0, deadline: float | None = None,
                    should_stop: Callable[[], bool] | None = None, model: str | None = None) -> StrengthCheck:
-    """Sample the voice in ``voice`` (a folder with its card and adapter) with its LoRA at
-    ``lora`` and its diction at ``diction`` (None: the card's) on ``text``'s openings, and read
-    each sample for prose against ``text``'s own limit, the base model reading both. It samples
-    on ``backend`` where that holds the voice (the app's, as the writer will hear it: the voice
-    alone at its corner, and the backend's point and cards as they were afterwards), else on a
-    backend of its own opened as the app opens one. The card on disk is not changed: the
-    caller writes what it keeps. ``deadline`` (time.perf_counter()) or ``should_stop``: where
-    it passes, or it says so, the check stops and the card's factors stay."""
+    """Sample the voice in ``voice`` (its folder) with its LoRA at ``lora`` and its diction at
+    ``diction`` (None: the card's) on ``text``'s openings, and read each sample for prose against
+    ``text``'s own limit. It samples on ``backend`` where that holds the voice (the app's, as the
+    writer hears it: the voice alone at its corner; its point and cards as they were after),
+    else on one of its own, opened as the app opens one. The card on disk is the caller's to
+    write. Past ``deadline`` (time.perf_counter()) or at ``should_stop``, the factors stay."""
     from dataclasses import replace
 
     from engine.anchors.loading import load_anchor
@@ -147,10 +145,9 @@ def check_stronger(voice: Path, text: str, *, backend: Any = None, lora: float =
             backend.close()
         else:  # at strength 0 no card's factor counts: the point it keeps is true of its cards again
             backend.set_weights(corner, strength=0.0)
-    found = None if late() else _read(samples, text, model, late)
-    if found is None:
+    if late():
         return kept(f"the check stopped before its samples were read: the voice keeps {was_lora:g}")
-    samples, limit, ppl = found
+    limit, ppl = _read(samples, text, model, str(anchor.card.training.get("precision", "fp32")), late)
     if late() or limit != limit:
         return kept(f"the check was stopped as its samples were read: the voice keeps {was_lora:g}")
     prose = sum(p <= limit for p in ppl)
@@ -162,24 +159,24 @@ def check_stronger(voice: Path, text: str, *, backend: Any = None, lora: float =
                          f"the voice takes {lora:g}", ppl)
 
 
-def _read(samples: list[str], text: str, model: str | None,
-          late: Callable[[], bool]) -> tuple[list[str], float, tuple[float, ...]]:
+def _read(samples: list[str], text: str, model: str | None, precision: str,
+          late: Callable[[], bool]) -> tuple[float, tuple[float, ...]]:
     """The page's prose limit and each sample's perplexity under the base model (inf: degenerate
     or faulty), a NaN limit when stopped as they were read (asked between the two readings).
-    The judge is the base on torch, which reads a text in one pass: llama.cpp scores one token
-    at a time, and reading the page's passages took most of the check there."""
+    The judge is the base on torch in the voice's ``precision`` ("bf16" or "fp32", its card's),
+    which reads a text in one pass: llama.cpp scores one token at a time, and reading the page's
+    passages took most of the check there."""
     from engine.backends import BackendSpec, open_backend
     from engine.fluency import degenerate, typesetting_faults
-    from engine.training.voice import voice_precision
 
-    dtype = "bfloat16" if voice_precision() == "bf16" else "float32"
+    dtype = "bfloat16" if precision == "bf16" else "float32"
     judge = open_backend(BackendSpec(model=model, backend="torch", device="cpu", dtype=dtype))
     try:
         limit = float(np.quantile(_perplexities(judge, page_windows(text)), PROSE_QUANTILE))
         if late():
-            return samples, float("nan"), ()
+            return float("nan"), ()
         readable = [degenerate(s) is None and not typesetting_faults(s) for s in samples]
         scored = iter(_perplexities(judge, [s for s, ok in zip(samples, readable) if ok]))
-        return samples, limit, tuple(next(scored) if ok else float("inf") for ok in readable)
+        return limit, tuple(next(scored) if ok else float("inf") for ok in readable)
     finally:
         judge.close()
